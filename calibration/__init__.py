@@ -1,0 +1,1 @@
+"""Camera site configuration: lane polygons, stop lines, image-to-ground homography."""

@@ -1,0 +1,1 @@
+"""Signal controllers: SUMO baselines (static, actuated, max-pressure), adaptive control, backends."""

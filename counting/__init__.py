@@ -1,0 +1,1 @@
+"""Per-lane counts, occupancy and queues from tracks; demand and queue estimation."""

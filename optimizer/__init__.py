@@ -1,0 +1,1 @@
+"""Signal timing: intersection model, timing plans, cycle/split/offset optimization."""

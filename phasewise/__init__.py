@@ -1,0 +1,3 @@
+"""phasewise application: the CLI, configuration schemas and the wiring between stages."""
+
+__version__ = "0.1.0"

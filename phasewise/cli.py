@@ -1,0 +1,16 @@
+"""Command-line entry point: ``phasewise <command>``. Each command lives in ``cmd_*.py``."""
+
+from __future__ import annotations
+
+from phasewise import cmd_sim  # noqa: F401  (registers `sim` and `demo`)
+from phasewise.app import app, run_app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    run_app()
+
+
+if __name__ == "__main__":
+    main()

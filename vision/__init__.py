@@ -1,0 +1,1 @@
+"""Vehicle detection and tracking on camera frames (Ultralytics YOLO, ONNX Runtime)."""
