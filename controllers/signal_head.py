@@ -1,0 +1,102 @@
+"""Drive one intersection's signal through its green phases with safe transitions.
+
+A :class:`SignalHead` owns the displayed state of one traffic light in SUMO. Controllers
+decide *which* phase should be green; the head makes every change go through yellow and
+all-red (from :meth:`IntersectionModel.transition`), never cuts a green below its minimum,
+and refuses to show a state that puts conflicting links green together.
+
+    head = SignalHead(model, conn)
+    head.start()                        # take over from SUMO's own program
+    each step, before SUMO advances one second:
+        head.tick()                     # account the second just simulated
+        if head.can_switch and better != head.phase:
+            head.switch_to(better)
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from optimizer.intersection import IntersectionModel
+from phasewise_errors import PlanError
+
+
+class SignalHead:
+    """The green phase shown, the time in it, and any clearance under way (1 s ticks)."""
+
+    def __init__(self, model: IntersectionModel, conn: ModuleType, initial_phase: int = 0):
+        self.model = model
+        self._conn = conn
+        self.phase = initial_phase
+        self.green_s = 0.0  # seconds the current phase has been green
+        self._clearance: list[tuple[str, float]] = []
+        self._clearance_left_s = 0.0
+        self._next_phase: int | None = None
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def in_clearance(self) -> bool:
+        return self._next_phase is not None
+
+    @property
+    def next_phase(self) -> int | None:
+        return self._next_phase
+
+    @property
+    def can_switch(self) -> bool:
+        """True when green and the current phase has had its minimum green."""
+        return not self.in_clearance and self.green_s >= self.model.phases[self.phase].min_green_s
+
+    @property
+    def must_switch(self) -> bool:
+        """True when the current phase has reached its maximum green."""
+        return not self.in_clearance and self.green_s >= self.model.phases[self.phase].max_green_s
+
+    # -- commands -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Take control of the light and show the initial phase's green."""
+        self.green_s = -1.0  # the first tick() comes before any second has been simulated
+        self._show(self.model.phases[self.phase].state)
+
+    def switch_to(self, phase: int) -> None:
+        """Begin the clearance towards ``phase``; the green starts when it is over."""
+        if self.in_clearance or phase == self.phase:
+            return
+        if not 0 <= phase < len(self.model.phases):
+            raise PlanError(f"{self.model.tls_id}: no phase {phase}")
+        if self.green_s < self.model.phases[self.phase].min_green_s:
+            raise PlanError(
+                f"{self.model.tls_id}: phase {self.phase} would end after {self.green_s:g} s, "
+                f"below its minimum green {self.model.phases[self.phase].min_green_s:g} s"
+            )
+        self._clearance = self.model.transition(self.phase, phase)
+        self._next_phase = phase
+        self._advance_clearance()
+
+    def tick(self) -> None:
+        """Account the second just simulated (call once per step, before any switch_to)."""
+        if self.in_clearance:
+            self._clearance_left_s -= 1.0
+            if self._clearance_left_s <= 0:
+                self._advance_clearance()
+        else:
+            self.green_s += 1.0
+
+    # -- internals ------------------------------------------------------------------------
+    def _advance_clearance(self) -> None:
+        while self._clearance:
+            state, duration_s = self._clearance.pop(0)
+            if duration_s > 0:
+                self._show(state)
+                self._clearance_left_s = duration_s
+                return
+        assert self._next_phase is not None
+        self.phase, self._next_phase = self._next_phase, None
+        self.green_s = 0.0
+        self._show(self.model.phases[self.phase].state)
+
+    def _show(self, state: str) -> None:
+        unsafe = self.model.unsafe_pairs(state)
+        if unsafe:
+            raise PlanError(f"{self.model.tls_id}: state {state} would show conflicting links {unsafe[:3]} green")
+        self._conn.trafficlight.setRedYellowGreenState(self.model.tls_id, state)

@@ -1,0 +1,141 @@
+"""``phasewise sim`` and ``phasewise demo``: run controllers in SUMO and compare them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from controllers.registry import CONTROLLERS, controller_factory
+from phasewise import scenarios
+from phasewise.app import app
+from sumo_scenarios.metrics import summarize
+from sumo_scenarios.runner import RunJob, RunResult, run_many
+
+console = Console(stderr=True)
+
+
+def simulate(
+    sumocfg: Path | None,
+    scenario: str | None,
+    controller: str,
+    seeds: int,
+    end_s: float | None,
+    workers: int | None = None,
+) -> dict:
+    """Run one controller on one scenario over ``seeds`` seeds; the summary dict (see metrics)."""
+    seed_list = list(range(1, seeds + 1))
+    factory = controller_factory(controller)
+    per_seed = scenarios.resolve(sumocfg, scenario, seed_list, end_s)
+    jobs = [RunJob(sc, seed, factory, label=f"{sc.name}/{controller}/seed{seed}") for sc, seed in zip(per_seed, seed_list)]
+    results = _run_with_progress(jobs, workers)
+    summary = summarize([r.metrics for r in results], seed_list)
+    summary = {
+        "scenario": per_seed[0].name,
+        "controller": controller,
+        "begin_s": per_seed[0].begin_s,
+        "end_s": per_seed[0].end_s,
+        **summary,
+        "wall_s_per_run": round(sum(r.wall_s for r in results) / len(results), 2),
+    }
+    return summary
+
+
+def _run_with_progress(jobs: list[RunJob], workers: int | None) -> list[RunResult]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"simulating {jobs[0].label.rsplit('/', 1)[0]}", total=len(jobs))
+        return run_many(jobs, workers, on_done=lambda _r: progress.advance(task))
+
+
+@app.command()
+def sim(
+    controller: Annotated[str, typer.Option(help=f"one of: {', '.join(CONTROLLERS)}")] = "static",
+    sumocfg: Annotated[Optional[Path], typer.Option(help="a SUMO .sumocfg to simulate")] = None,
+    scenario: Annotated[
+        Optional[str], typer.Option(help="corridor[:demand=high,intersections=4,...] or a shared scenario name")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, help="number of seeds (1..N), run in parallel")] = 1,
+    end: Annotated[Optional[float], typer.Option(help="simulation end time in s (default: the scenario's)")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the metrics JSON here")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="parallel SUMO processes (default: CPU count)")] = None,
+) -> None:
+    """Simulate a scenario with one controller and report delay, throughput and stops."""
+    summary = simulate(sumocfg, scenario, controller, seeds, end, workers)
+    print_table([summary])
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(summary, indent=2))
+        console.print(f"metrics written to {json_out}")
+
+
+def print_table(summaries: list[dict], title: str = "") -> None:
+    table = Table(title=title or None)
+    for col in ("scenario", "controller", "delay s/veh", "throughput veh", "stops/veh", "unfinished", "never inserted", "seeds"):
+        table.add_column(col, justify="left" if col in ("scenario", "controller") else "right")
+    for s in summaries:
+        table.add_row(
+            s["scenario"],
+            s["controller"],
+            f"{s['delay_s_per_vehicle']:.1f} ± {s['delay_s_per_vehicle_std']:.1f}",
+            f"{s['throughput_veh']:.0f}",
+            f"{s['stops_per_vehicle']:.2f}",
+            f"{s['unfinished']:.0f}",
+            f"{s['never_inserted']:.0f}",
+            str(len(s["seeds"])),
+        )
+    Console(width=max(Console().width, 120)).print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="folder for the JSON results and the plot")] = Path("out/demo"),
+    demand: Annotated[str, typer.Option(help="corridor demand: low, medium, high or peak")] = "peak",
+    seeds: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """Run every controller on the built-in corridor; print a comparison table and plot it."""
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = []
+    for name in CONTROLLERS:
+        summary = simulate(None, f"corridor:demand={demand}", name, seeds, None)
+        (out / f"{name}.json").write_text(json.dumps(summary, indent=2))
+        summaries.append(summary)
+    print_table(summaries, title=f"Built-in 4-intersection corridor, {demand} demand, {seeds} seeds")
+    plot = plot_comparison(summaries, out / "comparison.png")
+    console.print(f"results in {out}/, plot {plot}")
+
+
+def plot_comparison(summaries: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [s["controller"] for s in summaries]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    for ax, key, label in zip(
+        axes,
+        ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle"),
+        ("average delay (s/veh)", "throughput (veh)", "stops per vehicle"),
+    ):
+        values = [s[key] for s in summaries]
+        errors = [s["delay_s_per_vehicle_std"] for s in summaries] if key == "delay_s_per_vehicle" else None
+        ax.bar(names, values, yerr=errors, color=["#888", "#4a90d9", "#e8a33d", "#3bb273", "#c94c4c"][: len(names)])
+        ax.set_title(label)
+        ax.grid(axis="y", alpha=0.3)
+    fig.suptitle(f"{summaries[0]['scenario']}: controllers compared (mean of {len(summaries[0]['seeds'])} seeds)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

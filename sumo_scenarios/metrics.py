@@ -1,0 +1,242 @@
+"""The one metric definition: delay, throughput, stops and queues of a SUMO run.
+
+Delay follows the RESCO benchmark (Ault & Sharon, 2021) so numbers compare with published
+ones: per vehicle ``timeLoss + departDelay`` from SUMO's tripinfo, counting
+
+* vehicles that arrived,
+* vehicles still running at the end (``--tripinfo-output.write-unfinished``), and
+* vehicles that were scheduled to depart within the period but never got inserted; each is
+  charged ``end - scheduled departure``.
+
+``delay_s_per_vehicle`` is the mean over all three groups. Throughput is the number of
+arrived vehicles; stops per vehicle is SUMO's ``waitingCount`` (times a vehicle came to a
+halt) averaged over the same vehicles. Per intersection, :class:`IntersectionProbe` samples
+every step the halting vehicles per approach (queue, vehicles) and the time lost on the
+approach lanes (``n * (1 - mean speed / speed limit)`` per lane and second).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from optimizer.intersection import IntersectionModel
+from phasewise_errors import SimulationError
+from sumo_scenarios.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class ApproachQueue:
+    mean_queue_veh: float
+    max_queue_veh: float
+
+
+@dataclass(frozen=True)
+class IntersectionMetrics:
+    delay_s_per_vehicle: float
+    vehicles: int
+    time_loss_s: float
+    approaches: dict[str, ApproachQueue]
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """Metrics of one run (one seed)."""
+
+    delay_s_per_vehicle: float
+    throughput_veh: int
+    stops_per_vehicle: float
+    vehicles: int
+    unfinished: int
+    never_inserted: int
+    intersections: dict[str, IntersectionMetrics] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class IntersectionProbe:
+    """Samples queues and approach time loss of every intersection once per step."""
+
+    def __init__(self, conn: ModuleType, intersections: dict[str, IntersectionModel]):
+        self._conn = conn
+        self._ids = list(intersections)
+        lanes: list[str] = []
+        owner: list[int] = []
+        approach_keys: list[str] = []
+        approach_of_lane: list[int] = []
+        for k, model in enumerate(intersections.values()):
+            lane_approach = {link.from_lane: link.approach for link in model.links}
+            for lane, approach in lane_approach.items():
+                key = f"{model.tls_id}|{approach}"
+                if key not in approach_keys:
+                    approach_keys.append(key)
+                lanes.append(lane)
+                owner.append(k)
+                approach_of_lane.append(approach_keys.index(key))
+        self._lanes = lanes
+        self._owner = np.asarray(owner, dtype=np.int64)
+        self._approach_keys = approach_keys
+        self._approach_of_lane = np.asarray(approach_of_lane, dtype=np.int64)
+        self._max_speed = np.asarray([conn.lane.getMaxSpeed(lane) for lane in lanes])
+        self._queue_sum = np.zeros(len(approach_keys))
+        self._queue_max = np.zeros(len(approach_keys))
+        self._time_loss = np.zeros(len(self._ids))
+        self._seen: list[set[str]] = [set() for _ in self._ids]
+        self._steps = 0
+
+    def sample(self) -> None:
+        lane_api = self._conn.lane
+        halting = np.fromiter((lane_api.getLastStepHaltingNumber(l) for l in self._lanes), float, len(self._lanes))
+        count = np.fromiter((lane_api.getLastStepVehicleNumber(l) for l in self._lanes), float, len(self._lanes))
+        speed = np.fromiter((lane_api.getLastStepMeanSpeed(l) for l in self._lanes), float, len(self._lanes))
+        queue = np.bincount(self._approach_of_lane, halting, len(self._approach_keys))
+        self._queue_sum += queue
+        np.maximum(self._queue_max, queue, out=self._queue_max)
+        loss = count * np.clip(1.0 - speed / np.maximum(self._max_speed, 0.1), 0.0, 1.0)
+        self._time_loss += np.bincount(self._owner, loss, len(self._ids))
+        for i in np.flatnonzero(count):
+            self._seen[self._owner[i]].update(lane_api.getLastStepVehicleIDs(self._lanes[i]))
+        self._steps += 1
+
+    def summary(self) -> dict[str, IntersectionMetrics]:
+        steps = max(self._steps, 1)
+        out = {}
+        for k, tls_id in enumerate(self._ids):
+            approaches = {
+                key.split("|", 1)[1]: ApproachQueue(
+                    mean_queue_veh=round(float(self._queue_sum[j] / steps), 3),
+                    max_queue_veh=float(self._queue_max[j]),
+                )
+                for j, key in enumerate(self._approach_keys)
+                if key.startswith(f"{tls_id}|")
+            }
+            vehicles = len(self._seen[k])
+            out[tls_id] = IntersectionMetrics(
+                delay_s_per_vehicle=round(float(self._time_loss[k] / max(vehicles, 1)), 3),
+                vehicles=vehicles,
+                time_loss_s=round(float(self._time_loss[k]), 1),
+                approaches=approaches,
+            )
+        return out
+
+
+def scheduled_departures(scenario: Scenario) -> dict[str, float]:
+    """Vehicle id -> scheduled departure for every vehicle/trip (and expanded flow) in the period."""
+    departures: dict[str, float] = {}
+    for route_file in scenario.route_files:
+        for _, elem in ET.iterparse(route_file, events=("end",)):
+            if elem.tag in ("vehicle", "trip"):
+                depart = _depart_seconds(elem.get("depart", "0"))
+                if depart is not None and scenario.begin_s <= depart < scenario.end_s:
+                    departures[elem.get("id", "")] = depart
+                elem.clear()
+            elif elem.tag == "flow":
+                departures.update(_flow_departures(elem, scenario))
+                elem.clear()
+    return departures
+
+
+def _depart_seconds(raw: str) -> float | None:
+    try:
+        return float(raw)
+    except ValueError:
+        return None  # "triggered", "containerTriggered": not scheduled in time
+
+
+def _flow_departures(elem: ET.Element, scenario: Scenario) -> dict[str, float]:
+    """Scheduled departures of a flow with a fixed headway (``number``/``vehsPerHour``/``period``)."""
+    begin = float(elem.get("begin", scenario.begin_s))
+    end = float(elem.get("end", scenario.end_s))
+    if elem.get("number"):
+        n = int(elem.get("number", "0"))
+        period = (end - begin) / max(n, 1)
+    elif elem.get("vehsPerHour"):
+        period = 3600.0 / float(elem.get("vehsPerHour", "1"))
+    elif elem.get("period") and not elem.get("period", "").startswith("exp"):
+        period = float(elem.get("period", "1"))
+    else:
+        return {}  # probabilistic flows have no fixed schedule
+    flow_id = elem.get("id", "")
+    times = np.arange(begin, min(end, scenario.end_s), period)
+    return {f"{flow_id}.{i}": float(t) for i, t in enumerate(times) if t >= scenario.begin_s}
+
+
+def read_run_metrics(
+    tripinfo: Path, scenario: Scenario, intersections: dict[str, IntersectionMetrics]
+) -> RunMetrics:
+    """Combine SUMO's tripinfo (with unfinished vehicles) and the schedule into RunMetrics."""
+    if not tripinfo.is_file():
+        raise SimulationError(f"{scenario.name}: SUMO wrote no tripinfo output")
+    delays: list[float] = []
+    stops: list[float] = []
+    inserted: set[str] = set()
+    arrived = unfinished = 0
+    for _, elem in ET.iterparse(tripinfo, events=("end",)):
+        if elem.tag != "tripinfo":
+            continue
+        if float(elem.get("depart", "-1")) < 0:
+            elem.clear()
+            continue  # written but never inserted: charged below from the schedule
+        inserted.add(elem.get("id", ""))
+        delays.append(float(elem.get("timeLoss", 0)) + float(elem.get("departDelay", 0)))
+        stops.append(float(elem.get("waitingCount", 0)))
+        if float(elem.get("arrival", "-1")) >= 0:
+            arrived += 1
+        else:
+            unfinished += 1
+        elem.clear()
+    never = [
+        scenario.end_s - depart
+        for vid, depart in scheduled_departures(scenario).items()
+        if vid not in inserted
+    ]
+    all_delays = delays + never
+    n = len(all_delays)
+    return RunMetrics(
+        delay_s_per_vehicle=round(float(np.mean(all_delays)), 3) if n else 0.0,
+        throughput_veh=arrived,
+        stops_per_vehicle=round(float(np.sum(stops) / n), 4) if n else 0.0,
+        vehicles=n,
+        unfinished=unfinished,
+        never_inserted=len(never),
+        intersections=intersections,
+    )
+
+
+
+HEADLINE = ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle", "vehicles", "unfinished", "never_inserted")
+
+
+def summarize(runs: list[RunMetrics], seeds: list[int]) -> dict:
+    """Means over seeds at the top level, per-seed values and per-intersection detail below.
+
+    The top-level keys are ``HEADLINE`` (means over seeds), ``seeds``, ``per_seed`` (each
+    run's full metrics) and ``intersections`` (per tls: delay and queues averaged over seeds).
+    """
+    if not runs:
+        raise ValueError("summarize needs at least one run")
+    out: dict = {key: round(float(np.mean([getattr(r, key) for r in runs])), 3) for key in HEADLINE}
+    out["delay_s_per_vehicle_std"] = round(float(np.std([r.delay_s_per_vehicle for r in runs])), 3)
+    out["seeds"] = list(seeds)
+    intersections: dict[str, dict] = {}
+    for tls_id in runs[0].intersections:
+        per_run = [r.intersections[tls_id] for r in runs if tls_id in r.intersections]
+        intersections[tls_id] = {
+            "delay_s_per_vehicle": round(float(np.mean([m.delay_s_per_vehicle for m in per_run])), 3),
+            "vehicles": round(float(np.mean([m.vehicles for m in per_run])), 1),
+            "approaches": {
+                approach: {
+                    "mean_queue_veh": round(float(np.mean([m.approaches[approach].mean_queue_veh for m in per_run])), 3),
+                    "max_queue_veh": float(np.max([m.approaches[approach].max_queue_veh for m in per_run])),
+                }
+                for approach in per_run[0].approaches
+            },
+        }
+    out["intersections"] = intersections
+    out["per_seed"] = [{"seed": s, **r.to_dict()} for s, r in zip(seeds, runs)]
+    return out

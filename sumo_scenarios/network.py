@@ -1,0 +1,152 @@
+"""Derive an :class:`~optimizer.intersection.IntersectionModel` for every traffic light of a
+SUMO network, with no per-scenario tables.
+
+From the ``.net.xml`` we read, per traffic-light system (a single junction or a joined
+cluster): its controlled connections (tls link index, from/to lane, SUMO turn direction),
+and its program. Green phases are the program's phases that show some green and no yellow;
+the yellow time is taken from the program's yellow phases and the all-red time from its
+all-red phases (``default_all_red_s`` when it has none). Movements group links by approach
+edge and turn. Conflicts follow from the program itself (see ``optimizer.intersection``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import sumolib
+
+from optimizer.intersection import GREEN_CHARS, IntersectionModel, Movement, Phase, SignalLink, Turn
+from phasewise_errors import ScenarioError
+
+_TURNS: dict[str, Turn] = {
+    "s": "through",
+    "l": "left",
+    "L": "left",
+    "r": "right",
+    "R": "right",
+    "t": "uturn",
+}
+
+
+@dataclass(frozen=True)
+class TimingDefaults:
+    """Bounds used where the network's program does not state them (seconds)."""
+
+    min_green_s: float = 5.0
+    max_green_s: float = 60.0
+    yellow_s: float = 3.0
+    all_red_s: float = 1.0
+
+
+def load_intersections(
+    net_file: str | Path, defaults: TimingDefaults = TimingDefaults()
+) -> dict[str, IntersectionModel]:
+    """All signalised intersections of a network, keyed by tls id (in network order).
+
+    Raises ``ScenarioError`` when the file is missing, unreadable or has no traffic light.
+    """
+    path = Path(net_file)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: network file not found")
+    try:
+        net = sumolib.net.readNet(str(path), withPrograms=True)
+    except Exception as exc:  # sumolib raises bare SAX/XML errors on malformed files
+        raise ScenarioError(f"{path}: cannot read SUMO network ({exc})") from None
+    models = {}
+    for tls in net.getTrafficLights():
+        model = _intersection(tls, defaults)
+        if model is not None:
+            models[model.tls_id] = model
+    if not models:
+        raise ScenarioError(f"{path}: the network has no traffic lights to control")
+    return models
+
+
+def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> IntersectionModel | None:
+    programs = tls.getPrograms()
+    if not programs:
+        return None
+    program = programs[sorted(programs)[0]]
+    links = _links(tls)
+    movements = _movements(links)
+    link_movement = {i: m.id for m in movements for i in m.link_indices}
+
+    sumo_phases = program.getPhases()
+    greens = [
+        p for p in sumo_phases if any(c in GREEN_CHARS for c in p.state) and "y" not in p.state.lower()
+    ]
+    if not greens:
+        return None
+    phases, seen = [], set()
+    for p in greens:
+        if p.state in seen:
+            continue
+        seen.add(p.state)
+        green_links = [i for i, c in enumerate(p.state) if c in GREEN_CHARS]
+        min_green = p.minDur if p.minDur is not None and p.minDur > 0 else defaults.min_green_s
+        max_green = p.maxDur if p.maxDur is not None and p.maxDur > 0 else defaults.max_green_s
+        min_green = min(float(min_green), float(p.duration))
+        phases.append(
+            Phase(
+                index=len(phases),
+                state=p.state,
+                duration_s=float(p.duration),
+                min_green_s=min_green,
+                max_green_s=max(float(max_green), float(p.duration), min_green),
+                movements=tuple(dict.fromkeys(link_movement[i] for i in green_links if i in link_movement)),
+            )
+        )
+    yellows = [p.duration for p in sumo_phases if "y" in p.state.lower()]
+    all_reds = [
+        p.duration for p in sumo_phases if set(p.state.lower()) <= {"r", "s", "o"} and p.duration > 0
+    ]
+    return IntersectionModel(
+        tls_id=tls.getID(),
+        links=tuple(links),
+        movements=tuple(movements),
+        phases=tuple(phases),
+        yellow_s=float(min(yellows)) if yellows else defaults.yellow_s,
+        all_red_s=float(min(all_reds)) if all_reds else defaults.all_red_s,
+        program_cycle_s=float(sum(p.duration for p in sumo_phases)),
+        program_offset_s=float(getattr(program, "_offset", 0) or 0),
+    )
+
+
+def _links(tls: sumolib.net.TLS) -> list[SignalLink]:
+    links: dict[int, SignalLink] = {}
+    for in_lane, out_lane, index in tls.getConnections():
+        direction = "s"
+        for conn in in_lane.getOutgoing():
+            if conn.getToLane() is out_lane and conn.getTLLinkIndex() == index:
+                direction = conn.getDirection()
+                break
+        links.setdefault(
+            index,
+            SignalLink(
+                index=index,
+                from_lane=in_lane.getID(),
+                to_lane=out_lane.getID(),
+                approach=in_lane.getEdge().getID(),
+                turn=_TURNS.get(direction, "through"),
+            ),
+        )
+    return [links[i] for i in sorted(links)]
+
+
+def _movements(links: list[SignalLink]) -> list[Movement]:
+    groups: dict[tuple[str, Turn], list[SignalLink]] = defaultdict(list)
+    for link in links:
+        groups[(link.approach, link.turn)].append(link)
+    return [
+        Movement(
+            id=f"{approach}:{turn}",
+            approach=approach,
+            turn=turn,
+            link_indices=tuple(link.index for link in group),
+            from_lanes=tuple(dict.fromkeys(link.from_lane for link in group)),
+            to_edges=tuple(dict.fromkeys(link.to_lane.rsplit("_", 1)[0] for link in group)),
+        )
+        for (approach, turn), group in groups.items()
+    ]

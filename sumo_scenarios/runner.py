@@ -1,0 +1,217 @@
+"""The one SUMO runner: a scenario, a seed and a controller in; metrics out.
+
+SUMO runs in-process through ``libsumo`` (fast, one simulation per process) or, if
+``libsumo`` cannot be imported or ``PHASEWISE_SUMO_BACKEND=traci`` is set, through TraCI.
+The simulation advances in 1 s steps; each step the controller observes and acts::
+
+    controller.start(sim)            # once, after SUMO has loaded
+    while time < end:
+        controller.step(sim)         # observe -> act
+        sim.advance()                # one simulation second
+
+Several seeds run in parallel worker processes (``run_many``). Controllers are passed as
+picklable zero-argument factories so each worker builds its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from types import ModuleType
+from typing import Protocol
+
+from optimizer.intersection import IntersectionModel
+from phasewise_errors import PhasewiseError, SimulationError
+from sumo_scenarios.metrics import IntersectionProbe, RunMetrics, read_run_metrics
+from sumo_scenarios.network import load_intersections
+from sumo_scenarios.scenario import Scenario
+
+log = logging.getLogger(__name__)
+
+
+def sumo_binary(name: str = "sumo") -> str:
+    """Path of a SUMO executable (``sumo``, ``netconvert``...) from the eclipse-sumo wheel."""
+    try:
+        from sumo import SUMO_HOME
+
+        candidate = Path(SUMO_HOME) / "bin" / name
+        if candidate.exists():
+            return str(candidate)
+    except ImportError:
+        pass
+    found = shutil.which(name)
+    if found is None:
+        raise SimulationError(f"SUMO executable '{name}' not found: install eclipse-sumo")
+    return found
+
+
+def sumo_module() -> ModuleType:
+    """``libsumo`` unless unavailable or ``PHASEWISE_SUMO_BACKEND=traci``."""
+    if os.environ.get("PHASEWISE_SUMO_BACKEND", "libsumo") != "traci":
+        try:
+            import libsumo
+
+            return libsumo
+        except ImportError:
+            log.warning("libsumo unavailable, falling back to TraCI")
+    import traci
+
+    return traci
+
+
+@dataclass
+class Simulation:
+    """A running SUMO simulation as controllers see it.
+
+    ``conn`` is the ``libsumo``/``traci`` module (``conn.lane.getLastStepHaltingNumber`` ...);
+    ``intersections`` the model of every traffic light, keyed by tls id.
+    """
+
+    conn: ModuleType
+    scenario: Scenario
+    seed: int
+    intersections: dict[str, IntersectionModel]
+    end_s: float
+
+    @property
+    def time_s(self) -> float:
+        return float(self.conn.simulation.getTime())
+
+    def advance(self) -> None:
+        self.conn.simulationStep()
+
+
+class Controller(Protocol):
+    """A signal controller plug-in. ``step`` is called once per simulated second."""
+
+    name: str
+
+    def additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
+        """Extra SUMO ``additional`` files to load (e.g. actuated programs); may be empty."""
+        ...
+
+    def start(self, sim: Simulation) -> None: ...
+
+    def step(self, sim: Simulation) -> None: ...
+
+
+ControllerFactory = Callable[[], Controller]
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One simulation to run: scenario, seed, controller factory, optional extra SUMO args."""
+
+    scenario: Scenario
+    seed: int
+    controller: ControllerFactory
+    sumo_args: tuple[str, ...] = ()
+    label: str = ""
+
+
+@dataclass
+class RunResult:
+    job_label: str
+    seed: int
+    metrics: RunMetrics
+    wall_s: float
+    extra: dict = field(default_factory=dict)
+
+
+def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResult:
+    """Run one simulation to its end and return its metrics.
+
+    ``progress`` (optional) receives the fraction of the period simulated so far.
+    Raises ``SimulationError`` when SUMO fails.
+    """
+    import time
+
+    scenario = job.scenario
+    controller = job.controller()
+    intersections = load_intersections(scenario.net_file)
+    conn = sumo_module()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="phasewise-run-") as tmp:
+        workdir = Path(tmp)
+        tripinfo = workdir / "tripinfo.xml"
+        additional = [*scenario.additional_files, *controller.additional_files(scenario, workdir)]
+        cmd = [
+            sumo_binary("sumo"),
+            "-n", str(scenario.net_file),
+            "-r", ",".join(str(p) for p in scenario.route_files),
+            "--begin", f"{scenario.begin_s:g}",
+            "--end", f"{scenario.end_s:g}",
+            "--step-length", "1",
+            "--seed", str(job.seed),
+            "--tripinfo-output", str(tripinfo),
+            "--tripinfo-output.write-unfinished", "true",
+            "--no-step-log", "true",
+            "--no-warnings", "true",
+            "--duration-log.disable", "true",
+            *job.sumo_args,
+        ]
+        if additional:
+            cmd += ["-a", ",".join(str(p) for p in additional)]
+        try:
+            conn.start(cmd)
+        except Exception as exc:
+            raise SimulationError(f"SUMO could not start {scenario.name}: {exc}") from None
+        try:
+            sim = Simulation(conn, scenario, job.seed, intersections, scenario.end_s)
+            probe = IntersectionProbe(conn, intersections)
+            controller.start(sim)
+            period = scenario.end_s - scenario.begin_s
+            next_report = 0.0
+            while sim.time_s < scenario.end_s:
+                controller.step(sim)
+                conn.simulationStep()
+                probe.sample()
+                if progress is not None:
+                    done = (sim.time_s - scenario.begin_s) / period
+                    if done >= next_report:
+                        progress(min(done, 1.0))
+                        next_report = done + 0.02
+            extra = getattr(controller, "report", lambda: {})()
+        except PhasewiseError:
+            raise
+        except Exception as exc:
+            raise SimulationError(f"SUMO failed during {scenario.name}: {exc}") from None
+        finally:
+            try:
+                conn.close()
+            except Exception:  # already closed by a failure
+                pass
+        metrics = read_run_metrics(tripinfo, scenario, probe.summary())
+    return RunResult(job.label, job.seed, metrics, time.perf_counter() - started, extra)
+
+
+def run_many(
+    jobs: Sequence[RunJob],
+    workers: int | None = None,
+    on_done: Callable[[RunResult], None] | None = None,
+) -> list[RunResult]:
+    """Run jobs in parallel worker processes (one SUMO each); results in job order."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    if workers == 1:
+        results = []
+        for job in jobs:
+            results.append(run(job))
+            if on_done:
+                on_done(results[-1])
+        return results
+    results_by_index: dict[int, RunResult] = {}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run, job): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            result = future.result()
+            results_by_index[futures[future]] = result
+            if on_done:
+                on_done(result)
+    return [results_by_index[i] for i in range(len(jobs))]
