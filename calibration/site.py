@@ -1,0 +1,189 @@
+"""Per-camera site configuration: lanes, stop lines, exits and the ground homography.
+
+A site file is YAML, validated by pydantic at load; every error names the file, the field
+and the fix. Coordinates are image pixels of the camera's full-resolution frame.
+
+Example (``calibration/sites/nl_highway_overpass.yaml``)::
+
+    camera: nl_highway_overpass
+    frame_size: [1280, 720]
+    homography:
+      image_px: [[570, 60], [690, 60], [1000, 700], [130, 700]]
+      ground_m: [[0, 160], [11, 160], [11, 0], [0, 0]]
+    lanes:
+      - id: sb_3
+        approach: southbound
+        movement: through
+        sumo_lane: "-E1_2"            # optional
+        polygon: [[650, 100], [700, 100], [900, 700], [640, 700]]
+        stop_line: [[600, 450], [800, 450]]
+        direction: [0, 1]             # image direction of travel (here: down the frame)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from calibration.geometry import polygon_self_intersects, side_of_line
+from calibration.homography import Homography
+from phasewise_errors import ConfigError
+
+Point = tuple[float, float]
+Movement = Literal["through", "left", "right", "u_turn", "through_left", "through_right", "all"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LaneConfig(_Strict):
+    """One lane as the camera sees it."""
+
+    id: str = Field(min_length=1)
+    approach: str = Field(min_length=1, description="e.g. northbound, or the approach name used by the optimizer")
+    movement: Movement = "through"
+    sumo_lane: str | None = None
+    polygon: list[Point] = Field(description="lane zone, >= 3 image points, not self-intersecting")
+    stop_line: tuple[Point, Point] = Field(description="segment across the lane; a crossing counts one vehicle")
+    direction: Point = Field(description="image direction of travel, e.g. [0, 1] for down the frame")
+    bidirectional: bool = Field(False, description="count crossings in both directions (a plain counting line)")
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_ok(cls, v: list[Point]) -> list[Point]:
+        if len(v) < 3:
+            raise ValueError(f"needs at least 3 points, got {len(v)}")
+        if polygon_self_intersects(v):
+            raise ValueError("is self-intersecting; list its corners in order around the lane")
+        return v
+
+    @field_validator("direction")
+    @classmethod
+    def _direction_ok(cls, v: Point) -> Point:
+        if np.hypot(*v) < 1e-9:
+            raise ValueError("must be a non-zero vector, e.g. [0, 1] for traffic moving down the image")
+        return v
+
+    @model_validator(mode="after")
+    def _direction_crosses_stop_line(self) -> LaneConfig:
+        a, b = np.asarray(self.stop_line[0]), np.asarray(self.stop_line[1])
+        if np.hypot(*(b - a)) < 1e-9:
+            raise ValueError(f"lane {self.id}: stop_line has two equal points")
+        if abs(float(side_of_line([a + np.asarray(self.direction)], a, b)[0])) < 1e-9:
+            raise ValueError(f"lane {self.id}: direction runs along the stop line; it must cross it")
+        return self
+
+    def after_side_sign(self) -> float:
+        """Sign of ``side_of_line`` on the side a vehicle reaches after crossing the stop line."""
+        a, b = np.asarray(self.stop_line[0]), np.asarray(self.stop_line[1])
+        return float(np.sign(side_of_line([a + np.asarray(self.direction)], a, b)[0]))
+
+
+class ExitConfig(_Strict):
+    """A line where vehicles leave toward one movement (for turning-movement counts)."""
+
+    id: str = Field(min_length=1)
+    movement: Movement
+    line: tuple[Point, Point]
+
+
+class HomographyConfig(_Strict):
+    image_px: list[Point] = Field(min_length=4)
+    ground_m: list[Point] = Field(min_length=4)
+
+
+class SiteConfig(_Strict):
+    """Everything phasewise knows about one camera."""
+
+    camera: str = Field(min_length=1)
+    frame_size: tuple[int, int] = Field(description="width, height in pixels of the frames the points refer to")
+    homography: HomographyConfig | None = None
+    lanes: list[LaneConfig] = Field(min_length=1)
+    exits: list[ExitConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _inside_frame_and_unique(self) -> SiteConfig:
+        w, h = self.frame_size
+        ids = [lane.id for lane in self.lanes]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"lane ids must be unique; repeated: {', '.join(dupes)}")
+        for lane in self.lanes:
+            for field, pts in (("polygon", lane.polygon), ("stop_line", list(lane.stop_line))):
+                outside = [p for p in pts if not (0 <= p[0] <= w and 0 <= p[1] <= h)]
+                if outside:
+                    raise ValueError(
+                        f"lane {lane.id}: {field} point {list(outside[0])} is outside the {w}x{h} frame"
+                    )
+        for ex in self.exits:
+            for p in ex.line:
+                if not (0 <= p[0] <= w and 0 <= p[1] <= h):
+                    raise ValueError(f"exit {ex.id}: line point {list(p)} is outside the {w}x{h} frame")
+        if self.homography is not None:
+            Homography.from_points(self.homography.image_px, self.homography.ground_m)
+        return self
+
+    def ground(self) -> Homography | None:
+        if self.homography is None:
+            return None
+        return Homography.from_points(self.homography.image_px, self.homography.ground_m)
+
+    def lane(self, lane_id: str) -> LaneConfig:
+        for lane in self.lanes:
+            if lane.id == lane_id:
+                return lane
+        raise ConfigError(f"site {self.camera} has no lane {lane_id!r}")
+
+    def check_frame_size(self, width: int, height: int, source: str) -> None:
+        """ConfigError if the video's frames are not the size the site was drawn on."""
+        if (width, height) != tuple(self.frame_size):
+            raise ConfigError(
+                f"site {self.camera} was drawn on {self.frame_size[0]}x{self.frame_size[1]} frames but "
+                f"{source} is {width}x{height}; redraw the site or fix frame_size"
+            )
+
+
+def load_site(path: str | Path) -> SiteConfig:
+    """Read and validate a site YAML file; ConfigError naming file, field and fix otherwise."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"site file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with camera, frame_size and lanes")
+    try:
+        return SiteConfig.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        msg = first["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{path}: {where}: {msg}{more}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def line_site(x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> SiteConfig:
+    """A site with one counting line and no lanes drawn: ``--line X1,Y1,X2,Y2``.
+
+    The lane zone is the whole frame and crossings in both directions count.
+    """
+    dx, dy = x2 - x1, y2 - y1
+    return SiteConfig(
+        camera="line",
+        frame_size=(width, height),
+        lanes=[LaneConfig(
+            id="line", approach="line", movement="all", bidirectional=True,
+            polygon=[(0, 0), (width, 0), (width, height), (0, height)],
+            stop_line=((x1, y1), (x2, y2)),
+            direction=(-dy, dx),
+        )],
+    )

@@ -1,0 +1,116 @@
+"""What one approach camera reports each step: the value type between sensing and estimation.
+
+A camera watches one approach (the lanes of one incoming edge up to its stop line) over a
+field of view of ``view_m`` metres before the stop line. Every step it reports a
+:class:`CameraFrame` of plain numpy arrays, whatever produced it (the SUMO virtual camera in
+``sumo_scenarios.sensing``, or the vision pipeline on real video), so the estimator
+(:mod:`counting.estimator`) knows nothing of where frames come from.
+
+:class:`CameraLayout` is the static description of one camera: its lanes (in the order of
+every per-lane array), the movements of its approach, and which lane serves which movement.
+
+Example::
+
+    layout = CameraLayout("e1", lanes=("e1_0", "e1_1"), movements=("e1:through", "e1:left"),
+                          lane_movements=((True, False), (True, True)), view_m=100.0)
+    frame = CameraFrame.empty(layout, time_s=10.0)   # nothing seen this step
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class CameraLayout:
+    """Static description of one approach camera.
+
+    ``lanes`` orders every per-lane array of the camera's frames; ``movements`` are the
+    approach's movement ids (``"<approach>:<turn>"``) that ``CameraFrame.crossing_movement``
+    indexes; ``lane_movements[l][m]`` is True when lane ``l`` serves movement ``m``;
+    ``view_m`` the field of view from the stop line upstream, per lane (one value for all
+    lanes is broadcast).
+    """
+
+    camera_id: str
+    lanes: tuple[str, ...]
+    movements: tuple[str, ...]
+    lane_movements: tuple[tuple[bool, ...], ...]
+    view_m: float | tuple[float, ...] = 100.0
+
+    def __post_init__(self) -> None:
+        serves = np.asarray(self.lane_movements, dtype=bool).reshape(len(self.lanes), len(self.movements))
+        if not serves.any(axis=1).all():
+            raise ValueError(f"camera {self.camera_id}: every lane must serve at least one movement")
+
+    @property
+    def serves(self) -> BoolArray:
+        """``(lanes, movements)`` boolean matrix of ``lane_movements``."""
+        return np.asarray(self.lane_movements, dtype=bool).reshape(len(self.lanes), len(self.movements))
+
+    @property
+    def view_m_per_lane(self) -> FloatArray:
+        return np.broadcast_to(np.asarray(self.view_m, dtype=np.float64), (len(self.lanes),)).copy()
+
+
+@dataclass(frozen=True)
+class CameraFrame:
+    """One camera's observation at ``time_s`` (covering the step that ends then).
+
+    Per lane (arrays of ``len(lanes)``, in the layout's lane order):
+
+    * ``present``: vehicles detected in the view,
+    * ``stopped``: of them, halted (speed below about 0.1 m/s),
+    * ``queue_end_m``: distance from the stop line to the back of the farthest stopped
+      vehicle in view (0 when none), at most the view length,
+    * ``green``: whether the lane's signal showed green during the step (the controller
+      knows what it displays).
+
+    Per stop-line crossing this step (parallel arrays, one entry per counted crossing; a
+    fragmented track appears twice, a missed vehicle not at all):
+
+    * ``crossing_lane``: index into ``lanes``,
+    * ``crossing_movement``: index into the layout's ``movements`` (the camera sees which
+      way the vehicle leaves just after the stop line),
+    * ``crossing_class``: COCO class id (2 car, 3 motorcycle, 5 bus, 7 truck).
+
+    ``ok`` is False when the camera delivered nothing usable (an outage): every array is
+    then empty or zero and must not be read as "no traffic".
+    """
+
+    time_s: float
+    camera_id: str
+    ok: bool
+    present: IntArray
+    stopped: IntArray
+    queue_end_m: FloatArray
+    green: BoolArray
+    crossing_lane: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    crossing_movement: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    crossing_class: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def crossings(self) -> IntArray:
+        """Crossings per lane this step."""
+        return np.bincount(self.crossing_lane, minlength=len(self.present)).astype(np.int64)
+
+    @classmethod
+    def empty(cls, layout: CameraLayout, time_s: float, ok: bool = True) -> CameraFrame:
+        """A frame with nothing seen (``ok=False``: an outage frame)."""
+        n = len(layout.lanes)
+        return cls(
+            time_s=time_s,
+            camera_id=layout.camera_id,
+            ok=ok,
+            present=np.zeros(n, dtype=np.int64),
+            stopped=np.zeros(n, dtype=np.int64),
+            queue_end_m=np.zeros(n, dtype=np.float64),
+            green=np.zeros(n, dtype=bool),
+        )

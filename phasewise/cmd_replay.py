@@ -1,0 +1,257 @@
+"""``phasewise replay``: recorded or live video in, per-lane counts and queues out.
+
+The loop is the whole vision pipeline, one verb per stage::
+
+    for frame in source:                                   # decode
+        dets = detector.detect(frame.image)                # detect
+        tracks = tracker.update(dets, frame.t_s)           # track
+        counts = counter.update(tracks, frame.t_s)         # count
+
+``run_pipeline`` is that loop; the command, the benchmarks and the tests all call it.
+Output files in ``--out``: ``counts.csv`` (bin_start, bin_s, lane, class, count, pcu,
+flow_veh_h; one row per bin x lane x class), ``queue.csv`` (one row per processed frame and
+lane), ``queue_bins.csv``, ``turns.csv`` (if the site has exits), ``summary.json`` and,
+with ``--video-out``, ``annotated.mp4``. Files are written even when the input breaks off.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import typer
+
+from calibration.draw import draw_site
+from calibration.site import SiteConfig, line_site, load_site
+from counting.binning import BIN_15_MIN_S, bin_counts, bin_queues
+from counting.counter import SiteCounter
+from counting.events import QueueSample
+from phasewise import cmd_site  # noqa: F401  (registers `site draw`)
+from phasewise.app import app
+from phasewise_errors import ConfigError, VideoError
+from vision.annotate import draw_tracks
+from vision.detector import BACKENDS, Detector, load_detector
+from vision.tracker import ByteTracker
+from vision.video import Frame, VideoFile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineResult:
+    """What one run produced: the counter (crossings, turns), queue samples and timing."""
+
+    counter: SiteCounter
+    queue_samples: list[QueueSample] = field(default_factory=list)
+    frames: int = 0
+    processed: int = 0
+    seconds: float = 0.0
+    video_s: float = 0.0
+    error: str | None = None
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def run_pipeline(frames: Iterable[Frame], detector: Detector, site: SiteConfig, *,
+                 tracker: ByteTracker | None = None,
+                 on_frame: Callable[[Frame, PipelineResult], None] | None = None,
+                 annotate: Callable[[Frame, object, SiteCounter], None] | None = None) -> PipelineResult:
+    """Decode -> detect -> track -> count over ``frames``; stops cleanly on a broken source.
+
+    ``frames`` may already skip frames (``VideoFile(every=n)``): the tracker and counters use
+    each frame's own time, so frame-stride detection needs nothing else.
+    """
+    tracker = tracker or ByteTracker()
+    result = PipelineResult(counter=SiteCounter(site))
+    start = time.perf_counter()
+    last_index = -1
+    try:
+        for frame in frames:
+            tracks = tracker.update(detector.detect(frame.image), frame.t_s)
+            counts = result.counter.update(tracks, frame.t_s)
+            result.queue_samples.extend(counts.queues)
+            result.processed += 1
+            result.frames += frame.index - last_index
+            last_index, result.video_s = frame.index, frame.t_s
+            result.seconds = time.perf_counter() - start
+            if annotate is not None:
+                annotate(frame, tracks, result.counter)
+            if on_frame is not None:
+                on_frame(frame, result)
+    except VideoError as exc:
+        result.error = str(exc)
+        log.error("%s; counts made so far are kept", exc)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def write_outputs(result: PipelineResult, site: SiteConfig, out_dir: Path, *, bin_s: int,
+                  start_s: float = 0.0, source: str = "") -> dict[str, object]:
+    """Write counts.csv, queue.csv, queue_bins.csv, turns.csv and summary.json into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lanes = [lane.id for lane in site.lanes]
+    rows = bin_counts(result.counter.crossings, lanes, bin_s=bin_s, start_s=start_s,
+                      end_s=max(result.video_s, start_s))
+    with open(out_dir / "counts.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["bin_start", "bin_s", "lane", "class", "count", "pcu", "flow_veh_h"])
+        for r in rows:
+            w.writerow([r.bin_start_s, r.bin_s, r.lane, r.class_name, r.count, r.pcu, round(r.flow_veh_h, 1)])
+    with open(out_dir / "queue.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["t_s", "lane", "present", "stopped", "queue_m"])
+        for q in result.queue_samples:
+            w.writerow([round(q.t_s, 3), q.lane, q.present, q.stopped, "" if math.isnan(q.queue_m) else round(q.queue_m, 2)])
+    with open(out_dir / "queue_bins.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["bin_start", "bin_s", "lane", "mean_present", "mean_stopped", "max_stopped",
+                    "mean_queue_m", "max_queue_m"])
+        for qb in bin_queues(result.queue_samples, bin_s=bin_s):
+            w.writerow([qb.bin_start_s, qb.bin_s, qb.lane, qb.mean_present, qb.mean_stopped, qb.max_stopped,
+                        qb.mean_queue_m, qb.max_queue_m])
+    if site.exits:
+        with open(out_dir / "turns.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["t_s", "lane", "exit", "movement", "class_id", "tracker_id"])
+            for t in result.counter.turns:
+                w.writerow([round(t.t_s, 3), t.lane, t.exit, t.movement, t.class_id, t.tracker_id])
+    summary: dict[str, object] = {
+        "source": source,
+        "frames": result.frames,
+        "frames_detected": result.processed,
+        "video_s": round(result.video_s, 3),
+        "wall_s": round(result.seconds, 3),
+        "fps": round(result.fps, 2),
+        "vehicles_by_lane": dict(result.counter.totals()),
+        "vehicles_total": len(result.counter.crossings),
+        "error": result.error,
+    }
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def parse_line(spec: str) -> tuple[float, float, float, float]:
+    """``"X1,Y1,X2,Y2"`` to four floats; ConfigError otherwise."""
+    try:
+        x1, y1, x2, y2 = (float(v) for v in spec.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--line must be X1,Y1,X2,Y2 in pixels, got {spec!r}") from exc
+    if (x1, y1) == (x2, y2):
+        raise ConfigError("--line needs two different points")
+    return x1, y1, x2, y2
+
+
+def open_source(spec: str, *, every: int, max_frames: int | None, duration_s: float | None) -> tuple[Iterable[Frame], int, int, int | None]:
+    """A frame source for a file path, URL or device number, with its frame size and length."""
+    from vision.stream import LiveStream, is_stream_spec
+
+    if is_stream_spec(spec) and not Path(spec).exists():
+        stream = LiveStream(spec, max_duration_s=duration_s)
+        cap = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
+        ok, first = cap.read()
+        cap.release()
+        if not ok or first is None:
+            raise VideoError(f"cannot read from stream {spec}")
+        h, w = first.shape[:2]
+        return stream, w, h, None
+    video = VideoFile(spec, max_frames=max_frames, every=every)
+    return video, video.width, video.height, video.expected_frames
+
+
+class _Annotator:
+    """Writes annotated frames: site overlay, tracked boxes with ids, live counts per lane."""
+
+    def __init__(self, path: Path, site: SiteConfig, fps: float, size: tuple[int, int]) -> None:
+        self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+        if not self.writer.isOpened():
+            raise VideoError(f"cannot write annotated video {path}")
+        self.site = site
+
+    def __call__(self, frame: Frame, tracks: object, counter: SiteCounter) -> None:
+        img = draw_site(frame.image, self.site, counts=dict(counter.totals()), grid_step_m=1e9)
+        draw_tracks(img, tracks, counted=counter.stop_lines.counted_ids)  # type: ignore[arg-type]
+        cv2.putText(img, f"t={frame.t_s:6.1f}s  total={len(counter.crossings)}", (10, img.shape[0] - 12),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+        self.writer.write(img)
+
+    def close(self) -> None:
+        self.writer.release()
+
+
+@app.command()
+def replay(
+    video: str = typer.Argument(..., help="video file, or a live stream: rtsp://..., http://..., or a device number"),
+    site_file: Path = typer.Option(None, "--site", help="site YAML (lanes, stop lines, homography)"),
+    out: Path = typer.Option(Path("out/replay"), "--out", help="output folder"),
+    line: str = typer.Option(None, "--line", help="quick count without a site: X1,Y1,X2,Y2 image line (lane 'line')"),
+    weights: str = typer.Option(None, "--weights", help="detector weights (.pt, .onnx, OpenVINO folder); "
+                                "default $PHASEWISE_WEIGHTS or ../shared/models/yolo11n_int8_openvino_model"),
+    backend: str = typer.Option("lean", "--backend", help=f"detector runtime: {' or '.join(BACKENDS)}"),
+    imgsz: int = typer.Option(None, "--imgsz", help="network input size (default 640; YOLOX-Nano is fixed 416)"),
+    conf: float = typer.Option(0.25, "--conf", help="minimum detection confidence"),
+    detect_every: int = typer.Option(1, "--detect-every", help="detect on every n-th frame (files only)"),
+    bin_s: int = typer.Option(BIN_15_MIN_S, "--bin-s", help="count bin length in seconds (900 = 15 min, 60 = 1 min)"),
+    video_out: bool = typer.Option(False, "--video-out", help="also write annotated.mp4"),
+    max_frames: int = typer.Option(None, "--max-frames", help="stop after this many frames (files)"),
+    duration_s: float = typer.Option(None, "--duration-s", help="stop a live stream after this many seconds"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Count vehicles per lane and class in a video; write counts.csv, queue.csv and more to --out."""
+    if (site_file is None) == (line is None):
+        raise ConfigError("give exactly one of --site SITE.yaml or --line X1,Y1,X2,Y2")
+    if bin_s <= 0:
+        raise ConfigError(f"--bin-s must be positive, got {bin_s}")
+    site = load_site(site_file) if site_file is not None else None
+    frames, width, height, expected = open_source(video, every=detect_every, max_frames=max_frames,
+                                                  duration_s=duration_s)
+    if site is None:
+        site = line_site(*parse_line(line), width, height)
+    site.check_frame_size(width, height, video)
+    detector = load_detector(weights, backend=backend, imgsz=imgsz, conf=conf)
+    annotator = None
+    if video_out:
+        out.mkdir(parents=True, exist_ok=True)
+        fps = getattr(frames, "fps", 25.0) / max(detect_every, 1)
+        annotator = _Annotator(out / "annotated.mp4", site, fps, (width, height))
+    result: PipelineResult | None = None
+    try:
+        result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
+    finally:
+        if annotator is not None:
+            annotator.close()
+    summary = write_outputs(result, site, out, bin_s=bin_s, source=video)
+    by_lane = ", ".join(f"{k}={v}" for k, v in sorted(summary["vehicles_by_lane"].items())) or "none"  # type: ignore[union-attr]
+    typer.echo(f"{summary['vehicles_total']} vehicles ({by_lane}) in {summary['video_s']} s of video, "
+               f"{summary['fps']} fps; wrote {out}/counts.csv")
+    if result.error:
+        raise VideoError(f"{result.error} (counts up to that point written to {out})")
+
+
+def _run_with_progress(frames: Iterable[Frame], detector: Detector, site: SiteConfig, expected: int | None,
+                       quiet: bool, annotator: _Annotator | None) -> PipelineResult:
+    if quiet:
+        return run_pipeline(frames, detector, site, annotate=annotator)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = [TextColumn("replay"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
+               TextColumn("{task.fields[fps]:.1f} fps"), TextColumn("{task.fields[veh]} veh"),
+               TextColumn("ETA"), TimeRemainingColumn()]
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("replay", total=expected, fps=0.0, veh=0)
+
+        def tick(frame: Frame, res: PipelineResult) -> None:
+            progress.update(task, completed=res.frames, fps=res.fps, veh=len(res.counter.crossings))
+
+        return run_pipeline(frames, detector, site, on_frame=tick, annotate=annotator)
+
+
+__all__ = ["PipelineResult", "parse_line", "replay", "run_pipeline", "write_outputs"]

@@ -1,0 +1,1 @@
+"""One adapter module per model source; each turns its runtime's output into ``Detections``."""
