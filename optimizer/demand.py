@@ -1,0 +1,104 @@
+"""Demand: flow per movement (veh/h), the optimizer's input value type.
+
+A :class:`DemandEstimate` maps ``tls id -> movement id -> flow`` where movement ids are the
+model's (``"<approach edge>:<turn>"``). Adapters build it from other sources, each in its own
+module: :mod:`optimizer.demand_routes` (a SUMO route file over a period) and
+:mod:`optimizer.demand_counts` (the vision pipeline's 15-min counts). The plain demand file
+read here is a CSV with one row per movement::
+
+    tls,movement,flow_veh_h,std_veh_h
+    J0,W_J0:through,1080,60
+    J0,W_J0:left,150,
+
+Movements not listed have zero demand. ``std_veh_h`` is optional.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optimizer.intersection import IntersectionModel
+from phasewise_errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DemandEstimate:
+    """Flows in veh/h per tls and movement, with an optional standard deviation."""
+
+    flows_veh_h: dict[str, dict[str, float]]
+    std_veh_h: dict[str, dict[str, float]] = field(default_factory=dict)
+    period_s: float = 3600.0
+    source: str = ""
+
+    def flow(self, tls_id: str, movement_id: str) -> float:
+        return self.flows_veh_h.get(tls_id, {}).get(movement_id, 0.0)
+
+    def of(self, tls_id: str) -> dict[str, float]:
+        """Flows of one intersection (empty when it has no demand listed)."""
+        return dict(self.flows_veh_h.get(tls_id, {}))
+
+    def scaled(self, factor: float) -> DemandEstimate:
+        return DemandEstimate(
+            {t: {m: f * factor for m, f in flows.items()} for t, flows in self.flows_veh_h.items()},
+            {t: {m: s * factor for m, s in stds.items()} for t, stds in self.std_veh_h.items()},
+            self.period_s,
+            self.source,
+        )
+
+    def check(self, models: dict[str, IntersectionModel]) -> None:
+        """Raise ``ConfigError`` for an unknown tls or movement and negative/non-finite flows."""
+        where = f"{self.source}: " if self.source else ""
+        for tls_id, flows in self.flows_veh_h.items():
+            if tls_id not in models:
+                raise ConfigError(f"{where}demand for traffic light '{tls_id}', which the network does not have; known: {', '.join(list(models)[:10])}")
+            known = {m.id for m in models[tls_id].movements}
+            for movement_id, flow in flows.items():
+                if movement_id not in known:
+                    raise ConfigError(
+                        f"{where}{tls_id}: demand for movement '{movement_id}', which does not exist; "
+                        f"movements are {', '.join(sorted(known))}"
+                    )
+                if not math.isfinite(flow) or flow < 0:
+                    raise ConfigError(f"{where}{tls_id} movement {movement_id}: flow {flow!r} veh/h must be a non-negative number")
+
+
+def read_demand_csv(path: str | Path) -> DemandEstimate:
+    """Read the plain demand CSV (see the module docstring). Bad rows raise ``ConfigError``."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{file}: demand file not found")
+    flows: dict[str, dict[str, float]] = {}
+    stds: dict[str, dict[str, float]] = {}
+    with file.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"tls", "movement", "flow_veh_h"} - set(reader.fieldnames or ())
+        if missing:
+            raise ConfigError(f"{file}: missing column(s) {', '.join(sorted(missing))}; expected tls,movement,flow_veh_h[,std_veh_h]")
+        for line, row in enumerate(reader, start=2):
+            tls_id, movement_id = (row.get("tls") or "").strip(), (row.get("movement") or "").strip()
+            if not tls_id or not movement_id:
+                raise ConfigError(f"{file}:{line}: tls and movement must not be empty")
+            flow = _number(file, line, tls_id, movement_id, "flow_veh_h", row.get("flow_veh_h"), required=True)
+            flows.setdefault(tls_id, {})[movement_id] = flows.get(tls_id, {}).get(movement_id, 0.0) + flow
+            std = _number(file, line, tls_id, movement_id, "std_veh_h", row.get("std_veh_h"), required=False)
+            if std:
+                stds.setdefault(tls_id, {})[movement_id] = std
+    return DemandEstimate(flows, stds, source=str(file))
+
+
+def _number(file: Path, line: int, tls_id: str, movement_id: str, column: str, raw: str | None, required: bool) -> float:
+    text = (raw or "").strip()
+    if not text:
+        if required:
+            raise ConfigError(f"{file}:{line}: {tls_id} movement {movement_id}: {column} is missing")
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{file}:{line}: {tls_id} movement {movement_id}: {column} {text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{file}:{line}: {tls_id} movement {movement_id}: {column} {text} must be a non-negative number")
+    return value

@@ -1,0 +1,372 @@
+"""Single intersection: the cycle and splits that minimise total delay.
+
+Delay model, per movement (HCM 2000 eq. 16-9..16-12, Webster's uniform term)::
+
+    lambda = effective green ratio   = sum_p A[m, p] * g_p / C
+    c      = capacity (veh/h)        = s_m * lambda
+    x      = degree of saturation    = v_m / c
+    d1     = C (1 - lambda)^2 / (2 (1 - min(x, 1) lambda))                  uniform delay
+    d2     = 900 T [(x - 1) + sqrt((x - 1)^2 + 8 k I x / (c T))]           incremental delay
+
+with ``T`` the analysis period (h), ``k = 0.5`` (pretimed), ``I = 1``. ``d2`` stays finite
+for x > 1 and grows with the overflow queue, so minimising total delay sum(v (d1 + d2)) in
+oversaturation maximises throughput and balances the degrees of saturation: no NaNs, and
+the cycle never exceeds its bound.
+
+Saturation flow: ``saturation_flow_veh_h_lane`` (1800) per lane of the movement; a lane
+shared by several movements is split between them by their demand per lane. ``A[m, p]``
+is how much of phase ``p``'s green serves movement ``m``: 1 for protected links (``G``),
+``permissive_share`` (0.5) for permissive links (``g``, e.g. a left turn filtering through
+opposing traffic), averaged over the movement's links.
+
+The search (SciPy SLSQP over the greens; the cycle is their sum plus the lost time) starts
+from Webster's cycle ``C0 = (1.5 L + 5) / (1 - Y)`` with greens proportional to the
+critical flow ratios, subject to min/max green, cycle bounds and ``x <= max_saturation``
+for every movement; when that cap cannot be met (oversaturation) it is dropped. Zero demand
+gives the minimum cycle. Greens are rounded to whole seconds.
+
+Example::
+
+    plan = optimize_intersection(model, demand, IntersectionBounds(cycle_max_s=120))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import linprog, minimize
+
+from optimizer.demand import DemandEstimate
+from optimizer.intersection import IntersectionModel
+from optimizer.plan import IntersectionPlan, PhaseTiming, clearance_parts, lost_time_s
+from phasewise_errors import PlanError
+
+FloatArray = npt.NDArray[np.float64]
+
+INCREMENTAL_K = 0.5  # HCM: pretimed control
+UPSTREAM_I = 1.0  # HCM: isolated intersection
+
+
+@dataclass(frozen=True)
+class IntersectionBounds:
+    """Limits and parameters of the single-intersection optimisation (seconds, veh/h)."""
+
+    cycle_min_s: float = 40.0
+    cycle_max_s: float = 120.0
+    max_saturation: float = 0.9
+    saturation_flow_veh_h_lane: float = 1800.0
+    permissive_share: float = 0.5
+    analysis_period_h: float = 0.25
+    ped_min_s: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DelayReport:
+    """Delay of a timing under a demand: totals and per-movement detail (model order)."""
+
+    total_veh_h_per_h: float
+    mean_s_per_veh: float
+    degree_of_saturation: tuple[float, ...]
+
+    @property
+    def max_degree_of_saturation(self) -> float:
+        return max(self.degree_of_saturation, default=0.0)
+
+
+# --- model quantities ---------------------------------------------------------------------
+
+
+def movement_flows_veh_h(model: IntersectionModel, demand: DemandEstimate) -> FloatArray:
+    """Demand per movement, in ``model.movements`` order."""
+    flows = demand.of(model.tls_id)
+    return np.array([flows.get(m.id, 0.0) for m in model.movements], dtype=float)
+
+
+def saturation_flows_veh_h(model: IntersectionModel, flows_veh_h: FloatArray, per_lane_veh_h: float) -> FloatArray:
+    """Saturation flow per movement: ``per_lane_veh_h`` per lane, shared lanes split by demand."""
+    per_lane_demand = {m.id: flows_veh_h[k] / len(m.from_lanes) for k, m in enumerate(model.movements)}
+    users: dict[str, list[str]] = {}
+    for m in model.movements:
+        for lane in m.from_lanes:
+            users.setdefault(lane, []).append(m.id)
+    sat = np.zeros(len(model.movements))
+    for k, m in enumerate(model.movements):
+        for lane in m.from_lanes:
+            total = sum(per_lane_demand[u] for u in users[lane])
+            share = per_lane_demand[m.id] / total if total > 0 else 1.0 / len(users[lane])
+            sat[k] += per_lane_veh_h * share
+    return sat
+
+
+def service_matrix(model: IntersectionModel, permissive_share: float) -> FloatArray:
+    """``A[m, p]``: share of phase ``p``'s green usable by movement ``m`` (G = 1, g = permissive)."""
+    a = np.zeros((len(model.movements), len(model.phases)))
+    for k, m in enumerate(model.movements):
+        for p, phase in enumerate(model.phases):
+            weights = [1.0 if phase.state[i] == "G" else permissive_share if phase.state[i] == "g" else 0.0 for i in m.link_indices]
+            a[k, p] = float(np.mean(weights)) if weights else 0.0
+    return a
+
+
+def critical_flow_ratios(flows: FloatArray, sat: FloatArray, service: FloatArray) -> FloatArray:
+    """Webster's critical ``y`` per phase: each movement is charged to the phase(s) serving it best."""
+    y = np.zeros(service.shape[1])
+    for k in range(len(flows)):
+        best = service[k].max()
+        if flows[k] <= 0 or best <= 0 or sat[k] <= 0:
+            continue
+        ratio = flows[k] / (sat[k] * best)
+        for p in np.flatnonzero(service[k] == best):
+            y[p] = max(y[p], ratio)
+    return y
+
+
+def webster_cycle_s(lost_s: float, flow_ratio_sum: float) -> float:
+    """Webster's optimum cycle ``(1.5 L + 5) / (1 - Y)``; infinite when ``Y >= 1``."""
+    return math.inf if flow_ratio_sum >= 1.0 else (1.5 * lost_s + 5.0) / (1.0 - flow_ratio_sum)
+
+
+def movement_delays_s(
+    cycle_s: float, greens_s: FloatArray, flows: FloatArray, sat: FloatArray, service: FloatArray, period_h: float
+) -> tuple[FloatArray, FloatArray]:
+    """``(delay s/veh, degree of saturation)`` per movement (see the module docstring)."""
+    green_ratio = np.clip(service @ greens_s / cycle_s, 1e-3, 1.0)
+    capacity = np.maximum(sat * green_ratio, 1e-6)
+    x = flows / capacity
+    uniform = 0.5 * cycle_s * (1.0 - green_ratio) ** 2 / (1.0 - np.minimum(x, 1.0) * green_ratio)
+    incremental = 900.0 * period_h * (
+        (x - 1.0) + np.sqrt((x - 1.0) ** 2 + 8.0 * INCREMENTAL_K * UPSTREAM_I * x / (capacity * period_h))
+    )
+    return uniform + incremental, x
+
+
+def intersection_delay(
+    model: IntersectionModel, demand: DemandEstimate, cycle_s: float, greens_s: FloatArray,
+    bounds: IntersectionBounds = IntersectionBounds(),
+) -> DelayReport:
+    """Delay of given greens (``model.phases`` order) and cycle under ``demand``."""
+    flows = movement_flows_veh_h(model, demand)
+    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane)
+    service = service_matrix(model, bounds.permissive_share)
+    return _report(cycle_s, np.asarray(greens_s, float), flows, sat, service, bounds.analysis_period_h)
+
+
+def _report(cycle_s: float, greens: FloatArray, flows: FloatArray, sat: FloatArray, service: FloatArray, period_h: float) -> DelayReport:
+    served = (flows > 0) & (sat > 0) & (service.max(axis=1) > 0)
+    delay, x = movement_delays_s(cycle_s, greens, flows, sat, service, period_h)
+    total = float(np.sum(flows[served] * delay[served]) / 3600.0)
+    volume = float(flows[served].sum())
+    return DelayReport(total, 3600.0 * total / volume if volume > 0 else 0.0, tuple(float(v) if served[k] else 0.0 for k, v in enumerate(x)))
+
+
+# --- optimisation -------------------------------------------------------------------------
+
+
+def green_bounds_s(model: IntersectionModel, bounds: IntersectionBounds) -> tuple[FloatArray, FloatArray]:
+    """Per-phase ``(lowest, highest)`` green: min green raised to the pedestrian minimum."""
+    low = np.array([max(p.min_green_s, bounds.ped_min_s.get(p.index, 0.0)) for p in model.phases])
+    high = np.array([p.max_green_s for p in model.phases])
+    for p in model.phases:
+        if low[p.index] > high[p.index]:
+            raise PlanError(
+                f"{model.tls_id} phase {p.index}: minimum green {low[p.index]:g} s (pedestrian minimum included) "
+                f"exceeds its maximum green {high[p.index]:g} s"
+            )
+    return low, high
+
+
+def cycle_range_s(model: IntersectionModel, bounds: IntersectionBounds) -> tuple[float, float]:
+    """Feasible cycle range; ``PlanError`` naming the phases when the minimums cannot fit."""
+    low, high = green_bounds_s(model, bounds)
+    lost = lost_time_s(model, tuple(range(len(model.phases))))
+    shortest = float(low.sum()) + lost
+    if shortest > bounds.cycle_max_s + 1e-9:
+        mins = ", ".join(f"phase {p.index} {low[p.index]:g} s" for p in model.phases)
+        raise PlanError(
+            f"{model.tls_id}: minimum greens ({mins}) plus {lost:g} s clearance need a {shortest:g} s cycle, "
+            f"above the maximum cycle {bounds.cycle_max_s:g} s"
+        )
+    longest = float(high.sum()) + lost
+    lo = max(bounds.cycle_min_s, shortest)
+    return min(lo, longest), min(bounds.cycle_max_s, longest)
+
+
+def optimize_intersection(
+    model: IntersectionModel,
+    demand: DemandEstimate,
+    bounds: IntersectionBounds = IntersectionBounds(),
+    cycle_s: float | None = None,
+    offset_s: float = 0.0,
+    coordinated_phase: int | None = None,
+) -> IntersectionPlan:
+    """The minimum-delay plan of one intersection (see the module docstring).
+
+    ``cycle_s`` fixes the cycle (a corridor's common cycle); otherwise it is chosen within
+    the bounds. ``coordinated_phase`` defaults to the phase serving the most protected flow.
+    Raises ``PlanError`` naming intersection and phase when the bounds are infeasible.
+    """
+    greens, cycle = optimal_greens_s(model, demand, bounds, cycle_s)
+    if coordinated_phase is None:
+        coordinated_phase = main_phase(model, demand)
+    return build_plan(model, greens, offset_s % cycle, coordinated_phase, bounds)
+
+
+def optimal_greens_s(
+    model: IntersectionModel, demand: DemandEstimate, bounds: IntersectionBounds, cycle_s: float | None = None
+) -> tuple[FloatArray, float]:
+    """Rounded optimal greens (``model.phases`` order) and the resulting cycle."""
+    low, high = green_bounds_s(model, bounds)
+    lost = lost_time_s(model, tuple(range(len(model.phases))))
+    c_lo, c_hi = cycle_range_s(model, bounds)
+    if cycle_s is not None:
+        if not low.sum() + lost - 1e-9 <= cycle_s <= high.sum() + lost + 1e-9:
+            raise PlanError(
+                f"{model.tls_id}: a {cycle_s:g} s cycle cannot hold its phases "
+                f"(needs {low.sum() + lost:g}..{high.sum() + lost:g} s)"
+            )
+        c_lo = c_hi = float(cycle_s)
+    flows = movement_flows_veh_h(model, demand)
+    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane)
+    service = service_matrix(model, bounds.permissive_share)
+    if flows.sum() <= 0:
+        return _round_greens(_spread(low, high, c_lo - lost), c_lo - lost, low, high), c_lo
+    y = critical_flow_ratios(flows, sat, service)
+    starts = [_proportional(y, low, high, c - lost) for c in {_clip(webster_cycle_s(lost, min(y.sum(), 0.95)), c_lo, c_hi), c_hi}]
+    best, best_delay = starts[0], math.inf
+    for capped in (True, False):
+        for start in starts:
+            g = _slsqp(start, low, high, lost, c_lo, c_hi, flows, sat, service, bounds, capped)
+            if g is None:
+                continue
+            delay = _report(g.sum() + lost, g, flows, sat, service, bounds.analysis_period_h).total_veh_h_per_h
+            if delay < best_delay:
+                best, best_delay = g, delay
+        if best_delay < math.inf:
+            break
+    target = round(best.sum() + lost) - lost if cycle_s is None else cycle_s - lost
+    target = _clip(target, max(low.sum(), c_lo - lost), min(high.sum(), c_hi - lost))
+    greens = _round_greens(best, target, low, high)
+    return greens, float(greens.sum() + lost)
+
+
+def _slsqp(
+    start: FloatArray, low: FloatArray, high: FloatArray, lost: float, c_lo: float, c_hi: float,
+    flows: FloatArray, sat: FloatArray, service: FloatArray, bounds: IntersectionBounds, capped: bool,
+) -> FloatArray | None:
+    """Local minimum of total delay over the greens; ``None`` if the constraints cannot hold."""
+    ones = np.ones_like(start)
+    constraints = [
+        {"type": "ineq", "fun": lambda g: g.sum() + lost - c_lo, "jac": lambda g: ones},
+        {"type": "ineq", "fun": lambda g: c_hi - g.sum() - lost, "jac": lambda g: -ones},
+    ]
+    loaded = (flows > 0) & (sat > 0) & (service.max(axis=1) > 0)
+    if capped and loaded.any():
+        # v (sum g + L) <= x_max s (A g): linear in g. Check feasibility first with an LP.
+        rows = flows[loaded, None] * ones[None, :] - bounds.max_saturation * sat[loaded, None] * service[loaded]
+        rhs = -flows[loaded] * lost
+        lp = linprog(np.zeros_like(start), A_ub=np.vstack([rows, ones, -ones]),
+                     b_ub=np.concatenate([rhs, [c_hi - lost, lost - c_lo]]), bounds=list(zip(low, high)))
+        if lp.status != 0:
+            return None
+        start = np.asarray(lp.x) if not np.all(rows @ start <= rhs) else start
+        constraints.append({"type": "ineq", "fun": lambda g: rhs - rows @ g, "jac": lambda g: -rows})
+    scale = 3600.0
+
+    def objective(g: FloatArray) -> float:
+        delay, _ = movement_delays_s(g.sum() + lost, g, flows, sat, service, bounds.analysis_period_h)
+        return float(np.sum(flows[loaded] * delay[loaded]) / scale)
+
+    result = minimize(objective, start, method="SLSQP", bounds=list(zip(low, high)), constraints=constraints,
+                      options={"maxiter": 200, "ftol": 1e-6})
+    g = np.clip(np.asarray(result.x, float), low, high)
+    if not np.all(np.isfinite(g)):
+        return None
+    cycle = g.sum() + lost
+    if not c_lo - 0.5 <= cycle <= c_hi + 0.5:
+        return None
+    if capped and loaded.any():
+        _, x = movement_delays_s(cycle, g, flows, sat, service, bounds.analysis_period_h)
+        if np.max(x[loaded]) > bounds.max_saturation + 0.01:
+            return None
+    return g
+
+
+def _clip(value: float, lo: float, hi: float) -> float:
+    return float(min(max(value, lo), hi))
+
+
+def _spread(low: FloatArray, high: FloatArray, total: float) -> FloatArray:
+    """Greens from their minimum, the remainder shared equally (respecting maximums)."""
+    g = low.astype(float).copy()
+    for _ in range(len(g) + 1):
+        room = high - g
+        open_ = room > 1e-9
+        extra = total - g.sum()
+        if extra <= 1e-9 or not open_.any():
+            break
+        g[open_] += np.minimum(room[open_], extra / open_.sum())
+    return g
+
+
+def _proportional(y: FloatArray, low: FloatArray, high: FloatArray, total: float) -> FloatArray:
+    """Webster's split: green beyond the minimums in proportion to the critical ratios."""
+    weights = y if y.sum() > 0 else np.ones_like(y)
+    g = low + weights / weights.sum() * max(total - low.sum(), 0.0)
+    g = np.clip(g, low, high)
+    return _spread(g, high, total)
+
+
+def _round_greens(g: FloatArray, total: float, low: FloatArray, high: FloatArray) -> FloatArray:
+    """Whole-second greens within bounds adding up to ``total`` (a fraction goes to the largest slack)."""
+    g = np.clip(g * (total / g.sum()) if g.sum() > 0 else g, low, high)
+    rounded = np.clip(np.floor(g + 1e-9), np.ceil(low - 1e-9), np.floor(high + 1e-9))
+    order = np.argsort(-(g - rounded))
+    for _ in range(4 * len(g)):
+        gap = total - rounded.sum()
+        if abs(gap) < 1.0 - 1e-9:
+            break
+        step = 1.0 if gap > 0 else -1.0
+        for k in order:
+            if (step > 0 and rounded[k] + 1 <= high[k] + 1e-9) or (step < 0 and rounded[k] - 1 >= low[k] - 1e-9):
+                rounded[k] += step
+                break
+        else:
+            break
+    gap = total - rounded.sum()
+    if abs(gap) > 1e-9:
+        room = (high - rounded) if gap > 0 else (rounded - low)
+        rounded[int(np.argmax(room))] += gap
+    return rounded
+
+
+def main_phase(model: IntersectionModel, demand: DemandEstimate) -> int:
+    """The phase giving protected green to the most demand (phase 0 on ties or no demand)."""
+    flows = movement_flows_veh_h(model, demand)
+    protected = service_matrix(model, permissive_share=0.0)
+    served = flows @ (protected >= 1.0 - 1e-9)
+    return int(np.argmax(served)) if served.max(initial=0.0) > 0 else 0
+
+
+def build_plan(
+    model: IntersectionModel, greens_s: FloatArray, offset_s: float, coordinated_phase: int,
+    bounds: IntersectionBounds = IntersectionBounds(),
+) -> IntersectionPlan:
+    """An ``IntersectionPlan`` over all phases in model order with the model's clearances."""
+    n = len(model.phases)
+    phases = []
+    for k, phase in enumerate(model.phases):
+        yellow, all_red = clearance_parts(model, k, (k + 1) % n)
+        phases.append(PhaseTiming(
+            phase=k,
+            green_s=float(greens_s[k]),
+            yellow_s=yellow,
+            all_red_s=all_red,
+            min_green_s=phase.min_green_s,
+            max_green_s=phase.max_green_s,
+            ped_min_s=float(bounds.ped_min_s.get(k, 0.0)),
+        ))
+    cycle = float(sum(p.split_s for p in phases))
+    return IntersectionPlan(model.tls_id, cycle, float(offset_s) % cycle, tuple(phases), coordinated_phase)
