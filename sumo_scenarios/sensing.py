@@ -1,0 +1,336 @@
+"""Virtual cameras in a SUMO run: what a real approach camera would see, with its errors.
+
+One camera per approach (incoming edge) of every traffic light. It sees only vehicles within
+``view_m`` of the stop line (default 100 m, per approach configurable), following the
+approach upstream across simple nodes (e.g. the split where a left-turn bay begins), and
+reports a :class:`counting.camera_frame.CameraFrame` per step: stop-line crossings per lane
+with class and movement (the turn is visible just past the stop line), vehicles present
+and stopped per lane, and the distance to the back of the farthest stopped vehicle.
+
+Closed-loop controllers read *only* these frames; this module is the one place that looks
+at SUMO's vehicle state on their behalf (it *is* the camera).
+
+Detection errors (:class:`CameraNoise`), all seeded and reproducible:
+
+* **miss**: a vehicle the camera never detects during its whole pass (decided once per
+  camera and vehicle id by a hash of ``(seed, camera, vehicle)``, so it is consistent
+  across frames, as a real detector misses the same hard-to-see vehicle in every frame);
+* **false positive**: phantom crossings and presences, at ``false_positive_rate`` times the
+  real ones (Poisson);
+* **class confusion**: the reported class is wrong (car <-> truck/bus);
+* **fragmentation**: the track breaks and the crossing is counted twice;
+* **position noise**: Gaussian error on the distance of each detection from the stop line;
+* **outages**: the camera delivers nothing for a period (``CameraFrame.ok`` False).
+
+Default noise. The issue asks for defaults set from what the vision pipeline achieves on
+real video; that measurement was not available when this was written, so the defaults are
+the "realistic" level the issue states (5 % misses, 2 % false positives) plus 3 % class
+confusion, 1 % fragmentation and 1 m position error, typical of a YOLO-class detector with
+a ByteTrack-style tracker on a well-placed approach camera. Replace them with the vision
+benchmark's measured counting error when it exists.
+
+Example::
+
+    cameras = CameraNetwork(sim.conn, sim.intersections, view_m=100.0, noise=CameraNoise(), seed=1)
+    estimator = DemandEstimator(cameras.layouts.values(), rates=cameras.noise.detection_rates())
+    each step:  for frame in cameras.observe(sim.time_s).values(): estimator.update(frame)
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import numpy as np
+
+from counting.camera_frame import CameraFrame, CameraLayout
+from counting.estimator import DetectionRates
+from optimizer.intersection import GREEN_CHARS, IntersectionModel
+from phasewise_errors import ConfigError
+
+CAR, BUS, TRUCK, MOTORCYCLE = 2, 5, 7, 3
+_VCLASS_TO_COCO = {"passenger": CAR, "truck": TRUCK, "trailer": TRUCK, "delivery": TRUCK,
+                   "bus": BUS, "coach": BUS, "motorcycle": MOTORCYCLE, "moped": MOTORCYCLE}
+HALTING_SPEED_M_S = 0.1  # SUMO's own halting threshold, so truth and camera agree on "stopped"
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Camera ``camera_id`` (an approach edge id) delivers nothing from ``start_s`` to ``end_s``."""
+
+    camera_id: str
+    start_s: float
+    end_s: float
+
+    def covers(self, time_s: float) -> bool:
+        return self.start_s <= time_s < self.end_s
+
+
+@dataclass(frozen=True)
+class CameraNoise:
+    """Detection error model of every camera (rates are fractions of real vehicles).
+
+    Defaults: the issue's "realistic" level (5 % missed, 2 % false positives) pending the
+    vision pipeline's measured counting error; see the module docstring.
+    """
+
+    miss_rate: float = 0.05
+    false_positive_rate: float = 0.02
+    class_confusion: float = 0.03
+    fragmentation_rate: float = 0.01
+    position_noise_m: float = 1.0
+    outages: tuple[Outage, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        for name in ("miss_rate", "false_positive_rate", "class_confusion", "fragmentation_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"CameraNoise.{name} must be in [0, 1), got {value}")
+        if self.position_noise_m < 0.0:
+            raise ConfigError(f"CameraNoise.position_noise_m must be >= 0, got {self.position_noise_m}")
+
+    @classmethod
+    def perfect(cls) -> CameraNoise:
+        """No errors at all: the camera reports the truth within its view."""
+        return cls(0.0, 0.0, 0.0, 0.0, 0.0)
+
+    def detection_rates(self) -> DetectionRates:
+        """The count biases the estimator should correct for (it never sees the outages)."""
+        return DetectionRates(self.miss_rate, self.false_positive_rate, self.fragmentation_rate)
+
+    def in_outage(self, camera_id: str, time_s: float) -> bool:
+        return any(o.camera_id == camera_id and o.covers(time_s) for o in self.outages)
+
+
+@dataclass
+class ViewLane:
+    """A SUMO lane inside a camera's view and the stop-line lane it is reported as."""
+
+    lane_id: str
+    stop_lane: int  # index into the camera's lanes
+    length_m: float
+    offset_m: float  # distance from this lane's downstream end to the stop line
+
+
+def approach_lanes(conn: ModuleType, approach: str, stop_lanes: list[str], view_m: float) -> list[ViewLane]:
+    """Stop-line lanes, then upstream lanes while the view reaches past a simple node.
+
+    Upstream we follow the approach only through nodes with a single incoming edge
+    (besides the reverse direction) that are not signalised, e.g. the split where a
+    left-turn bay begins; an upstream lane is reported as the stop-line lane it leads to.
+    """
+    lane_api, edge_api = conn.lane, conn.edge
+    view: list[ViewLane] = []
+    current = {lane: k for k, lane in enumerate(stop_lanes)}  # lane id -> stop-line lane
+    for lane, k in current.items():
+        view.append(ViewLane(lane, k, lane_api.getLength(lane), 0.0))
+    edge, offset = approach, min(lane_api.getLength(lane) for lane in stop_lanes)
+    tls_nodes = set(conn.trafficlight.getIDList())
+    while offset < view_m:
+        node = edge_api.getFromJunction(edge)
+        into = [e for e in conn.junction.getIncomingEdges(node)
+                if not e.startswith(":") and edge_api.getFromJunction(e) != edge_api.getToJunction(edge)]
+        if len(into) != 1 or node in tls_nodes:
+            break
+        upstream = into[0]
+        mapped: dict[str, int] = {}
+        for i in range(edge_api.getLaneNumber(upstream)):
+            up_lane = f"{upstream}_{i}"
+            targets = [t[0] for t in lane_api.getLinks(up_lane) if t[0] in current]
+            if targets:
+                same_index = [t for t in targets if t.rsplit("_", 1)[1] == str(i)]
+                mapped[up_lane] = current[(same_index or targets)[0]]
+        if not mapped:
+            break
+        length = min(lane_api.getLength(lane) for lane in mapped)
+        view.extend(ViewLane(lane, k, lane_api.getLength(lane), offset) for lane, k in mapped.items())
+        current, edge, offset = mapped, upstream, offset + length
+    return view
+
+
+@dataclass
+class _Camera:
+    layout: CameraLayout
+    tls_id: str
+    approach: str
+    view_lanes: list[ViewLane]
+    stop_lanes: list[str]
+    lane_links: list[list[int]]  # tls link indices of each stop-line lane
+    movement_of_edge: dict[str, int]
+    view_m: float
+    prev_in_view: dict[str, int] = field(default_factory=dict)  # vid -> stop-line lane
+    draw: dict[str, tuple[bool, bool, bool]] = field(default_factory=dict)  # missed, fragmented, confused
+
+
+class CameraNetwork:
+    """One virtual camera per approach of every traffic light; ``observe`` once per step.
+
+    ``view_m`` is one field of view for all cameras or a mapping camera id (approach edge)
+    -> metres (missing ids take 100 m). ``layouts`` describes every camera for the
+    estimator. Cost: a few SUMO getter calls per vehicle in view per step.
+    """
+
+    def __init__(
+        self,
+        conn: ModuleType,
+        intersections: Mapping[str, IntersectionModel],
+        view_m: float | Mapping[str, float] = 100.0,
+        noise: CameraNoise = CameraNoise(),
+        seed: int = 0,
+    ) -> None:
+        self._conn = conn
+        self.noise = noise
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._cameras: list[_Camera] = []
+        for model in intersections.values():
+            for approach in model.approaches:
+                view = view_m.get(approach, 100.0) if isinstance(view_m, Mapping) else float(view_m)
+                if view <= 0.0:
+                    raise ConfigError(f"camera {approach}: view_m must be positive, got {view}")
+                self._cameras.append(self._build_camera(model, approach, view))
+        self._class: dict[str, tuple[int, float]] = {}  # vid -> (COCO class, length m)
+
+    @property
+    def layouts(self) -> dict[str, CameraLayout]:
+        return {cam.layout.camera_id: cam.layout for cam in self._cameras}
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _build_camera(self, model: IntersectionModel, approach: str, view_m: float) -> _Camera:
+        links = [link for link in model.links if link.approach == approach]
+        stop_lanes = list(dict.fromkeys(link.from_lane for link in links))
+        movements = [m for m in model.movements if m.approach == approach]
+        serves = tuple(tuple(lane in m.from_lanes for m in movements) for lane in stop_lanes)
+        layout = CameraLayout(approach, tuple(stop_lanes), tuple(m.id for m in movements), serves, view_m)
+        movement_of_edge = {edge: k for k, m in enumerate(movements) for edge in m.to_edges}
+        lane_links = [[link.index for link in links if link.from_lane == lane] for lane in stop_lanes]
+        return _Camera(layout, model.tls_id, approach, approach_lanes(self._conn, approach, stop_lanes, view_m),
+                       stop_lanes, lane_links, movement_of_edge, view_m)
+
+    # -- per step -------------------------------------------------------------------------
+    def observe(self, time_s: float) -> dict[str, CameraFrame]:
+        """Every camera's frame for the step that just ended (call once per step)."""
+        sim = self._conn.simulation
+        gone = set(sim.getArrivedIDList()) | set(sim.getStartingTeleportIDList())
+        states = {cam.tls_id: "" for cam in self._cameras}
+        for tls_id in states:
+            states[tls_id] = self._conn.trafficlight.getRedYellowGreenState(tls_id)
+        return {cam.layout.camera_id: self._observe(cam, time_s, gone, states[cam.tls_id])
+                for cam in self._cameras}
+
+    def _observe(self, cam: _Camera, time_s: float, gone: set[str], state: str) -> CameraFrame:
+        vehicle = self._conn.vehicle
+        n_lanes = len(cam.stop_lanes)
+        view_lane: list[int] = []
+        dist_m: list[float] = []
+        speed_m_s: list[float] = []
+        vids: list[str] = []
+        on_stop_lanes: set[str] = set()
+        in_view: dict[str, int] = {}
+        for vl in cam.view_lanes:
+            ids = self._conn.lane.getLastStepVehicleIDs(vl.lane_id)
+            if vl.offset_m == 0.0:
+                on_stop_lanes.update(ids)
+            for vid in ids:
+                dist = vl.offset_m + vl.length_m - vehicle.getLanePosition(vid)
+                if dist > cam.view_m:
+                    continue
+                vids.append(vid)
+                view_lane.append(vl.stop_lane)
+                dist_m.append(dist)
+                speed_m_s.append(vehicle.getSpeed(vid))
+                if vl.offset_m == 0.0:
+                    in_view[vid] = vl.stop_lane
+        crossed = [(vid, lane) for vid, lane in cam.prev_in_view.items()
+                   if vid not in on_stop_lanes and vid not in gone]
+        cam.prev_in_view = in_view
+        if self.noise.in_outage(cam.layout.camera_id, time_s):
+            for vid, _ in crossed:
+                cam.draw.pop(vid, None)
+            return CameraFrame.empty(cam.layout, time_s, ok=False)
+
+        green = np.array([any(state[i] in GREEN_CHARS for i in idx if i < len(state)) for idx in cam.lane_links])
+        detected = np.array([not self._draw(cam, vid)[0] for vid in vids], dtype=bool)
+        lanes = np.asarray(view_lane, dtype=np.int64)[detected]
+        stopped_mask = np.asarray(speed_m_s, dtype=np.float64)[detected] < HALTING_SPEED_M_S
+        lengths = np.array([self._vehicle(v)[1] for v, d in zip(vids, detected) if d], dtype=np.float64)
+        back_m = np.asarray(dist_m, dtype=np.float64)[detected] + lengths
+        if self.noise.position_noise_m > 0.0 and back_m.size:
+            back_m = back_m + self._rng.normal(0.0, self.noise.position_noise_m, back_m.size)
+        present = np.bincount(lanes, minlength=n_lanes).astype(np.int64)
+        stopped = np.bincount(lanes[stopped_mask], minlength=n_lanes).astype(np.int64)
+        queue_end_m = np.zeros(n_lanes)
+        if stopped_mask.any():
+            np.maximum.at(queue_end_m, lanes[stopped_mask], np.clip(back_m[stopped_mask], 0.0, cam.view_m))
+        present += self._phantoms(present)
+        cross_lane, cross_move, cross_class = self._crossings(cam, crossed)
+        return CameraFrame(time_s, cam.layout.camera_id, True, present, stopped, queue_end_m, green,
+                           cross_lane, cross_move, cross_class)
+
+    def _crossings(self, cam: _Camera, crossed: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lanes: list[int] = []
+        moves: list[int] = []
+        classes: list[int] = []
+        per_lane = np.zeros(len(cam.stop_lanes), dtype=np.int64)
+        for vid, lane in crossed:
+            missed, fragmented, confused = cam.draw.pop(vid, None) or self._draws(cam, vid)
+            move = self._movement(cam, vid, lane)
+            per_lane[lane] += 1
+            if missed or move < 0:
+                continue
+            cls = self._vehicle(vid)[0]
+            if confused:
+                cls = CAR if cls != CAR else TRUCK
+            copies = 2 if fragmented else 1
+            lanes += [lane] * copies
+            moves += [move] * copies
+            classes += [cls] * copies
+        phantoms = self._phantoms(per_lane)
+        for lane in np.flatnonzero(phantoms):
+            for _ in range(int(phantoms[lane])):
+                options = np.flatnonzero(cam.layout.serves[lane])
+                lanes.append(int(lane))
+                moves.append(int(self._rng.choice(options)))
+                classes.append(CAR)
+        return (np.asarray(lanes, dtype=np.int64), np.asarray(moves, dtype=np.int64),
+                np.asarray(classes, dtype=np.int64))
+
+    def _phantoms(self, real: np.ndarray) -> np.ndarray:
+        """False positives per lane: Poisson with mean ``false_positive_rate`` x real count."""
+        if self.noise.false_positive_rate <= 0.0:
+            return np.zeros(real.size, dtype=np.int64)
+        return self._rng.poisson(self.noise.false_positive_rate * real).astype(np.int64)
+
+    def _movement(self, cam: _Camera, vid: str, lane: int) -> int:
+        """Movement index from the edge the vehicle takes after the approach (-1 if unknown)."""
+        try:
+            route = self._conn.vehicle.getRoute(vid)
+            nxt = route[route.index(cam.approach) + 1]
+        except (ValueError, IndexError, self._conn.TraCIException):
+            return -1
+        return cam.movement_of_edge.get(nxt, -1)
+
+    def _draw(self, cam: _Camera, vid: str) -> tuple[bool, bool, bool]:
+        draw = cam.draw.get(vid)
+        if draw is None:
+            draw = cam.draw[vid] = self._draws(cam, vid)
+        return draw
+
+    def _draws(self, cam: _Camera, vid: str) -> tuple[bool, bool, bool]:
+        """(missed, fragmented, class confused): fixed per (seed, camera, vehicle)."""
+        def uniform(salt: str) -> float:
+            return zlib.crc32(f"{self.seed}|{salt}|{cam.layout.camera_id}|{vid}".encode()) / 2**32
+
+        return (uniform("miss") < self.noise.miss_rate,
+                uniform("fragment") < self.noise.fragmentation_rate,
+                uniform("class") < self.noise.class_confusion)
+
+    def _vehicle(self, vid: str) -> tuple[int, float]:
+        known = self._class.get(vid)
+        if known is None:
+            vehicle = self._conn.vehicle
+            known = (_VCLASS_TO_COCO.get(vehicle.getVehicleClass(vid), CAR), vehicle.getLength(vid))
+            self._class[vid] = known
+        return known
