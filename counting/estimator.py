@@ -1,7 +1,7 @@
 """Demand and queues from approach-camera frames: what the optimizer needs, with uncertainty.
 
 Input: a stream of :class:`~counting.camera_frame.CameraFrame` (one per camera per step).
-Output: a :class:`DemandEstimate` with, per movement, the arrival rate and its standard
+Output: a :class:`TrafficEstimate` with, per movement, the arrival rate and its standard
 deviation (veh/h) and the saturation flow; per lane, the queue in vehicles and metres and
 whether it spills back beyond the camera's view; per approach, turning ratios; and per
 camera, whether its data is good, stale, missing (outage) or implausible.
@@ -105,8 +105,11 @@ class CameraStatus:
 
 
 @dataclass(frozen=True)
-class DemandEstimate:
+class TrafficEstimate:
     """Everything the optimizer reads, at ``time_s``. Units in the names; never NaN or negative.
+
+    (Not named ``DemandEstimate``: that is the optimizer's input type in
+    ``optimizer.demand``, flows per tls; build it from ``flow_veh_h``/``std_veh_h``.)
 
     Keys: movement ids for ``flow_veh_h``, ``std_veh_h``, ``saturation_flow_veh_h``; lane ids
     for ``queue_veh``, ``queue_m``, ``spillback``, ``saturation_flow_veh_h_lane``; camera
@@ -196,7 +199,7 @@ class _CameraState:
 
 
 class DemandEstimator:
-    """``update(frame)`` once per camera per step, ``estimate(time_s) -> DemandEstimate``.
+    """``update(frame)`` once per camera per step, ``estimate(time_s) -> TrafficEstimate``.
 
     ``rates`` are the cameras' known count biases (unbiased scaling); ``bin_s`` the bin of
     :meth:`bins`, aligned on ``origin_s``; ``window_s`` the Kalman measurement window;
@@ -364,7 +367,7 @@ class DemandEstimator:
             cam.window_start_s = time_s
 
     # -- output ---------------------------------------------------------------------------
-    def estimate(self, time_s: float) -> DemandEstimate:
+    def estimate(self, time_s: float) -> TrafficEstimate:
         """The current estimate; rates' uncertainty includes the time since the last frame."""
         flow, std, sat_move, sat_lane = {}, {}, {}, {}
         queue_veh, queue_m, spill, ratios, flags = {}, {}, {}, {}, {}
@@ -388,7 +391,7 @@ class DemandEstimator:
             shares = counted / counted.sum() if counted.sum() > 0 else np.full(len(lay.movements), 1 / len(lay.movements))
             ratios[cam_id] = {move: float(s) for move, s in zip(lay.movements, shares)}
             flags[cam_id] = self._status(cam, time_s)
-        return DemandEstimate(time_s, flow, std, queue_veh, queue_m, spill, ratios, sat_move, sat_lane, flags)
+        return TrafficEstimate(time_s, flow, std, queue_veh, queue_m, spill, ratios, sat_move, sat_lane, flags)
 
     def _status(self, cam: _CameraState, time_s: float) -> CameraStatus:
         stale = cam.last_time_s is None or time_s - cam.last_time_s > self.stale_s
