@@ -1,0 +1,344 @@
+"""The SUMO gate: a new timing plan replaces the running one only if a simulation says so.
+
+Before a candidate plan reaches the controllers, :class:`PlanGate` simulates the next
+``horizon_s`` (15 min by default) twice per seed, once with the running plan and once with
+the candidate, on a twin rebuilt from the camera-derived estimate
+(:func:`controllers.twin.build_twin`: estimated flows and lane queues, never SUMO's own
+vehicle state). Both plans of a seed see the same vehicles (common random numbers), so the
+per-seed differences are paired.
+
+Decision (:func:`decide`), with ``alpha = 1 - confidence``:
+
+* **switch on delay** when the mean per-seed relative delay improvement
+  ``(d_current - d_candidate) / d_current`` is at least ``min_improvement`` and a one-sided
+  paired t-test (candidate delay lower) gives ``p <= alpha``. With zero variance of the
+  differences (or one seed) the test is replaced by "every seed improves";
+* **switch on throughput** when delay is tied (relative change within
+  ``± min_improvement``) but the mean relative throughput gain is at least
+  ``min_throughput_gain`` with the same kind of test (candidate throughput higher);
+* otherwise keep the running plan.
+
+Delay is the RESCO delay of :mod:`sumo_scenarios.metrics` (s/veh, queued and never
+inserted vehicles included), throughput the vehicles that left the twin.
+
+Time alignment: the twin's time 0 is the real time ``now_s``. A plan's offset is "coordinated
+green starts at offset mod cycle, from time 0", so each plan runs in the twin with its offset
+shifted by ``-now_s`` (mod cycle): both plans are at the phase position they would really be
+at. The running plan is assumed to be exactly on its schedule (no transition under way).
+
+The gate **fails closed**: an invalid plan, a demand that does not fit the network, a SUMO
+error, a crashed worker or an evaluation longer than ``timeout_s`` all give
+``switch=False`` with the reason; :meth:`PlanGate.evaluate` never raises. A timed-out or
+broken worker pool is killed and restarted for the next call. Every decision is appended
+to ``PlanGate.decisions`` and logged (INFO; WARNING when failing closed) with its numbers.
+
+SUMO runs in a persistent pool of ``spawn`` worker processes, created and warmed up once
+(process start-up and imports are most of a cold call's cost). Scripts using the gate must
+create it under ``if __name__ == "__main__":``.
+
+Example::
+
+    with PlanGate(net_file, models) as gate:
+        decision = gate.evaluate(running, candidate, demand, queues_veh, now_s=clock.now_s())
+        if decision.switch:
+            backend.apply(candidate)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import partial
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from controllers.fixed_plan import FixedPlanController
+from controllers.twin import TwinNetwork, build_twin
+from optimizer.demand import DemandEstimate
+from optimizer.intersection import IntersectionModel
+from optimizer.plan import TimingPlan, validate
+from sumo_scenarios.runner import RunJob, run
+
+log = logging.getLogger(__name__)
+
+SAME_PLAN = "candidate equals the running plan"
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """How the gate simulates and decides (seconds; improvements as fractions, 0.03 = 3 %).
+
+    ``seeds`` twins (seeds ``first_seed``, ``first_seed + 1``...) are simulated with both
+    plans on ``workers`` processes; the whole evaluation must finish within ``timeout_s``.
+    """
+
+    horizon_s: float = 900.0
+    seeds: int = 4
+    workers: int = 2
+    min_improvement: float = 0.03
+    confidence: float = 0.9
+    timeout_s: float = 20.0
+    min_throughput_gain: float = 0.03
+    first_seed: int = 1
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """Outcome of one evaluation and the numbers behind it (one value per seed).
+
+    ``improvement`` is the mean relative delay improvement (0.1 = candidate 10 % lower);
+    ``p_value`` belongs to the test that decided (delay, or throughput when delay was tied).
+    Both are NaN when the gate failed closed before simulating.
+    """
+
+    switch: bool
+    reason: str
+    delay_current_s: tuple[float, ...] = ()
+    delay_candidate_s: tuple[float, ...] = ()
+    throughput_current: tuple[int, ...] = ()
+    throughput_candidate: tuple[int, ...] = ()
+    improvement: float = math.nan
+    p_value: float = math.nan
+    wall_s: float = 0.0
+
+
+def decide(
+    delay_current_s: Sequence[float],
+    delay_candidate_s: Sequence[float],
+    throughput_current: Sequence[int],
+    throughput_candidate: Sequence[int],
+    config: GateConfig = GateConfig(),
+) -> GateDecision:
+    """The switching rule of the module docstring on paired per-seed results (pure)."""
+    current, candidate = np.asarray(delay_current_s, float), np.asarray(delay_candidate_s, float)
+    thr_current, thr_candidate = np.asarray(throughput_current, float), np.asarray(throughput_candidate, float)
+    numbers = dict(
+        delay_current_s=tuple(float(d) for d in current),
+        delay_candidate_s=tuple(float(d) for d in candidate),
+        throughput_current=tuple(int(t) for t in thr_current),
+        throughput_candidate=tuple(int(t) for t in thr_candidate),
+    )
+    if current.size == 0 or current.size != candidate.size or not np.all(np.isfinite(np.r_[current, candidate])):
+        return GateDecision(False, "no usable simulation results", **numbers)
+    alpha = 1.0 - config.confidence
+    improvement = float(np.mean((current - candidate) / np.where(current > 0, current, 1.0)))
+    p_delay = _paired_p(candidate, current, "less")
+    if improvement >= config.min_improvement and p_delay <= alpha:
+        reason = f"candidate lowers delay by {improvement:.1%} (p={p_delay:.3g})"
+        return GateDecision(True, reason, improvement=improvement, p_value=p_delay, **numbers)
+    if abs(improvement) < config.min_improvement:
+        gain = float(np.mean((thr_candidate - thr_current) / np.maximum(thr_current, 1.0)))
+        p_thr = _paired_p(thr_candidate, thr_current, "greater")
+        if gain >= config.min_throughput_gain and p_thr <= alpha:
+            reason = f"delay tied ({improvement:+.1%}), candidate raises throughput by {gain:.1%} (p={p_thr:.3g})"
+            return GateDecision(True, reason, improvement=improvement, p_value=p_thr, **numbers)
+        reason = (f"delay tied ({improvement:+.1%}, needs {config.min_improvement:.0%}) and throughput "
+                  f"{gain:+.1%} (needs {config.min_throughput_gain:.0%} at p<={alpha:.2g}, p={p_thr:.3g})")
+        return GateDecision(False, reason, improvement=improvement, p_value=p_thr, **numbers)
+    if improvement < config.min_improvement:
+        reason = f"candidate changes delay by {-improvement:+.1%} (a {config.min_improvement:.0%} cut is needed)"
+    else:
+        reason = f"delay {improvement:.1%} lower but not significant (p={p_delay:.3g} > {alpha:.2g})"
+    return GateDecision(False, reason, improvement=improvement, p_value=p_delay, **numbers)
+
+
+def _paired_p(a: np.ndarray, b: np.ndarray, alternative: str) -> float:
+    """One-sided paired t-test p of ``a`` vs ``b``; without variance, 0 if every pair agrees
+    with the alternative and 1 otherwise."""
+    diff = a - b
+    if diff.size < 2 or np.ptp(diff) == 0.0:
+        agrees = np.all(diff < 0) if alternative == "less" else np.all(diff > 0)
+        return 0.0 if agrees else 1.0
+    return float(stats.ttest_rel(a, b, alternative=alternative).pvalue)
+
+
+def shifted_plan(plan: TimingPlan, now_s: float) -> TimingPlan:
+    """``plan`` with every offset moved by ``-now_s`` (mod cycle): the twin's time 0 is ``now_s``."""
+    intersections = {
+        tls_id: dataclasses.replace(ip, offset_s=(ip.offset_s - now_s) % ip.cycle_s)
+        for tls_id, ip in plan.intersections.items()
+    }
+    return dataclasses.replace(plan, intersections=intersections)
+
+
+class PlanGate:
+    """Simulates running vs candidate plan on estimate-built twins and decides whether to switch.
+
+    ``net_file`` and ``models`` describe the controlled network; ``workdir`` holds the twins'
+    route files (a temporary folder, removed by :meth:`close`, when ``None``).
+    """
+
+    def __init__(
+        self,
+        net_file: Path,
+        models: dict[str, IntersectionModel],
+        config: GateConfig = GateConfig(),
+        workdir: Path | None = None,
+    ):
+        self.net_file = Path(net_file)
+        self.models = models
+        self.config = config
+        self.decisions: list[GateDecision] = []
+        self._network = TwinNetwork(self.net_file, models)
+        self._own_workdir = workdir is None
+        self._workdir = Path(tempfile.mkdtemp(prefix="phasewise-gate-")) if workdir is None else Path(workdir)
+        self._workdir.mkdir(parents=True, exist_ok=True)
+        self._calls = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+        self._start_pool()
+
+    # --- public ---------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        current: TimingPlan,
+        candidate: TimingPlan,
+        demand: DemandEstimate,
+        queues_veh: Mapping[str, float],
+        now_s: float = 0.0,
+    ) -> GateDecision:
+        """Decide whether ``candidate`` should replace ``current`` (see the module docstring).
+
+        ``demand``: estimated flows (veh/h per movement); ``queues_veh``: estimated queue per
+        lane id (vehicles); ``now_s``: the real time the twin starts at. Never raises.
+        """
+        started = time.perf_counter()
+        try:
+            decision = self._evaluate(current, candidate, demand, queues_veh, now_s, started)
+        except Exception as exc:  # fail closed on anything, but say what happened
+            log.warning("gate failed closed", exc_info=True)
+            decision = GateDecision(False, f"failed closed: {type(exc).__name__}: {exc}")
+        decision = dataclasses.replace(decision, wall_s=round(time.perf_counter() - started, 3))
+        self._record(decision)
+        return decision
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop the worker pool and remove the gate's own temporary folder."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._own_workdir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> PlanGate:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- internals ------------------------------------------------------------------
+
+    def _evaluate(
+        self, current: TimingPlan, candidate: TimingPlan, demand: DemandEstimate,
+        queues_veh: Mapping[str, float], now_s: float, started: float,
+    ) -> GateDecision:
+        cfg = self.config
+        if self._closed:
+            return GateDecision(False, "gate is closed")
+        for name, plan in (("running", current), ("candidate", candidate)):
+            try:
+                validate(plan, self.models)
+            except Exception as exc:
+                return GateDecision(False, f"{name} plan invalid: {exc}")
+        if current.intersections == candidate.intersections:
+            return GateDecision(False, SAME_PLAN)
+        demand.check(self.models)
+        if self._pool is None:
+            self._start_pool()
+        assert self._pool is not None
+        self._calls += 1
+        folder = self._workdir / f"evaluation-{self._calls}"
+        plans = (shifted_plan(current, now_s), shifted_plan(candidate, now_s))
+        futures: list[Future[tuple[float, int]]] = []
+        try:
+            for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
+                twin = build_twin(self.net_file, self.models, demand, queues_veh, cfg.horizon_s, seed, folder,
+                                  network=self._network)
+                for plan in plans:
+                    job = RunJob(twin, seed, partial(FixedPlanController, plan), label=f"{plan.created_by} s{seed}")
+                    futures.append(self._pool.submit(_simulate, job))
+            remaining_s = cfg.timeout_s - (time.perf_counter() - started)
+            done, pending = wait(futures, timeout=max(remaining_s, 0.0), return_when=FIRST_EXCEPTION)
+            if pending:
+                failed = [f for f in done if f.exception() is not None]
+                for future in pending:
+                    future.cancel()
+                if failed:
+                    raise failed[0].exception()  # type: ignore[misc]
+                self._restart_pool()
+                return GateDecision(False, f"timed out after {cfg.timeout_s:g} s "
+                                           f"({len(done)} of {len(futures)} simulations done)")
+            results = [f.result() for f in futures]
+        except BrokenProcessPool:
+            self._restart_pool()
+            raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        delays, throughputs = zip(*results)
+        return decide(delays[0::2], delays[1::2], throughputs[0::2], throughputs[1::2], cfg)
+
+    def _start_pool(self) -> None:
+        self._pool = ProcessPoolExecutor(max_workers=self.config.workers, mp_context=get_context("spawn"))
+        for _ in range(self.config.workers):
+            self._pool.submit(_warm_up)  # start every worker now: imports are most of a cold call
+
+    def _restart_pool(self) -> None:
+        """Kill the workers (a timed-out SUMO run cannot be interrupted otherwise); a new pool
+        starts at the next evaluation."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _record(self, decision: GateDecision) -> None:
+        self.decisions.append(decision)
+        simulated = bool(decision.delay_current_s) or decision.reason == SAME_PLAN
+        level = logging.INFO if simulated else logging.WARNING
+        log.log(
+            level,
+            "gate %s: %s | delay s/veh current %s candidate %s | throughput current %s candidate %s | "
+            "improvement %.4f p %.4g | %.2f s",
+            "SWITCH" if decision.switch else "KEEP", decision.reason,
+            _fmt(decision.delay_current_s), _fmt(decision.delay_candidate_s),
+            list(decision.throughput_current), list(decision.throughput_candidate),
+            decision.improvement, decision.p_value, decision.wall_s,
+        )
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{v:.1f}" for v in values) + "]"
+
+
+def _simulate(job: RunJob) -> tuple[float, int]:
+    """Worker: run one twin simulation, return (RESCO delay s/veh, throughput veh)."""
+    metrics = run(job).metrics
+    return metrics.delay_s_per_vehicle, metrics.throughput_veh
+
+
+def _warm_up() -> None:
+    """Worker: import SUMO and the controller stack before the first evaluation needs them."""
+    import libsumo  # noqa: F401
+
+    import controllers.fixed_plan  # noqa: F401
+    import sumo_scenarios.runner  # noqa: F401
