@@ -51,7 +51,7 @@ from phasewise_errors import ScenarioError
 from sumo_scenarios.scenario import Scenario
 
 MAX_ROUTE_EDGES = 60
-QUEUE_SPACING_M = 7.5  # default car length 5 m + minimum gap 2.5 m
+QUEUE_SPACING_M = 7.6  # default car 5 m + minimum gap 2.5 m, + 0.1 m: SUMO refuses an exact 2.5 m gap
 MAX_LEAD_IN_M = 300.0  # how far upstream of an entry approach arrivals start
 VEHICLE_CLASS = "passenger"
 # Preference among several successors of an unsignalised edge (SUMO link directions):
