@@ -280,9 +280,9 @@ class PlanGate:
             done, pending = wait(futures, timeout=max(remaining_s, 0.0), return_when=FIRST_EXCEPTION)
             if pending:
                 failed = [f for f in done if f.exception() is not None]
-                for future in pending:
-                    future.cancel()
                 if failed:
+                    for future in pending:
+                        future.cancel()
                     raise failed[0].exception()  # type: ignore[misc]
                 self._restart_pool()
                 return GateDecision(False, f"timed out after {cfg.timeout_s:g} s "
@@ -307,9 +307,11 @@ class PlanGate:
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API before 3.14
             process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # The pool's manager thread now fails the outstanding futures (BrokenProcessPool) and
+        # exits; cancelling them ourselves would race it.
+        pool.shutdown(wait=True)
 
     def _record(self, decision: GateDecision) -> None:
         self.decisions.append(decision)
