@@ -164,7 +164,7 @@ def _link_demand(link: CorridorLink, models: dict[str, IntersectionModel], deman
     if not any(m.approach == link.approach and protected_down[k] > 0 for k, m in enumerate(down.movements)):
         return _LinkDemand(0.0, 1.0)
     flows = movement_flows_veh_h(up, demand)
-    sat = saturation_flows_veh_h(up, flows, bounds.saturation_flow_veh_h_lane)
+    sat = saturation_flows_veh_h(up, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
     share = service_matrix(up, 0.0)[:, coordinated[link.upstream]]
     feeds = np.array([link.exit_edge in m.to_edges for m in up.movements]) * share
     return _LinkDemand(float(flows @ feeds), max(float(sat @ feeds), 1.0))
@@ -215,7 +215,7 @@ def build_problem(
         variants = _split_options(model, base, coordinated[tls_id], options.split_shift_s, bounds)
         split_opts.append(tuple(variants))
         flows = movement_flows_veh_h(model, demand)
-        sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane)
+        sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
         service = service_matrix(model, bounds.permissive_share)
         for k, g in enumerate(variants):
             local[i, k] = 3600.0 * _report(float(cycle_s), g, flows, sat, service, bounds.analysis_period_h).total_veh_h_per_h

@@ -17,7 +17,10 @@ Saturation flow: ``saturation_flow_veh_h_lane`` (1800) per lane of the movement;
 shared by several movements is split between them by their demand per lane. ``A[m, p]``
 is how much of phase ``p``'s green serves movement ``m``: 1 for protected links (``G``),
 ``permissive_share`` (0.5) for permissive links (``g``, e.g. a left turn filtering through
-opposing traffic), averaged over the movement's links.
+opposing traffic), averaged over the movement's links. A movement that has a protected
+phase gets no credit for its permissive green: the protected phase must carry it alone
+(filtering through heavy opposing flow is unreliable, and a starved left-turn bay spills
+back into the through lanes).
 
 The search (SciPy SLSQP over the greens; the cycle is their sum plus the lost time) starts
 from Webster's cycle ``C0 = (1.5 L + 5) / (1 - Y)`` with greens proportional to the
@@ -59,6 +62,7 @@ class IntersectionBounds:
     max_saturation: float = 0.9
     saturation_flow_veh_h_lane: float = 1800.0
     permissive_share: float = 0.5
+    filtering_lane_factor: float = 0.7
     analysis_period_h: float = 0.25
     ped_min_s: dict[int, float] = field(default_factory=dict)
 
@@ -85,8 +89,20 @@ def movement_flows_veh_h(model: IntersectionModel, demand: DemandEstimate) -> Fl
     return np.array([flows.get(m.id, 0.0) for m in model.movements], dtype=float)
 
 
-def saturation_flows_veh_h(model: IntersectionModel, flows_veh_h: FloatArray, per_lane_veh_h: float) -> FloatArray:
-    """Saturation flow per movement: ``per_lane_veh_h`` per lane, shared lanes split by demand."""
+def saturation_flows_veh_h(
+    model: IntersectionModel, flows_veh_h: FloatArray, per_lane_veh_h: float, filtering_lane_factor: float = 1.0
+) -> FloatArray:
+    """Saturation flow per movement: ``per_lane_veh_h`` per lane, shared lanes split by demand.
+
+    A lane that carries a left turn (or U-turn) with no protected phase runs at
+    ``filtering_lane_factor`` of it: the first car waiting for a gap blocks everyone behind.
+    """
+    filtering = {
+        lane
+        for m in model.movements
+        if m.turn in ("left", "uturn") and not any(all(ph.state[i] == "G" for i in m.link_indices) for ph in model.phases)
+        for lane in m.from_lanes
+    }
     per_lane_demand = {m.id: flows_veh_h[k] / len(m.from_lanes) for k, m in enumerate(model.movements)}
     users: dict[str, list[str]] = {}
     for m in model.movements:
@@ -97,7 +113,7 @@ def saturation_flows_veh_h(model: IntersectionModel, flows_veh_h: FloatArray, pe
         for lane in m.from_lanes:
             total = sum(per_lane_demand[u] for u in users[lane])
             share = per_lane_demand[m.id] / total if total > 0 else 1.0 / len(users[lane])
-            sat[k] += per_lane_veh_h * share
+            sat[k] += per_lane_veh_h * share * (filtering_lane_factor if lane in filtering else 1.0)
     return sat
 
 
@@ -105,8 +121,10 @@ def service_matrix(model: IntersectionModel, permissive_share: float) -> FloatAr
     """``A[m, p]``: share of phase ``p``'s green usable by movement ``m`` (G = 1, g = permissive)."""
     a = np.zeros((len(model.movements), len(model.phases)))
     for k, m in enumerate(model.movements):
+        protected_somewhere = any(all(ph.state[i] == "G" for i in m.link_indices) for ph in model.phases)
+        permissive = 0.0 if protected_somewhere else permissive_share
         for p, phase in enumerate(model.phases):
-            weights = [1.0 if phase.state[i] == "G" else permissive_share if phase.state[i] == "g" else 0.0 for i in m.link_indices]
+            weights = [1.0 if phase.state[i] == "G" else permissive if phase.state[i] == "g" else 0.0 for i in m.link_indices]
             a[k, p] = float(np.mean(weights)) if weights else 0.0
     return a
 
@@ -149,7 +167,7 @@ def intersection_delay(
 ) -> DelayReport:
     """Delay of given greens (``model.phases`` order) and cycle under ``demand``."""
     flows = movement_flows_veh_h(model, demand)
-    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane)
+    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
     service = service_matrix(model, bounds.permissive_share)
     return _report(cycle_s, np.asarray(greens_s, float), flows, sat, service, bounds.analysis_period_h)
 
@@ -229,7 +247,7 @@ def optimal_greens_s(
             )
         c_lo = c_hi = float(cycle_s)
     flows = movement_flows_veh_h(model, demand)
-    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane)
+    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
     service = service_matrix(model, bounds.permissive_share)
     if flows.sum() <= 0:
         return _round_greens(_spread(low, high, c_lo - lost), c_lo - lost, low, high), c_lo

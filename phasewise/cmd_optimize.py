@@ -1,0 +1,103 @@
+"""``phasewise optimize``: demand in, a coordinated timing plan out (JSON, SUMO, sheet, diagram).
+
+Demand comes from exactly one of: a demand CSV (``tls,movement,flow_veh_h[,std_veh_h]``),
+the vision counts CSV with its lane map, or a SUMO route file (defaults to the scenario's
+routes). The network is a SUMO net, a ``.sumocfg`` or the built-in corridor.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from optimizer.corridor import CorridorOptions, optimize_corridor
+from optimizer.corridor_network import find_links
+from optimizer.demand import DemandEstimate, read_demand_csv
+from optimizer.demand_counts import demand_from_counts
+from optimizer.demand_routes import demand_from_routes
+from optimizer.plan import validate
+from optimizer.sumo_export import write_additional
+from optimizer.time_space import plot_time_space
+from optimizer.timing_sheet import timing_sheet
+from optimizer.webster import IntersectionBounds
+from phasewise import scenarios
+from phasewise.app import app
+from phasewise_errors import ConfigError
+from sumo_scenarios.network import load_intersections
+from sumo_scenarios.scenario import Scenario
+
+console = Console(stderr=True)
+
+
+def _scenario(net: Path | None, sumocfg: Path | None, scenario: str | None, seed: int) -> tuple[Path, Scenario | None]:
+    given = [x is not None for x in (net, sumocfg, scenario)]
+    if sum(given) != 1:
+        raise ConfigError("give exactly one of --net NET.net.xml, --sumocfg PATH or --scenario NAME")
+    if net is not None:
+        return net, None
+    resolved = scenarios.resolve(sumocfg, scenario, [seed])[0]
+    return resolved.net_file, resolved
+
+
+def _demand(
+    models: dict, scenario: Scenario | None, demand: Path | None, counts: Path | None, lane_map: Path | None,
+    routes: Path | None, begin: float | None, end: float | None,
+) -> DemandEstimate:
+    if sum(x is not None for x in (demand, counts, routes)) > 1:
+        raise ConfigError("give only one demand source: --demand, --counts (with --lane-map) or --routes")
+    if demand is not None:
+        return read_demand_csv(demand)
+    if counts is not None:
+        if lane_map is None:
+            raise ConfigError("--counts needs --lane-map LANE_MAP.csv (columns lane,tls,movement[,share])")
+        return demand_from_counts(counts, lane_map)
+    route_files = (routes,) if routes is not None else (scenario.route_files if scenario else ())
+    if not route_files:
+        raise ConfigError("no demand: give --demand FLOWS.csv, --counts with --lane-map, or --routes ROUTES.rou.xml")
+    b = begin if begin is not None else (scenario.begin_s if scenario else 0.0)
+    e = end if end is not None else (scenario.end_s if scenario else b + 3600.0)
+    return demand_from_routes(models, [Path(r) for r in route_files], b, e)
+
+
+@app.command()
+def optimize(
+    out: Annotated[Path, typer.Option(help="folder for plan.json, plan.add.xml, timing.txt, time_space.png")] = Path("out/plan"),
+    net: Annotated[Optional[Path], typer.Option(help="a SUMO .net.xml")] = None,
+    sumocfg: Annotated[Optional[Path], typer.Option(help="a SUMO .sumocfg (net and routes)")] = None,
+    scenario: Annotated[Optional[str], typer.Option(help="corridor[:demand=high,...] or a shared scenario name")] = None,
+    demand: Annotated[Optional[Path], typer.Option(help="demand CSV: tls,movement,flow_veh_h[,std_veh_h]")] = None,
+    counts: Annotated[Optional[Path], typer.Option(help="vision counts CSV: bin_start,lane,class,count")] = None,
+    lane_map: Annotated[Optional[Path], typer.Option(help="lane map CSV: lane,tls,movement[,share]")] = None,
+    routes: Annotated[Optional[Path], typer.Option(help="SUMO route file to count demand from")] = None,
+    begin: Annotated[Optional[float], typer.Option(help="demand period start (s) for route files")] = None,
+    end: Annotated[Optional[float], typer.Option(help="demand period end (s) for route files")] = None,
+    seed: Annotated[int, typer.Option(help="corridor demand seed")] = 1,
+    cycle_min: Annotated[float, typer.Option(help="shortest cycle (s)")] = 40.0,
+    cycle_max: Annotated[float, typer.Option(help="longest cycle (s)")] = 120.0,
+    max_saturation: Annotated[float, typer.Option(help="degree-of-saturation cap")] = 0.9,
+    time_limit: Annotated[float, typer.Option(help="solver time limit (s); the best plan found is returned")] = 5.0,
+) -> None:
+    """Optimize cycle, splits and offsets from demand; write the plan in every format."""
+    if cycle_min > cycle_max:
+        raise ConfigError(f"--cycle-min {cycle_min:g} must not exceed --cycle-max {cycle_max:g}")
+    net_file, resolved = _scenario(net, sumocfg, scenario, seed)
+    models = load_intersections(net_file)
+    estimate = _demand(models, resolved, demand, counts, lane_map, routes, begin, end)
+    estimate.check(models)
+    if demand is not None or counts is not None:
+        models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
+    bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation)
+    links = find_links(net_file, models)
+    plan = optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds, options=CorridorOptions())
+    validate(plan, models)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan.json").write_text(plan.to_json(), encoding="utf-8")
+    write_additional(plan, models, out / "plan.add.xml")
+    sheet = timing_sheet(plan)
+    (out / "timing.txt").write_text(sheet, encoding="utf-8")
+    plot_time_space(plan, links, out / "time_space.png")
+    print(sheet, end="")
+    console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h; written to {out}/")
