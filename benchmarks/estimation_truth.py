@@ -12,7 +12,7 @@ feeds the virtual cameras (:mod:`sumo_scenarios.sensing`) into the estimator
 * ``qMAE``: mean absolute queue error (veh) per lane while the true queue is inside the
   view, over lane-samples (every 5 s) where the true or the estimated queue is non-zero;
 * ``spill%``: share of those lane-samples whose true queue reached beyond the view;
-  ``spMAE``/``spBias``: queue error (veh) on them;
+  ``spTrue``: their mean true queue (veh); ``spMAE``/``spBias``: queue error (veh) on them;
 * ``clean``: no NaN and no negative value in any estimate; ``outage``: the dead camera was
   flagged during its outage (``-`` when no camera was out).
 
@@ -75,6 +75,7 @@ class Observer:
     name: str = "observer"
     errors_in_view: list[float] = field(default_factory=list)
     errors_spill: list[float] = field(default_factory=list)
+    truth_spill: list[float] = field(default_factory=list)
     flows_15: dict[float, dict[str, float]] = field(default_factory=dict)
     clean: bool = True
     outage_flagged: bool | None = None
@@ -119,11 +120,13 @@ class Observer:
             if true_q == 0 and q < 0.5:
                 continue
             (self.errors_spill if beyond[lane] > 0 else self.errors_in_view).append(q - true_q)
+            if beyond[lane] > 0:
+                self.truth_spill.append(true_q)
 
     def report(self) -> dict:
         return {
             "est_bins": self.estimator.bins(), "true_bins": self.truth.bins(), "flows_15": self.flows_15,
-            "in_view": self.errors_in_view, "spill": self.errors_spill, "clean": self.clean,
+            "in_view": self.errors_in_view, "spill": self.errors_spill, "spill_truth": self.truth_spill, "clean": self.clean,
             "outage_flagged": self.outage_flagged,
         }
 
@@ -185,7 +188,7 @@ def main() -> None:
     started = time.perf_counter()
     results: list[RunResult] = run_many(jobs, workers=args.workers)
     header = (f"{'scenario':<16} {'noise':<15} {'dem15':>6} {'bias15':>7} {'dem5':>6} {'flow15':>7} "
-              f"{'qMAE':>5} {'spill%':>6} {'spMAE':>6} {'spBias':>7} {'clean':>5} {'outage':>6}")
+              f"{'qMAE':>5} {'spill%':>6} {'spTrue':>6} {'spMAE':>6} {'spBias':>7} {'clean':>5} {'outage':>6}")
     print(f"estimation vs SUMO truth: seed {args.seed}, {args.duration:g} s per run, view 100 m, "
           f"MAPE/bias in %, queues in veh")
     print(header)
@@ -201,7 +204,7 @@ def main() -> None:
         rows.append(
             f"{scenario_name:<16} {level_name:<15} {mape15:6.1f} {bias15:+7.1f} {mape5:6.1f} "
             f"{flow_mape(x['flows_15'], x['true_bins']):7.1f} {in_view.mean() if in_view.size else 0:5.2f} "
-            f"{100 * spill.size / max(n, 1):6.1f} {np.abs(spill).mean() if spill.size else 0:6.2f} "
+            f"{100 * spill.size / max(n, 1):6.1f} {np.mean(x['spill_truth']) if spill.size else 0:6.1f} {np.abs(spill).mean() if spill.size else 0:6.2f} "
             f"{spill.mean() if spill.size else 0:+7.2f} {'yes' if x['clean'] else 'NO':>5} {outage:>6}"
         )
         print(rows[-1])

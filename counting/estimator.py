@@ -13,10 +13,11 @@ biases of :class:`DetectionRates`, so they are unbiased):
   = stop-line crossings + change in vehicles present + change in the hidden queue. The
   lane's arrivals go to its movements in proportion to the turns counted at its stop line
   (shared lanes), crossings go to the movement the camera saw them take;
-* **hidden queue** (the part beyond the view): while the lane's stopped queue reaches the
-  view's upstream end, it grows by the lane's estimated arrival rate minus the vehicles
-  that still enter the view; once the view end is free it drains by the entering vehicles
-  and is cleared after ``spill_clear_s``;
+* **hidden queue** (the part beyond the view): it starts when the lane's stopped queue
+  reaches the view's upstream end and, while it exists, changes by the lane's estimated
+  arrival rate minus the vehicles entering the view (input-output); it is cleared when the
+  view has been sparse (fewer than ``sparse_fraction`` of the vehicles a jammed view holds)
+  for ``spill_clear_s``;
 * **queue** = stopped vehicles in view + hidden queue; ``queue_m`` = visible queue end +
   hidden queue x ``jam_spacing_m``;
 * **rates**: arrivals are summed over ``window_s`` and folded into a random-walk Kalman
@@ -145,7 +146,7 @@ class _CameraState:
     view_m: FloatArray  # (L,)
     prev_present: FloatArray | None = None
     hidden: FloatArray = field(default_factory=lambda: np.zeros(0))
-    unblocked_s: FloatArray = field(default_factory=lambda: np.zeros(0))
+    sparse_s: FloatArray = field(default_factory=lambda: np.zeros(0))
     queue_veh: FloatArray = field(default_factory=lambda: np.zeros(0))
     queue_m: FloatArray = field(default_factory=lambda: np.zeros(0))
     spillback: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=bool))
@@ -179,7 +180,7 @@ class _CameraState:
         return cls(
             layout=layout, rates=rates, serves=layout.serves.astype(np.float64),
             turn_counts=np.zeros((n_l, n_m)), view_m=layout.view_m_per_lane,
-            hidden=zl(), unblocked_s=zl(), queue_veh=zl(), queue_m=zl(),
+            hidden=zl(), sparse_s=zl(), queue_veh=zl(), queue_m=zl(),
             spillback=np.zeros(n_l, dtype=bool), window_arrivals=np.zeros(n_m),
             window_blocked=np.zeros(n_m, dtype=bool), bin_arrivals=np.zeros(n_m),
             green_prev=np.zeros(n_l, dtype=bool), stopped_prev=zl(), queued_at_green=zl(),
@@ -203,7 +204,8 @@ class DemandEstimator:
 
     ``rates`` are the cameras' known count biases (unbiased scaling); ``bin_s`` the bin of
     :meth:`bins`, aligned on ``origin_s``; ``window_s`` the Kalman measurement window;
-    ``spill_margin_m``: a stopped queue ending within this of the view end blocks the view.
+    ``spill_margin_m``: a stopped queue ending within this of the view end blocks the view;
+    ``drift_veh_h_per_15min``: how fast demand may change (Kalman process noise).
     """
 
     def __init__(
@@ -217,7 +219,8 @@ class DemandEstimator:
         turn_memory_s: float = 1800.0,
         jam_spacing_m: float = 7.5,
         spill_margin_m: float = 8.0,
-        spill_clear_s: float = 30.0,
+        spill_clear_s: float = 10.0,
+        sparse_fraction: float = 0.3,
         stale_s: float = 5.0,
         saturation_prior_veh: float = 10.0,
     ) -> None:
@@ -229,6 +232,7 @@ class DemandEstimator:
         self.jam_spacing_m = jam_spacing_m
         self.spill_margin_m = spill_margin_m
         self.spill_clear_s = spill_clear_s
+        self.sparse_fraction = sparse_fraction
         self.stale_s = stale_s
         self.saturation_prior_veh = saturation_prior_veh
         self._cams = {
@@ -297,11 +301,16 @@ class DemandEstimator:
         lane_rate = cam.movement_lane_split() @ cam.rates.rate_veh_s
         entries = crossed_lane + d_present
         old_hidden = cam.hidden.copy()
+        # Vehicles keep joining the back of a hidden queue while it exists, not only while
+        # the view end is blocked: it drains only by what enters the view.
+        queued_upstream = blocked | (cam.hidden > 0.0)
         grown = cam.hidden + lane_rate * dt - np.maximum(entries, 0.0)
-        drained = cam.hidden - np.maximum(entries, 0.0)
-        cam.unblocked_s = np.where(blocked, 0.0, cam.unblocked_s + dt)
-        cam.hidden = np.maximum(np.where(blocked, grown, drained), 0.0)
-        cam.hidden[cam.unblocked_s > self.spill_clear_s] = 0.0
+        cam.hidden = np.maximum(np.where(queued_upstream, grown, 0.0), 0.0)
+        # A sparse view (far fewer vehicles than a moving queue holds) means nothing queues
+        # behind it: clear what the input-output balance may still carry after a while.
+        sparse = ~blocked & (present < self.sparse_fraction * cam.view_m / self.jam_spacing_m)
+        cam.sparse_s = np.where(sparse, cam.sparse_s + dt, 0.0)
+        cam.hidden[cam.sparse_s > self.spill_clear_s] = 0.0
         d_hidden = cam.hidden - old_hidden
 
         shares = cam.lane_shares()
