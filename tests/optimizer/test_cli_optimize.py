@@ -32,7 +32,7 @@ def test_writes_plan_files(net_file: Path, tmp_path: Path) -> None:
         ("tls,movement,flow_veh_h\nJ0,W_J0:sideways,100\n", (), "J0: demand for movement 'W_J0:sideways', which does not exist"),
         ("tls,movement,flow_veh_h\nJ0,W_J0:through,-3\n", (), "J0 movement W_J0:through: flow_veh_h -3 must be a non-negative number"),
         ("tls,movement,flow_veh_h\nJ0,W_J0:through,\n", (), "J0 movement W_J0:through: flow_veh_h is missing"),
-        ("tls,movement,flow_veh_h\nJ0,W_J0:through,100\n", ("--cycle-min", "20", "--cycle-max", "30"), "J0: minimum greens (phase 0 5 s, phase 1 5 s, phase 2 5 s)"),
+        ("tls,movement,flow_veh_h\nJ0,W_J0:through,100\n", ("--cycle-min", "20", "--cycle-max", "25"), "J0: minimum greens (phase 0 5 s, phase 1 5 s, phase 2 5 s)"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(net_file: Path, tmp_path: Path, csv_text: str, extra: tuple[str, ...], message: str) -> None:
