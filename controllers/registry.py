@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from controllers.actuated import ActuatedController
+from controllers.adaptive import AdaptiveController
 from controllers.maxpressure import MaxPressureController
 from controllers.static import StaticController
 from phasewise_errors import ConfigError
@@ -14,6 +15,7 @@ CONTROLLERS: dict[str, type] = {
     "static": StaticController,
     "actuated": ActuatedController,
     "maxpressure": MaxPressureController,
+    "adaptive": AdaptiveController,
 }
 
 

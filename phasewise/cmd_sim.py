@@ -15,7 +15,7 @@ from controllers.registry import CONTROLLERS, controller_factory
 from phasewise import scenarios
 from phasewise.app import app
 from sumo_scenarios.metrics import summarize
-from sumo_scenarios.runner import RunJob, RunResult, run_many
+from sumo_scenarios.runner import ControllerFactory, RunJob, RunResult, run_many
 
 console = Console(stderr=True)
 
@@ -27,14 +27,22 @@ def simulate(
     seeds: int,
     end_s: float | None,
     workers: int | None = None,
+    factory: ControllerFactory | None = None,
 ) -> dict:
-    """Run one controller on one scenario over ``seeds`` seeds; the summary dict (see metrics)."""
+    """Run one controller on one scenario over ``seeds`` seeds; the summary dict (see metrics).
+
+    ``factory`` overrides the named controller's default construction (benchmarks use it to
+    vary options); ``controller`` is then only the label.
+    """
     seed_list = list(range(1, seeds + 1))
-    factory = controller_factory(controller)
+    factory = factory or controller_factory(controller)
     per_seed = scenarios.resolve(sumocfg, scenario, seed_list, end_s)
     jobs = [RunJob(sc, seed, factory, label=f"{sc.name}/{controller}/seed{seed}") for sc, seed in zip(per_seed, seed_list)]
     results = _run_with_progress(jobs, workers)
     summary = summarize([r.metrics for r in results], seed_list)
+    for entry, result in zip(summary["per_seed"], results):
+        if result.extra:
+            entry["controller_report"] = result.extra
     summary = {
         "scenario": per_seed[0].name,
         "controller": controller,

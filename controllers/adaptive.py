@@ -1,0 +1,296 @@
+"""The ``adaptive`` controller: cameras -> estimates -> optimized plan -> gate -> tactical control.
+
+What it reads: ONLY the virtual approach cameras (:mod:`sumo_scenarios.sensing`, with their
+detection noise and outages) and what it displays itself. Never SUMO's vehicle state.
+
+Two layers:
+
+* **Strategic, every ``replan_s`` (default 300 s)**: the camera estimator's per-movement
+  flows (:mod:`counting.estimator`) go to the optimizer (Webster/HCM splits per
+  intersection, :func:`optimizer.webster.optimize_intersection`). The candidate plan replaces
+  the running one only if the SUMO gate (:mod:`controllers.gate`, a twin built from the
+  estimated demand and queues) finds it lowers delay with confidence; the gate fails closed.
+  The running plan bounds the tactical layer: each phase may run up to
+  ``max(plan green x max_extension, plan green + 10 s)`` (never past the phase's max green).
+* **Tactical, every second** (:mod:`controllers.tactical`): hold the green while its lanes
+  keep discharging (a stop-line crossing within ``gap_s`` and vehicles still in view), then
+  give green to the phase with the largest waiting-weighted demand; skip phases nobody
+  waits for; rest when nobody waits. Min green, max green and clearances always hold
+  (:class:`controllers.signal_head.SignalHead` refuses anything else).
+
+Lanes shared by several movements are split by turning shares learnt from the stop-line
+crossings the cameras see (a camera sees which way each vehicle leaves). A camera in outage
+contributes the estimator's last queue for its lanes and its phase holds to the plan green.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from controllers.signal_head import SignalHead
+from controllers.tactical import LaneObservation, decide
+from counting.camera_frame import CameraFrame, CameraLayout
+from counting.estimator import DemandEstimator, TrafficEstimate
+from optimizer.demand import DemandEstimate
+from optimizer.intersection import IntersectionModel
+from optimizer.plan import IntersectionPlan, TimingPlan
+from optimizer.webster import build_plan, optimize_intersection
+from phasewise_errors import PhasewiseError
+from sumo_scenarios.runner import Simulation
+from sumo_scenarios.scenario import Scenario
+from sumo_scenarios.sensing import CameraNetwork, CameraNoise
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdaptiveConfig:
+    """Knobs of the adaptive controller (seconds unless named otherwise)."""
+
+    replan_s: float = 300.0
+    gap_s: float = 2.5
+    max_extension: float = 1.6
+    wait_weight_s: float = 60.0
+    turn_memory_s: float = 600.0
+    view_m: float = 100.0
+    use_gate: bool = True
+    gate_horizon_s: float = 900.0
+    gate_seeds: int = 4
+    gate_workers: int = 2
+
+
+class _Node:
+    """One intersection: its head, its cameras' lanes and the lane->phase demand weights."""
+
+    def __init__(self, model: IntersectionModel, sim: Simulation, layouts: list[CameraLayout]):
+        self.model = model
+        self.head = SignalHead(model, sim.conn)
+        self.layouts = layouts
+        self.lanes = [lane for lay in layouts for lane in lay.lanes]
+        self.lane_slices: dict[str, slice] = {}
+        start = 0
+        for lay in layouts:
+            self.lane_slices[lay.camera_id] = slice(start, start + len(lay.lanes))
+            start += len(lay.lanes)
+        n = len(self.lanes)
+        self.waiting_s = np.zeros(len(model.phases))
+        self.last_crossing_s = np.full(n, -1e9)
+        # turn counts per camera: lanes x movements, with a uniform prior over served movements
+        self.turn_counts = {lay.camera_id: lay.serves.astype(float) for lay in layouts}
+        self.shares = self._phase_lane_shares()
+        self.max_green_s = np.array([p.max_green_s for p in model.phases])
+
+    def _phase_lane_shares(self) -> np.ndarray:
+        """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
+        model = self.model
+        lane_index = {lane: j for j, lane in enumerate(self.lanes)}
+        shares = np.zeros((len(model.phases), len(self.lanes)))
+        for lay in self.layouts:
+            counts = self.turn_counts[lay.camera_id]
+            lane_turn = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
+            for m_index, movement_id in enumerate(lay.movements):
+                movement = model.movement(movement_id)
+                for lane_pos, lane in enumerate(lay.lanes):
+                    share = lane_turn[lane_pos, m_index]
+                    if share <= 0:
+                        continue
+                    links = [i for i in movement.link_indices if model.links[i].from_lane == lane]
+                    for p, phase in enumerate(model.phases):
+                        green = sum(1 for i in links if i in phase.green_links)
+                        if links and green:
+                            shares[p, lane_index[lane]] += share * green / len(links)
+        return np.clip(shares, 0.0, 1.0)
+
+    def learn_turns(self, frame: CameraFrame, decay: float) -> None:
+        counts = self.turn_counts[frame.camera_id]
+        counts *= decay
+        if frame.crossing_lane.size:
+            np.add.at(counts, (frame.crossing_lane, frame.crossing_movement), 1.0)
+
+
+@dataclass
+class _Log:
+    plans_considered: int = 0
+    plans_applied: int = 0
+    gate_decisions: list = field(default_factory=list)
+    outages_seen: set = field(default_factory=set)
+
+
+class AdaptiveController:
+    """Camera-driven adaptive control with optimized plans checked by a SUMO gate."""
+
+    name = "adaptive"
+
+    def __init__(self, config: AdaptiveConfig = AdaptiveConfig(), noise: CameraNoise = CameraNoise(), camera_seed: int = 0):
+        self.config = config
+        self.noise = noise
+        self.camera_seed = camera_seed
+        self._log = _Log()
+
+    def additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
+        return []
+
+    # -- set-up ---------------------------------------------------------------------------
+    def start(self, sim: Simulation) -> None:
+        cfg = self.config
+        self.cameras = CameraNetwork(sim.conn, sim.intersections, cfg.view_m, self.noise, seed=self.camera_seed + sim.seed)
+        layouts = self.cameras.layouts
+        self.estimator = DemandEstimator(layouts.values(), rates=self.noise.detection_rates(), origin_s=sim.time_s)
+        by_tls: dict[str, list[CameraLayout]] = {tls: [] for tls in sim.intersections}
+        for model in sim.intersections.values():
+            for approach in model.approaches:
+                if approach in layouts:
+                    by_tls[model.tls_id].append(layouts[approach])
+        self.nodes = {tls: _Node(model, sim, by_tls[tls]) for tls, model in sim.intersections.items()}
+        self.node_of_camera = {lay.camera_id: node for node in self.nodes.values() for lay in node.layouts}
+        self.plan = self._program_plan(sim.intersections)
+        self._apply_plan_bounds(self.plan)
+        self._next_replan_s = sim.time_s + cfg.replan_s
+        self._next_estimate_s = sim.time_s
+        self._estimate: TrafficEstimate | None = None
+        self._gate = None
+        if cfg.use_gate:
+            from controllers.gate import GateConfig, PlanGate
+
+            self._gate = PlanGate(
+                sim.scenario.net_file,
+                dict(sim.intersections),
+                GateConfig(horizon_s=cfg.gate_horizon_s, seeds=cfg.gate_seeds, workers=cfg.gate_workers),
+            )
+        for node in self.nodes.values():
+            node.head.start()
+
+    @staticmethod
+    def _program_plan(models: dict[str, IntersectionModel]) -> TimingPlan:
+        """The network's own program as the initial running plan."""
+        plans: dict[str, IntersectionPlan] = {}
+        for tls, model in models.items():
+            greens = np.array([p.duration_s for p in model.phases])
+            plans[tls] = build_plan(model, greens, model.program_offset_s, 0)
+        return TimingPlan(plans, created_by="network program")
+
+    def _apply_plan_bounds(self, plan: TimingPlan) -> None:
+        ext = self.config.max_extension
+        for tls, node in self.nodes.items():
+            ip = plan.intersections.get(tls)
+            if ip is None:
+                continue
+            for timing in ip.phases:
+                limit = max(timing.green_s * ext, timing.green_s + 10.0)
+                node.max_green_s[timing.phase] = float(np.clip(limit, node.model.phases[timing.phase].min_green_s,
+                                                               node.model.phases[timing.phase].max_green_s))
+
+    # -- per step -------------------------------------------------------------------------
+    def step(self, sim: Simulation) -> None:
+        now = sim.time_s
+        frames = self.cameras.observe(now)
+        decay = float(np.exp(-1.0 / self.config.turn_memory_s))
+        for frame in frames.values():
+            self.estimator.update(frame)
+            self.node_of_camera[frame.camera_id].learn_turns(frame, decay)
+            if not frame.ok:
+                self._log.outages_seen.add(frame.camera_id)
+        if now >= self._next_replan_s:
+            self._next_replan_s = now + self.config.replan_s
+            self._replan(now)
+        if now >= self._next_estimate_s or any(not f.ok for f in frames.values()):
+            self._estimate = self.estimator.estimate(now)
+            self._next_estimate_s = now + 5.0
+        estimate = self._estimate
+        for node in self.nodes.values():
+            head = node.head
+            head.tick()
+            node.waiting_s += 1.0
+            node.waiting_s[head.phase] = 0.0
+            if head.in_clearance:
+                continue
+            obs, outage_served = self._observation(node, frames, now, estimate)
+            phase = node.model.phases[head.phase]
+            plan_green = self.plan.intersections[node.model.tls_id].timing(head.phase).green_s
+            min_green = max(phase.min_green_s, plan_green if outage_served else 0.0)
+            decision = decide(node.shares, head.phase, head.green_s, min_green,
+                              node.max_green_s[head.phase], node.waiting_s, obs, self.config.wait_weight_s)
+            if not decision.hold and decision.next_phase is not None:
+                head.switch_to(decision.next_phase)
+        if int(now) % 60 == 0:
+            for node in self.nodes.values():
+                node.shares = node._phase_lane_shares()
+
+    def _observation(
+        self, node: _Node, frames: dict[str, CameraFrame], now: float, estimate: TrafficEstimate | None
+    ) -> tuple[LaneObservation, bool]:
+        """Per-lane queue (in view, plus the estimated part beyond the view when the queue
+        spills back), moving vehicles and discharge state; whether an out camera's lanes
+        are served by the current phase."""
+        n = len(node.lanes)
+        queue, moving, near = np.zeros(n), np.zeros(n), np.zeros(n)
+        outage_served = False
+        for lay in node.layouts:
+            sl = node.lane_slices[lay.camera_id]
+            frame = frames[lay.camera_id]
+            if not frame.ok:
+                if estimate is not None:
+                    queue[sl] = [estimate.queue_veh.get(lane, 0.0) for lane in lay.lanes]
+                near[sl] = 0.0
+                if node.shares[node.head.phase, sl].any():
+                    outage_served = True
+                continue
+            queue[sl] = frame.stopped
+            if estimate is not None:
+                hidden = [estimate.queue_veh.get(lane, 0.0) if estimate.spillback.get(lane, False) else 0.0
+                          for lane in lay.lanes]
+                queue[sl] = np.maximum(frame.stopped, hidden)
+            moving[sl] = np.maximum(frame.present - frame.stopped, 0)
+            crossed = frame.crossings > 0
+            node.last_crossing_s[sl][crossed] = now
+            recent = (now - node.last_crossing_s[sl]) <= self.config.gap_s
+            # a lane keeps its green while it discharged recently and still has vehicles in view
+            near[sl] = np.where(recent & (frame.present > 0), 1.0, 0.0)
+        return LaneObservation(queue, near, moving), outage_served
+
+    # -- strategic layer ------------------------------------------------------------------
+    def _replan(self, now: float) -> None:
+        estimate = self.estimator.estimate(now)
+        flows: dict[str, dict[str, float]] = {}
+        stds: dict[str, dict[str, float]] = {}
+        for tls, node in self.nodes.items():
+            flows[tls] = {m.id: float(estimate.flow_veh_h.get(m.id, 0.0)) for m in node.model.movements}
+            stds[tls] = {m.id: float(estimate.std_veh_h.get(m.id, 0.0)) for m in node.model.movements}
+        demand = DemandEstimate(flows, stds, source="cameras")
+        try:
+            candidate = TimingPlan(
+                {tls: optimize_intersection(node.model, demand) for tls, node in self.nodes.items()},
+                created_by="adaptive/webster",
+            )
+        except PhasewiseError as exc:
+            log.warning("re-optimization at %.0f s failed, keeping the running plan: %s", now, exc)
+            return
+        self._log.plans_considered += 1
+        if self._gate is None:
+            switch = True
+        else:
+            decision = self._gate.evaluate(self.plan, candidate, demand, dict(estimate.queue_veh), now_s=now)
+            self._log.gate_decisions.append(
+                {"time_s": now, "switch": decision.switch, "reason": decision.reason,
+                 "improvement": decision.improvement, "p_value": decision.p_value, "wall_s": decision.wall_s}
+            )
+            switch = decision.switch
+        if switch:
+            self.plan = candidate
+            self._apply_plan_bounds(candidate)
+            self._log.plans_applied += 1
+
+    def report(self) -> dict:
+        """What the controller did (the runner stores it with the run's results)."""
+        if self._gate is not None:
+            self._gate.close()
+        return {
+            "plans_considered": self._log.plans_considered,
+            "plans_applied": self._log.plans_applied,
+            "gate_decisions": self._log.gate_decisions,
+            "camera_outages": sorted(self._log.outages_seen),
+        }

@@ -1,0 +1,95 @@
+"""Tactical phase decisions from camera lane observations (the cycle-by-cycle layer).
+
+Each second, for one intersection, given what the cameras see on its incoming lanes:
+
+* ``queue_veh``  stopped vehicles in view, per lane;
+* ``moving_near_veh`` moving vehicles within the gap zone before the stop line, per lane;
+* ``moving_veh`` all moving vehicles in view, per lane;
+
+the policy decides whether to hold the green phase or which phase comes next:
+
+1. never before the phase's minimum green, always by its maximum green (both from the
+   running timing plan);
+2. **hold** while the green phase still serves traffic: vehicles queued or moving in the gap
+   zone of its lanes (queue discharge and gap-out, as a fully actuated controller does);
+3. otherwise **switch** to the phase with the largest weighted demand, where waiting vehicles
+   count fully, approaching ones by half and a phase's weight grows with the time it has
+   been waiting (so no movement starves); phases with no demand are **skipped**;
+4. with no demand anywhere, **rest** in the current phase.
+
+Lanes shared by several phases count in each with the share of their links that the phase
+serves (turning ratios, when the estimator provides them, refine this share).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from optimizer.intersection import IntersectionModel
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class LaneObservation:
+    """Camera view of one intersection's incoming lanes (arrays in ``lanes`` order)."""
+
+    queue_veh: FloatArray
+    moving_near_veh: FloatArray
+    moving_veh: FloatArray
+
+
+def lane_phase_shares(model: IntersectionModel, lanes: list[str]) -> FloatArray:
+    """Matrix phases x lanes: share of each lane's links that the phase gives green."""
+    index = {lane: j for j, lane in enumerate(lanes)}
+    links_per_lane = np.zeros(len(lanes))
+    for link in model.links:
+        links_per_lane[index[link.from_lane]] += 1
+    shares = np.zeros((len(model.phases), len(lanes)))
+    for p, phase in enumerate(model.phases):
+        for i in phase.green_links:
+            if i < len(model.links):
+                shares[p, index[model.links[i].from_lane]] += 1
+    return shares / np.maximum(links_per_lane, 1)
+
+
+@dataclass(frozen=True)
+class TacticalDecision:
+    hold: bool
+    next_phase: int | None
+    demand_by_phase: FloatArray
+
+
+def decide(
+    shares: FloatArray,
+    current_phase: int,
+    green_s: float,
+    min_green_s: float,
+    max_green_s: float,
+    waiting_s: FloatArray,
+    obs: LaneObservation,
+    wait_weight_s: float = 60.0,
+) -> TacticalDecision:
+    """One decision for one intersection (pure; see the module docstring for the rules).
+
+    ``waiting_s`` is, per phase, the seconds since it last had green.
+    """
+    demand = shares @ (obs.queue_veh + 0.5 * obs.moving_veh)
+    weighted = demand * (1.0 + waiting_s / wait_weight_s)
+    if green_s < min_green_s:
+        return TacticalDecision(True, None, demand)
+    # queued vehicles that do not move (a permissive left waiting for a gap) do not hold it
+    serving = float(shares[current_phase] @ obs.moving_near_veh)
+    others = weighted.copy()
+    others[current_phase] = -np.inf
+    # a phase whose lanes are all served by the current green as well has nothing to add
+    others[demand <= 1e-9] = -np.inf
+    best = int(np.argmax(others))
+    if not np.isfinite(others[best]):
+        return TacticalDecision(True, None, demand)  # rest: nobody else waits
+    if green_s >= max_green_s or serving <= 0.0:
+        return TacticalDecision(False, best, demand)
+    return TacticalDecision(True, None, demand)
