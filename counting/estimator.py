@@ -304,7 +304,8 @@ class DemandEstimator:
         # Vehicles keep joining the back of a hidden queue while it exists, not only while
         # the view end is blocked: it drains only by what enters the view.
         queued_upstream = blocked | (cam.hidden > 0.0)
-        grown = cam.hidden + lane_rate * dt - np.maximum(entries, 0.0)
+        # entries unclipped: phantom presences make single-step changes noisy both ways
+        grown = cam.hidden + lane_rate * dt - entries
         cam.hidden = np.maximum(np.where(queued_upstream, grown, 0.0), 0.0)
         # A sparse view (far fewer vehicles than a moving queue holds) means nothing queues
         # behind it: clear what the input-output balance may still carry after a while.
