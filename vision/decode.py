@@ -15,9 +15,12 @@ from vision.preprocess import Letterbox
 
 MAX_DETECTIONS = 300
 
+# NMS is class-agnostic by default: a vehicle seen as both "car" and "truck" must stay one
+# box, or it is tracked and counted twice (YOLOX-Nano does this often on vans and SUVs).
+
 
 def decode_yolov8(output: npt.NDArray[np.float32], box: Letterbox, frame_w: int, frame_h: int, *,
-                  conf: float, iou: float, classes: tuple[int, ...]) -> Detections:
+                  conf: float, iou: float, classes: tuple[int, ...], agnostic: bool = True) -> Detections:
     """Decode an Ultralytics YOLOv8/YOLO11 detect head, shape (1, 4 + C, N).
 
     Rows 0..3 are box centre x, y, width, height in input pixels; the rest are per-class
@@ -34,11 +37,11 @@ def decode_yolov8(output: npt.NDArray[np.float32], box: Letterbox, frame_w: int,
     if not mask.any():
         return Detections.empty()
     cxcywh = pred[:4, mask].T
-    return _finish(cxcywh, score[mask], keep_cls[best[mask]], box, frame_w, frame_h, iou)
+    return _finish(cxcywh, score[mask], keep_cls[best[mask]], box, frame_w, frame_h, iou, agnostic)
 
 
 def decode_yolox(output: npt.NDArray[np.float32], box: Letterbox, frame_w: int, frame_h: int, *,
-                 conf: float, iou: float, classes: tuple[int, ...],
+                 conf: float, iou: float, classes: tuple[int, ...], agnostic: bool = True,
                  strides: tuple[int, ...] = (8, 16, 32)) -> Detections:
     """Decode a YOLOX head exported without decoding, shape (1, N, 5 + C).
 
@@ -58,7 +61,7 @@ def decode_yolox(output: npt.NDArray[np.float32], box: Letterbox, frame_w: int, 
     if not mask.any():
         return Detections.empty()
     cxcywh = np.concatenate([xy[mask], wh[mask]], axis=1)
-    return _finish(cxcywh, score[mask], keep_cls[best[mask]], box, frame_w, frame_h, iou)
+    return _finish(cxcywh, score[mask], keep_cls[best[mask]], box, frame_w, frame_h, iou, agnostic)
 
 
 _GRID_CACHE: dict[tuple[int, int, tuple[int, ...]], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]] = {}
@@ -77,11 +80,11 @@ def _yolox_grids(w: int, h: int, strides: tuple[int, ...]) -> tuple[npt.NDArray[
 
 
 def _finish(cxcywh: npt.NDArray[np.float32], score: npt.NDArray[np.float32], cls: npt.NDArray[np.int64],
-            box: Letterbox, frame_w: int, frame_h: int, iou: float) -> Detections:
+            box: Letterbox, frame_w: int, frame_h: int, iou: float, agnostic: bool) -> Detections:
     xyxy = np.empty_like(cxcywh)
     xyxy[:, :2] = cxcywh[:, :2] - cxcywh[:, 2:] / 2
     xyxy[:, 2:] = cxcywh[:, :2] + cxcywh[:, 2:] / 2
-    keep = nms(xyxy, score, cls, iou)
+    keep = nms(xyxy, score, np.zeros_like(cls) if agnostic else cls, iou)
     xyxy = box.boxes_to_frame(xyxy[keep], frame_w, frame_h)
     return Detections(xyxy, score[keep], cls[keep])
 

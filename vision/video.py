@@ -8,6 +8,7 @@ clock's (wall clock by default).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,10 @@ import numpy as np
 import numpy.typing as npt
 
 from phasewise_errors import VideoError
+
+# FFmpeg's own messages ("moov atom not found") would print raw on stderr next to our one-line
+# errors; quiet them (the VideoError says the same in words). Set the variable to see them.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +61,7 @@ class VideoFile:
         self.max_frames = max_frames
         self.every = max(1, every)   # yield every n-th frame; the others are grabbed, not decoded to BGR
         self.frames_read = 0
+        self.frames_skipped = 0
         self.bad_frames = 0
 
     @property
@@ -73,6 +79,7 @@ class VideoFile:
             elif index % self.every:
                 if not self._cap.grab():
                     break
+                self.frames_skipped += 1
                 index += 1
                 continue
             else:
@@ -94,7 +101,7 @@ class VideoFile:
             self.frames_read += 1
             yield Frame(index, index / self.fps, image)
             index += 1
-        if self.frame_count and self.frames_read + self.bad_frames < (self.expected_frames or 0):
+        if self.frame_count and self.frames_read + self.frames_skipped + self.bad_frames < (self.expected_frames or 0):
             log.warning("%s: stream ended after %d of %d frames (truncated?); counts so far are kept",
                         self.path.name, self.frames_read, self.expected_frames)
         elif self.bad_frames:

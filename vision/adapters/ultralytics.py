@@ -54,6 +54,7 @@ class UltralyticsDetector:
 
     def detect(self, frame: npt.NDArray[np.uint8]) -> Detections:
         results = self.model.predict(
-            frame, imgsz=self.imgsz, conf=self.conf, iou=self.iou, classes=self.classes, verbose=False
+            frame, imgsz=self.imgsz, conf=self.conf, iou=self.iou, classes=self.classes,
+            agnostic_nms=True, verbose=False
         )
         return from_ultralytics(results[0])

@@ -1,0 +1,88 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from calibration.geometry import points_in_polygon, polygon_self_intersects, segments_cross
+from calibration.homography import Homography
+from calibration.site import load_site
+from phasewise_errors import ConfigError
+
+SITES = Path(__file__).resolve().parents[2] / "calibration" / "sites"
+
+GOOD = {
+    "camera": "cam",
+    "frame_size": [640, 360],
+    "homography": {"image_px": [[0, 360], [640, 360], [400, 0], [240, 0]],
+                   "ground_m": [[0, 0], [10, 0], [10, 40], [0, 40]]},
+    "lanes": [{"id": "l1", "approach": "nb", "movement": "left", "sumo_lane": "E1_0",
+               "polygon": [[0, 0], [300, 0], [300, 360], [0, 360]],
+               "stop_line": [[0, 250], [300, 250]], "direction": [0, 1]}],
+}
+
+
+def write(tmp_path, data):
+    p = tmp_path / "site.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
+def test_example_sites_load_with_homography():
+    for name in ("nl_highway_overpass", "ca_arterial"):
+        site = load_site(SITES / f"{name}.yaml")
+        assert len(site.lanes) == 4 and site.ground() is not None
+
+
+def test_good_site_loads(tmp_path):
+    site = load_site(write(tmp_path, GOOD))
+    assert site.lanes[0].sumo_lane == "E1_0" and site.lanes[0].movement == "left"
+    assert site.lanes[0].after_side_sign() != 0
+
+
+def test_self_intersecting_polygon_named_in_error(tmp_path):
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["lanes"][0]["polygon"] = [[0, 0], [300, 360], [300, 0], [0, 360]]
+    with pytest.raises(ConfigError, match=r"site.yaml: lanes.0.polygon: is self-intersecting"):
+        load_site(write(tmp_path, bad))
+
+
+def test_lane_outside_frame_named_in_error(tmp_path):
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["lanes"][0]["stop_line"] = [[0, 250], [900, 250]]
+    with pytest.raises(ConfigError, match="outside the 640x360 frame"):
+        load_site(write(tmp_path, bad))
+
+
+def test_direction_along_stop_line_and_unknown_field_rejected(tmp_path):
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["lanes"][0]["direction"] = [1, 0]
+    with pytest.raises(ConfigError, match="direction runs along the stop line"):
+        load_site(write(tmp_path, bad))
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["lanes"][0]["colour"] = "red"
+    with pytest.raises(ConfigError, match="colour"):
+        load_site(write(tmp_path, bad))
+
+
+def test_missing_and_malformed_site_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_site(tmp_path / "none.yaml")
+    p = tmp_path / "x.yaml"
+    p.write_text("lanes: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_site(p)
+
+
+def test_homography_needs_four_non_collinear_points():
+    with pytest.raises(ConfigError, match="at least 4"):
+        Homography.from_points([(0, 0), (1, 0), (1, 1)], [(0, 0), (1, 0), (1, 1)])
+    with pytest.raises(ConfigError, match="collinear"):
+        Homography.from_points([(0, 0), (1, 0), (2, 0), (3, 0)], [(0, 0), (1, 0), (1, 1), (0, 1)])
+
+
+def test_geometry_helpers():
+    assert polygon_self_intersects([(0, 0), (1, 1), (1, 0), (0, 1)])
+    assert not polygon_self_intersects([(0, 0), (1, 0), (1, 1), (0, 1)])
+    assert segments_cross([(5, 0)], [(5, 10)], (0, 5), (10, 5)).tolist() == [True]
+    assert segments_cross([(15, 0)], [(15, 10)], (0, 5), (10, 5)).tolist() == [False]
+    assert points_in_polygon([(5, 5), (15, 5)], [(0, 0), (10, 0), (10, 10), (0, 10)]).tolist() == [True, False]
