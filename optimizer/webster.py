@@ -62,7 +62,7 @@ class IntersectionBounds:
     max_saturation: float = 0.9
     saturation_flow_veh_h_lane: float = 1800.0
     permissive_share: float = 0.5
-    filtering_lane_factor: float = 0.7
+    filtering_lane_factor: float = 0.4
     analysis_period_h: float = 0.25
     ped_min_s: dict[int, float] = field(default_factory=dict)
 
