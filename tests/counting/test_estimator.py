@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def frame(layout: CameraLayout, t: float, *, crossings: list[tuple[int, int]] = 
 
 
 def feed_steady(est: DemandEstimator, layout: CameraLayout, until_s: int, every_s: int = 4,
-                move_of: callable = lambda k: 0) -> None:
+                move_of: Callable[[int], int] = lambda k: 0) -> None:
     """One crossing every ``every_s`` seconds (3600 / every_s veh/h), empty view otherwise."""
     for t in range(1, until_s + 1):
         crossings = [(0, move_of(t // every_s))] if t % every_s == 0 else []
