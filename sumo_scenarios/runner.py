@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -210,7 +211,10 @@ def run_many(
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(run, job): i for i, job in enumerate(jobs)}
         for future in as_completed(futures):
-            result = future.result()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise SimulationError("a SUMO worker process died (out of memory or a SUMO crash)") from None
             results_by_index[futures[future]] = result
             if on_done:
                 on_done(result)

@@ -1,0 +1,54 @@
+"""`phasewise sim` end to end and its bad-input behaviour (one line, non-zero exit)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _phasewise(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "phasewise.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_sim_writes_metrics_json(tmp_path: Path) -> None:
+    out = tmp_path / "m.json"
+    result = _phasewise("sim", "--scenario", "corridor:demand=low,intersections=2", "--controller", "maxpressure",
+                        "--seeds", "2", "--end", "400", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["controller"] == "maxpressure" and data["seeds"] == [1, 2]
+    assert data["vehicles"] > 0 and data["throughput_veh"] > 0
+    assert set(data["intersections"]) == {"J0", "J1"}
+    assert len(data["per_seed"]) == 2
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["sim", "--sumocfg", "missing.sumocfg"], "sumocfg file not found"),
+        (["sim", "--scenario", "corridor", "--controller", "nope"], "unknown controller 'nope'"),
+        (["sim", "--scenario", "atlantis"], "unknown scenario 'atlantis'"),
+        (["sim", "--scenario", "corridor:lanes=x"], "corridor"),
+        (["sim"], "exactly one of --sumocfg"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = _phasewise(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_network_without_traffic_lights(tmp_path: Path) -> None:
+    net = tmp_path / "plain.net.xml"
+    net.write_text('<net version="1.20"><location netOffset="0,0" convBoundary="0,0,1,1" origBoundary="0,0,1,1" projParameter="!"/></net>')
+    cfg = tmp_path / "plain.sumocfg"
+    cfg.write_text('<configuration><input><net-file value="plain.net.xml"/></input></configuration>')
+    result = _phasewise("sim", "--sumocfg", str(cfg))
+    assert result.returncode == 2
+    assert "no traffic lights" in result.stderr
