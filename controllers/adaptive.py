@@ -81,10 +81,10 @@ class _Node:
         self.last_crossing_s = np.full(n, -1e9)
         # turn counts per camera: lanes x movements, with a uniform prior over served movements
         self.turn_counts = {lay.camera_id: lay.serves.astype(float) for lay in layouts}
-        self.shares = self._phase_lane_shares()
+        self.shares = self.phase_lane_shares()
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
 
-    def _phase_lane_shares(self) -> np.ndarray:
+    def phase_lane_shares(self) -> np.ndarray:
         """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
         model = self.model
         lane_index = {lane: j for j, lane in enumerate(self.lanes)}
@@ -218,7 +218,7 @@ class AdaptiveController:
                 head.switch_to(decision.next_phase)
         if int(now) % 60 == 0:
             for node in self.nodes.values():
-                node.shares = node._phase_lane_shares()
+                node.shares = node.phase_lane_shares()
 
     def _observation(
         self, node: _Node, frames: dict[str, CameraFrame], now: float, estimate: TrafficEstimate | None

@@ -17,8 +17,8 @@ the policy decides whether to hold the green phase or which phase comes next:
    been waiting (so no movement starves); phases with no demand are **skipped**;
 4. with no demand anywhere, **rest** in the current phase.
 
-Lanes shared by several phases count in each with the share of their links that the phase
-serves (turning ratios, when the estimator provides them, refine this share).
+Lanes shared by several phases count in each with the share of their vehicles that the
+phase lets go (``shares``, phases x lanes, built by the caller from turning ratios).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from optimizer.intersection import IntersectionModel
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -40,20 +39,6 @@ class LaneObservation:
     queue_veh: FloatArray
     moving_near_veh: FloatArray
     moving_veh: FloatArray
-
-
-def lane_phase_shares(model: IntersectionModel, lanes: list[str]) -> FloatArray:
-    """Matrix phases x lanes: share of each lane's links that the phase gives green."""
-    index = {lane: j for j, lane in enumerate(lanes)}
-    links_per_lane = np.zeros(len(lanes))
-    for link in model.links:
-        links_per_lane[index[link.from_lane]] += 1
-    shares = np.zeros((len(model.phases), len(lanes)))
-    for p, phase in enumerate(model.phases):
-        for i in phase.green_links:
-            if i < len(model.links):
-                shares[p, index[model.links[i].from_lane]] += 1
-    return shares / np.maximum(links_per_lane, 1)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,25 +69,31 @@ class DemandEstimate:
 def read_demand_csv(path: str | Path) -> DemandEstimate:
     """Read the plain demand CSV (see the module docstring). Bad rows raise ``ConfigError``."""
     file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{file}: demand file not found")
     flows: dict[str, dict[str, float]] = {}
     stds: dict[str, dict[str, float]] = {}
+    for line, row in csv_rows(file, "demand file", ("tls", "movement", "flow_veh_h"), "tls,movement,flow_veh_h[,std_veh_h]"):
+        tls_id, movement_id = (row.get("tls") or "").strip(), (row.get("movement") or "").strip()
+        if not tls_id or not movement_id:
+            raise ConfigError(f"{file}:{line}: tls and movement must not be empty")
+        flow = _number(file, line, tls_id, movement_id, "flow_veh_h", row.get("flow_veh_h"), required=True)
+        flows.setdefault(tls_id, {})[movement_id] = flows.get(tls_id, {}).get(movement_id, 0.0) + flow
+        std = _number(file, line, tls_id, movement_id, "std_veh_h", row.get("std_veh_h"), required=False)
+        if std:
+            stds.setdefault(tls_id, {})[movement_id] = std
+    return DemandEstimate(flows, stds, source=str(file))
+
+
+def csv_rows(file: Path, what: str, required: tuple[str, ...], expected: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line number, row)`` of a CSV with a header; ``ConfigError`` naming the file when it
+    is missing or lacks a ``required`` column (``expected`` shows the full header)."""
+    if not file.is_file():
+        raise ConfigError(f"{file}: {what} not found")
     with file.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = {"tls", "movement", "flow_veh_h"} - set(reader.fieldnames or ())
+        missing = set(required) - set(reader.fieldnames or ())
         if missing:
-            raise ConfigError(f"{file}: missing column(s) {', '.join(sorted(missing))}; expected tls,movement,flow_veh_h[,std_veh_h]")
-        for line, row in enumerate(reader, start=2):
-            tls_id, movement_id = (row.get("tls") or "").strip(), (row.get("movement") or "").strip()
-            if not tls_id or not movement_id:
-                raise ConfigError(f"{file}:{line}: tls and movement must not be empty")
-            flow = _number(file, line, tls_id, movement_id, "flow_veh_h", row.get("flow_veh_h"), required=True)
-            flows.setdefault(tls_id, {})[movement_id] = flows.get(tls_id, {}).get(movement_id, 0.0) + flow
-            std = _number(file, line, tls_id, movement_id, "std_veh_h", row.get("std_veh_h"), required=False)
-            if std:
-                stds.setdefault(tls_id, {})[movement_id] = std
-    return DemandEstimate(flows, stds, source=str(file))
+            raise ConfigError(f"{file}: missing column(s) {', '.join(sorted(missing))}; expected {expected}")
+        yield from enumerate(reader, start=2)
 
 
 def _number(file: Path, line: int, tls_id: str, movement_id: str, column: str, raw: str | None, required: bool) -> float:

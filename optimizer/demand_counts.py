@@ -20,14 +20,13 @@ Example::
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from optimizer.demand import DemandEstimate
+from optimizer.demand import DemandEstimate, csv_rows
 from phasewise_errors import ConfigError
 
 DEFAULT_BIN_S = 900.0
@@ -35,47 +34,33 @@ DEFAULT_BIN_S = 900.0
 
 def read_lane_map(path: Path) -> dict[str, list[tuple[str, str, float]]]:
     """``lane -> [(tls id, movement id, share), ...]`` from the lane map CSV."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: lane map not found")
     out: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"lane", "tls", "movement"} - set(reader.fieldnames or ())
-        if missing:
-            raise ConfigError(f"{path}: missing column(s) {', '.join(sorted(missing))}; expected lane,tls,movement[,share]")
-        for line, row in enumerate(reader, start=2):
-            try:
-                share = float((row.get("share") or "1").strip())
-            except ValueError:
-                raise ConfigError(f"{path}:{line}: share {row.get('share')!r} is not a number") from None
-            if not 0.0 <= share <= 1.0:
-                raise ConfigError(f"{path}:{line}: share {share:g} must be between 0 and 1")
-            out[row["lane"].strip()].append((row["tls"].strip(), row["movement"].strip(), share))
+    for line, row in csv_rows(path, "lane map", ("lane", "tls", "movement"), "lane,tls,movement[,share]"):
+        try:
+            share = float((row.get("share") or "1").strip())
+        except ValueError:
+            raise ConfigError(f"{path}:{line}: share {row.get('share')!r} is not a number") from None
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError(f"{path}:{line}: share {share:g} must be between 0 and 1")
+        out[row["lane"].strip()].append((row["tls"].strip(), row["movement"].strip(), share))
     return dict(out)
 
 
 def demand_from_counts(counts_csv: Path, lane_map_csv: Path) -> DemandEstimate:
     """Mean hourly flow (and std across bins) per movement from binned lane counts."""
     lane_map = read_lane_map(lane_map_csv)
-    if not counts_csv.is_file():
-        raise ConfigError(f"{counts_csv}: counts file not found")
     per_bin: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    with counts_csv.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"bin_start", "lane", "count"} - set(reader.fieldnames or ())
-        if missing:
-            raise ConfigError(f"{counts_csv}: missing column(s) {', '.join(sorted(missing))}; expected bin_start,lane,class,count")
-        for line, row in enumerate(reader, start=2):
-            lane = (row.get("lane") or "").strip()
-            if lane not in lane_map:
-                raise ConfigError(f"{counts_csv}:{line}: lane '{lane}' is not in the lane map {lane_map_csv}")
-            try:
-                count = float(row["count"])
-            except (TypeError, ValueError):
-                raise ConfigError(f"{counts_csv}:{line}: count {row.get('count')!r} is not a number") from None
-            if count < 0:
-                raise ConfigError(f"{counts_csv}:{line}: lane {lane}: count {count:g} is negative")
-            per_bin[row["bin_start"].strip()][lane] += count
+    for line, row in csv_rows(counts_csv, "counts file", ("bin_start", "lane", "count"), "bin_start,lane,class,count"):
+        lane = (row.get("lane") or "").strip()
+        if lane not in lane_map:
+            raise ConfigError(f"{counts_csv}:{line}: lane '{lane}' is not in the lane map {lane_map_csv}")
+        try:
+            count = float(row["count"])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{counts_csv}:{line}: count {row.get('count')!r} is not a number") from None
+        if count < 0:
+            raise ConfigError(f"{counts_csv}:{line}: lane {lane}: count {count:g} is negative")
+        per_bin[row["bin_start"].strip()][lane] += count
     if not per_bin:
         raise ConfigError(f"{counts_csv}: no counts")
     bins = sorted(per_bin)
