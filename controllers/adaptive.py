@@ -160,6 +160,7 @@ class AdaptiveController:
                 sim.scenario.net_file,
                 dict(sim.intersections),
                 GateConfig(horizon_s=cfg.gate_horizon_s, seeds=cfg.gate_seeds, workers=cfg.gate_workers),
+                sumo_options=sim.scenario.sumo_options,
             )
         for node in self.nodes.values():
             node.head.start()

@@ -176,7 +176,8 @@ class PlanGate:
     """Simulates running vs candidate plan on estimate-built twins and decides whether to switch.
 
     ``net_file`` and ``models`` describe the controlled network; ``workdir`` holds the twins'
-    route files (a temporary folder, removed by :meth:`close`, when ``None``).
+    route files (a temporary folder, removed by :meth:`close`, when ``None``);
+    ``sumo_options`` are the real scenario's own SUMO options, passed to every twin run.
     """
 
     def __init__(
@@ -185,8 +186,10 @@ class PlanGate:
         models: dict[str, IntersectionModel],
         config: GateConfig = GateConfig(),
         workdir: Path | None = None,
+        sumo_options: tuple[str, ...] = (),
     ):
         self.net_file = Path(net_file)
+        self.sumo_options = tuple(sumo_options)
         self.models = models
         self.config = config
         self.decisions: list[GateDecision] = []
@@ -272,7 +275,7 @@ class PlanGate:
         try:
             for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
                 twin = build_twin(self.net_file, self.models, demand, queues_veh, cfg.horizon_s, seed, folder,
-                                  network=self._network)
+                                  network=self._network, sumo_options=self.sumo_options)
                 for plan in plans:
                     job = RunJob(twin, seed, partial(FixedPlanController, plan), label=f"{plan.created_by} s{seed}")
                     futures.append(self._pool.submit(_simulate, job))

@@ -188,13 +188,15 @@ def build_twin(
     out_dir: Path,
     *,
     network: TwinNetwork | None = None,
+    sumo_options: tuple[str, ...] = (),
 ) -> Scenario:
     """Write the twin's route file to ``out_dir`` and return the scenario over ``[0, horizon_s)``.
 
     ``demand`` flows are veh/h per tls and movement; ``queues_veh`` maps lane ids to the
     estimated standing queue in vehicles (unknown lanes raise ``ScenarioError``). Pass a
-    prebuilt ``network`` to skip reading the network again. Routes that are not connected in
-    the network are dropped.
+    prebuilt ``network`` to skip reading the network again; ``sumo_options`` are those of the
+    real scenario (see :class:`~sumo_scenarios.scenario.Scenario`). Routes that are not
+    connected in the network are dropped.
     """
     if horizon_s <= 0:
         raise ScenarioError(f"twin horizon must be positive, got {horizon_s:g} s")
@@ -208,7 +210,8 @@ def build_twin(
     route_file = out / f"twin_s{seed}.rou.xml"
     header = f"<!-- phasewise twin: seed={seed} horizon={horizon_s:g} s vehicles={len(vehicles)} -->\n"
     route_file.write_text(header + "<routes>\n" + "".join(v.xml() for v in vehicles) + "</routes>\n", encoding="utf-8")
-    return Scenario(name=f"twin-s{seed}", net_file=Path(net_file), route_files=(route_file,), begin_s=0.0, end_s=float(horizon_s))
+    return Scenario(name=f"twin-s{seed}", net_file=Path(net_file), route_files=(route_file,), begin_s=0.0, end_s=float(horizon_s),
+                    sumo_options=tuple(sumo_options))
 
 
 @dataclass(frozen=True)

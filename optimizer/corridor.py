@@ -149,7 +149,7 @@ def coordinated_phases(models: dict[str, IntersectionModel], demand: DemandEstim
         on_corridor = np.array([
             (tls_id, m.approach) in arrivals or any((tls_id, e) in exits for e in m.to_edges) for m in model.movements
         ])
-        protected = service_matrix(model, permissive_share=0.0)
+        protected = service_matrix(model)
         score = (flows * on_corridor) @ protected
         out[tls_id] = int(np.argmax(score)) if score.max(initial=0.0) > 0 else main_phase(model, demand)
     return out
@@ -160,12 +160,12 @@ def _link_demand(link: CorridorLink, models: dict[str, IntersectionModel], deman
     """Platoon flow of a link: movements of ``u`` onto ``exit_edge`` protected in ``u``'s
     coordinated phase; zero when ``v``'s coordinated phase does not serve the approach."""
     up, down = models[link.upstream], models[link.downstream]
-    protected_down = service_matrix(down, 0.0)[:, coordinated[link.downstream]]
+    protected_down = service_matrix(down)[:, coordinated[link.downstream]]
     if not any(m.approach == link.approach and protected_down[k] > 0 for k, m in enumerate(down.movements)):
         return _LinkDemand(0.0, 1.0)
     flows = movement_flows_veh_h(up, demand)
-    sat = saturation_flows_veh_h(up, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
-    share = service_matrix(up, 0.0)[:, coordinated[link.upstream]]
+    sat = saturation_flows_veh_h(up, flows, bounds)
+    share = service_matrix(up)[:, coordinated[link.upstream]]
     feeds = np.array([link.exit_edge in m.to_edges for m in up.movements]) * share
     return _LinkDemand(float(flows @ feeds), max(float(sat @ feeds), 1.0))
 
@@ -215,10 +215,10 @@ def build_problem(
         variants = _split_options(model, base, coordinated[tls_id], options.split_shift_s, bounds)
         split_opts.append(tuple(variants))
         flows = movement_flows_veh_h(model, demand)
-        sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
-        service = service_matrix(model, bounds.permissive_share)
+        sat = saturation_flows_veh_h(model, flows, bounds)
+        service = service_matrix(model, flows, bounds)
         for k, g in enumerate(variants):
-            local[i, k] = 3600.0 * _report(float(cycle_s), g, flows, sat, service, bounds.analysis_period_h).total_veh_h_per_h
+            local[i, k] = 3600.0 * _report(float(cycle_s), g, flows, sat, service, bounds).total_veh_h_per_h
     ends, tables = [], []
     for link in links:
         if link.upstream not in index or link.downstream not in index:

@@ -145,7 +145,10 @@ class IntersectionModel:
         """Clearance states between two green phases, as ``(state, duration_s)`` pairs.
 
         Links green in both phases keep their green; links losing green show yellow for
-        ``yellow_s``, then red during an all-red of ``all_red_s`` (omitted when zero).
+        ``yellow_s``, then red during an all-red of ``all_red_s``. The all-red clears the
+        junction for links turning green, so it is omitted when none does (e.g. from a
+        through phase to the protected left that was already permitted in it, as in
+        netconvert's programs) or when ``all_red_s`` is zero.
         Returns an empty list when the phases are the same.
         """
         if from_phase == to_phase:
@@ -156,7 +159,8 @@ class IntersectionModel:
             ca if keep else ("y" if ca in GREEN_CHARS else "r") for ca, keep in zip(a, kept)
         )
         steps = [(yellow, self.yellow_s)] if yellow != a else []
-        if self.all_red_s > 0:
+        newly_green = any(cb in GREEN_CHARS and ca not in GREEN_CHARS for ca, cb in zip(a, b))
+        if self.all_red_s > 0 and newly_green:
             all_red = "".join(ca if keep else "r" for ca, keep in zip(a, kept))
             steps.append((all_red, self.all_red_s))
         return steps

@@ -15,12 +15,20 @@ the cycle never exceeds its bound.
 
 Saturation flow: ``saturation_flow_veh_h_lane`` (1800) per lane of the movement; a lane
 shared by several movements is split between them by their demand per lane. ``A[m, p]``
-is how much of phase ``p``'s green serves movement ``m``: 1 for protected links (``G``),
-``permissive_share`` (0.5) for permissive links (``g``, e.g. a left turn filtering through
-opposing traffic), averaged over the movement's links. A movement that has a protected
-phase gets no credit for its permissive green: the protected phase must carry it alone
-(filtering through heavy opposing flow is unreliable, and a starved left-turn bay spills
-back into the through lanes).
+is how much of phase ``p``'s green serves movement ``m``: 1 for protected links (``G``);
+for permissive links (``g``: a left turn or U-turn filtering through opposing traffic) the
+gap-acceptance rate of HCM 2010 (Eq. 31-59) over the base rate::
+
+    s_perm = v_o exp(-v_o t_c / 3600) / (1 - exp(-v_o t_f / 3600)),  t_c = 4.5 s, t_f = 2.5 s
+
+with ``v_o`` the opposing flow while it is green: the flows of the through and right-turn
+movements that phase ``p`` gives protected green on other approaches, divided by
+``opposing_green_ratio`` (0.35: calibrated against SUMO on the built-in corridor, where
+0.5 and above overrate filtering and 0.25 and below underrate it; it also stands for the
+opposing queue's discharge, during which no gap comes). A lane where such a left turn has no protected phase at all
+also slows the movements sharing it (the first car waiting for a gap blocks everyone
+behind): HCM's shared-lane factor ``1 / (1 + P_L (E_L - 1))`` with ``P_L`` the left
+turns' share of the lane and ``E_L = s_base / s_perm``.
 
 The search (SciPy SLSQP over the greens; the cycle is their sum plus the lost time) starts
 from Webster's cycle ``C0 = (1.5 L + 5) / (1 - Y)`` with greens proportional to the
@@ -43,7 +51,7 @@ import numpy.typing as npt
 from scipy.optimize import linprog, minimize
 
 from optimizer.demand import DemandEstimate
-from optimizer.intersection import IntersectionModel
+from optimizer.intersection import IntersectionModel, Movement
 from optimizer.plan import IntersectionPlan, PhaseTiming, clearance_parts, lost_time_s
 from phasewise_errors import PlanError
 
@@ -51,6 +59,9 @@ FloatArray = npt.NDArray[np.float64]
 
 INCREMENTAL_K = 0.5  # HCM: pretimed control
 UPSTREAM_I = 1.0  # HCM: isolated intersection
+CRITICAL_HEADWAY_S = 4.5  # HCM 2010: permitted left turn, gap acceptance
+FOLLOW_UP_HEADWAY_S = 2.5
+FILTERING_TURNS = ("left", "uturn")
 
 
 @dataclass(frozen=True)
@@ -61,8 +72,7 @@ class IntersectionBounds:
     cycle_max_s: float = 120.0
     max_saturation: float = 0.9
     saturation_flow_veh_h_lane: float = 1800.0
-    permissive_share: float = 0.5
-    filtering_lane_factor: float = 0.4
+    opposing_green_ratio: float = 0.35
     analysis_period_h: float = 0.25
     ped_min_s: dict[int, float] = field(default_factory=dict)
 
@@ -89,42 +99,92 @@ def movement_flows_veh_h(model: IntersectionModel, demand: DemandEstimate) -> Fl
     return np.array([flows.get(m.id, 0.0) for m in model.movements], dtype=float)
 
 
-def saturation_flows_veh_h(
-    model: IntersectionModel, flows_veh_h: FloatArray, per_lane_veh_h: float, filtering_lane_factor: float = 1.0
-) -> FloatArray:
-    """Saturation flow per movement: ``per_lane_veh_h`` per lane, shared lanes split by demand.
+def permitted_saturation_veh_h(opposing_veh_h: float) -> float:
+    """HCM 2010 gap-acceptance saturation flow of a permitted left turn (veh/h) facing an
+    opposing flow ``opposing_veh_h`` (veh/h of its green); 3600 / t_f with no opposition."""
+    v = max(float(opposing_veh_h), 0.0)
+    if v < 1e-6:
+        return 3600.0 / FOLLOW_UP_HEADWAY_S
+    return v * math.exp(-v * CRITICAL_HEADWAY_S / 3600.0) / (1.0 - math.exp(-v * FOLLOW_UP_HEADWAY_S / 3600.0))
 
-    A lane that carries a left turn (or U-turn) with no protected phase runs at
-    ``filtering_lane_factor`` of it: the first car waiting for a gap blocks everyone behind.
-    """
-    filtering = {
-        lane
-        for m in model.movements
-        if m.turn in ("left", "uturn") and not any(all(ph.state[i] == "G" for i in m.link_indices) for ph in model.phases)
-        for lane in m.from_lanes
-    }
+
+def permissive_ratios(model: IntersectionModel, flows_veh_h: FloatArray, bounds: IntersectionBounds) -> FloatArray:
+    """``r[m, p]``: permitted over base saturation flow of movement ``m``'s ``g`` links in
+    phase ``p`` (1 where the movement does not filter: protected, right turns, red)."""
+    ratios = np.ones((len(model.movements), len(model.phases)))
+    for p, phase in enumerate(model.phases):
+        opposing = sum(
+            flows_veh_h[k] for k, m in enumerate(model.movements)
+            if m.turn in ("through", "right") and all(phase.state[i] == "G" for i in m.link_indices)
+        )
+        for k, m in enumerate(model.movements):
+            if m.turn in FILTERING_TURNS and any(phase.state[i] == "g" for i in m.link_indices):
+                others = opposing - sum(
+                    flows_veh_h[j] for j, o in enumerate(model.movements)
+                    if o.approach == m.approach and o.turn in ("through", "right")
+                    and all(phase.state[i] == "G" for i in o.link_indices)
+                )
+                s_perm = permitted_saturation_veh_h(others / bounds.opposing_green_ratio)
+                ratios[k, p] = min(1.0, s_perm / bounds.saturation_flow_veh_h_lane)
+    return ratios
+
+
+def _protected_somewhere(model: IntersectionModel, m: Movement) -> bool:
+    return any(all(ph.state[i] == "G" for i in m.link_indices) for ph in model.phases)
+
+
+def saturation_flows_veh_h(
+    model: IntersectionModel, flows_veh_h: FloatArray, bounds: IntersectionBounds = IntersectionBounds()
+) -> FloatArray:
+    """Saturation flow per movement: ``bounds.saturation_flow_veh_h_lane`` per lane, shared
+    lanes split by demand, and slowed by HCM's shared-lane factor where a left turn (or
+    U-turn) with no protected phase filters (see the module docstring)."""
+    per_lane_veh_h = bounds.saturation_flow_veh_h_lane
+    ratios = permissive_ratios(model, flows_veh_h, bounds)
     per_lane_demand = {m.id: flows_veh_h[k] / len(m.from_lanes) for k, m in enumerate(model.movements)}
-    users: dict[str, list[str]] = {}
-    for m in model.movements:
+    users: dict[str, list[int]] = {}
+    for k, m in enumerate(model.movements):
         for lane in m.from_lanes:
-            users.setdefault(lane, []).append(m.id)
+            users.setdefault(lane, []).append(k)
+    lane_factor: dict[str, float] = {}
+    for lane, ks in users.items():
+        total = sum(per_lane_demand[model.movements[k].id] for k in ks)
+        penalty = 0.0
+        for k in ks:
+            m = model.movements[k]
+            if m.turn in FILTERING_TURNS and not _protected_somewhere(model, m) and total > 0:
+                share = per_lane_demand[m.id] / total
+                penalty += share * (1.0 / max(float(ratios[k].min()), 1e-3) - 1.0)
+        lane_factor[lane] = 1.0 / (1.0 + penalty)
     sat = np.zeros(len(model.movements))
     for k, m in enumerate(model.movements):
         for lane in m.from_lanes:
-            total = sum(per_lane_demand[u] for u in users[lane])
+            total = sum(per_lane_demand[model.movements[j].id] for j in users[lane])
             share = per_lane_demand[m.id] / total if total > 0 else 1.0 / len(users[lane])
-            sat[k] += per_lane_veh_h * share * (filtering_lane_factor if lane in filtering else 1.0)
+            sat[k] += per_lane_veh_h * share * lane_factor[lane]
     return sat
 
 
-def service_matrix(model: IntersectionModel, permissive_share: float) -> FloatArray:
-    """``A[m, p]``: share of phase ``p``'s green usable by movement ``m`` (G = 1, g = permissive)."""
+def service_matrix(
+    model: IntersectionModel, flows_veh_h: FloatArray | None = None, bounds: IntersectionBounds = IntersectionBounds()
+) -> FloatArray:
+    """``A[m, p]``: share of phase ``p``'s green usable by movement ``m``: 1 for ``G``; for
+    ``g`` the permitted-left ratio of :func:`permissive_ratios` (0 when ``flows_veh_h`` is
+    ``None``: protected green only). A filtering movement's lane already carries its
+    shared-lane factor, so its permissive green counts in full here."""
+    ratios = permissive_ratios(model, flows_veh_h, bounds) if flows_veh_h is not None else None
     a = np.zeros((len(model.movements), len(model.phases)))
     for k, m in enumerate(model.movements):
-        protected_somewhere = any(all(ph.state[i] == "G" for i in m.link_indices) for ph in model.phases)
-        permissive = 0.0 if protected_somewhere else permissive_share
+        filters_unprotected = not _protected_somewhere(model, m)
         for p, phase in enumerate(model.phases):
-            weights = [1.0 if phase.state[i] == "G" else permissive if phase.state[i] == "g" else 0.0 for i in m.link_indices]
+            weights = []
+            for i in m.link_indices:
+                if phase.state[i] == "G":
+                    weights.append(1.0)
+                elif phase.state[i] == "g" and ratios is not None:
+                    weights.append(1.0 if filters_unprotected or m.turn not in FILTERING_TURNS else float(ratios[k, p]))
+                else:
+                    weights.append(0.0)
             a[k, p] = float(np.mean(weights)) if weights else 0.0
     return a
 
@@ -148,7 +208,7 @@ def webster_cycle_s(lost_s: float, flow_ratio_sum: float) -> float:
 
 
 def movement_delays_s(
-    cycle_s: float, greens_s: FloatArray, flows: FloatArray, sat: FloatArray, service: FloatArray, period_h: float
+    cycle_s: float, greens_s: FloatArray, flows: FloatArray, sat: FloatArray, service: FloatArray, period_h: float,
 ) -> tuple[FloatArray, FloatArray]:
     """``(delay s/veh, degree of saturation)`` per movement (see the module docstring)."""
     green_ratio = np.clip(service @ greens_s / cycle_s, 1e-3, 1.0)
@@ -167,14 +227,15 @@ def intersection_delay(
 ) -> DelayReport:
     """Delay of given greens (``model.phases`` order) and cycle under ``demand``."""
     flows = movement_flows_veh_h(model, demand)
-    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
-    service = service_matrix(model, bounds.permissive_share)
-    return _report(cycle_s, np.asarray(greens_s, float), flows, sat, service, bounds.analysis_period_h)
+    sat = saturation_flows_veh_h(model, flows, bounds)
+    service = service_matrix(model, flows, bounds)
+    return _report(cycle_s, np.asarray(greens_s, float), flows, sat, service, bounds)
 
 
-def _report(cycle_s: float, greens: FloatArray, flows: FloatArray, sat: FloatArray, service: FloatArray, period_h: float) -> DelayReport:
+def _report(cycle_s: float, greens: FloatArray, flows: FloatArray, sat: FloatArray, service: FloatArray,
+            bounds: IntersectionBounds) -> DelayReport:
     served = (flows > 0) & (sat > 0) & (service.max(axis=1) > 0)
-    delay, x = movement_delays_s(cycle_s, greens, flows, sat, service, period_h)
+    delay, x = movement_delays_s(cycle_s, greens, flows, sat, service, bounds.analysis_period_h)
     total = float(np.sum(flows[served] * delay[served]) / 3600.0)
     volume = float(flows[served].sum())
     return DelayReport(total, 3600.0 * total / volume if volume > 0 else 0.0, tuple(float(v) if served[k] else 0.0 for k, v in enumerate(x)))
@@ -247,8 +308,8 @@ def optimal_greens_s(
             )
         c_lo = c_hi = float(cycle_s)
     flows = movement_flows_veh_h(model, demand)
-    sat = saturation_flows_veh_h(model, flows, bounds.saturation_flow_veh_h_lane, bounds.filtering_lane_factor)
-    service = service_matrix(model, bounds.permissive_share)
+    sat = saturation_flows_veh_h(model, flows, bounds)
+    service = service_matrix(model, flows, bounds)
     if flows.sum() <= 0:
         return _round_greens(_spread(low, high, c_lo - lost), c_lo - lost, low, high), c_lo
     y = critical_flow_ratios(flows, sat, service)
@@ -259,7 +320,7 @@ def optimal_greens_s(
             g = _slsqp(start, low, high, lost, c_lo, c_hi, flows, sat, service, bounds, capped)
             if g is None:
                 continue
-            delay = _report(g.sum() + lost, g, flows, sat, service, bounds.analysis_period_h).total_veh_h_per_h
+            delay = _report(g.sum() + lost, g, flows, sat, service, bounds).total_veh_h_per_h
             if delay < best_delay:
                 best, best_delay = g, delay
         if best_delay < math.inf:
@@ -363,7 +424,7 @@ def _round_greens(g: FloatArray, total: float, low: FloatArray, high: FloatArray
 def main_phase(model: IntersectionModel, demand: DemandEstimate) -> int:
     """The phase giving protected green to the most demand (phase 0 on ties or no demand)."""
     flows = movement_flows_veh_h(model, demand)
-    protected = service_matrix(model, permissive_share=0.0)
+    protected = service_matrix(model)
     served = flows @ (protected >= 1.0 - 1e-9)
     return int(np.argmax(served)) if served.max(initial=0.0) > 0 else 0
 

@@ -61,6 +61,14 @@ NETCONVERT_TLS_OPTIONS: tuple[str, ...] = (
     "--no-turnarounds",
 )
 
+# SUMO lets a vehicle wait inside the junction (a left turn filtering through opposing
+# traffic, a through car whose exit is full). Now and then two of them block each other and
+# the junction locks until SUMO teleports one after 300 s: an artefact of the junction
+# model, not of the signal plan, and it made a single run's delay jump by 50 % at random.
+# Real drivers squeeze past; SUMO's equivalent is to ignore a vehicle that has blocked the
+# junction for this many seconds.
+CORRIDOR_SUMO_OPTIONS: tuple[str, ...] = ("--ignore-junction-blocker", "20")
+
 ARTERIAL_PRIORITY = 3
 SIDE_PRIORITY = 2
 MIN_UPSTREAM_M = 40.0  # room left before a bay for the junction shape and the split
@@ -184,6 +192,7 @@ def build_corridor(spec: CorridorSpec, seed: int, out_dir: Path) -> Scenario:
         route_files=(route_file,),
         begin_s=0.0,
         end_s=spec.duration_s,
+        sumo_options=CORRIDOR_SUMO_OPTIONS,
     )
 
 

@@ -5,7 +5,8 @@ From the ``.net.xml`` we read, per traffic-light system (a single junction or a 
 cluster): its controlled connections (tls link index, from/to lane, SUMO turn direction),
 and its program. Green phases are the program's phases that show some green and no yellow;
 the yellow time is taken from the program's yellow phases and the all-red time from its
-all-red phases (``default_all_red_s`` when it has none). Movements group links by approach
+all-red phases (none when it has yellow but no all-red phases; ``default_all_red_s`` when
+it has neither). Movements group links by approach
 edge and turn. Conflicts follow from the program itself (see ``optimizer.intersection``).
 """
 
@@ -108,7 +109,9 @@ def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> Intersectio
         movements=tuple(movements),
         phases=tuple(phases),
         yellow_s=float(min(yellows)) if yellows else defaults.yellow_s,
-        all_red_s=float(min(all_reds)) if all_reds else defaults.all_red_s,
+        # A program with yellow but no all-red phases is the engineer's choice (Cologne and
+        # Ingolstadt use none): keep it. The default applies only when there is no clearance.
+        all_red_s=float(min(all_reds)) if all_reds else (0.0 if yellows else defaults.all_red_s),
         program_cycle_s=float(sum(p.duration for p in sumo_phases)),
         program_offset_s=float(getattr(program, "_offset", 0) or 0),
     )

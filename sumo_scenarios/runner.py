@@ -156,6 +156,7 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
             "--no-step-log", "true",
             "--no-warnings", "true",
             "--duration-log.disable", "true",
+            *scenario.sumo_options,
             *job.sumo_args,
         ]
         if additional:

@@ -16,7 +16,11 @@ from phasewise_errors import ScenarioError
 
 @dataclass(frozen=True)
 class Scenario:
-    """Files and period of one simulation; ``begin_s``/``end_s`` in simulation seconds."""
+    """Files and period of one simulation; ``begin_s``/``end_s`` in simulation seconds.
+
+    ``sumo_options`` are command-line options the scenario itself needs (e.g. the built-in
+    corridor's junction-blocker setting); every run of the scenario passes them to SUMO.
+    """
 
     name: str
     net_file: Path
@@ -24,6 +28,7 @@ class Scenario:
     begin_s: float
     end_s: float
     additional_files: tuple[Path, ...] = ()
+    sumo_options: tuple[str, ...] = ()
 
     def with_period(self, begin_s: float | None = None, end_s: float | None = None) -> Scenario:
         """The same scenario over another period (``None`` keeps the current bound)."""

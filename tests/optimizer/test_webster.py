@@ -17,6 +17,7 @@ from optimizer.webster import (
     critical_flow_ratios,
     intersection_delay,
     movement_delays_s,
+    permitted_saturation_veh_h,
     optimize_intersection,
     saturation_flows_veh_h,
     service_matrix,
@@ -32,8 +33,8 @@ def demand(a: float, b: float) -> DemandEstimate:
 
 def test_webster_cycle_and_critical_ratios(model: IntersectionModel) -> None:
     flows = np.array([600.0, 300.0])
-    sat = saturation_flows_veh_h(model, flows, 1800.0)
-    y = critical_flow_ratios(flows, sat, service_matrix(model, 0.5))
+    sat = saturation_flows_veh_h(model, flows)
+    y = critical_flow_ratios(flows, sat, service_matrix(model, flows))
     assert y == pytest.approx([1 / 3, 1 / 6])
     assert webster_cycle_s(8.0, y.sum()) == pytest.approx((1.5 * 8 + 5) / 0.5)  # 34 s
     assert webster_cycle_s(8.0, 1.0) == math.inf
@@ -105,3 +106,30 @@ def test_optimized_plans_always_validate(corridor_models: dict[str, Intersection
     validate(TimingPlan({"J1": plan}, "test"), corridor_models)
     assert plan.cycle_s <= cycle_max + 1e-9
     assert all(math.isfinite(p.green_s) for p in plan.phases)
+
+
+def test_permitted_left_saturation_is_hcm_gap_acceptance() -> None:
+    assert permitted_saturation_veh_h(0.0) == pytest.approx(3600 / 2.5)
+    v = 600.0
+    by_hand = v * math.exp(-v * 4.5 / 3600) / (1 - math.exp(-v * 2.5 / 3600))
+    assert permitted_saturation_veh_h(v) == pytest.approx(by_hand)  # ~ 766 veh/h
+    rates = [permitted_saturation_veh_h(v) for v in (100.0, 400.0, 800.0, 1600.0)]
+    assert rates == sorted(rates, reverse=True)
+
+
+def test_filtering_left_slows_its_shared_lane_more_against_more_opposing_flow(corridor_models: dict[str, IntersectionModel]) -> None:
+    model = corridor_models["J1"]  # side streets: one lane each, the left turn filters (no protected phase)
+    side = next(m for m in model.movements if m.approach.startswith("N") and m.turn == "through")
+
+    def side_through_sat(opposing_veh_h: float) -> float:
+        flows = {m.id: (opposing_veh_h if m.approach.startswith("S") and m.turn == "through" else 100.0) for m in model.movements}
+        vector = np.array([flows[m.id] for m in model.movements])
+        return float(saturation_flows_veh_h(model, vector)[model.movements.index(side)])
+
+    light, heavy = side_through_sat(50.0), side_through_sat(500.0)
+    assert heavy < light < 1800.0
+    # the arterial through lanes carry no filtering left (the bay does): no reduction
+    arterial = next(k for k, m in enumerate(model.movements) if m.approach == "J0_J1" and m.turn == "through")
+    flows = np.full(len(model.movements), 100.0)
+    lanes = len(model.movements[arterial].from_lanes)
+    assert saturation_flows_veh_h(model, flows)[arterial] <= 1800.0 * lanes

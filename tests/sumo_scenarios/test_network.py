@@ -31,10 +31,8 @@ def test_cologne1_movements_and_clearance(shared_scenarios: Path) -> None:
     assert {"left", "through", "right"} <= turns
     assert model.yellow_s == 5.0  # the program's own yellow
     # 0 -> 1: permissive left keeps its green (g), the through movements get yellow then red
-    (yellow, y_s), (all_red, r_s) = model.transition(0, 1)
-    assert (y_s, r_s) == (5.0, 1.0)
-    assert yellow == "rrrrryyyggrrrrryyygg"
-    assert all_red == "rrrrrrrrggrrrrrrrrgg"
+    # The program has 5 s yellows and no all-red phase: the model keeps the engineer's choice.
+    assert model.transition(0, 1) == [("rrrrryyyggrrrrryyygg", 5.0)]
     assert model.transition(1, 1) == []
 
 
@@ -60,3 +58,16 @@ def test_missing_and_malformed_networks(tmp_path: Path) -> None:
     empty.write_text('<net version="1.20"><location netOffset="0,0" convBoundary="0,0,1,1" origBoundary="0,0,1,1" projParameter="!"/></net>')
     with pytest.raises(ScenarioError, match="no traffic lights"):
         load_intersections(empty)
+
+
+def test_all_red_only_when_a_link_turns_green(tmp_path: Path) -> None:
+    from sumo_scenarios.corridor import CorridorSpec, build_corridor
+
+    scenario = build_corridor(CorridorSpec(intersections=1, duration_s=60.0), 1, tmp_path)
+    model = next(iter(load_intersections(scenario.net_file).values()))
+    assert (model.yellow_s, model.all_red_s) == (3.0, 2.0)
+    # through phase -> protected left already permitted in it: nothing turns green, no all-red
+    # (as netconvert's own program); protected left -> side street: all-red before the side goes
+    assert [d for _, d in model.transition(0, 1)] == [3.0]
+    assert [d for _, d in model.transition(1, 2)] == [3.0, 2.0]
+    assert set(model.transition(1, 2)[1][0]) == {"r"}
