@@ -146,20 +146,20 @@ def saturation_flows_veh_h(
     for k, m in enumerate(model.movements):
         for lane in m.from_lanes:
             users.setdefault(lane, []).append(k)
+    lane_total = {lane: sum(per_lane_demand[model.movements[k].id] for k in ks) for lane, ks in users.items()}
     lane_factor: dict[str, float] = {}
     for lane, ks in users.items():
-        total = sum(per_lane_demand[model.movements[k].id] for k in ks)
-        penalty = 0.0
-        for k in ks:
-            m = model.movements[k]
-            if m.turn in FILTERING_TURNS and not _protected_somewhere(model, m) and total > 0:
-                share = per_lane_demand[m.id] / total
-                penalty += share * (1.0 / max(float(ratios[k].min()), 1e-3) - 1.0)
+        penalty = sum(
+            per_lane_demand[model.movements[k].id] / lane_total[lane] * (1.0 / max(float(ratios[k].min()), 1e-3) - 1.0)
+            for k in ks
+            if lane_total[lane] > 0 and model.movements[k].turn in FILTERING_TURNS
+            and not _protected_somewhere(model, model.movements[k])
+        )
         lane_factor[lane] = 1.0 / (1.0 + penalty)
     sat = np.zeros(len(model.movements))
     for k, m in enumerate(model.movements):
         for lane in m.from_lanes:
-            total = sum(per_lane_demand[model.movements[j].id] for j in users[lane])
+            total = lane_total[lane]
             share = per_lane_demand[m.id] / total if total > 0 else 1.0 / len(users[lane])
             sat[k] += per_lane_veh_h * share * lane_factor[lane]
     return sat
