@@ -25,9 +25,9 @@ with ``v_o`` the opposing flow while it is green: the flows of the through and r
 movements that phase ``p`` gives protected green on other approaches, divided by
 ``opposing_green_ratio`` (0.35: calibrated against SUMO on the built-in corridor, where
 0.5 and above overrate filtering and 0.25 and below underrate it; it also stands for the
-opposing queue's discharge, during which no gap comes). A lane where such a left turn has no protected phase at all
-also slows the movements sharing it (the first car waiting for a gap blocks everyone
-behind): HCM's shared-lane factor ``1 / (1 + P_L (E_L - 1))`` with ``P_L`` the left
+opposing queue's discharge, during which no gap comes). A lane where such a left turn has
+no protected phase at all also slows the movements sharing it (the first car waiting for a
+gap blocks everyone behind): HCM's shared-lane factor ``1 / (1 + P_L (E_L - 1))`` with ``P_L`` the left
 turns' share of the lane and ``E_L = s_base / s_perm``.
 
 The search (SciPy SLSQP over the greens; the cycle is their sum plus the lost time) starts
@@ -51,7 +51,7 @@ import numpy.typing as npt
 from scipy.optimize import linprog, minimize
 
 from optimizer.demand import DemandEstimate
-from optimizer.intersection import IntersectionModel, Movement
+from optimizer.intersection import IntersectionModel, Movement, Phase
 from optimizer.plan import IntersectionPlan, PhaseTiming, clearance_parts, lost_time_s
 from phasewise_errors import PlanError
 
@@ -113,24 +113,25 @@ def permissive_ratios(model: IntersectionModel, flows_veh_h: FloatArray, bounds:
     phase ``p`` (1 where the movement does not filter: protected, right turns, red)."""
     ratios = np.ones((len(model.movements), len(model.phases)))
     for p, phase in enumerate(model.phases):
-        opposing = sum(
-            flows_veh_h[k] for k, m in enumerate(model.movements)
-            if m.turn in ("through", "right") and all(phase.state[i] == "G" for i in m.link_indices)
-        )
+        protected_by_approach: dict[str, float] = {}
+        for k, m in enumerate(model.movements):
+            if m.turn in ("through", "right") and _protected_in(phase, m):
+                protected_by_approach[m.approach] = protected_by_approach.get(m.approach, 0.0) + flows_veh_h[k]
+        total = sum(protected_by_approach.values())
         for k, m in enumerate(model.movements):
             if m.turn in FILTERING_TURNS and any(phase.state[i] == "g" for i in m.link_indices):
-                others = opposing - sum(
-                    flows_veh_h[j] for j, o in enumerate(model.movements)
-                    if o.approach == m.approach and o.turn in ("through", "right")
-                    and all(phase.state[i] == "G" for i in o.link_indices)
-                )
-                s_perm = permitted_saturation_veh_h(others / bounds.opposing_green_ratio)
+                opposing = total - protected_by_approach.get(m.approach, 0.0)
+                s_perm = permitted_saturation_veh_h(opposing / bounds.opposing_green_ratio)
                 ratios[k, p] = min(1.0, s_perm / bounds.saturation_flow_veh_h_lane)
     return ratios
 
 
+def _protected_in(phase: Phase, m: Movement) -> bool:
+    return all(phase.state[i] == "G" for i in m.link_indices)
+
+
 def _protected_somewhere(model: IntersectionModel, m: Movement) -> bool:
-    return any(all(ph.state[i] == "G" for i in m.link_indices) for ph in model.phases)
+    return any(_protected_in(phase, m) for phase in model.phases)
 
 
 def saturation_flows_veh_h(
@@ -182,7 +183,7 @@ def service_matrix(
                 if phase.state[i] == "G":
                     weights.append(1.0)
                 elif phase.state[i] == "g" and ratios is not None:
-                    weights.append(1.0 if filters_unprotected or m.turn not in FILTERING_TURNS else float(ratios[k, p]))
+                    weights.append(1.0 if filters_unprotected else float(ratios[k, p]))
                 else:
                     weights.append(0.0)
             a[k, p] = float(np.mean(weights)) if weights else 0.0
