@@ -13,13 +13,16 @@ Two layers:
   The running plan bounds the tactical layer: each phase may run up to
   ``max(plan green x max_extension, plan green + 10 s)`` (never past the phase's max green).
 * **Tactical, every second** (:mod:`controllers.tactical`): hold the green while its lanes
-  keep discharging (a stop-line crossing within ``gap_s`` and vehicles still in view), then
-  give green to the phase with the largest waiting-weighted demand; skip phases nobody
-  waits for; rest when nobody waits. Min green, max green and clearances always hold
+  still serve traffic (a vehicle due at the stop line within ``gap_s``, or a queue whose
+  head has started to move), then give green to the phase with the largest
+  waiting-weighted demand; skip phases nobody waits for; rest when nobody waits. Min
+  green, max green and clearances always hold
   (:class:`controllers.signal_head.SignalHead` refuses anything else).
 
 Lanes shared by several movements are split by turning shares learnt from the stop-line
-crossings the cameras see (a camera sees which way each vehicle leaves). A camera in outage
+crossings the cameras see (a camera sees which way each vehicle leaves); a shared lane
+whose first vehicle stands on green (a left-turner waiting for a gap) counts for the phase
+that can release it instead (:mod:`controllers.lane_blocking`). A camera in outage
 contributes the estimator's last queue for its lanes and its phase holds to the plan green.
 """
 
@@ -31,10 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from controllers.coordination import CoordinationClock
+from controllers.lane_blocking import LaneBlocking
 from controllers.signal_head import SignalHead
 from controllers.tactical import LaneObservation, decide
 from counting.camera_frame import CameraFrame, CameraLayout
 from counting.estimator import DemandEstimator, TrafficEstimate
+from optimizer.corridor import CorridorOptions, optimize_corridor
+from optimizer.corridor_network import find_links
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import IntersectionPlan, TimingPlan
@@ -52,9 +59,13 @@ class AdaptiveConfig:
     """Knobs of the adaptive controller (seconds unless named otherwise)."""
 
     replan_s: float = 300.0
-    gap_s: float = 2.5
+    gap_s: float = 3.0
     max_extension: float = 1.6
-    wait_weight_s: float = 60.0
+    wait_weight_s: float = 300.0
+    block_after_s: float = 3.0
+    stall_s: float = 30.0
+    coordinate: bool = False
+    optimize_time_s: float = 2.0
     turn_memory_s: float = 600.0
     view_m: float = 100.0
     use_gate: bool = True
@@ -66,7 +77,7 @@ class AdaptiveConfig:
 class _Node:
     """One intersection: its head, its cameras' lanes and the lane->phase demand weights."""
 
-    def __init__(self, model: IntersectionModel, sim: Simulation, layouts: list[CameraLayout]):
+    def __init__(self, model: IntersectionModel, sim: Simulation, layouts: list[CameraLayout], block_after_s: float):
         self.model = model
         self.head = SignalHead(model, sim.conn)
         self.layouts = layouts
@@ -83,6 +94,7 @@ class _Node:
         self.turn_counts = {lay.camera_id: lay.serves.astype(float) for lay in layouts}
         self.shares = self.phase_lane_shares()
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
+        self.blocking = LaneBlocking(model, self.lanes, block_after_s)
 
     def phase_lane_shares(self) -> np.ndarray:
         """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
@@ -145,10 +157,14 @@ class AdaptiveController:
             for approach in model.approaches:
                 if approach in layouts:
                     by_tls[model.tls_id].append(layouts[approach])
-        self.nodes = {tls: _Node(model, sim, by_tls[tls]) for tls, model in sim.intersections.items()}
+        self.nodes = {tls: _Node(model, sim, by_tls[tls], cfg.block_after_s) for tls, model in sim.intersections.items()}
         self.node_of_camera = {lay.camera_id: node for node in self.nodes.values() for lay in node.layouts}
         self.plan = self._program_plan(sim.intersections)
         self._apply_plan_bounds(self.plan)
+        self._links = find_links(sim.scenario.net_file, dict(sim.intersections)) if cfg.coordinate else ()
+        linked = {tls for link in self._links for tls in (link.upstream, link.downstream)}
+        self.clocks = {tls: CoordinationClock(ip.cycle_s, ip.offset_s, sim.time_s)
+                       for tls, ip in self.plan.intersections.items() if tls in linked}
         self._next_replan_s = sim.time_s + cfg.replan_s
         self._next_estimate_s = sim.time_s
         self._estimate: TrafficEstimate | None = None
@@ -212,14 +228,38 @@ class AdaptiveController:
             obs, outage_served = self._observation(node, frames, now, estimate)
             phase = node.model.phases[head.phase]
             plan_green = self.plan.intersections[node.model.tls_id].timing(head.phase).green_s
-            min_green = max(phase.min_green_s, plan_green if outage_served else 0.0)
-            decision = decide(node.shares, head.phase, head.green_s, min_green,
+            # no vehicle has left the junction for a while although some wait: a jam inside
+            # the junction; flipping phases every few seconds only feeds it, so each phase
+            # runs its plan green (as during a camera outage) until traffic moves again
+            stalled = (now - node.last_crossing_s.max()) > self.config.stall_s and obs.queue_veh.sum() >= 1
+            if stalled:
+                node.blocking.clear()
+            min_green = max(phase.min_green_s, plan_green if outage_served or stalled else 0.0)
+            decision = decide(node.blocking.shares(node.shares), head.phase, head.green_s, min_green,
                               node.max_green_s[head.phase], node.waiting_s, obs, self.config.wait_weight_s)
+            due = self._coordinated_phase_due(node, now)
             if not decision.hold and decision.next_phase is not None:
-                head.switch_to(decision.next_phase)
+                # at its scheduled start the coordinated phase goes next if anyone waits for it
+                coordinated_next = due is not None and decision.demand_by_phase[due] > 0.0
+                head.switch_to(due if coordinated_next else decision.next_phase)
         if int(now) % 60 == 0:
             for node in self.nodes.values():
                 node.shares = node.phase_lane_shares()
+
+    def _coordinated_phase_due(self, node: _Node, now: float) -> int | None:
+        """The coordinated phase when its scheduled start is due (see
+        :mod:`controllers.coordination`), else None."""
+        clock = self.clocks.get(node.model.tls_id)
+        if clock is None:
+            return None
+        clock.advance(now)
+        if not clock.due(now):
+            return None
+        coordinated = self.plan.intersections[node.model.tls_id].coordinated_phase
+        if node.head.phase == coordinated:
+            clock.served()
+            return None
+        return coordinated
 
     def _observation(
         self, node: _Node, frames: dict[str, CameraFrame], now: float, estimate: TrafficEstimate | None
@@ -246,11 +286,14 @@ class AdaptiveController:
                           for lane in lay.lanes]
                 queue[sl] = np.maximum(frame.stopped, hidden)
             moving[sl] = np.maximum(frame.present - frame.stopped, 0)
-            crossed = frame.crossings > 0
-            node.last_crossing_s[sl][crossed] = now
-            recent = (now - node.last_crossing_s[sl]) <= self.config.gap_s
-            # a lane keeps its green while it discharged recently and still has vehicles in view
-            near[sl] = np.where(recent & (frame.present > 0), 1.0, 0.0)
+            node.last_crossing_s[sl][frame.crossings > 0] = now
+            quiet_s = now - node.last_crossing_s[sl]
+            node.blocking.update(now, node.head.phase, node.head.green_s, frame.green, frame.head_stopped,
+                                 quiet_s, sl)
+            # a lane keeps its green while a vehicle is due at the stop line within the gap
+            # (passage time) or its queue is discharging (the head moves, others still wait)
+            serving = (frame.arrival_s <= self.config.gap_s) | ((frame.stopped > 0) & ~frame.head_stopped & frame.green)
+            near[sl] = serving.astype(float)
         return LaneObservation(queue, near, moving), outage_served
 
     # -- strategic layer ------------------------------------------------------------------
@@ -263,10 +306,15 @@ class AdaptiveController:
             stds[tls] = {m.id: float(estimate.std_veh_h.get(m.id, 0.0)) for m in node.model.movements}
         demand = DemandEstimate(flows, stds, source="cameras")
         try:
-            candidate = TimingPlan(
-                {tls: optimize_intersection(node.model, demand) for tls, node in self.nodes.items()},
-                created_by="adaptive/webster",
-            )
+            if self._links:
+                models = {tls: node.model for tls, node in self.nodes.items()}
+                candidate = optimize_corridor(models, demand, self._links, self.config.optimize_time_s,
+                                              options=CorridorOptions(workers=1))
+            else:
+                candidate = TimingPlan(
+                    {tls: optimize_intersection(node.model, demand) for tls, node in self.nodes.items()},
+                    created_by="adaptive/webster",
+                )
         except PhasewiseError as exc:
             log.warning("re-optimization at %.0f s failed, keeping the running plan: %s", now, exc)
             return
@@ -283,6 +331,8 @@ class AdaptiveController:
         if switch:
             self.plan = candidate
             self._apply_plan_bounds(candidate)
+            for tls, clock in self.clocks.items():
+                clock.retime(candidate.intersections[tls].cycle_s, candidate.intersections[tls].offset_s)
             self._log.plans_applied += 1
 
     def report(self) -> dict:
@@ -294,4 +344,6 @@ class AdaptiveController:
             "plans_applied": self._log.plans_applied,
             "gate_decisions": self._log.gate_decisions,
             "camera_outages": sorted(self._log.outages_seen),
+            "coordinated_intersections": sorted(self.clocks),
+            "offset_transition_cycles": sum(clock.transitions for clock in self.clocks.values()),
         }

@@ -5,17 +5,19 @@ from __future__ import annotations
 from functools import partial
 
 from controllers.actuated import ActuatedController
-from controllers.adaptive import AdaptiveController
+from controllers.adaptive import AdaptiveConfig, AdaptiveController
 from controllers.maxpressure import MaxPressureController
 from controllers.static import StaticController
 from phasewise_errors import ConfigError
 from sumo_scenarios.runner import ControllerFactory
 
-CONTROLLERS: dict[str, type] = {
+CONTROLLERS: dict[str, ControllerFactory] = {
     "static": StaticController,
     "actuated": ActuatedController,
     "maxpressure": MaxPressureController,
     "adaptive": AdaptiveController,
+    # adaptive that also keeps the corridor plan's offsets (yield points, offset seeking)
+    "adaptive-coordinated": partial(AdaptiveController, AdaptiveConfig(coordinate=True)),
 }
 
 

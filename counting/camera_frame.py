@@ -71,7 +71,14 @@ class CameraFrame:
     * ``queue_end_m``: distance from the stop line to the back of the farthest stopped
       vehicle in view (0 when none), at most the view length,
     * ``green``: whether the lane's signal showed green during the step (the controller
-      knows what it displays).
+      knows what it displays),
+    * ``arrival_s``: seconds until the nearest *moving* vehicle reaches the stop line
+      (distance over speed from the track; ``inf`` when nothing moves in view),
+    * ``head_stopped``: the first vehicle of the lane stands within a few metres of the
+      stop line.
+
+    The last two come from the tracks' positions and speeds; a source that has no tracks
+    may leave them out (``arrival_s`` is then all ``inf``, ``head_stopped`` all False).
 
     Per stop-line crossing this step (parallel arrays, one entry per counted crossing; a
     fragmented track appears twice, a missed vehicle not at all):
@@ -95,6 +102,15 @@ class CameraFrame:
     crossing_lane: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     crossing_movement: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     crossing_class: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    arrival_s: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    head_stopped: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def __post_init__(self) -> None:
+        n = len(self.present)
+        if self.arrival_s.size != n:
+            object.__setattr__(self, "arrival_s", np.full(n, np.inf))
+        if self.head_stopped.size != n:
+            object.__setattr__(self, "head_stopped", np.zeros(n, dtype=bool))
 
     @property
     def crossings(self) -> IntArray:

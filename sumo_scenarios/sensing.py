@@ -5,7 +5,9 @@ One camera per approach (incoming edge) of every traffic light. It sees only veh
 approach upstream across simple nodes (e.g. the split where a left-turn bay begins), and
 reports a :class:`counting.camera_frame.CameraFrame` per step: stop-line crossings per lane
 with class and movement (the turn is visible just past the stop line), vehicles present
-and stopped per lane, and the distance to the back of the farthest stopped vehicle.
+and stopped per lane, the distance to the back of the farthest stopped vehicle, and from
+the tracks' positions and speeds the time until the next moving vehicle reaches the stop
+line and whether the lane's first vehicle stands at it.
 
 Closed-loop controllers read *only* these frames; this module is the one place that looks
 at SUMO's vehicle state on their behalf (it *is* the camera).
@@ -53,6 +55,7 @@ from phasewise_errors import ConfigError
 CAR, BUS, TRUCK, MOTORCYCLE = 2, 5, 7, 3
 _VCLASS_TO_COCO = {"passenger": CAR, "truck": TRUCK, "trailer": TRUCK, "delivery": TRUCK,
                    "bus": BUS, "coach": BUS, "motorcycle": MOTORCYCLE, "moped": MOTORCYCLE}
+HEAD_AT_LINE_M = 8.0  # a stopped vehicle this close to the stop line is the lane's head
 HALTING_SPEED_M_S = 0.1  # SUMO's own halting threshold, so truth and camera agree on "stopped"
 
 
@@ -264,10 +267,14 @@ class CameraNetwork:
         queue_end_m = np.zeros(n_lanes)
         if stopped_mask.any():
             np.maximum.at(queue_end_m, lanes[stopped_mask], np.clip(back_m[stopped_mask], 0.0, cam.view_m))
+        front_m = np.asarray(dist_m, dtype=np.float64)[detected]
+        if self.noise.position_noise_m > 0.0 and front_m.size:
+            front_m = front_m + self._rng.normal(0.0, self.noise.position_noise_m, front_m.size)
+        arrival_s, head_stopped = _track_features(lanes, front_m, np.asarray(speed_m_s)[detected], stopped_mask, n_lanes)
         present += self._phantoms(present)
         cross_lane, cross_move, cross_class = self._crossings(cam, crossed)
         return CameraFrame(time_s, cam.layout.camera_id, True, present, stopped, queue_end_m, green,
-                           cross_lane, cross_move, cross_class)
+                           cross_lane, cross_move, cross_class, arrival_s, head_stopped)
 
     def _crossings(self, cam: _Camera, crossed: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lanes: list[int] = []
@@ -334,3 +341,18 @@ class CameraNetwork:
             known = (_VCLASS_TO_COCO.get(vehicle.getVehicleClass(vid), CAR), vehicle.getLength(vid))
             self._class[vid] = known
         return known
+
+
+def _track_features(lanes: np.ndarray, front_m: np.ndarray, speed_m_s: np.ndarray, stopped: np.ndarray,
+                    n_lanes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per lane: seconds until the nearest moving vehicle reaches the stop line (``inf`` if
+    none moves) and whether the lane's first vehicle stands at the stop line."""
+    arrival_s = np.full(n_lanes, np.inf)
+    moving = ~stopped
+    np.minimum.at(arrival_s, lanes[moving], np.maximum(front_m[moving], 0.0) / np.maximum(speed_m_s[moving], 0.1))
+    first_m = np.full(n_lanes, np.inf)
+    np.minimum.at(first_m, lanes, front_m)
+    first_stopped_m = np.full(n_lanes, np.inf)
+    np.minimum.at(first_stopped_m, lanes[stopped], front_m[stopped])
+    head_stopped = (first_stopped_m <= first_m) & (first_stopped_m < HEAD_AT_LINE_M)
+    return arrival_s, head_stopped

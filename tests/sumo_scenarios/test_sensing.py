@@ -41,7 +41,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
             outages=(Outage("W_J0", 100.0, 160.0),)), seed=3)
         found = {"perfect": Counter(), "noisy": Counter(), "truth": Counter(), "truth_moves": Counter(),
                  "perfect_moves": Counter(), "near_ok": True, "near_cropped": False, "outage_frames": [],
-                 "green_seen": False}
+                 "green_seen": False, "head_checks": 0, "head_agree": 0, "heads_stopped": 0,
+                 "arrival_ok": True, "arrivals_seen": 0}
         left: set[tuple[str, str]] = set()
         for t in range(1, HORIZON_S + 1):
             conn.simulationStep()
@@ -52,6 +53,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     found["perfect"][lanes[lane]] += 1
                     found["perfect_moves"][perfect.layouts[cam_id].movements[move]] += 1
                 found["green_seen"] |= bool(f.green.any())
+                _check_tracks(conn, lanes, f, found)
             for cam_id, f in noisy.observe(float(t)).items():
                 found["noisy"][cam_id] += f.crossing_lane.size
                 if cam_id == "W_J0" and not f.ok:
@@ -78,6 +80,33 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         return found
     finally:
         conn.close()
+
+
+def _check_tracks(conn, lanes: tuple[str, ...], f, found: dict) -> None:
+    """Compare the frame's track features with SUMO's state on each stop-line lane."""
+    for k, lane in enumerate(lanes):
+        ids = conn.lane.getLastStepVehicleIDs(lane)
+        if not ids:
+            continue
+        length = conn.lane.getLength(lane)
+        dist = {v: length - conn.vehicle.getLanePosition(v) for v in ids}
+        first = min(ids, key=dist.__getitem__)
+        truth = conn.vehicle.getSpeed(first) < 0.1 and dist[first] < 8.0
+        found["head_checks"] += 1
+        found["head_agree"] += int(bool(f.head_stopped[k]) == truth)
+        found["heads_stopped"] += int(truth)
+        moving = [dist[v] / conn.vehicle.getSpeed(v) for v in ids
+                  if conn.vehicle.getSpeed(v) >= 0.1 and dist[v] <= 100.0]  # the default view
+        if moving:
+            found["arrivals_seen"] += 1
+            # the camera also sees the lanes upstream, so its nearest arrival is never later
+            found["arrival_ok"] &= bool(f.arrival_s[k] <= min(moving) + 1e-6)
+
+
+def test_tracks_give_the_stopped_head_and_the_next_arrival(run: dict) -> None:
+    assert run["heads_stopped"] > 100 and run["arrivals_seen"] > 100
+    assert run["head_agree"] == run["head_checks"]
+    assert run["arrival_ok"]
 
 
 def test_camera_sees_only_vehicles_within_its_view(run: dict) -> None:
