@@ -7,7 +7,8 @@ Two layers:
 
 * **Strategic, every ``replan_s`` (default 300 s)**: the camera estimator's per-movement
   flows (:mod:`counting.estimator`) go to the optimizer (Webster/HCM splits per
-  intersection, :func:`optimizer.webster.optimize_intersection`). The candidate plan replaces
+  intersection, :func:`optimizer.webster.optimize_intersection`; the corridor optimizer
+  when coordinating). The candidate plan replaces
   the running one only if the SUMO gate (:mod:`controllers.gate`, a twin built from the
   estimated demand and queues) finds it lowers delay with confidence; the gate fails closed.
   The running plan bounds the tactical layer: each phase may run up to
@@ -23,7 +24,18 @@ Lanes shared by several movements are split by turning shares learnt from the st
 crossings the cameras see (a camera sees which way each vehicle leaves); a shared lane
 whose first vehicle stands on green (a left-turner waiting for a gap) counts for the phase
 that can release it instead (:mod:`controllers.lane_blocking`). A camera in outage
-contributes the estimator's last queue for its lanes and its phase holds to the plan green.
+contributes the estimator's last queue for its lanes and its phase holds to the plan green;
+so does every phase of an intersection where nothing has left for ``stall_s`` although
+vehicles wait (a jam inside the junction, which fast phase flipping only feeds).
+
+**Coordination** (``coordinate=True``, controller name ``adaptive-coordinated``): on a
+network whose signals are linked (:func:`optimizer.corridor_network.find_links`), the
+strategic layer optimizes the corridor (common cycle, splits, offsets with
+:func:`optimizer.corridor.optimize_corridor`), and at each scheduled start of an
+intersection's coordinated phase that phase goes next as soon as the running one ends
+(a yield point, :mod:`controllers.coordination`). A new plan's offsets are sought over a few
+cycles (at most 20 % of the cycle per cycle), never jumped to. It is off by default: on our
+benchmark it costs delay at high demand (README, "Adaptive control").
 """
 
 from __future__ import annotations
