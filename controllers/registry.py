@@ -24,7 +24,7 @@ CONTROLLERS: dict[str, ControllerFactory] = {
 def controller_factory(name: str, **options: object) -> ControllerFactory:
     """A zero-argument factory for the named controller (options go to its constructor)."""
     try:
-        cls = CONTROLLERS[name]
+        factory = CONTROLLERS[name]
     except KeyError:
         raise ConfigError(f"unknown controller '{name}'; choose one of: {', '.join(CONTROLLERS)}") from None
-    return partial(cls, **options)
+    return partial(factory, **options)

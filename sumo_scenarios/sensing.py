@@ -257,7 +257,8 @@ class CameraNetwork:
         green = np.array([any(state[i] in GREEN_CHARS for i in idx if i < len(state)) for idx in cam.lane_links])
         detected = np.array([not self._draw(cam, vid)[0] for vid in vids], dtype=bool)
         lanes = np.asarray(view_lane, dtype=np.int64)[detected]
-        stopped_mask = np.asarray(speed_m_s, dtype=np.float64)[detected] < HALTING_SPEED_M_S
+        speeds = np.asarray(speed_m_s, dtype=np.float64)[detected]
+        stopped_mask = speeds < HALTING_SPEED_M_S
         lengths = np.array([self._vehicle(v)[1] for v, d in zip(vids, detected) if d], dtype=np.float64)
         back_m = np.asarray(dist_m, dtype=np.float64)[detected] + lengths
         if self.noise.position_noise_m > 0.0 and back_m.size:
@@ -270,7 +271,7 @@ class CameraNetwork:
         front_m = np.asarray(dist_m, dtype=np.float64)[detected]
         if self.noise.position_noise_m > 0.0 and front_m.size:
             front_m = front_m + self._rng.normal(0.0, self.noise.position_noise_m, front_m.size)
-        arrival_s, head_stopped = _track_features(lanes, front_m, np.asarray(speed_m_s)[detected], stopped_mask, n_lanes)
+        arrival_s, head_stopped = _track_features(lanes, front_m, speeds, stopped_mask, n_lanes)
         present += self._phantoms(present)
         cross_lane, cross_move, cross_class = self._crossings(cam, crossed)
         return CameraFrame(time_s, cam.layout.camera_id, True, present, stopped, queue_end_m, green,
