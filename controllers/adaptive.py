@@ -76,6 +76,7 @@ class AdaptiveConfig:
     wait_weight_s: float = 300.0
     block_after_s: float = 3.0
     stall_s: float = 30.0
+    box_hold_s: float = 4.0
     coordinate: bool = False
     optimize_time_s: float = 2.0
     turn_memory_s: float = 600.0
@@ -89,9 +90,10 @@ class AdaptiveConfig:
 class _Node:
     """One intersection: its head, its cameras' lanes and the lane->phase demand weights."""
 
-    def __init__(self, model: IntersectionModel, sim: Simulation, layouts: list[CameraLayout], block_after_s: float):
+    def __init__(self, model: IntersectionModel, sim: Simulation, layouts: list[CameraLayout], block_after_s: float,
+                 box_hold_s: float):
         self.model = model
-        self.head = SignalHead(model, sim.conn)
+        self.head = SignalHead(model, sim.conn, max_box_hold_s=box_hold_s)
         self.layouts = layouts
         self.lanes = [lane for lay in layouts for lane in lay.lanes]
         self.lane_slices: dict[str, slice] = {}
@@ -107,6 +109,11 @@ class _Node:
         self.shares = self.phase_lane_shares()
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
         self.blocking = LaneBlocking(model, self.lanes, block_after_s)
+        # phases x lanes: every link of the lane is green in the phase
+        self.lane_all_green = np.array([[all(model.links[i].from_lane != lane or i in phase.green_links
+                                              for i in range(len(model.links)))
+                                         for lane in self.lanes] for phase in model.phases])
+        self.in_junction = np.zeros(n)
 
     def phase_lane_shares(self) -> np.ndarray:
         """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
@@ -169,7 +176,7 @@ class AdaptiveController:
             for approach in model.approaches:
                 if approach in layouts:
                     by_tls[model.tls_id].append(layouts[approach])
-        self.nodes = {tls: _Node(model, sim, by_tls[tls], cfg.block_after_s) for tls, model in sim.intersections.items()}
+        self.nodes = {tls: _Node(model, sim, by_tls[tls], cfg.block_after_s, cfg.box_hold_s) for tls, model in sim.intersections.items()}
         self.node_of_camera = {lay.camera_id: node for node in self.nodes.values() for lay in node.layouts}
         self.plan = self._program_plan(sim.intersections)
         self._apply_plan_bounds(self.plan)
@@ -232,6 +239,11 @@ class AdaptiveController:
         estimate = self._estimate
         for node in self.nodes.values():
             head = node.head
+            if head.in_clearance:
+                # vehicles standing in the box from lanes the next green stops: hold the all-red
+                for lay in node.layouts:
+                    node.in_junction[node.lane_slices[lay.camera_id]] = frames[lay.camera_id].stopped_in_junction
+                head.box_busy = bool((node.in_junction > 0)[~node.lane_all_green[head.next_phase]].any())
             head.tick()
             node.waiting_s += 1.0
             node.waiting_s[head.phase] = 0.0
@@ -358,4 +370,5 @@ class AdaptiveController:
             "camera_outages": sorted(self._log.outages_seen),
             "coordinated_intersections": sorted(self.clocks),
             "offset_transition_cycles": sum(clock.transitions for clock in self.clocks.values()),
+            "box_hold_s": sum(node.head.box_held_s for node in self.nodes.values()),
         }

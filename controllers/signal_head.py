@@ -3,7 +3,10 @@
 A :class:`SignalHead` owns the displayed state of one traffic light in SUMO. Controllers
 decide *which* phase should be green; the head makes every change go through yellow and
 all-red (from :meth:`IntersectionModel.transition`), never cuts a green below its minimum,
-and refuses to show a state that puts conflicting links green together.
+and refuses to show a state that puts conflicting links green together. A controller that
+sees the junction box (cameras) can also hold the all-red while vehicles of the ending
+phase are still inside it (``box_busy``, at most ``max_box_hold_s`` per change), so a big
+junction clears before crossing traffic is released.
 
     head = SignalHead(model, conn)
     head.start()                        # take over from SUMO's own program
@@ -17,14 +20,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from optimizer.intersection import IntersectionModel
+from optimizer.intersection import GREEN_CHARS, IntersectionModel
 from phasewise_errors import PlanError
 
 
 class SignalHead:
     """The green phase shown, the time in it, and any clearance under way (1 s ticks)."""
 
-    def __init__(self, model: IntersectionModel, conn: ModuleType, initial_phase: int = 0):
+    def __init__(self, model: IntersectionModel, conn: ModuleType, initial_phase: int = 0,
+                 max_box_hold_s: float = 0.0):
         self.model = model
         self._conn = conn
         self.phase = initial_phase
@@ -32,6 +36,13 @@ class SignalHead:
         self._clearance: list[tuple[str, float]] = []
         self._clearance_left_s = 0.0
         self._next_phase: int | None = None
+        # box clearance: while the caller reports vehicles still inside the junction that
+        # the next green would cross (``box_busy``), the clearance ends in all-red, up to
+        # ``max_box_hold_s`` per change
+        self.max_box_hold_s = max_box_hold_s
+        self.box_busy = False
+        self.box_held_s = 0.0  # total, for reports
+        self._box_hold_left_s = 0.0
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -71,6 +82,7 @@ class SignalHead:
             )
         self._clearance = self.model.transition(self.phase, phase)
         self._next_phase = phase
+        self._box_hold_left_s = self.max_box_hold_s
         self._advance_clearance()
 
     def tick(self) -> None:
@@ -91,6 +103,13 @@ class SignalHead:
                 self._clearance_left_s = duration_s
                 return
         assert self._next_phase is not None
+        if self.box_busy and self._box_hold_left_s >= 1.0:
+            self._box_hold_left_s -= 1.0
+            self.box_held_s += 1.0
+            a, b = self.model.phases[self.phase].state, self.model.phases[self._next_phase].state
+            self._show("".join(ca if ca in GREEN_CHARS and cb in GREEN_CHARS else "r" for ca, cb in zip(a, b)))
+            self._clearance_left_s = 1.0
+            return
         self.phase, self._next_phase = self._next_phase, None
         self.green_s = 0.0
         self._show(self.model.phases[self.phase].state)

@@ -75,10 +75,12 @@ class CameraFrame:
     * ``arrival_s``: seconds until the nearest *moving* vehicle reaches the stop line
       (distance over speed from the track; ``inf`` when nothing moves in view),
     * ``head_stopped``: the first vehicle of the lane stands within a few metres of the
-      stop line.
+      stop line,
+    * ``stopped_in_junction``: vehicles that crossed the lane's stop line and stand (or
+      crawl) inside the junction box, e.g. a turn waiting for a gap.
 
-    The last two come from the tracks' positions and speeds; a source that has no tracks
-    may leave them out (``arrival_s`` is then all ``inf``, ``head_stopped`` all False).
+    The last three come from the tracks; a source that has no tracks may leave them out
+    (``arrival_s`` is then all ``inf``, ``head_stopped`` all False, ``stopped_in_junction`` zero).
 
     Per stop-line crossing this step (parallel arrays, one entry per counted crossing; a
     fragmented track appears twice, a missed vehicle not at all):
@@ -104,6 +106,7 @@ class CameraFrame:
     crossing_class: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     arrival_s: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     head_stopped: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    stopped_in_junction: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     def __post_init__(self) -> None:
         n = len(self.present)
@@ -111,6 +114,8 @@ class CameraFrame:
             object.__setattr__(self, "arrival_s", np.full(n, np.inf))
         if self.head_stopped.size != n:
             object.__setattr__(self, "head_stopped", np.zeros(n, dtype=bool))
+        if self.stopped_in_junction.size != n:
+            object.__setattr__(self, "stopped_in_junction", np.zeros(n, dtype=np.int64))
 
     @property
     def crossings(self) -> IntArray:

@@ -2,12 +2,12 @@
 
 One camera per approach (incoming edge) of every traffic light. It sees only vehicles within
 ``view_m`` of the stop line (default 100 m, per approach configurable), following the
-approach upstream across simple nodes (e.g. the split where a left-turn bay begins), and
-reports a :class:`counting.camera_frame.CameraFrame` per step: stop-line crossings per lane
-with class and movement (the turn is visible just past the stop line), vehicles present
-and stopped per lane, the distance to the back of the farthest stopped vehicle, and from
-the tracks' positions and speeds the time until the next moving vehicle reaches the stop
-line and whether the lane's first vehicle stands at it.
+approach upstream through unsignalised nodes (the split where a left-turn bay begins, a
+merge along the straight road), and reports a :class:`counting.camera_frame.CameraFrame`
+per step: stop-line crossings per lane with class and movement (the turn is visible just
+past the stop line), vehicles present and stopped per lane, the distance to the back of the
+farthest stopped vehicle, and from the tracks' positions and speeds the time until the next
+moving vehicle reaches the stop line and whether the lane's first vehicle stands at it.
 
 Closed-loop controllers read *only* these frames; this module is the one place that looks
 at SUMO's vehicle state on their behalf (it *is* the camera).
@@ -57,6 +57,7 @@ _VCLASS_TO_COCO = {"passenger": CAR, "truck": TRUCK, "trailer": TRUCK, "delivery
                    "bus": BUS, "coach": BUS, "motorcycle": MOTORCYCLE, "moped": MOTORCYCLE}
 HEAD_AT_LINE_M = 8.0  # a stopped vehicle this close to the stop line is the lane's head
 HALTING_SPEED_M_S = 0.1  # SUMO's own halting threshold, so truth and camera agree on "stopped"
+BOX_CRAWL_M_S = 1.0  # a vehicle inside the junction slower than this is waiting there
 
 
 @dataclass(frozen=True)
@@ -118,38 +119,44 @@ class ViewLane:
 
 
 def approach_lanes(conn: ModuleType, approach: str, stop_lanes: list[str], view_m: float) -> list[ViewLane]:
-    """Stop-line lanes, then upstream lanes while the view reaches past a simple node.
+    """Stop-line lanes, then upstream lanes while the view reaches past an unsignalised node.
 
-    Upstream we follow the approach only through nodes with a single incoming edge
-    (besides the reverse direction) that are not signalised, e.g. the split where a
-    left-turn bay begins; an upstream lane is reported as the stop-line lane it leads to.
+    A camera at the stop line looks up the road, so upstream the view follows the approach
+    through nodes that are not signalised: through a node with a single incoming edge (e.g.
+    the split where a left-turn bay begins) whatever its turn, and through a merge along the
+    edges that continue straight into the approach (a side street joining at an angle leaves
+    the view). The reverse direction is never followed. An upstream lane is reported as the
+    stop-line lane it leads to.
     """
     lane_api, edge_api = conn.lane, conn.edge
-    view: list[ViewLane] = []
-    current = {lane: k for k, lane in enumerate(stop_lanes)}  # lane id -> stop-line lane
-    for lane, k in current.items():
-        view.append(ViewLane(lane, k, lane_api.getLength(lane), 0.0))
-    edge, offset = approach, min(lane_api.getLength(lane) for lane in stop_lanes)
     tls_nodes = set(conn.trafficlight.getIDList())
+    view = [ViewLane(lane, k, lane_api.getLength(lane), 0.0) for k, lane in enumerate(stop_lanes)]
+    seen = set(stop_lanes)
+    current = {lane: k for k, lane in enumerate(stop_lanes)}  # lane id -> stop-line lane
+    edge, offset = approach, min(lane_api.getLength(lane) for lane in stop_lanes)
     while offset < view_m:
         node = edge_api.getFromJunction(edge)
+        if node in tls_nodes:
+            break
         into = [e for e in conn.junction.getIncomingEdges(node)
                 if not e.startswith(":") and edge_api.getFromJunction(e) != edge_api.getToJunction(edge)]
-        if len(into) != 1 or node in tls_nodes:
+        links = {e: [(f"{e}_{i}", target, direction)
+                     for i in range(edge_api.getLaneNumber(e))
+                     for target, *_, direction, _length in lane_api.getLinks(f"{e}_{i}") if target in current]
+                 for e in into}
+        if len(into) > 1:
+            into = [e for e in into if any(direction == "s" for *_, direction in links[e])]
+        if len(into) != 1:
             break
-        upstream = into[0]
         mapped: dict[str, int] = {}
-        for i in range(edge_api.getLaneNumber(upstream)):
-            up_lane = f"{upstream}_{i}"
-            targets = [t[0] for t in lane_api.getLinks(up_lane) if t[0] in current]
-            if targets:
-                same_index = [t for t in targets if t.rsplit("_", 1)[1] == str(i)]
-                mapped[up_lane] = current[(same_index or targets)[0]]
+        for up_lane, target, _direction in links[into[0]]:
+            if up_lane not in seen and (up_lane not in mapped or target.rsplit("_", 1)[1] == up_lane.rsplit("_", 1)[1]):
+                mapped[up_lane] = current[target]  # the same lane index wins
         if not mapped:
             break
-        length = min(lane_api.getLength(lane) for lane in mapped)
+        seen.update(mapped)
         view.extend(ViewLane(lane, k, lane_api.getLength(lane), offset) for lane, k in mapped.items())
-        current, edge, offset = mapped, upstream, offset + length
+        current, edge, offset = mapped, into[0], offset + min(lane_api.getLength(lane) for lane in mapped)
     return view
 
 
@@ -163,7 +170,9 @@ class _Camera:
     lane_links: list[list[int]]  # tls link indices of each stop-line lane
     movement_of_edge: dict[str, int]
     view_m: float
+    box_lanes: frozenset[str]  # the junction's internal lanes reached from the stop lines
     prev_in_view: dict[str, int] = field(default_factory=dict)  # vid -> stop-line lane
+    in_box: dict[str, int] = field(default_factory=dict)  # crossed, still in the junction
     draw: dict[str, tuple[bool, bool, bool]] = field(default_factory=dict)  # missed, fragmented, confused
 
 
@@ -210,7 +219,21 @@ class CameraNetwork:
         movement_of_edge = {edge: k for k, m in enumerate(movements) for edge in m.to_edges}
         lane_links = [[link.index for link in links if link.from_lane == lane] for lane in stop_lanes]
         return _Camera(layout, model.tls_id, approach, approach_lanes(self._conn, approach, stop_lanes, view_m),
-                       stop_lanes, lane_links, movement_of_edge, view_m)
+                       stop_lanes, lane_links, movement_of_edge, view_m, self._box_lanes(stop_lanes))
+
+    def _box_lanes(self, stop_lanes: list[str]) -> frozenset[str]:
+        """Internal lanes of the junction that vehicles from ``stop_lanes`` drive through."""
+        lane_api = self._conn.lane
+        box: set[str] = set()
+        todo = [link[4] for lane in stop_lanes for link in lane_api.getLinks(lane) if link[4]]
+        while todo:
+            lane = todo.pop()
+            if lane in box or not lane.startswith(":"):
+                continue
+            box.add(lane)
+            for link in lane_api.getLinks(lane):
+                todo += [t for t in (link[0], link[4]) if t and t.startswith(":")]
+        return frozenset(box)
 
     # -- per step -------------------------------------------------------------------------
     def observe(self, time_s: float) -> dict[str, CameraFrame]:
@@ -260,22 +283,38 @@ class CameraNetwork:
         speeds = np.asarray(speed_m_s, dtype=np.float64)[detected]
         stopped_mask = speeds < HALTING_SPEED_M_S
         lengths = np.array([self._vehicle(v)[1] for v, d in zip(vids, detected) if d], dtype=np.float64)
-        back_m = np.asarray(dist_m, dtype=np.float64)[detected] + lengths
-        if self.noise.position_noise_m > 0.0 and back_m.size:
-            back_m = back_m + self._rng.normal(0.0, self.noise.position_noise_m, back_m.size)
+        # one position error per detection: a box's front and back move together
+        front_m = np.asarray(dist_m, dtype=np.float64)[detected]
+        if self.noise.position_noise_m > 0.0 and front_m.size:
+            front_m = front_m + self._rng.normal(0.0, self.noise.position_noise_m, front_m.size)
+        back_m = front_m + lengths
         present = np.bincount(lanes, minlength=n_lanes).astype(np.int64)
         stopped = np.bincount(lanes[stopped_mask], minlength=n_lanes).astype(np.int64)
         queue_end_m = np.zeros(n_lanes)
         if stopped_mask.any():
             np.maximum.at(queue_end_m, lanes[stopped_mask], np.clip(back_m[stopped_mask], 0.0, cam.view_m))
-        front_m = np.asarray(dist_m, dtype=np.float64)[detected]
-        if self.noise.position_noise_m > 0.0 and front_m.size:
-            front_m = front_m + self._rng.normal(0.0, self.noise.position_noise_m, front_m.size)
         arrival_s, head_stopped = _track_features(lanes, front_m, speeds, stopped_mask, n_lanes)
         present += self._phantoms(present)
         cross_lane, cross_move, cross_class = self._crossings(cam, crossed)
         return CameraFrame(time_s, cam.layout.camera_id, True, present, stopped, queue_end_m, green,
-                           cross_lane, cross_move, cross_class, arrival_s, head_stopped)
+                           cross_lane, cross_move, cross_class, arrival_s, head_stopped,
+                           self._stopped_in_junction(cam, gone))
+
+    def _stopped_in_junction(self, cam: _Camera, gone: set[str]) -> np.ndarray:
+        """Per lane, the detected vehicles that crossed its stop line and now stand (or crawl)
+        inside the junction box: a turn waiting for a gap, or a vehicle blocked there."""
+        vehicle = self._conn.vehicle
+        stopped = np.zeros(len(cam.stop_lanes), dtype=np.int64)
+        for vid, lane in list(cam.in_box.items()):
+            try:
+                inside = vid not in gone and vehicle.getLaneID(vid) in cam.box_lanes
+                if inside and vehicle.getSpeed(vid) < BOX_CRAWL_M_S:
+                    stopped[lane] += 1
+            except self._conn.TraCIException:
+                inside = False
+            if not inside:
+                del cam.in_box[vid]
+        return stopped
 
     def _crossings(self, cam: _Camera, crossed: list[tuple[str, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lanes: list[int] = []
@@ -286,7 +325,10 @@ class CameraNetwork:
             missed, fragmented, confused = cam.draw.pop(vid, None) or self._draws(cam, vid)
             move = self._movement(cam, vid, lane)
             per_lane[lane] += 1
-            if missed or move < 0:
+            if missed:
+                continue
+            cam.in_box[vid] = lane
+            if move < 0:
                 continue
             cls = self._vehicle(vid)[0]
             if confused:

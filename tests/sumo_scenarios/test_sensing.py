@@ -12,7 +12,7 @@ from phasewise_errors import ConfigError
 from sumo_scenarios.corridor import CorridorSpec, build_corridor
 from sumo_scenarios.network import load_intersections
 from sumo_scenarios.runner import sumo_binary, sumo_module
-from sumo_scenarios.sensing import CameraNetwork, CameraNoise, Outage
+from sumo_scenarios.sensing import BOX_CRAWL_M_S, CameraNetwork, CameraNoise, Outage, approach_lanes
 
 HORIZON_S = 300
 VIEW_M = 40.0
@@ -42,11 +42,17 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         found = {"perfect": Counter(), "noisy": Counter(), "truth": Counter(), "truth_moves": Counter(),
                  "perfect_moves": Counter(), "near_ok": True, "near_cropped": False, "outage_frames": [],
                  "green_seen": False, "head_checks": 0, "head_agree": 0, "heads_stopped": 0,
-                 "arrival_ok": True, "arrivals_seen": 0}
+                 "arrival_ok": True, "arrivals_seen": 0, "box_checks": 0, "box_agree": 0, "box_seen": 0}
         left: set[tuple[str, str]] = set()
+        boxes = {f":{tls}" for tls in models}  # internal lanes ":<junction>_<link>_<lane>" of signals
         for t in range(1, HORIZON_S + 1):
             conn.simulationStep()
             frames = perfect.observe(float(t))
+            in_box = sum(1 for v in conn.vehicle.getIDList()
+                         if conn.vehicle.getLaneID(v).rsplit("_", 2)[0] in boxes and conn.vehicle.getSpeed(v) < BOX_CRAWL_M_S)
+            found["box_checks"] += 1
+            found["box_agree"] += int(sum(int(f.stopped_in_junction.sum()) for f in frames.values()) == in_box)
+            found["box_seen"] += in_box
             for cam_id, f in frames.items():
                 lanes = perfect.layouts[cam_id].lanes
                 for lane, move in zip(f.crossing_lane, f.crossing_movement):
@@ -107,6 +113,27 @@ def test_tracks_give_the_stopped_head_and_the_next_arrival(run: dict) -> None:
     assert run["heads_stopped"] > 100 and run["arrivals_seen"] > 100
     assert run["head_agree"] == run["head_checks"]
     assert run["arrival_ok"]
+
+
+def test_camera_sees_vehicles_standing_in_the_junction_box(run: dict) -> None:
+    # every vehicle inside a signalised junction crossed one of its cameras' stop lines
+    assert run["box_seen"] > 20
+    assert run["box_agree"] == run["box_checks"]
+
+
+def test_view_follows_the_straight_road_through_a_merge(shared_scenarios: Path) -> None:
+    """cologne3's approach 200818108#0 is 10 m long: the road continues straight upstream
+    on 31864804 (70 m), while 8197886#0 joins from the side."""
+    net = shared_scenarios / "cologne3" / "cologne3.net.xml"
+    conn = sumo_module()
+    conn.start([sumo_binary(), "-n", str(net), "--no-step-log", "true", "--no-warnings", "true"])
+    try:
+        view = approach_lanes(conn, "200818108#0", ["200818108#0_0", "200818108#0_1"], 100.0)
+    finally:
+        conn.close()
+    edges = {vl.lane_id.rsplit("_", 1)[0]: vl.offset_m for vl in view}
+    assert edges.keys() == {"200818108#0", "31864804"}
+    assert edges["31864804"] == pytest.approx(10.0, abs=1.0)
 
 
 def test_camera_sees_only_vehicles_within_its_view(run: dict) -> None:
