@@ -28,6 +28,11 @@ contributes the estimator's last queue for its lanes and its phase holds to the 
 so does every phase of an intersection where nothing has left for ``stall_s`` although
 vehicles wait (a jam inside the junction, which fast phase flipping only feeds).
 
+**Box clearance**: when the cameras see vehicles that crossed a stop line standing inside the
+junction box, a change to a green that stops their lane ends in all-red until they have left,
+at most ``box_hold_s`` (4 s). Releasing crossing streams into a busy box is how SUMO's large
+cluster junctions (cologne3) deadlock.
+
 **Coordination** (``coordinate=True``, controller name ``adaptive-coordinated``): on a
 network whose signals are linked (:func:`optimizer.corridor_network.find_links`), the
 strategic layer optimizes the corridor (common cycle, splits, offsets with
@@ -35,7 +40,8 @@ strategic layer optimizes the corridor (common cycle, splits, offsets with
 intersection's coordinated phase that phase goes next as soon as the running one ends
 (a yield point, :mod:`controllers.coordination`). A new plan's offsets are sought over a few
 cycles (at most 20 % of the cycle per cycle), never jumped to. It is off by default: on our
-benchmark it costs delay at high demand (README, "Adaptive control").
+benchmark it gains nothing at low and peak demand, costs some at high demand and still jams
+cologne3 on one seed (README, "Adaptive control").
 """
 
 from __future__ import annotations
