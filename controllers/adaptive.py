@@ -116,10 +116,9 @@ class _Node:
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
         self.blocking = LaneBlocking(model, self.lanes, block_after_s)
         # phases x lanes: every link of the lane is green in the phase
-        self.lane_all_green = np.array([[all(model.links[i].from_lane != lane or i in phase.green_links
-                                              for i in range(len(model.links)))
-                                         for lane in self.lanes] for phase in model.phases])
-        self.in_junction = np.zeros(n)
+        lane_links = [[i for i, link in enumerate(model.links) if link.from_lane == lane] for lane in self.lanes]
+        self.lane_all_green = np.array([[all(i in phase.green_links for i in links) for links in lane_links]
+                                        for phase in model.phases])
 
     def phase_lane_shares(self) -> np.ndarray:
         """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
@@ -247,9 +246,8 @@ class AdaptiveController:
             head = node.head
             if head.in_clearance:
                 # vehicles standing in the box from lanes the next green stops: hold the all-red
-                for lay in node.layouts:
-                    node.in_junction[node.lane_slices[lay.camera_id]] = frames[lay.camera_id].stopped_in_junction
-                head.box_busy = bool((node.in_junction > 0)[~node.lane_all_green[head.next_phase]].any())
+                in_box = np.concatenate([frames[lay.camera_id].stopped_in_junction for lay in node.layouts])
+                head.box_busy = bool(in_box[~node.lane_all_green[head.next_phase]].any())
             head.tick()
             node.waiting_s += 1.0
             node.waiting_s[head.phase] = 0.0
