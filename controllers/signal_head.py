@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from optimizer.intersection import GREEN_CHARS, IntersectionModel
+from optimizer.intersection import IntersectionModel
 from phasewise_errors import PlanError
 
 
@@ -106,8 +106,7 @@ class SignalHead:
         if self.box_busy and self._box_hold_left_s >= 1.0:
             self._box_hold_left_s -= 1.0
             self.box_held_s += 1.0
-            a, b = self.model.phases[self.phase].state, self.model.phases[self._next_phase].state
-            self._show("".join(ca if ca in GREEN_CHARS and cb in GREEN_CHARS else "r" for ca, cb in zip(a, b)))
+            self._show(self.model.all_red_state(self.phase, self._next_phase))
             self._clearance_left_s = 1.0
             return
         self.phase, self._next_phase = self._next_phase, None

@@ -161,9 +161,13 @@ class IntersectionModel:
         steps = [(yellow, self.yellow_s)] if yellow != a else []
         newly_green = any(cb in GREEN_CHARS and ca not in GREEN_CHARS for ca, cb in zip(a, b))
         if self.all_red_s > 0 and newly_green:
-            all_red = "".join(ca if keep else "r" for ca, keep in zip(a, kept))
-            steps.append((all_red, self.all_red_s))
+            steps.append((self.all_red_state(from_phase, to_phase), self.all_red_s))
         return steps
+
+    def all_red_state(self, from_phase: int, to_phase: int) -> str:
+        """The all-red between two phases: links green in both keep their green, all else red."""
+        a, b = self.phases[from_phase].state, self.phases[to_phase].state
+        return "".join(ca if ca in GREEN_CHARS and cb in GREEN_CHARS else "r" for ca, cb in zip(a, b))
 
     def clearance_s(self, from_phase: int, to_phase: int) -> float:
         """Total lost time (yellow + all-red) between two phases."""
