@@ -109,7 +109,8 @@ class _Node:
             start += len(lay.lanes)
         n = len(self.lanes)
         self.waiting_s = np.zeros(len(model.phases))
-        self.last_crossing_s = np.full(n, -1e9)
+        # no crossing seen yet: count from the start, not as stalled since forever
+        self.last_crossing_s = np.full(n, sim.time_s)
         # turn counts per camera: lanes x movements, with a uniform prior over served movements
         self.turn_counts = {lay.camera_id: lay.serves.astype(float) for lay in layouts}
         self.shares = self.phase_lane_shares()
