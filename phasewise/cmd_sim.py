@@ -28,13 +28,15 @@ def simulate(
     end_s: float | None,
     workers: int | None = None,
     factory: ControllerFactory | None = None,
+    first_seed: int = 1,
 ) -> dict:
     """Run one controller on one scenario over ``seeds`` seeds; the summary dict (see metrics).
 
     ``factory`` overrides the named controller's default construction (benchmarks use it to
-    vary options); ``controller`` is then only the label.
+    vary options); ``controller`` is then only the label. Seeds are ``first_seed`` ...
+    ``first_seed + seeds - 1``.
     """
-    seed_list = list(range(1, seeds + 1))
+    seed_list = list(range(first_seed, first_seed + seeds))
     factory = factory or controller_factory(controller)
     per_seed = scenarios.resolve(sumocfg, scenario, seed_list, end_s)
     jobs = [RunJob(sc, seed, factory, label=f"{sc.name}/{controller}/seed{seed}") for sc, seed in zip(per_seed, seed_list)]
