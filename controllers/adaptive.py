@@ -40,8 +40,9 @@ strategic layer optimizes the corridor (common cycle, splits, offsets with
 intersection's coordinated phase that phase goes next as soon as the running one ends
 (a yield point, :mod:`controllers.coordination`). A new plan's offsets are sought over a few
 cycles (at most 20 % of the cycle per cycle), never jumped to. It is off by default: on our
-benchmark it gains nothing at low and peak demand, costs some at high demand and still jams
-cologne3 on one seed (README, "Adaptive control").
+benchmark it is on par or slightly better at low and peak demand and on cologne3's seeds
+1-3, but costs some at high demand and on cologne3's held-out seeds 4-6 (README, "Adaptive
+control").
 """
 
 from __future__ import annotations
