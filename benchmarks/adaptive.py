@@ -47,20 +47,18 @@ def main() -> None:
     started = time.perf_counter()
     rows = []
     for scenario in args.scenarios.split("|"):
-        results = {name: simulate(None, scenario, name, args.seeds, None, first_seed=args.first_seed) for name in ("static", "actuated", "maxpressure")}
+        run = partial(simulate, None, scenario, seeds=args.seeds, end_s=None, first_seed=args.first_seed)
+        results = {name: run(name) for name in ("static", "actuated", "maxpressure")}
         for miss in [float(m) for m in args.miss_rates.split(",")]:
             noise = CameraNoise(miss_rate=miss, false_positive_rate=0.02 if miss > 0 else 0.0,
                                 class_confusion=0.03 if miss > 0 else 0.0,
                                 fragmentation_rate=0.01 if miss > 0 else 0.0,
                                 position_noise_m=1.0 if miss > 0 else 0.0)
             label = f"adaptive miss={miss:.0%}"
-            results[label] = simulate(None, scenario, label, args.seeds, None,
-                                      factory=partial(AdaptiveController, config, noise), first_seed=args.first_seed)
+            results[label] = run(label, factory=partial(AdaptiveController, config, noise))
             if miss == 0.05 and not args.no_coordinated:
                 label = "adaptive-coordinated 5%"
-                results[label] = simulate(None, scenario, label, args.seeds, None,
-                                          factory=partial(AdaptiveController, replace(config, coordinate=True), noise),
-                                          first_seed=args.first_seed)
+                results[label] = run(label, factory=partial(AdaptiveController, replace(config, coordinate=True), noise))
         best_baseline = min(results["actuated"]["delay_s_per_vehicle"], results["maxpressure"]["delay_s_per_vehicle"])
         static = results["static"]["delay_s_per_vehicle"]
         for label, summary in results.items():
