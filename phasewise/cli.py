@@ -5,6 +5,7 @@ from __future__ import annotations
 from phasewise import cmd_sim  # noqa: F401  (registers `sim` and `demo`)
 from phasewise import cmd_optimize  # noqa: F401
 from phasewise import cmd_replay  # noqa: F401
+from phasewise import cmd_controller  # noqa: F401  (the `controller` group)
 from phasewise.app import app, run_app
 
 __all__ = ["app", "main"]
