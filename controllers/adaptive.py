@@ -118,7 +118,7 @@ class _Node:
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
         self.blocking = LaneBlocking(model, self.lanes, block_after_s)
         # phases x lanes: every link of the lane is green in the phase
-        lane_links = [[i for i, link in enumerate(model.links) if link.from_lane == lane] for lane in self.lanes]
+        lane_links = [[link.index for link in model.links if link.from_lane == lane] for lane in self.lanes]
         self.lane_all_green = np.array([[all(i in phase.green_links for i in links) for links in lane_links]
                                         for phase in model.phases])
 
@@ -126,6 +126,7 @@ class _Node:
         """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
         model = self.model
         lane_index = {lane: j for j, lane in enumerate(self.lanes)}
+        link_lane = {link.index: link.from_lane for link in model.links}  # signal indices may have gaps
         shares = np.zeros((len(model.phases), len(self.lanes)))
         for lay in self.layouts:
             counts = self.turn_counts[lay.camera_id]
@@ -136,7 +137,7 @@ class _Node:
                     share = lane_turn[lane_pos, m_index]
                     if share <= 0:
                         continue
-                    links = [i for i in movement.link_indices if model.links[i].from_lane == lane]
+                    links = [i for i in movement.link_indices if link_lane[i] == lane]
                     for p, phase in enumerate(model.phases):
                         green = sum(1 for i in links if i in phase.green_links)
                         if links and green:

@@ -44,11 +44,12 @@ def pressure_matrices(model: IntersectionModel) -> tuple[np.ndarray, np.ndarray,
     feeders = Counter(link.to_lane for link in model.links)
     green = np.zeros((len(model.phases), model.state_length))
     out = np.zeros((len(model.phases), len(out_lanes)))
+    to_lane_of = {link.index: link.to_lane for link in model.links}  # signal indices may have gaps
     for p, phase in enumerate(model.phases):
         for i in phase.green_links:
             green[p, i] = 1.0
-            if i < len(model.links):
-                to_lane = model.links[i].to_lane
+            if i in to_lane_of:
+                to_lane = to_lane_of[i]
                 out[p, out_index[to_lane]] += 1.0 / feeders[to_lane]
     return green, out, out_lanes
 
