@@ -25,7 +25,7 @@ from phasewise_errors import PlanError
 
 
 class SignalHead:
-    """The green phase shown, the time in it, and any clearance under way (1 s ticks)."""
+    """The green phase shown, the time in it, and any clearance under way (``tick(dt_s)``)."""
 
     def __init__(self, model: IntersectionModel, conn: ModuleType, initial_phase: int = 0,
                  max_box_hold_s: float = 0.0):
@@ -85,14 +85,14 @@ class SignalHead:
         self._box_hold_left_s = self.max_box_hold_s
         self._advance_clearance()
 
-    def tick(self) -> None:
-        """Account the second just simulated (call once per step, before any switch_to)."""
+    def tick(self, dt_s: float = 1.0) -> None:
+        """Account the step just simulated (call once per step, before any switch_to)."""
         if self.in_clearance:
-            self._clearance_left_s -= 1.0
+            self._clearance_left_s -= dt_s
             if self._clearance_left_s <= 0:
                 self._advance_clearance()
         else:
-            self.green_s += 1.0
+            self.green_s += dt_s
 
     # -- internals ------------------------------------------------------------------------
     def _advance_clearance(self) -> None:

@@ -1,0 +1,420 @@
+"""The adaptive policy: camera frames and signal status in, phase-level commands out.
+
+Pure decision logic, fed by small ports (convention 3): the clock is the ``now_s``/``dt_s``
+it is called with, the cameras are the :class:`~counting.camera_frame.CameraFrame` mapping,
+the signal is the :class:`~controllers.backend.SignalStatus` mapping, and plans are checked
+by an injected :class:`PlanEvaluator` (the SUMO gate, ``controllers.gate.PlanGate``). It never
+touches SUMO, SNMP or a wall clock, so the SUMO runner (``controllers.adaptive``), the daemon
+and the tests are thin loops around the same object::
+
+    policy = AdaptivePolicy(models, layouts, start_s=now, evaluator=gate)
+    each step:
+        commands = policy.step(now_s, dt_s, frames, backend.status())
+        dispatch(backend, commands)          # controllers.backend
+    policy.close()
+
+Two layers:
+
+* **Strategic, every ``replan_s`` (300 s)**: the camera estimator's per-movement flows
+  (:mod:`counting.estimator`) go to the optimizer (Webster/HCM splits per intersection,
+  :func:`optimizer.webster.optimize_intersection`; the corridor optimizer when coordinating).
+  The candidate plan replaces the running one only if the evaluator finds it lowers delay
+  with confidence (the gate fails closed); the new plan goes out as a
+  :class:`~controllers.backend.PlanCommand`. The running plan bounds the tactical layer: each
+  phase may run up to ``max(plan green x max_extension, plan green + min_extension_s)``
+  (never past the phase's max green).
+* **Tactical, every step** (:mod:`controllers.tactical`): ``hold`` the green while its lanes
+  still serve traffic (a vehicle due at the stop line within ``gap_s``, or a queue whose head
+  has started to move), then ``serve_next`` the phase with the largest waiting-weighted
+  demand; skip phases nobody waits for; rest when nobody waits. Min green, max green and
+  clearances are the backend's to enforce as well (a cabinet refuses anything else).
+
+Lanes shared by several movements are split by turning shares learnt from the stop-line
+crossings the cameras see (a camera sees which way each vehicle leaves); a shared lane whose
+first vehicle stands on green (a left-turner waiting for a gap) counts for the phase that can
+release it instead (:mod:`controllers.lane_blocking`). A camera in outage contributes the
+estimator's last queue for its lanes and its phase holds to the plan green; so does every
+phase of an intersection where nothing has left for ``stall_s`` although vehicles wait (a jam
+inside the junction, which fast phase flipping only feeds).
+
+**Coordination** (``coordinate=True``, controller ``adaptive-coordinated``): with the network's
+signal links (:func:`optimizer.corridor_network.find_links`) the strategic layer optimizes the
+corridor (common cycle, splits, offsets) and, at each scheduled start of an intersection's
+coordinated phase, that phase goes next as soon as the running one ends (a yield point,
+:mod:`controllers.coordination`); a new plan's offsets are sought over a few cycles.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from controllers.backend import Command, PhaseCommand, PlanCommand, SignalStatus
+from controllers.coordination import CoordinationClock
+from controllers.gate import GateDecision
+from controllers.lane_blocking import LaneBlocking
+from controllers.tactical import LaneObservation, decide
+from counting.camera_frame import CameraFrame, CameraLayout
+from counting.estimator import DemandEstimator, DetectionRates, TrafficEstimate
+from optimizer.corridor import CorridorOptions, optimize_corridor
+from optimizer.corridor import CorridorLink
+from optimizer.demand import DemandEstimate
+from optimizer.intersection import IntersectionModel
+from optimizer.plan import IntersectionPlan, TimingPlan
+from optimizer.webster import build_plan, optimize_intersection
+from phasewise_errors import PhasewiseError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdaptiveConfig:
+    """Knobs of the adaptive policy (seconds unless named otherwise).
+
+    ``min_extension_s``: a phase may always run this much past its plan green (within its max
+    green), so a short plan green can still serve a late platoon; with ``max_extension`` (a
+    factor on the plan green) it bounds the tactical layer.
+    ``estimate_every_s``: how often the estimator's queues beyond the view are refreshed
+    between camera outages (the costliest per-step work; those queues change slowly).
+    ``shares_every_s``: how often the learnt turning shares are turned into phase-lane
+    shares (on multiples of it, so decisions do not depend on the start time).
+    The remaining knobs are described in the module docstring; ``use_gate``, ``gate_*``,
+    ``view_m`` configure the driver's ports (gate, cameras).
+    """
+
+    replan_s: float = 300.0
+    gap_s: float = 3.0
+    max_extension: float = 1.6
+    min_extension_s: float = 10.0
+    wait_weight_s: float = 300.0
+    block_after_s: float = 3.0
+    stall_s: float = 30.0
+    box_hold_s: float = 4.0
+    coordinate: bool = False
+    optimize_time_s: float = 2.0
+    turn_memory_s: float = 600.0
+    estimate_every_s: float = 5.0
+    shares_every_s: float = 60.0
+    view_m: float = 100.0
+    use_gate: bool = True
+    gate_horizon_s: float = 900.0
+    gate_seeds: int = 4
+    gate_workers: int = 2
+
+
+class PlanEvaluator(Protocol):
+    """Decides whether a candidate plan should replace the running one (the SUMO gate)."""
+
+    def evaluate(self, current: TimingPlan, candidate: TimingPlan, demand: DemandEstimate,
+                 queues_veh: Mapping[str, float], now_s: float = 0.0) -> GateDecision: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class TimedGateDecision:
+    """A gate decision and the time it was taken at."""
+
+    time_s: float
+    decision: GateDecision
+
+
+@dataclass
+class AdaptiveReport:
+    """What the policy did over a run."""
+
+    plans_considered: int = 0
+    plans_applied: int = 0
+    gate_decisions: list[TimedGateDecision] = field(default_factory=list)
+    camera_outages: set[str] = field(default_factory=set)
+    coordinated_intersections: tuple[str, ...] = ()
+    offset_transition_cycles: int = 0
+
+    def as_dict(self) -> dict:
+        """JSON-ready form (the runner stores it with the run's results)."""
+        return {
+            "plans_considered": self.plans_considered,
+            "plans_applied": self.plans_applied,
+            "gate_decisions": [
+                {"time_s": g.time_s, "switch": g.decision.switch, "reason": g.decision.reason,
+                 "improvement": g.decision.improvement, "p_value": g.decision.p_value, "wall_s": g.decision.wall_s}
+                for g in self.gate_decisions
+            ],
+            "camera_outages": sorted(self.camera_outages),
+            "coordinated_intersections": sorted(self.coordinated_intersections),
+            "offset_transition_cycles": self.offset_transition_cycles,
+        }
+
+
+class _Node:
+    """One intersection: its cameras' lanes, the lane->phase demand weights and its memory."""
+
+    def __init__(self, model: IntersectionModel, layouts: list[CameraLayout], start_s: float, block_after_s: float):
+        self.model = model
+        self.layouts = layouts
+        self.lanes = [lane for lay in layouts for lane in lay.lanes]
+        self.lane_slices: dict[str, slice] = {}
+        start = 0
+        for lay in layouts:
+            self.lane_slices[lay.camera_id] = slice(start, start + len(lay.lanes))
+            start += len(lay.lanes)
+        n = len(self.lanes)
+        self.waiting_s = np.zeros(len(model.phases))
+        # no crossing seen yet: count from the start, not as stalled since forever
+        self.last_crossing_s = np.full(n, start_s)
+        # turn counts per camera: lanes x movements, with a uniform prior over served movements
+        self.turn_counts = {lay.camera_id: lay.serves.astype(float) for lay in layouts}
+        self.shares = self.phase_lane_shares()
+        self.max_green_s = np.array([p.max_green_s for p in model.phases])
+        self.blocking = LaneBlocking(model, self.lanes, block_after_s)
+
+    def phase_lane_shares(self) -> np.ndarray:
+        """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
+        model = self.model
+        lane_index = {lane: j for j, lane in enumerate(self.lanes)}
+        link_lane = {link.index: link.from_lane for link in model.links}  # signal indices may have gaps
+        shares = np.zeros((len(model.phases), len(self.lanes)))
+        for lay in self.layouts:
+            counts = self.turn_counts[lay.camera_id]
+            lane_turn = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
+            for m_index, movement_id in enumerate(lay.movements):
+                movement = model.movement(movement_id)
+                for lane_pos, lane in enumerate(lay.lanes):
+                    share = lane_turn[lane_pos, m_index]
+                    if share <= 0:
+                        continue
+                    links = [i for i in movement.link_indices if link_lane[i] == lane]
+                    for p, phase in enumerate(model.phases):
+                        green = sum(1 for i in links if i in phase.green_links)
+                        if links and green:
+                            shares[p, lane_index[lane]] += share * green / len(links)
+        return np.clip(shares, 0.0, 1.0)
+
+    def learn_turns(self, frame: CameraFrame, decay: float) -> None:
+        counts = self.turn_counts[frame.camera_id]
+        counts *= decay
+        if frame.crossing_lane.size:
+            np.add.at(counts, (frame.crossing_lane, frame.crossing_movement), 1.0)
+
+
+class AdaptivePolicy:
+    """Camera-driven adaptive control within optimized plans checked by an evaluator.
+
+    ``models``: the intersections to control, by tls id; ``layouts``: every camera's layout by
+    camera id (a camera watches one approach; approaches are matched to intersections);
+    ``start_s``: the time of the first step; ``rates``: the cameras' known detection rates
+    (for the estimator's corrections); ``evaluator``: the plan gate, or None to apply every
+    re-optimized plan; ``links``: the corridor's signal links, used when
+    ``config.coordinate``.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, IntersectionModel],
+        layouts: Mapping[str, CameraLayout],
+        start_s: float,
+        config: AdaptiveConfig = AdaptiveConfig(),
+        rates: DetectionRates = DetectionRates(),
+        evaluator: PlanEvaluator | None = None,
+        links: Sequence[CorridorLink] = (),
+    ) -> None:
+        self.config = config
+        self.evaluator = evaluator
+        self.estimator = DemandEstimator(layouts.values(), rates=rates, origin_s=start_s)
+        by_tls: dict[str, list[CameraLayout]] = {tls: [] for tls in models}
+        for model in models.values():
+            for approach in model.approaches:
+                if approach in layouts:
+                    by_tls[model.tls_id].append(layouts[approach])
+        self.nodes = {tls: _Node(model, by_tls[tls], start_s, config.block_after_s) for tls, model in models.items()}
+        self.node_of_camera = {lay.camera_id: node for node in self.nodes.values() for lay in node.layouts}
+        self.plan = program_plan(models)
+        self._apply_plan_bounds(self.plan)
+        self._links = tuple(links) if config.coordinate else ()
+        linked = {tls for link in self._links for tls in (link.upstream, link.downstream)}
+        self.clocks = {tls: CoordinationClock(ip.cycle_s, ip.offset_s, start_s)
+                       for tls, ip in self.plan.intersections.items() if tls in linked}
+        self._next_replan_s = start_s + config.replan_s
+        self._next_estimate_s = start_s
+        self._next_shares_s = math.ceil(start_s / config.shares_every_s) * config.shares_every_s
+        self._estimate: TrafficEstimate | None = None
+        self._report = AdaptiveReport(coordinated_intersections=tuple(self.clocks))
+
+    def _apply_plan_bounds(self, plan: TimingPlan) -> None:
+        cfg = self.config
+        for tls, node in self.nodes.items():
+            ip = plan.intersections.get(tls)
+            if ip is None:
+                continue
+            for timing in ip.phases:
+                limit = max(timing.green_s * cfg.max_extension, timing.green_s + cfg.min_extension_s)
+                node.max_green_s[timing.phase] = float(np.clip(limit, node.model.phases[timing.phase].min_green_s,
+                                                               node.model.phases[timing.phase].max_green_s))
+
+    # -- per step -------------------------------------------------------------------------
+    def step(self, now_s: float, dt_s: float, frames: Mapping[str, CameraFrame],
+             status: Mapping[str, SignalStatus]) -> list[Command]:
+        """One decision step: every intersection's commands, and a new plan when one passes.
+
+        ``frames``: this step's frame of every camera (by camera id); ``status``: what each
+        signal shows now (after the step ``dt_s`` that ended at ``now_s``).
+        """
+        commands: list[Command] = []
+        decay = float(np.exp(-dt_s / self.config.turn_memory_s))
+        for frame in frames.values():
+            self.estimator.update(frame)
+            self.node_of_camera[frame.camera_id].learn_turns(frame, decay)
+            if not frame.ok:
+                self._report.camera_outages.add(frame.camera_id)
+        if now_s >= self._next_replan_s:
+            self._next_replan_s = now_s + self.config.replan_s
+            plan = self._replan(now_s)
+            if plan is not None:
+                commands.append(PlanCommand(plan))
+        if now_s >= self._next_estimate_s or any(not f.ok for f in frames.values()):
+            self._estimate = self.estimator.estimate(now_s)
+            self._next_estimate_s = now_s + self.config.estimate_every_s
+        for tls, node in self.nodes.items():
+            commands.extend(self._decide(node, status[tls], now_s, dt_s, frames))
+        if now_s >= self._next_shares_s:
+            self._next_shares_s = (math.floor(now_s / self.config.shares_every_s) + 1) * self.config.shares_every_s
+            for node in self.nodes.values():
+                node.shares = node.phase_lane_shares()
+        return commands
+
+    def _decide(self, node: _Node, signal: SignalStatus, now_s: float, dt_s: float,
+                frames: Mapping[str, CameraFrame]) -> Iterable[PhaseCommand]:
+        node.waiting_s += dt_s
+        node.waiting_s[signal.phase] = 0.0
+        if signal.in_clearance:
+            return ()
+        tls = node.model.tls_id
+        obs, outage_served = self._observation(node, signal, frames, now_s)
+        phase = node.model.phases[signal.phase]
+        plan_green = self.plan.intersections[tls].timing(signal.phase).green_s
+        # no vehicle has left the junction for a while although some wait: a jam inside the
+        # junction; flipping phases every few seconds only feeds it, so each phase runs its
+        # plan green (as during a camera outage) until traffic moves again
+        stalled = (now_s - node.last_crossing_s.max()) > self.config.stall_s and obs.queue_veh.sum() >= 1
+        if stalled:
+            node.blocking.clear()
+        min_green = max(phase.min_green_s, plan_green if outage_served or stalled else 0.0)
+        decision = decide(node.blocking.shares(node.shares), signal.phase, signal.green_s, min_green,
+                          node.max_green_s[signal.phase], node.waiting_s, obs, self.config.wait_weight_s)
+        due = self._coordinated_phase_due(node, signal, now_s)
+        if decision.hold or decision.next_phase is None:
+            return (PhaseCommand(tls, "hold", signal.phase),)
+        # at its scheduled start the coordinated phase goes next if anyone waits for it
+        coordinated_next = due is not None and decision.demand_by_phase[due] > 0.0
+        return (PhaseCommand(tls, "serve_next", due if coordinated_next else decision.next_phase),)
+
+    def _coordinated_phase_due(self, node: _Node, signal: SignalStatus, now_s: float) -> int | None:
+        """The coordinated phase when its scheduled start is due (see
+        :mod:`controllers.coordination`), else None."""
+        clock = self.clocks.get(node.model.tls_id)
+        if clock is None:
+            return None
+        clock.advance(now_s)
+        if not clock.due(now_s):
+            return None
+        coordinated = self.plan.intersections[node.model.tls_id].coordinated_phase
+        if signal.phase == coordinated:
+            clock.served()
+            return None
+        return coordinated
+
+    def _observation(self, node: _Node, signal: SignalStatus, frames: Mapping[str, CameraFrame],
+                     now_s: float) -> tuple[LaneObservation, bool]:
+        """Per-lane queue (in view, plus the estimated part beyond the view when the queue
+        spills back), moving vehicles and discharge state; whether an out camera's lanes
+        are served by the current phase."""
+        estimate = self._estimate
+        n = len(node.lanes)
+        queue, moving, near = np.zeros(n), np.zeros(n), np.zeros(n)
+        outage_served = False
+        for lay in node.layouts:
+            sl = node.lane_slices[lay.camera_id]
+            frame = frames[lay.camera_id]
+            if not frame.ok:
+                if estimate is not None:
+                    queue[sl] = [estimate.queue_veh.get(lane, 0.0) for lane in lay.lanes]
+                near[sl] = 0.0
+                if node.shares[signal.phase, sl].any():
+                    outage_served = True
+                continue
+            queue[sl] = frame.stopped
+            if estimate is not None:
+                hidden = [estimate.queue_veh.get(lane, 0.0) if estimate.spillback.get(lane, False) else 0.0
+                          for lane in lay.lanes]
+                queue[sl] = np.maximum(frame.stopped, hidden)
+            moving[sl] = np.maximum(frame.present - frame.stopped, 0)
+            node.last_crossing_s[sl][frame.crossings > 0] = now_s
+            quiet_s = now_s - node.last_crossing_s[sl]
+            node.blocking.update(now_s, signal.phase, signal.green_s, frame.green, frame.head_stopped, quiet_s, sl)
+            # a lane keeps its green while a vehicle is due at the stop line within the gap
+            # (passage time) or its queue is discharging (the head moves, others still wait)
+            serving = (frame.arrival_s <= self.config.gap_s) | ((frame.stopped > 0) & ~frame.head_stopped & frame.green)
+            near[sl] = serving.astype(float)
+        return LaneObservation(queue, near, moving), outage_served
+
+    # -- strategic layer ------------------------------------------------------------------
+    def _replan(self, now_s: float) -> TimingPlan | None:
+        """A re-optimized plan when the evaluator accepts it (it is then the running plan)."""
+        estimate = self.estimator.estimate(now_s)
+        flows: dict[str, dict[str, float]] = {}
+        stds: dict[str, dict[str, float]] = {}
+        for tls, node in self.nodes.items():
+            flows[tls] = {m.id: float(estimate.flow_veh_h.get(m.id, 0.0)) for m in node.model.movements}
+            stds[tls] = {m.id: float(estimate.std_veh_h.get(m.id, 0.0)) for m in node.model.movements}
+        demand = DemandEstimate(flows, stds, source="cameras")
+        try:
+            if self._links:
+                models = {tls: node.model for tls, node in self.nodes.items()}
+                candidate = optimize_corridor(models, demand, self._links, self.config.optimize_time_s,
+                                              options=CorridorOptions(workers=1))
+            else:
+                candidate = TimingPlan(
+                    {tls: optimize_intersection(node.model, demand) for tls, node in self.nodes.items()},
+                    created_by="adaptive/webster",
+                )
+        except PhasewiseError as exc:
+            log.warning("re-optimization at %.0f s failed, keeping the running plan: %s", now_s, exc)
+            return None
+        self._report.plans_considered += 1
+        if self.evaluator is not None:
+            decision = self.evaluator.evaluate(self.plan, candidate, demand, dict(estimate.queue_veh), now_s=now_s)
+            self._report.gate_decisions.append(TimedGateDecision(now_s, decision))
+            if not decision.switch:
+                return None
+        self.plan = candidate
+        self._apply_plan_bounds(candidate)
+        for tls, clock in self.clocks.items():
+            clock.retime(candidate.intersections[tls].cycle_s, candidate.intersections[tls].offset_s)
+        self._report.plans_applied += 1
+        return candidate
+
+    def report(self) -> AdaptiveReport:
+        self._report.offset_transition_cycles = sum(clock.transitions for clock in self.clocks.values())
+        return self._report
+
+    def close(self) -> None:
+        """Release the evaluator (the gate's worker pool and files)."""
+        if self.evaluator is not None:
+            self.evaluator.close()
+
+
+def program_plan(models: Mapping[str, IntersectionModel]) -> TimingPlan:
+    """The network's own program as a timing plan (the initial running plan)."""
+    plans: dict[str, IntersectionPlan] = {}
+    for tls, model in models.items():
+        greens = np.array([p.duration_s for p in model.phases])
+        plans[tls] = build_plan(model, greens, model.program_offset_s, 0)
+    return TimingPlan(plans, created_by="network program")
+
+
+__all__ = ["AdaptiveConfig", "AdaptivePolicy", "AdaptiveReport", "PlanEvaluator", "TimedGateDecision", "program_plan"]

@@ -1,0 +1,132 @@
+"""The adaptive policy as a pure function of (time, frames, signal status): no SUMO, no clock."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
+from controllers.backend import PhaseCommand, PlanCommand, SignalStatus
+from controllers.gate import GateDecision
+from controllers.tactical import LaneObservation, decide
+from counting.camera_frame import CameraFrame, CameraLayout
+from optimizer.demand import DemandEstimate
+from optimizer.intersection import IntersectionModel, Movement, Phase, SignalLink
+from optimizer.plan import TimingPlan
+
+
+def cross_model() -> IntersectionModel:
+    """Two one-lane approaches ``n`` and ``e`` crossing; phase 0 serves n, phase 1 serves e."""
+    links = (SignalLink(0, "n_0", "s_0", "n", "through"), SignalLink(1, "e_0", "w_0", "e", "through"))
+    movements = (Movement("n:through", "n", "through", (0,), ("n_0",), ("s",)),
+                 Movement("e:through", "e", "through", (1,), ("e_0",), ("w",)))
+    phases = (Phase(0, "Gr", 30.0, 5.0, 60.0), Phase(1, "rG", 30.0, 5.0, 60.0))
+    return IntersectionModel("X", links, movements, phases, yellow_s=3.0, all_red_s=2.0, program_cycle_s=70.0)
+
+
+LAYOUTS = {
+    "n": CameraLayout("n", ("n_0",), ("n:through",), ((True,),)),
+    "e": CameraLayout("e", ("e_0",), ("e:through",), ((True,),)),
+}
+
+
+def frame(camera: str, t: float, stopped: int = 0, moving: int = 0, green: bool = False, arrival_s: float = np.inf,
+          head_stopped: bool = False, ok: bool = True) -> CameraFrame:
+    return CameraFrame(t, camera, ok, np.array([stopped + moving]), np.array([stopped]), np.array([7.0 * stopped]),
+                       np.array([green]), arrival_s=np.array([arrival_s]), head_stopped=np.array([head_stopped]))
+
+
+def policy(config: AdaptiveConfig = AdaptiveConfig(use_gate=False), evaluator: object = None) -> AdaptivePolicy:
+    return AdaptivePolicy({"X": cross_model()}, LAYOUTS, start_s=0.0, config=config, evaluator=evaluator)  # type: ignore[arg-type]
+
+
+def phase_commands(commands: list) -> list[PhaseCommand]:
+    return [c for c in commands if isinstance(c, PhaseCommand)]
+
+
+def test_holds_a_green_that_still_serves_and_serves_the_waiting_phase_once_it_gaps_out() -> None:
+    pol = policy()
+    status = {"X": SignalStatus("X", phase=0, green_s=10.0)}
+    # n has a vehicle due at the stop line within the gap; e has 4 waiting
+    busy = {"n": frame("n", 10.0, moving=1, green=True, arrival_s=1.5), "e": frame("e", 10.0, stopped=4)}
+    assert phase_commands(pol.step(10.0, 1.0, busy, status)) == [PhaseCommand("X", "hold", 0)]
+    # n is empty now: the policy ends its green and serves e next
+    empty = {"n": frame("n", 11.0, green=True), "e": frame("e", 11.0, stopped=4)}
+    status = {"X": SignalStatus("X", phase=0, green_s=11.0)}
+    assert phase_commands(pol.step(11.0, 1.0, empty, status)) == [PhaseCommand("X", "serve_next", 1)]
+
+
+def test_never_ends_a_green_before_its_minimum() -> None:
+    pol = policy()
+    frames = {"n": frame("n", 1.0, green=True), "e": frame("e", 1.0, stopped=10)}
+    status = {"X": SignalStatus("X", phase=0, green_s=2.0)}  # min green is 5 s
+    assert phase_commands(pol.step(1.0, 1.0, frames, status)) == [PhaseCommand("X", "hold", 0)]
+
+
+def test_rests_in_the_current_phase_when_nobody_waits_and_sends_nothing_during_a_clearance() -> None:
+    pol = policy()
+    frames = {"n": frame("n", 20.0, green=True), "e": frame("e", 20.0)}
+    assert phase_commands(pol.step(20.0, 1.0, frames, {"X": SignalStatus("X", 0, 20.0)})) == [
+        PhaseCommand("X", "hold", 0)]
+    clearing = {"X": SignalStatus("X", phase=0, green_s=20.0, next_phase=1)}
+    assert phase_commands(pol.step(21.0, 1.0, frames, clearing)) == []
+
+
+def test_the_waiting_weight_grows_with_the_step_length_given() -> None:
+    pol = policy()
+    frames = {"n": frame("n", 2.0, green=True), "e": frame("e", 2.0)}
+    pol.step(2.0, 2.5, frames, {"X": SignalStatus("X", 0, 10.0)})
+    pol.step(4.5, 2.5, frames, {"X": SignalStatus("X", 0, 12.5)})
+    assert pol.nodes["X"].waiting_s.tolist() == [0.0, 5.0]
+
+
+class _Gate:
+    def __init__(self, switch: bool) -> None:
+        self.switch = switch
+        self.calls = 0
+        self.closed = False
+
+    def evaluate(self, current: TimingPlan, candidate: TimingPlan, demand: DemandEstimate,
+                 queues_veh: Mapping[str, float], now_s: float = 0.0) -> GateDecision:
+        self.calls += 1
+        return GateDecision(self.switch, "test")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def run_until_replan(pol: AdaptivePolicy) -> list:
+    out: list = []
+    for t in range(1, 302):
+        frames = {"n": frame("n", float(t), moving=1, green=True, arrival_s=1.0), "e": frame("e", float(t), stopped=2)}
+        out += pol.step(float(t), 1.0, frames, {"X": SignalStatus("X", 0, float(t) % 50)})
+    return out
+
+
+def test_a_plan_goes_out_only_when_the_evaluator_accepts_it() -> None:
+    config = AdaptiveConfig(replan_s=300.0)
+    accepting, refusing = _Gate(True), _Gate(False)
+    accepted = [c for c in run_until_replan(policy(config, accepting)) if isinstance(c, PlanCommand)]
+    p = policy(config, refusing)
+    refused = [c for c in run_until_replan(p) if isinstance(c, PlanCommand)]
+    assert accepting.calls == 1 and len(accepted) == 1 and accepted[0].plan.created_by == "adaptive/webster"
+    assert refusing.calls == 1 and refused == []
+    report = p.report().as_dict()
+    assert report["plans_considered"] == 1 and report["plans_applied"] == 0
+    assert report["gate_decisions"][0]["switch"] is False
+    p.close()
+    assert refusing.closed
+
+
+def test_tactical_decide_skips_empty_phases_and_obeys_max_green() -> None:
+    shares = np.eye(3)
+    waiting = np.zeros(3)
+    obs = LaneObservation(queue_veh=np.array([0.0, 0.0, 3.0]), moving_near_veh=np.array([1.0, 0.0, 0.0]),
+                          moving_veh=np.array([1.0, 0.0, 0.0]))
+    # phase 0 still serves: hold below max green; at max green switch to 2 (1 is empty: skipped)
+    assert decide(shares, 0, 20.0, 5.0, 40.0, waiting, obs).hold
+    at_max = decide(shares, 0, 40.0, 5.0, 40.0, waiting, obs)
+    assert not at_max.hold and at_max.next_phase == 2
+    # below min green it holds whatever waits
+    assert decide(shares, 0, 3.0, 5.0, 40.0, waiting, obs).hold
