@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controllers.fixed_plan import FixedPlanController  # noqa: E402
 from controllers.gate import GateConfig, GateDecision, PlanGate  # noqa: E402
-from controllers.twin import build_twin  # noqa: E402
+from sumo_scenarios.twin import build_twin  # noqa: E402
 from optimizer.corridor import optimize_corridor  # noqa: E402
 from optimizer.corridor_network import find_links  # noqa: E402
 from optimizer.demand_routes import demand_from_routes  # noqa: E402

@@ -3,7 +3,7 @@
 Before a candidate plan reaches the controllers, :class:`PlanGate` simulates the next
 ``horizon_s`` (15 min by default) twice per seed, once with the running plan and once with
 the candidate, on a twin rebuilt from the camera-derived estimate
-(:func:`controllers.twin.build_twin`: estimated flows and lane queues, never SUMO's own
+(:func:`sumo_scenarios.twin.build_twin`: estimated flows and lane queues, never SUMO's own
 vehicle state). Both plans of a seed see the same vehicles (common random numbers), so the
 per-seed differences are paired.
 
@@ -64,7 +64,7 @@ import numpy as np
 from scipy import stats
 
 from controllers.fixed_plan import FixedPlanController
-from controllers.twin import TwinNetwork, build_twin
+from sumo_scenarios.twin import TwinNetwork, build_twin
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import TimingPlan, validate
