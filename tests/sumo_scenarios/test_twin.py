@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controllers.twin import QUEUE_SPACING_M, TwinNetwork, build_twin
+from sumo_scenarios.twin import QUEUE_SPACING_M, TwinNetwork, build_twin
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from phasewise_errors import ScenarioError
