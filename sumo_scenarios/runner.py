@@ -35,7 +35,7 @@ from types import ModuleType
 from typing import Protocol
 
 from optimizer.intersection import IntersectionModel
-from phasewise_errors import PhasewiseError, SimulationError
+from phasewise_errors import ScenarioError, SimulationError
 from sumo_scenarios.metrics import IntersectionProbe, RunMetrics, read_run_metrics
 from sumo_scenarios.network import load_intersections
 from sumo_scenarios.scenario import Scenario
@@ -59,6 +59,21 @@ def sumo_binary(name: str = "sumo") -> str:
     if found is None:
         raise SimulationError(f"SUMO executable '{name}' not found: install eclipse-sumo")
     return found
+
+
+def sumo_errors(conn: ModuleType) -> tuple[type[BaseException], ...]:
+    """The exception types by which ``conn`` (``libsumo`` or ``traci``) reports a SUMO failure.
+
+    Only these become a :class:`SimulationError`; anything else raised while a simulation runs
+    is a bug in the caller (a controller) and propagates as itself.
+    """
+    errors: list[type[BaseException]] = []
+    for holder in (conn, getattr(conn, "exceptions", None)):
+        for name in ("TraCIException", "FatalTraCIError"):
+            kind = getattr(holder, name, None)
+            if isinstance(kind, type) and issubclass(kind, BaseException):
+                errors.append(kind)
+    return tuple(dict.fromkeys(errors))
 
 
 def sumo_module() -> ModuleType:
@@ -138,7 +153,9 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
     """Run one simulation to its end and return its metrics.
 
     ``progress`` (optional) receives the fraction of the period simulated so far.
-    Raises ``SimulationError`` when SUMO fails.
+    Raises ``ScenarioError`` when SUMO refuses the scenario's files and ``SimulationError``
+    when SUMO fails while running (both chained to SUMO's own exception); any
+    other exception raised by the controller propagates unchanged.
     """
     import time
 
@@ -172,14 +189,19 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
         ]
         if additional:
             cmd += ["-a", ",".join(str(p) for p in additional)]
+        sumo_failed = sumo_errors(conn)
         try:
             conn.start(cmd)
-        except Exception as exc:
-            raise SimulationError(f"SUMO could not start {scenario.name}: {exc}") from None
+        except sumo_failed as exc:
+            # SUMO checks the files only now (unknown edges in routes, bad options): that is
+            # bad input, not a failure of the simulation
+            raise ScenarioError(f"SUMO could not load {scenario.name}: {exc}") from exc
+        phase = "start of the controller"
         try:
             sim = Simulation(conn, scenario, job.seed, intersections, scenario.end_s)
             probe = IntersectionProbe(conn, intersections)
             controller.start(sim)
+            phase = "the simulation"
             period = scenario.end_s - scenario.begin_s
             next_report = 0.0
             while sim.time_s < scenario.end_s:
@@ -192,17 +214,28 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
                         progress(min(done, 1.0))
                         next_report = done + 0.02
             extra = getattr(controller, "report", lambda: {})()
-        except PhasewiseError:
-            raise
-        except Exception as exc:
-            raise SimulationError(f"SUMO failed during {scenario.name}: {exc}") from None
+        except sumo_failed as exc:
+            # SUMO (or TraCI) refused or failed; a controller's own bug is not caught here and
+            # propagates as itself with its traceback, for the CLI to report as an internal error
+            where = f"{phase}, t={_time_or_unknown(conn)}"
+            raise SimulationError(
+                f"SUMO failed during {scenario.name} (seed {job.seed}, controller "
+                f"{getattr(controller, 'name', type(controller).__name__)}, {where}): {exc}"
+            ) from exc
         finally:
             try:
                 conn.close()
-            except Exception:  # already closed by a failure
+            except Exception:  # already closed by a failure; the original error matters
                 pass
         metrics = read_run_metrics(tripinfo, scenario, probe.summary())
     return RunResult(job.label, job.seed, metrics, time.perf_counter() - started, extra)
+
+
+def _time_or_unknown(conn: ModuleType) -> str:
+    try:
+        return f"{float(conn.simulation.getTime()):g} s"
+    except Exception:  # the connection may be gone after a fatal error
+        return "unknown"
 
 
 def run_many(

@@ -3,10 +3,16 @@
 A ``Scenario`` comes either from a ``.sumocfg`` (real-world networks such as the RESCO
 Cologne/Ingolstadt scenarios) or from the built-in corridor generator
 (:mod:`sumo_scenarios.corridor`). The runner only ever sees this value.
+
+The period is the sumocfg's ``<time>`` ``begin``/``end``. Where the sumocfg leaves one out,
+it is taken from the route files' departures (``begin`` the first, ``end`` one second after
+the last departure), so that the simulation covers its vehicles: SUMO's own defaults
+(0 and "until the network is empty") do not give a fixed period to measure over.
 """
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -60,20 +66,80 @@ class Scenario:
         nets = files("net-file")
         if not nets:
             raise ScenarioError(f"{cfg}: no <net-file> in the configuration")
-        scenario = cls(
-            name=cfg.stem,
-            net_file=nets[0],
-            route_files=files("route-files"),
-            additional_files=files("additional-files"),
-            begin_s=_seconds(cfg, "begin", value("begin"), 0.0),
-            end_s=_seconds(cfg, "end", value("end"), 3600.0),
-        )
-        for f in (scenario.net_file, *scenario.route_files, *scenario.additional_files):
+        route_files = files("route-files")
+        additional_files = files("additional-files")
+        for f in (nets[0], *route_files, *additional_files):
             if not f.is_file():
                 raise ScenarioError(f"{cfg}: referenced file {f} not found")
-        if scenario.end_s <= scenario.begin_s:
-            raise ScenarioError(f"{cfg}: end must be after begin")
-        return scenario
+        departures = _departure_range(route_files)
+        begin_raw, end_raw = value("begin"), value("end")
+        if (begin_raw is None or end_raw is None) and departures is None:
+            raise ScenarioError(
+                f"{cfg}: no <time> begin/end and no vehicle departures in the route files "
+                f"({', '.join(str(f) for f in route_files) or 'none given'}); "
+                'add <time><begin value="0"/><end value="3600"/></time>'
+            )
+        first_s, last_s = departures if departures is not None else (0.0, 0.0)
+        begin = _seconds(cfg, "begin", begin_raw, float(math.floor(first_s)))
+        end = _seconds(cfg, "end", end_raw, float(math.ceil(last_s)) + 1.0)
+        if end < 0:  # SUMO's "end -1": until the network is empty; we need a fixed period
+            end = float(math.ceil(last_s)) + 1.0 if departures is not None else end
+        if end <= begin:
+            raise ScenarioError(f"{cfg}: end {end:g} s must be after begin {begin:g} s")
+        return cls(
+            name=cfg.stem,
+            net_file=nets[0],
+            route_files=route_files,
+            additional_files=additional_files,
+            begin_s=begin,
+            end_s=end,
+        )
+
+
+_VEHICLE_TAGS = frozenset({"vehicle", "trip", "person", "container"})
+_FLOW_TAGS = frozenset({"flow", "personFlow", "containerFlow"})
+
+
+def _departure_range(route_files: tuple[Path, ...]) -> tuple[float, float] | None:
+    """Earliest and latest departure (s) over the route files, ``None`` when they have none.
+
+    Also checks that each file is well-formed XML with a ``<routes>`` root, so that a broken
+    route file is reported here, naming it, rather than by SUMO at start.
+    Departures given as words (``triggered``, ``now``) are ignored.
+    """
+    first, last = math.inf, -math.inf
+    for file in route_files:
+        try:
+            events = ET.iterparse(file, events=("start", "end"))
+            _, root = next(events)
+            if root.tag != "routes":
+                raise ScenarioError(f"{file}: not a SUMO route file (root element <{root.tag}>, expected <routes>)")
+            for event, elem in events:
+                if event != "end":
+                    continue
+                if elem.tag in _VEHICLE_TAGS:
+                    times = [_number(elem.get("depart"))]
+                elif elem.tag in _FLOW_TAGS:
+                    times = [_number(elem.get("begin")), _number(elem.get("end"))]
+                else:
+                    continue
+                for t in times:
+                    if t is not None:
+                        first, last = min(first, t), max(last, t)
+                if elem.tag in _VEHICLE_TAGS or elem.tag in _FLOW_TAGS:
+                    root.clear()  # keep memory flat on long route files
+        except ET.ParseError as exc:
+            raise ScenarioError(f"{file}: not valid XML ({exc})") from None
+        except StopIteration:
+            raise ScenarioError(f"{file}: empty route file") from None
+    return (first, last) if first <= last else None
+
+
+def _number(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
 
 
 def _seconds(cfg: Path, field: str, raw: str | None, default: float) -> float:

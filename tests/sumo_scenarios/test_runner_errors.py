@@ -1,0 +1,47 @@
+"""The runner blames SUMO only for SUMO's errors; a controller's bug propagates as itself."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from controllers.static import StaticController
+from phasewise_errors import ScenarioError, SimulationError
+from sumo_scenarios.runner import RunJob, Simulation, run
+from sumo_scenarios.scenario import Scenario
+
+
+class BuggyController(StaticController):
+    def step(self, sim: Simulation) -> None:
+        raise ZeroDivisionError("a bug in the controller")
+
+
+class AsksForAnUnknownLane(StaticController):
+    def step(self, sim: Simulation) -> None:
+        sim.conn.lane.getLastStepVehicleNumber("no-such-lane")
+
+
+@pytest.fixture()
+def short_cologne1(shared_scenarios: Path) -> Scenario:
+    return Scenario.from_sumocfg(shared_scenarios / "cologne1" / "cologne1.sumocfg").with_period(end_s=25210)
+
+
+def test_a_controller_bug_keeps_its_type_and_traceback(short_cologne1: Scenario) -> None:
+    with pytest.raises(ZeroDivisionError, match="a bug in the controller") as caught:
+        run(RunJob(short_cologne1, 1, BuggyController))
+    assert caught.traceback[-1].name == "step"  # raised where the bug is, not re-raised by the runner
+
+
+def test_sumo_errors_become_simulation_errors_with_context(short_cologne1: Scenario) -> None:
+    with pytest.raises(SimulationError, match=r"cologne1 \(seed 1, controller static, the simulation, t=25200 s\): Lane 'no-such-lane'") as caught:
+        run(RunJob(short_cologne1, 1, AsksForAnUnknownLane))
+    assert caught.value.__cause__ is not None  # SUMO's own exception is kept
+
+
+def test_routes_sumo_refuses_are_a_scenario_error(short_cologne1: Scenario, tmp_path: Path) -> None:
+    routes = tmp_path / "bad.rou.xml"
+    routes.write_text('<routes><vehicle id="a" depart="25200"><route edges="x y"/></vehicle></routes>')
+    with pytest.raises(ScenarioError, match="SUMO could not load cologne1: The edge 'x'"):
+        run(RunJob(dataclasses.replace(short_cologne1, route_files=(routes,)), 1, StaticController))
