@@ -56,7 +56,7 @@ class MibObject:
     maximum: int = 255
     index: tuple[str, ...] = ()
     units: str = ""
-    values: Mapping[str, int] = field(default_factory=dict)
+    values: Mapping[str, int] = field(default_factory=dict, hash=False)
     syntax: Literal["INTEGER", "DisplayString"] = "INTEGER"
 
     @property
