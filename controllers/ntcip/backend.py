@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from controllers.backend import ControlMode, PhaseCommand, SignalStatus
+from controllers.backend import PhaseCommand, SignalStatus
 from controllers.ntcip import oids
 from controllers.ntcip.client import (
     AgentUnreachable,
@@ -56,6 +56,7 @@ from controllers.ntcip.client import (
 )
 from controllers.ntcip.credentials import Credentials
 from controllers.ntcip.pattern import PhaseMap, pattern_values
+from controllers.ntcip.snapshot import control_mode
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import TimingPlan
 from phasewise_errors import ControllerError, PlanError
@@ -239,7 +240,7 @@ class NtcipBackend:
                 next_phase = _model_phase(link, values, oids.PHASE_STATUS_GROUP_PHASE_NEXTS)
             if next_phase is None:
                 next_phase = link.last_phase  # destination not reported: clearing, next unknown
-        mode = _mode(
+        mode = control_mode(
             int(values[oids.UNIT_CONTROL_STATUS.instance()]),
             int(values[oids.UNIT_FLASH_STATUS.instance()]),
             int(values[oids.COORD_PATTERN_STATUS.instance()]),
@@ -408,14 +409,6 @@ async def _answers(client: SnmpClient, oid: Oid) -> bool:
         return True
     except RequestRefused:
         return False
-
-
-def _mode(control_status: int, flash_status: int, pattern_status: int) -> ControlMode:
-    if flash_status != oids.UnitFlashStatus.NOT_FLASH or pattern_status == oids.PATTERN_FLASH:
-        return "flash"
-    if control_status == oids.UnitControlStatus.SYSTEM_CONTROL:
-        return "engine"
-    return "local"
 
 
 async def _verify_error(client: SnmpClient) -> str:
