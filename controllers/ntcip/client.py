@@ -75,9 +75,15 @@ class RetryPolicy:
 
 
 class EventLoopThread:
-    """One asyncio event loop in a daemon thread; ``run`` executes a coroutine on it and waits."""
+    """One asyncio event loop in a daemon thread; ``run`` executes a coroutine on it and waits.
+
+    It also holds the one pysnmp ``SnmpEngine`` its clients share (created on first use, in
+    the loop): an engine loads its MIB core and opens a socket, which costs ~0.3 s, so one
+    per controller would make a corridor's first step seconds long.
+    """
 
     def __init__(self) -> None:
+        self.snmp_engine: Any = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="phasewise-snmp", daemon=True)
         self._thread.start()
@@ -100,11 +106,18 @@ class EventLoopThread:
     def close(self) -> None:
         if self._closed:
             return
+        if self.snmp_engine is not None:
+            engine, self.snmp_engine = self.snmp_engine, None
+            self.run(_close_engine(engine))
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=2.0)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+async def _close_engine(engine: Any) -> None:
+    engine.close_dispatcher()
 
 
 def _auth_data(credentials: Credentials) -> Any:
@@ -199,18 +212,9 @@ class SnmpClient:
         self.loop.run(self.set_async(values))
 
     def close(self) -> None:
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            try:
-                self.loop.run(self._close_engine(engine))
-            except ControllerError:
-                pass  # loop already closed: nothing left to release
+        """Release the loop if this client made it (a shared loop is closed by its owner)."""
         if self._owns_loop:
             self.loop.close()
-
-    @staticmethod
-    async def _close_engine(engine: Any) -> None:
-        engine.close_dispatcher()
 
     # -- async core --------------------------------------------------------------------------
     async def get_async(self, oids: Sequence[Oid]) -> dict[Oid, Value]:
@@ -234,8 +238,9 @@ class SnmpClient:
     async def _ensure_session(self) -> None:
         from pysnmp.hlapi.v3arch.asyncio import SnmpEngine, UdpTransportTarget
 
-        if self._engine is None:
-            self._engine = SnmpEngine()
+        if self.loop.snmp_engine is None:
+            self.loop.snmp_engine = SnmpEngine()
+        self._engine = self.loop.snmp_engine
         if self._target is None:
             try:
                 # pysnmp's own retries are off: ours back off and classify the failure.
