@@ -3,11 +3,22 @@ SUMO network, with no per-scenario tables.
 
 From the ``.net.xml`` we read, per traffic-light system (a single junction or a joined
 cluster): its controlled connections (tls link index, from/to lane, SUMO turn direction),
-and its program. Green phases are the program's phases that show some green and no yellow;
+and its program. When a light has several programs, the model follows the one SUMO runs:
+the last one in the file (SUMO activates each program as it loads it). Green phases are the
+program's phases that show some green and no yellow or red-yellow (``u``);
 the yellow time is taken from the program's yellow phases and the all-red time from its
 all-red phases (none when it has yellow but no all-red phases; ``default_all_red_s`` when
 it has neither). Movements group links by approach
 edge and turn. Conflicts follow from the program itself (see ``optimizer.intersection``).
+
+Every ``tlLogic`` SUMO accepts loads: ``static``, ``actuated``, ``delay_based`` and ``NEMA``
+types (``minDur``/``maxDur`` bound the greens; ``next`` and ``name`` do not matter to the
+model), state strings longer than the links (signal indices no connection uses, shown as
+the program shows them), a connection's second signal for its internal stop
+(``linkIndex2``, driven as the program shows it, not a second link) and pedestrian
+crossings: their signals are in the states and in the conflicts, but they are not
+:class:`~optimizer.intersection.SignalLink` s (no vehicle lanes), so a phase that serves only
+pedestrians has no movements.
 """
 
 from __future__ import annotations
@@ -29,6 +40,10 @@ _TURNS: dict[str, Turn] = {
     "R": "right",
     "t": "uturn",
 }
+
+
+# yellow (y, Y) and red-yellow (u, the German "prepare to go"): transitions, not green phases
+_TRANSITION_CHARS = frozenset("yYu")
 
 
 @dataclass(frozen=True)
@@ -69,15 +84,13 @@ def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> Intersectio
     programs = tls.getPrograms()
     if not programs:
         return None
-    program = programs[sorted(programs)[0]]
+    program = list(programs.values())[-1]  # the last loaded runs (see the module docstring)
     links = _links(tls)
     movements = _movements(links)
     link_movement = {i: m.id for m in movements for i in m.link_indices}
 
     sumo_phases = program.getPhases()
-    greens = [
-        p for p in sumo_phases if any(c in GREEN_CHARS for c in p.state) and "y" not in p.state.lower()
-    ]
+    greens = [p for p in sumo_phases if any(c in GREEN_CHARS for c in p.state) and not _TRANSITION_CHARS & set(p.state)]
     if not greens:
         return None
     phases, seen = [], set()
@@ -99,7 +112,7 @@ def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> Intersectio
                 movements=tuple(dict.fromkeys(link_movement[i] for i in green_links if i in link_movement)),
             )
         )
-    yellows = [p.duration for p in sumo_phases if "y" in p.state.lower()]
+    yellows = [p.duration for p in sumo_phases if "y" in p.state.lower()]  # not "u": red-yellow precedes green
     all_reds = [
         p.duration for p in sumo_phases if set(p.state.lower()) <= {"r", "s", "o"} and p.duration > 0
     ]
