@@ -27,9 +27,10 @@ command came for a third of the controller's ``unitBackupTime``, by :meth:`statu
 process dies, the controller reverts to its own schedule after ``unitBackupTime``.
 
 An agent that does not answer is not an exception loop: after the retries its status is
-``mode="unknown"``, a warning says the controller keeps its own schedule, and it is not
-contacted again for ``reconnect_s`` (doubling up to ``max_reconnect_s``) so the other
-intersections keep their step time.
+``mode="unknown"``, commands to it are dropped, a warning says the controller keeps its own
+schedule, and it is not contacted again for ``reconnect_s`` (doubling up to
+``max_reconnect_s``) so the other intersections keep their step time. A plan sent meanwhile
+is applied by the first command after it answers again.
 
 Example::
 
@@ -108,6 +109,7 @@ class _Link:
     has_transactions: bool = False
     has_phase_nexts: bool = False
     pending_next: int | None = None  # the target of our last serve_next, until it turns green
+    pending_plan: TimingPlan | None = None  # a plan that found the controller unreachable
     selected_pattern: int | None = None  # what we keep writing to systemPatternControl
     running_plan_pattern: int | None = None  # the pattern holding our current plan
     pattern_written_at: float = float("-inf")
@@ -184,6 +186,9 @@ class NtcipBackend:
     def apply(self, plan: TimingPlan) -> None:
         links = [self._links[tls] for tls in plan.intersections if tls in self._links]
         results = self._loop.gather([self._apply_one(link, plan) for link in links])
+        for link, result in zip(links, results):
+            if isinstance(result, AgentUnreachable):
+                link.pending_plan = plan  # applied by the first command after the controller is back
         self._raise_refusals(links, results, "plan")
 
     def close(self) -> None:
@@ -251,6 +256,9 @@ class NtcipBackend:
 
     async def _command_one(self, link: _Link, values: dict[Oid, int]) -> None:
         await self._connect(link)
+        if link.pending_plan is not None:  # back after an outage: the plan it missed first
+            plan, link.pending_plan = link.pending_plan, None
+            await self._apply_one(link, plan)
         if link.selected_pattern is None:
             link.selected_pattern = self.settings.phase_control_pattern
         values[oids.SYSTEM_PATTERN_CONTROL.instance()] = link.selected_pattern

@@ -10,6 +10,12 @@ NEMA controller stores for a pattern:
   or ``phaseOmitted`` for a phase the plan's sequence does not serve, and
   ``splitCoordPhase`` = 1 on the NEMA phases of the coordinated phase.
 
+Offsets: the plan's ``offset_s`` is when the coordinated phase's green starts, from time 0
+of the common clock; written as ``patternOffsetTime`` it assumes the controllers' time
+bases are synchronised to that clock and that their coordination sync point
+(``unitCoordSyncPoint``) is the start of the coordinated green (a site with end-of-green
+sync needs the coordinated green subtracted; not handled yet).
+
 The MIB stores whole seconds (``splitTime``, ``patternCycleTime`` are 0..255 s), so model
 splits are rounded by largest remainder: they still add up to the rounded cycle, and no
 split moves by a second or more.

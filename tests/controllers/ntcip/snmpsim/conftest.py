@@ -98,11 +98,11 @@ def snmpsim_agent(tmp_path: Path) -> Iterator[Callable[..., SimAgent]]:
     """Factory: ``snmpsim_agent()`` starts a fresh agent for this test and returns its address."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(snmprec: Path = DATA / "ntcip.snmprec") -> SimAgent:
+    def start(snmprec: Path = DATA / "ntcip.snmprec", port: int | None = None) -> SimAgent:
         data_dir = tmp_path / f"data{len(processes)}"
         data_dir.mkdir()
         shutil.copy(snmprec, data_dir / snmprec.name)
-        port = free_udp_port()
+        port = port or free_udp_port()
         env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")
         proc = subprocess.Popen(
             [

@@ -248,3 +248,22 @@ def test_agent_down_gives_mode_unknown_a_warning_and_no_retry_storm(unused_udp_p
     finally:
         backend.close()
 
+
+
+def test_a_plan_sent_while_the_controller_is_down_is_applied_when_it_answers_again(snmpsim_agent, unused_udp_port):
+    clock = FakeClock()
+    backend = NtcipBackend({TLS: AgentAddress("127.0.0.1", unused_udp_port)}, {TLS: DualRingMap()},
+                           V2cCredentials(community=SecretStr("ntcip")), NtcipSettings(retry=FAST), clock)
+    try:
+        backend.apply(four_phase_plan())  # unreachable: no exception, the plan waits
+        assert backend.status()[TLS].mode == "unknown"
+        agent = snmpsim_agent(port=unused_udp_port)  # the controller comes back
+        clock.now_s = 6.0  # after the reconnect pause
+        assert backend.status()[TLS].mode == "local"
+        backend.command([])
+        probe = SnmpClient(agent.host, agent.port, agent.v2c, FAST)
+        assert control_bits(probe)["pattern"] == 1
+        assert probe.get([oids.PATTERN_CYCLE_TIME.instance(1)])[oids.PATTERN_CYCLE_TIME.instance(1)] == 94
+        probe.close()
+    finally:
+        backend.close()
