@@ -93,13 +93,15 @@ def unused_udp_port() -> int:
     return free_udp_port()
 
 
-@pytest.fixture
-def snmpsim_agent(tmp_path: Path) -> Iterator[Callable[..., SimAgent]]:
-    """Factory: ``snmpsim_agent()`` starts a fresh agent for this test and returns its address."""
-    processes: list[subprocess.Popen[bytes]] = []
+class _Launcher:
+    """Starts snmpsim processes under one directory and stops them all."""
 
-    def start(snmprec: Path = DATA / "ntcip.snmprec", port: int | None = None) -> SimAgent:
-        data_dir = tmp_path / f"data{len(processes)}"
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, snmprec: Path = DATA / "ntcip.snmprec", port: int | None = None) -> SimAgent:
+        data_dir = self.workdir / f"data{len(self.processes)}"
         data_dir.mkdir()
         shutil.copy(snmprec, data_dir / snmprec.name)
         port = port or free_udp_port()
@@ -108,7 +110,7 @@ def snmpsim_agent(tmp_path: Path) -> Iterator[Callable[..., SimAgent]]:
             [
                 _responder(),
                 f"--data-dir={data_dir}",
-                f"--cache-dir={tmp_path / 'cache'}",
+                f"--cache-dir={self.workdir / 'cache'}",
                 f"--agent-udpv4-endpoint=127.0.0.1:{port}",
                 f"--v3-user={V3_USER}",
                 f"--v3-auth-key={V3_AUTH_KEY}",
@@ -121,7 +123,7 @@ def snmpsim_agent(tmp_path: Path) -> Iterator[Callable[..., SimAgent]]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        processes.append(proc)
+        self.processes.append(proc)
         agent = SimAgent("127.0.0.1", port, snmprec.stem)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _answers(agent.host, port, agent.community):
@@ -131,11 +133,27 @@ def snmpsim_agent(tmp_path: Path) -> Iterator[Callable[..., SimAgent]]:
                 raise RuntimeError("snmpsim did not answer within the startup timeout")
         return agent
 
-    yield start
-    for proc in processes:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    def stop_all(self) -> None:
+        for proc in self.processes:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def snmpsim_agent(tmp_path: Path) -> Iterator[Callable[..., SimAgent]]:
+    """Factory: ``snmpsim_agent()`` starts a fresh agent for this test and returns its address."""
+    launcher = _Launcher(tmp_path)
+    yield launcher.start
+    launcher.stop_all()
+
+
+@pytest.fixture(scope="module")
+def shared_snmpsim_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimAgent]:
+    """One agent for a whole test module: for tests that only read, or write what they check."""
+    launcher = _Launcher(tmp_path_factory.mktemp("snmpsim"))
+    yield launcher.start()
+    launcher.stop_all()

@@ -113,13 +113,16 @@ def test_status_maps_greens_to_model_phases_and_times_greens_with_the_clock(agen
     ("control_status", "flash_status", "mode"),
     [(2, 2, "engine"), (6, 2, "local"), (4, 2, "local"), (2, 4, "flash"), (6, 6, "flash")],
 )
-def test_mode_from_unit_control_and_flash_status(agent, probe, control_status, flash_status, mode):
+def test_mode_from_unit_control_and_flash_status(shared_snmpsim_agent, control_status, flash_status, mode):
+    agent = shared_snmpsim_agent  # each case writes the two objects it reads
+    probe = SnmpClient(agent.host, agent.port, agent.v2c, FAST)
     probe.set({oids.UNIT_CONTROL_STATUS.instance(): control_status, oids.UNIT_FLASH_STATUS.instance(): flash_status})
     backend = make_backend(agent, FakeClock(), v3=False)
     try:
         assert backend.status()[TLS].mode == mode
     finally:
         backend.close()
+        probe.close()
 
 
 def test_commands_are_level_bit_masks_in_one_set_with_the_pattern_watchdog(agent, probe):

@@ -21,8 +21,8 @@ FAST = RetryPolicy(timeout_s=0.15, attempts=3, backoff_s=0.05)
 
 
 @pytest.fixture
-def agent(snmpsim_agent):
-    return snmpsim_agent()
+def agent(shared_snmpsim_agent):
+    return shared_snmpsim_agent
 
 
 @pytest.fixture(params=["v2c", "v3"])

@@ -22,8 +22,8 @@ def run(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def agent(snmpsim_agent):
-    return snmpsim_agent()
+def agent(shared_snmpsim_agent):
+    return shared_snmpsim_agent
 
 
 def test_json_over_snmpv3(agent, monkeypatch, capsys):
