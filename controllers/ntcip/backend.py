@@ -297,9 +297,10 @@ class NtcipBackend:
         try:
             await link.client.set_async(values)
             await link.client.set_async({mode: oids.DbCreateTransaction.VERIFY})
-            deadline = self.clock() + self.settings.verify_timeout_s
+            # wall time, not the control clock: this bounds an I/O wait
+            deadline = time.monotonic() + self.settings.verify_timeout_s
             while (await link.client.get_async([mode]))[mode] != oids.DbCreateTransaction.DONE:
-                if self.clock() > deadline:
+                if time.monotonic() > deadline:
                     raise RequestRefused("dbCreateTransaction verify did not finish")
                 await asyncio.sleep(0.05)
             status = oids.DB_VERIFY_STATUS.instance()
