@@ -15,7 +15,8 @@ Every ``tlLogic`` SUMO accepts loads: ``static``, ``actuated``, ``delay_based`` 
 types (``minDur``/``maxDur`` bound the greens; ``next`` and ``name`` do not matter to the
 model), state strings longer than the links (signal indices no connection uses, shown as
 the program shows them), a connection's second signal for its internal stop
-(``linkIndex2``, driven as the program shows it, not a second link) and pedestrian
+(``linkIndex2``, driven as the program shows it, not a second link; NEMA's ring phases
+become their concurrent pairs, see :mod:`sumo_scenarios.nema`) and pedestrian
 crossings: their signals are in the states and in the conflicts, but they are not
 :class:`~optimizer.intersection.SignalLink` s (no vehicle lanes), so a phase that serves only
 pedestrians has no movements.
@@ -31,6 +32,7 @@ import sumolib
 
 from optimizer.intersection import GREEN_CHARS, IntersectionModel, Movement, Phase, SignalLink, Turn
 from phasewise_errors import ScenarioError
+from sumo_scenarios.nema import nema_clearances, nema_green_phases
 
 _TURNS: dict[str, Turn] = {
     "s": "through",
@@ -70,9 +72,11 @@ def load_intersections(
         net = sumolib.net.readNet(str(path), withPrograms=True)
     except Exception as exc:  # sumolib raises bare SAX/XML errors on malformed files
         raise ScenarioError(f"{path}: cannot read SUMO network ({exc})") from None
+    nema = any(program.getType() == "NEMA" for tls in net.getTrafficLights() for program in tls.getPrograms().values())
+    clearances = nema_clearances(path) if nema else {}
     models = {}
     for tls in net.getTrafficLights():
-        model = _intersection(tls, defaults)
+        model = _intersection(tls, defaults, clearances.get(tls.getID()))
         if model is not None:
             models[model.tls_id] = model
     if not models:
@@ -80,7 +84,9 @@ def load_intersections(
     return models
 
 
-def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> IntersectionModel | None:
+def _intersection(
+    tls: sumolib.net.TLS, defaults: TimingDefaults, nema_clearance: tuple[float, float] | None = None
+) -> IntersectionModel | None:
     programs = tls.getPrograms()
     if not programs:
         return None
@@ -91,6 +97,8 @@ def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> Intersectio
 
     sumo_phases = program.getPhases()
     greens = [p for p in sumo_phases if any(c in GREEN_CHARS for c in p.state) and not _TRANSITION_CHARS & set(p.state)]
+    if program.getType() == "NEMA":
+        greens = nema_green_phases(program) or greens  # ring phases -> concurrent pairs
     if not greens:
         return None
     phases, seen = [], set()
@@ -116,6 +124,10 @@ def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> Intersectio
     all_reds = [
         p.duration for p in sumo_phases if set(p.state.lower()) <= {"r", "s", "o"} and p.duration > 0
     ]
+    cycle_s = float(sum(p.duration for p in sumo_phases))
+    if nema_clearance is not None:  # NEMA: clearances are phase attributes, not phases
+        yellows, all_reds = [nema_clearance[0]], [nema_clearance[1]] if nema_clearance[1] > 0 else []
+        cycle_s = sum(p.duration_s for p in phases) + len(phases) * sum(nema_clearance)
     return IntersectionModel(
         tls_id=tls.getID(),
         links=tuple(links),
@@ -125,7 +137,7 @@ def _intersection(tls: sumolib.net.TLS, defaults: TimingDefaults) -> Intersectio
         # A program with yellow but no all-red phases is the engineer's choice (Cologne and
         # Ingolstadt use none): keep it. The default applies only when there is no clearance.
         all_red_s=float(min(all_reds)) if all_reds else (0.0 if yellows else defaults.all_red_s),
-        program_cycle_s=float(sum(p.duration for p in sumo_phases)),
+        program_cycle_s=cycle_s,
         program_offset_s=float(getattr(program, "_offset", 0) or 0),
     )
 

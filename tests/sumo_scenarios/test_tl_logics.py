@@ -156,7 +156,38 @@ def test_program_types(build: Callable[..., Path], tmp_path: Path, tls_type: str
         assert phase.min_green_s in min_durs or phase.min_green_s == phase.duration_s
         assert phase.min_green_s <= phase.duration_s <= phase.max_green_s
     _assert_consistent(model, net)
+    if tls_type == "NEMA":
+        # ring 1 serves north (2) and east (4), ring 2 south (6) and west (8): the model's
+        # phases are the concurrent pairs 2+6 and 4+8, and the clearances the phase attributes
+        assert [sorted({m.split(":")[0] for m in p.movements}) for p in model.phases] == [["NC", "SC"], ["EC", "WC"]]
+        assert (model.yellow_s, model.all_red_s) == (3.0, 2.0)
+        assert (1, 7) not in model.conflicts  # north and south through go together
     _run_controllers(net, tmp_path, ("static", "maxpressure", "adaptive"))
+
+
+def test_an_eight_phase_nema_program(build: Callable[..., Path], tmp_path: Path) -> None:
+    # protected lefts: ring 1 = 1 (N left), 2 (S through+right) | 3 (E left), 4 (W through+right);
+    # ring 2 = 5 (S left), 6 (N through+right) | 7 (W left), 8 (E through+right)
+    states = {1: "rrGrrrrrrrrr", 2: "rrrrrrGGrrrr", 3: "rrrrrGrrrrrr", 4: "rrrrrrrrrGGr",
+              5: "rrrrrrrrGrrr", 6: "GGrrrrrrrrrr", 7: "rrrrrrrrrrrG", 8: "rrrGGrrrrrrr"}
+    phases = "".join(
+        f'<phase duration="20" minDur="{4 if n % 2 else 8}" maxDur="40" vehext="2" yellow="4" red="1" name="{n}" state="{s}"/>'
+        for n, s in states.items()
+    )
+    params = ('<param key="barrier2Phases" value="2,6"/><param key="barrierPhases" value="4,8"/>'
+              '<param key="ring1" value="1,2,3,4"/><param key="ring2" value="5,6,7,8"/>')
+    program = f'<tlLogic id="C" type="NEMA" programID="nema8" offset="0">{phases}{params}</tlLogic>'
+    net = _edited(build("plain"), "nema8", program)
+    model = load_intersections(net)["C"]
+    # each side of the barrier: every ring-1 phase with every ring-2 phase, 2 x 2 x 2
+    assert len(model.phases) == 8
+    assert model.phases[0].state == "rrGrrrrrGrrr"  # 1+5: both lefts
+    assert model.phases[1].state == "GGGrrrrrrrrr"  # 1+6: north left with north through
+    assert [p.min_green_s for p in model.phases[:4]] == [4, 8, 8, 8]
+    assert (model.yellow_s, model.all_red_s) == (4.0, 1.0)
+    assert model.program_cycle_s == 8 * 20 + 8 * 5
+    _assert_consistent(model, net)
+    _run_controllers(net, tmp_path, ("static", "maxpressure"))
 
 
 def test_min_max_next_and_name(build: Callable[..., Path]) -> None:
