@@ -27,6 +27,7 @@ from phasewise import scenarios
 from phasewise.app import app
 from phasewise_errors import ConfigError
 from sumo_scenarios.network import load_intersections
+from sumo_scenarios.routing import route_trips
 from sumo_scenarios.scenario import Scenario
 
 console = Console(stderr=True)
@@ -43,7 +44,7 @@ def _scenario(net: Path | None, sumocfg: Path | None, scenario: str | None, seed
 
 
 def _demand(
-    models: dict, scenario: Scenario | None, demand: Path | None, counts: Path | None, lane_map: Path | None,
+    models: dict, net_file: Path, scenario: Scenario | None, demand: Path | None, counts: Path | None, lane_map: Path | None,
     routes: Path | None, begin: float | None, end: float | None,
 ) -> DemandEstimate:
     if sum(x is not None for x in (demand, counts, routes)) > 1:
@@ -59,7 +60,8 @@ def _demand(
         raise ConfigError("no demand: give --demand FLOWS.csv, --counts with --lane-map, or --routes ROUTES.rou.xml")
     b = begin if begin is not None else (scenario.begin_s if scenario else 0.0)
     e = end if end is not None else (scenario.end_s if scenario else b + 3600.0)
-    return demand_from_routes(models, [Path(r) for r in route_files], b, e)
+    routed = route_trips(net_file, [Path(r) for r in route_files], scenarios.cache_dir() / "routes")  # trips get paths
+    return demand_from_routes(models, routed, b, e)
 
 
 @app.command()
@@ -85,7 +87,7 @@ def optimize(
         raise ConfigError(f"--cycle-min {cycle_min:g} must not exceed --cycle-max {cycle_max:g}")
     net_file, resolved = _scenario(net, sumocfg, scenario, seed)
     models = load_intersections(net_file)
-    estimate = _demand(models, resolved, demand, counts, lane_map, routes, begin, end)
+    estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end)
     estimate.check(models)
     if demand is not None or counts is not None:
         models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
