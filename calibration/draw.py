@@ -36,7 +36,7 @@ def draw_site(frame: npt.NDArray[np.uint8], site: SiteConfig, *, counts: dict[st
         d = np.asarray(lane.direction, dtype=float)
         tip = mid + 40 * d / np.linalg.norm(d)
         cv2.arrowedLine(out, tuple(mid.astype(int)), tuple(tip.astype(int)), (0, 0, 255), 2, cv2.LINE_AA, tipLength=0.3)
-        label = f"{lane.id} {lane.approach}/{lane.movement}"
+        label = f"{lane.id} {lane.approach}/{'+'.join(lane.movements)}"
         if counts is not None:
             label += f" n={counts.get(lane.id, 0)}"
         org = (int(mid[0]) - 40, int(mid[1]) - 10)
@@ -46,6 +46,12 @@ def draw_site(frame: npt.NDArray[np.uint8], site: SiteConfig, *, counts: dict[st
         a, b = (tuple(int(v) for v in p) for p in ex.line)
         cv2.line(out, a, b, (255, 0, 255), 2, cv2.LINE_AA)
         cv2.putText(out, f"exit {ex.id} ({ex.movement})", a, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 0, 255), 1)
+    if site.junction is not None:
+        cv2.polylines(out, [np.asarray(site.junction, dtype=np.int32)], True, (0, 255, 255), 1, cv2.LINE_AA)
+    for head in site.signal_heads:
+        x1, y1, x2, y2 = head.box
+        cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 255), 1)
+        cv2.putText(out, f"signal {head.id}", (x1, y2 + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1)
     cv2.putText(out, site.camera, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
     return out
 

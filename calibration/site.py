@@ -13,17 +13,26 @@ Example (``calibration/sites/nl_highway_overpass.yaml``)::
     lanes:
       - id: sb_3
         approach: southbound
-        movement: through
+        movements: [through]          # what the lane serves: left, through, right, uturn
         sumo_lane: "-E1_2"            # optional
         polygon: [[650, 100], [700, 100], [900, 700], [640, 700]]
         stop_line: [[600, 450], [800, 450]]
         direction: [0, 1]             # image direction of travel (here: down the frame)
+
+Optional: ``exits`` (lines where vehicles leave toward one turn), ``junction`` (the
+junction box polygon, where vehicles that crossed the stop line may stand) and
+``signal_heads`` (an image box around the approach's signal head, read for its lamp colour).
+
+Turns are the optimizer's vocabulary (:data:`optimizer.intersection.Turn`: left, through,
+right, uturn). Older files spelled a lane's turns as one ``movement`` (``through_left``,
+``u_turn``, ``all``); they still load, with a ``DeprecationWarning`` naming the new spelling.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
-from typing import Literal
+from typing import Any, get_args
 
 import numpy as np
 import yaml
@@ -31,10 +40,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from calibration.geometry import polygon_self_intersects, side_of_line
 from calibration.homography import Homography
+from optimizer.intersection import Turn
 from phasewise_errors import ConfigError
 
 Point = tuple[float, float]
-Movement = Literal["through", "left", "right", "u_turn", "through_left", "through_right", "all"]
+TURNS: tuple[Turn, ...] = get_args(Turn)
+
+# Old single-``movement`` spellings -> the turns they meant.
+LEGACY_MOVEMENTS: dict[str, tuple[Turn, ...]] = {
+    "u_turn": ("uturn",),
+    "through_left": ("through", "left"),
+    "through_right": ("through", "right"),
+    "all": TURNS,
+}
+
+
+def _legacy_turns(value: Any, where: str) -> Any:
+    """Map an old turn spelling to the new one (with a DeprecationWarning); others unchanged."""
+    if isinstance(value, str) and value in LEGACY_MOVEMENTS:
+        new = list(LEGACY_MOVEMENTS[value])
+        warnings.warn(f"{where}: turn {value!r} is deprecated; write {new}", DeprecationWarning, stacklevel=4)
+        return new
+    return [value] if isinstance(value, str) else value
 
 
 class _Strict(BaseModel):
@@ -46,12 +73,23 @@ class LaneConfig(_Strict):
 
     id: str = Field(min_length=1)
     approach: str = Field(min_length=1, description="e.g. northbound, or the approach name used by the optimizer")
-    movement: Movement = "through"
+    movements: tuple[Turn, ...] = Field(("through",), min_length=1,
+                                        description="turns the lane serves: left, through, right, uturn")
     sumo_lane: str | None = None
     polygon: list[Point] = Field(description="lane zone, >= 3 image points, not self-intersecting")
     stop_line: tuple[Point, Point] = Field(description="segment across the lane; a crossing counts one vehicle")
     direction: Point = Field(description="image direction of travel, e.g. [0, 1] for down the frame")
     bidirectional: bool = Field(False, description="count crossings in both directions (a plain counting line)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_movement(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "movement" in data:
+            if "movements" in data:
+                raise ValueError("give movements (a list of turns), not both movement and movements")
+            data = dict(data)
+            data["movements"] = _legacy_turns(data.pop("movement"), f"lane {data.get('id', '?')}")
+        return data
 
     @field_validator("polygon")
     @classmethod
@@ -85,11 +123,38 @@ class LaneConfig(_Strict):
 
 
 class ExitConfig(_Strict):
-    """A line where vehicles leave toward one movement (for turning-movement counts)."""
+    """A line where vehicles leave toward one turn (for turning-movement counts)."""
 
     id: str = Field(min_length=1)
-    movement: Movement
+    movement: Turn
     line: tuple[Point, Point]
+
+    @field_validator("movement", mode="before")
+    @classmethod
+    def _legacy_turn(cls, v: Any) -> Any:
+        if v == "u_turn":
+            warnings.warn("exit movement 'u_turn' is deprecated; write 'uturn'", DeprecationWarning, stacklevel=4)
+            return "uturn"
+        return v
+
+
+class SignalHeadConfig(_Strict):
+    """An image box around one signal head (and its countdown, if any) that shows the lanes' light.
+
+    ``box`` is ``[x1, y1, x2, y2]`` in pixels, drawn tight around the lamps: every lit pixel
+    inside it is read as the head's colour (:mod:`vision.signal_head`).
+    """
+
+    id: str = Field(min_length=1)
+    box: tuple[int, int, int, int]
+    lanes: tuple[str, ...] = Field(default=(), description="lanes it controls; empty = every lane")
+
+    @field_validator("box")
+    @classmethod
+    def _box_ok(cls, v: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        if v[2] <= v[0] or v[3] <= v[1]:
+            raise ValueError(f"must be [x1, y1, x2, y2] with x2 > x1 and y2 > y1, got {list(v)}")
+        return v
 
 
 class HomographyConfig(_Strict):
@@ -105,6 +170,9 @@ class SiteConfig(_Strict):
     homography: HomographyConfig | None = None
     lanes: list[LaneConfig] = Field(min_length=1)
     exits: list[ExitConfig] = Field(default_factory=list)
+    junction: list[Point] | None = Field(None, description="junction box polygon (vehicles past the stop lines)")
+    signal_heads: list[SignalHeadConfig] = Field(default_factory=list)
+    intersection_id: str | None = Field(None, description="INTID of the turning-movement count files")
 
     @model_validator(mode="after")
     def _inside_frame_and_unique(self) -> SiteConfig:
@@ -124,9 +192,24 @@ class SiteConfig(_Strict):
             for p in ex.line:
                 if not (0 <= p[0] <= w and 0 <= p[1] <= h):
                     raise ValueError(f"exit {ex.id}: line point {list(p)} is outside the {w}x{h} frame")
+        for head in self.signal_heads:
+            if head.box[2] > w or head.box[3] > h or min(head.box) < 0:
+                raise ValueError(f"signal head {head.id}: box {list(head.box)} is outside the {w}x{h} frame")
+            unknown = sorted(set(head.lanes) - set(ids))
+            if unknown:
+                raise ValueError(f"signal head {head.id}: unknown lanes {', '.join(unknown)}; use lane ids")
+        if self.junction is not None and (len(self.junction) < 3 or polygon_self_intersects(self.junction)):
+            raise ValueError("junction must be a polygon of >= 3 points, not self-intersecting")
         if self.homography is not None:
             Homography.from_points(self.homography.image_px, self.homography.ground_m)
         return self
+
+    def head_of(self, lane_id: str) -> SignalHeadConfig | None:
+        """The signal head that controls ``lane_id`` (None when the site reads none)."""
+        for head in self.signal_heads:
+            if not head.lanes or lane_id in head.lanes:
+                return head
+        return None
 
     def ground(self) -> Homography | None:
         if self.homography is None:
@@ -181,7 +264,7 @@ def line_site(x1: float, y1: float, x2: float, y2: float, width: int, height: in
         camera="line",
         frame_size=(width, height),
         lanes=[LaneConfig(
-            id="line", approach="line", movement="all", bidirectional=True,
+            id="line", approach="line", movements=TURNS, bidirectional=True,
             polygon=[(0, 0), (width, 0), (width, height), (0, height)],
             stop_line=((x1, y1), (x2, y2)),
             direction=(-dy, dx),

@@ -23,6 +23,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+STOPPED_SPEED_M_S = 0.1
+"""A vehicle slower than this (m/s) is stopped: the one threshold of the SUMO virtual camera
+(``sumo_scenarios.sensing``, SUMO's own halting speed, so truth and camera agree) and the
+video lane zones (``counting.lane_zone``). On video a speed this low is only measurable from
+positions averaged over a window of a few seconds (box jitter of 1-2 px is several cm per
+frame); ``LaneZones`` does that (``speed_window_s``)."""
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -67,8 +74,8 @@ class CameraFrame:
     Per lane (arrays of ``len(lanes)``, in the layout's lane order):
 
     * ``present``: vehicles detected in the view,
-    * ``stopped``: of them, halted (speed below about 0.1 m/s),
-    * ``queue_end_m``: distance from the stop line to the back of the farthest stopped
+    * ``stopped``: of them, halted (speed below ``STOPPED_SPEED_M_S``),
+    * ``queue_m``: distance from the stop line to the back of the farthest stopped
       vehicle in view (0 when none), at most the view length,
     * ``green``: whether the lane's signal showed green during the step (the controller
       knows what it displays),
@@ -99,7 +106,7 @@ class CameraFrame:
     ok: bool
     present: IntArray
     stopped: IntArray
-    queue_end_m: FloatArray
+    queue_m: FloatArray
     green: BoolArray
     crossing_lane: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     crossing_movement: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -132,6 +139,6 @@ class CameraFrame:
             ok=ok,
             present=np.zeros(n, dtype=np.int64),
             stopped=np.zeros(n, dtype=np.int64),
-            queue_end_m=np.zeros(n, dtype=np.float64),
+            queue_m=np.zeros(n, dtype=np.float64),
             green=np.zeros(n, dtype=bool),
         )

@@ -17,14 +17,20 @@ from counting.events import Crossing, LaneCounts, Turn
 from counting.lane_zone import LaneZones
 from counting.line_zone import StopLineCounter
 from counting.turning import TurningCounter
-from vision.classes import ROAD_USER_CLASSES
+from vision.classes import VEHICLE_CLASSES
 from vision.detections import Detections
 
 
 class SiteCounter:
-    """``update(tracks, t_s) -> LaneCounts``; keeps every crossing and turn for the replay's files."""
+    """``update(tracks, t_s) -> LaneCounts``; keeps every crossing and turn for the replay's files.
 
-    def __init__(self, site: SiteConfig, *, classes: tuple[int, ...] = ROAD_USER_CLASSES) -> None:
+    One count definition: a counted vehicle is a track of one of ``classes`` (default the
+    vehicle classes car, motorcycle, bus, truck, the classes of ``counts.csv`` and of PCU)
+    crossing a stop line. Pedestrians and riders' own "person" boxes are never counted (a
+    rider on a motorcycle would otherwise count twice).
+    """
+
+    def __init__(self, site: SiteConfig, *, classes: tuple[int, ...] = VEHICLE_CLASSES) -> None:
         self.site = site
         self.classes = classes
         self.stop_lines = StopLineCounter(site.lanes)

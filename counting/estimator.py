@@ -275,7 +275,7 @@ class DemandEstimator:
 
     def _plausible(self, cam: _CameraState, frame: CameraFrame, dt: float) -> bool:
         n_l, n_m = len(cam.layout.lanes), len(cam.layout.movements)
-        arrays = (frame.present, frame.stopped, frame.queue_end_m)
+        arrays = (frame.present, frame.stopped, frame.queue_m)
         if any(np.shape(a) != (n_l,) for a in (*arrays, frame.green)):
             return False
         if any(not np.all(np.isfinite(a)) or np.any(np.asarray(a) < 0) for a in arrays):
@@ -301,7 +301,7 @@ class DemandEstimator:
         cam.prev_present = present
 
         # Hidden queue beyond the view (input-output while the view end is blocked).
-        blocked = (frame.stopped > 0) & (frame.queue_end_m >= cam.view_m - self.spill_margin_m)
+        blocked = (frame.stopped > 0) & (frame.queue_m >= cam.view_m - self.spill_margin_m)
         lane_rate = cam.movement_lane_split() @ cam.rates.rate_veh_s
         entries = crossed_lane + d_present
         old_hidden = cam.hidden.copy()
@@ -321,7 +321,7 @@ class DemandEstimator:
         shares = cam.lane_shares()
         arrivals = crossed.sum(axis=0) + shares.T @ (d_present + d_hidden)
         cam.queue_veh = stopped + cam.hidden
-        cam.queue_m = np.where(frame.stopped > 0, frame.queue_end_m, 0.0) + cam.hidden * self.jam_spacing_m
+        cam.queue_m = np.where(frame.stopped > 0, frame.queue_m, 0.0) + cam.hidden * self.jam_spacing_m
         cam.spillback = blocked | (cam.hidden >= 0.5)
         self._saturation(cam, frame, crossed_lane, stopped)
         movement_blocked = (cam.serves.T @ cam.spillback.astype(np.float64)) > 0

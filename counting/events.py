@@ -52,3 +52,21 @@ class LaneCounts:
     crossings: tuple[Crossing, ...]
     turns: tuple[Turn, ...]
     queues: tuple[QueueSample, ...]
+
+
+@dataclass(frozen=True)
+class CountedMovement:
+    """One counted vehicle with the turn it took after the stop line.
+
+    ``turn`` comes from the exit line it crossed (``how="exit"``), else from its heading a
+    few seconds after the stop line (``how="heading"``), else from the lane's own turns
+    (``how="lane"``: it vanished at once and the lane serves one turn, or through).
+    """
+
+    t_s: float
+    lane: str
+    approach: str
+    turn: str
+    class_id: int
+    tracker_id: int
+    how: str = "exit"

@@ -47,7 +47,7 @@ from types import ModuleType
 
 import numpy as np
 
-from counting.camera_frame import CameraFrame, CameraLayout
+from counting.camera_frame import STOPPED_SPEED_M_S, CameraFrame, CameraLayout
 from counting.estimator import DetectionRates
 from optimizer.intersection import GREEN_CHARS, IntersectionModel
 from phasewise_errors import ConfigError
@@ -56,7 +56,7 @@ CAR, BUS, TRUCK, MOTORCYCLE = 2, 5, 7, 3
 _VCLASS_TO_COCO = {"passenger": CAR, "truck": TRUCK, "trailer": TRUCK, "delivery": TRUCK,
                    "bus": BUS, "coach": BUS, "motorcycle": MOTORCYCLE, "moped": MOTORCYCLE}
 HEAD_AT_LINE_M = 8.0  # a stopped vehicle this close to the stop line is the lane's head
-HALTING_SPEED_M_S = 0.1  # SUMO's own halting threshold, so truth and camera agree on "stopped"
+HALTING_SPEED_M_S = STOPPED_SPEED_M_S  # 0.1 m/s, SUMO's own halting threshold (see its docstring)
 BOX_CRAWL_M_S = 1.0  # a vehicle inside the junction slower than this is waiting there
 
 
@@ -290,13 +290,13 @@ class CameraNetwork:
         back_m = front_m + lengths
         present = np.bincount(lanes, minlength=n_lanes).astype(np.int64)
         stopped = np.bincount(lanes[stopped_mask], minlength=n_lanes).astype(np.int64)
-        queue_end_m = np.zeros(n_lanes)
+        queue_m = np.zeros(n_lanes)
         if stopped_mask.any():
-            np.maximum.at(queue_end_m, lanes[stopped_mask], np.clip(back_m[stopped_mask], 0.0, cam.view_m))
+            np.maximum.at(queue_m, lanes[stopped_mask], np.clip(back_m[stopped_mask], 0.0, cam.view_m))
         arrival_s, head_stopped = _track_features(lanes, front_m, speeds, stopped_mask, n_lanes)
         present += self._phantoms(present)
         cross_lane, cross_move, cross_class = self._crossings(cam, crossed)
-        return CameraFrame(time_s, cam.layout.camera_id, True, present, stopped, queue_end_m, green,
+        return CameraFrame(time_s, cam.layout.camera_id, True, present, stopped, queue_m, green,
                            cross_lane, cross_move, cross_class, arrival_s, head_stopped,
                            self._stopped_in_junction(cam, gone))
 

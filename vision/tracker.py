@@ -41,6 +41,14 @@ class TrackerConfig:
     velocity_decay_s: float = 2.0   # unseen tracks slow down with this time constant
 
 
+DENSE_TRAFFIC = TrackerConfig(high_conf=0.25, low_conf=0.1, max_lost_s=10.0)
+"""For queues of two-wheelers seen from behind (``calibration/sites/hanoi_intersection.yaml``):
+most riders in a queue are detected at 0.15-0.4 confidence, so tracks start at 0.25, and a
+rider hidden behind another for several seconds keeps its id for 10 s. Measured on the
+Hanoi clip (``benchmarks/vision_errors.py``): at the default 0.45 the lane zones saw 7 of 14
+vehicles queued at frame 96, with this 16."""
+
+
 def iou_matrix(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Pairwise IoU of boxes ``a`` (N, 4) and ``b`` (M, 4) in xyxy form, shape (N, M)."""
     if len(a) == 0 or len(b) == 0:

@@ -15,7 +15,7 @@ GOOD = {
     "frame_size": [640, 360],
     "homography": {"image_px": [[0, 360], [640, 360], [400, 0], [240, 0]],
                    "ground_m": [[0, 0], [10, 0], [10, 40], [0, 40]]},
-    "lanes": [{"id": "l1", "approach": "nb", "movement": "left", "sumo_lane": "E1_0",
+    "lanes": [{"id": "l1", "approach": "nb", "movements": ["left"], "sumo_lane": "E1_0",
                "polygon": [[0, 0], [300, 0], [300, 360], [0, 360]],
                "stop_line": [[0, 250], [300, 250]], "direction": [0, 1]}],
 }
@@ -35,7 +35,7 @@ def test_example_sites_load_with_homography():
 
 def test_good_site_loads(tmp_path):
     site = load_site(write(tmp_path, GOOD))
-    assert site.lanes[0].sumo_lane == "E1_0" and site.lanes[0].movement == "left"
+    assert site.lanes[0].sumo_lane == "E1_0" and site.lanes[0].movements == ("left",)
     assert site.lanes[0].after_side_sign() != 0
 
 

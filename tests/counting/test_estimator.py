@@ -20,12 +20,12 @@ SHARED = CameraLayout("b", lanes=("b_0",), movements=("b:through", "b:left"),
 
 
 def frame(layout: CameraLayout, t: float, *, crossings: list[tuple[int, int]] = (), present: int = 0,
-          stopped: int = 0, queue_end_m: float = 0.0, green: bool = True, ok: bool = True) -> CameraFrame:
+          stopped: int = 0, queue_m: float = 0.0, green: bool = True, ok: bool = True) -> CameraFrame:
     n = len(layout.lanes)
     lanes = np.array([c[0] for c in crossings], dtype=np.int64)
     moves = np.array([c[1] for c in crossings], dtype=np.int64)
     return CameraFrame(t, layout.camera_id, ok, np.full(n, present), np.full(n, stopped),
-                       np.full(n, queue_end_m), np.full(n, green), lanes, moves, np.full(lanes.size, 2))
+                       np.full(n, queue_m), np.full(n, green), lanes, moves, np.full(lanes.size, 2))
 
 
 def feed_steady(est: DemandEstimator, layout: CameraLayout, until_s: int, every_s: int = 4,
@@ -55,14 +55,14 @@ def test_known_miss_rate_is_corrected() -> None:
 def test_vehicles_entering_the_view_count_as_arrivals_before_they_cross() -> None:
     est = DemandEstimator([ONE_LANE], bin_s=60.0)
     for t in range(1, 61):  # red: one vehicle joins the queue every 6 s, nobody crosses
-        est.update(frame(ONE_LANE, float(t), present=t // 6, stopped=t // 6, queue_end_m=7.5 * (t // 6)))
-    est.update(frame(ONE_LANE, 61.0, present=10, stopped=10, queue_end_m=75.0))
+        est.update(frame(ONE_LANE, float(t), present=t // 6, stopped=t // 6, queue_m=7.5 * (t // 6)))
+    est.update(frame(ONE_LANE, 61.0, present=10, stopped=10, queue_m=75.0))
     assert est.bins()[0.0]["a:through"] == pytest.approx(10.0)
 
 
 def test_queue_in_view() -> None:
     est = DemandEstimator([ONE_LANE])
-    est.update(frame(ONE_LANE, 1.0, present=6, stopped=5, queue_end_m=35.0, green=False))
+    est.update(frame(ONE_LANE, 1.0, present=6, stopped=5, queue_m=35.0, green=False))
     demand = est.estimate(1.0)
     assert demand.queue_veh["a_0"] == 5.0 and demand.queue_m["a_0"] == 35.0
     assert not demand.spillback["a_0"]
@@ -72,7 +72,7 @@ def test_queue_beyond_the_view_grows_with_the_arrival_rate() -> None:
     est = DemandEstimator([ONE_LANE])
     feed_steady(est, ONE_LANE, 600, every_s=5)  # learn 720 veh/h = 0.2 veh/s
     for t in range(601, 661):  # 60 s of red with the stopped queue filling the view
-        est.update(frame(ONE_LANE, float(t), present=13, stopped=13, queue_end_m=99.0, green=False))
+        est.update(frame(ONE_LANE, float(t), present=13, stopped=13, queue_m=99.0, green=False))
     demand = est.estimate(660.0)
     assert demand.spillback["a_0"]
     assert demand.queue_veh["a_0"] == pytest.approx(13 + 0.2 * 60, abs=1.5)
@@ -85,7 +85,7 @@ def test_hidden_queue_drains_as_vehicles_enter_the_view() -> None:
     est = DemandEstimator([ONE_LANE])
     feed_steady(est, ONE_LANE, 600, every_s=5)
     for t in range(601, 661):
-        est.update(frame(ONE_LANE, float(t), present=13, stopped=13, queue_end_m=99.0, green=False))
+        est.update(frame(ONE_LANE, float(t), present=13, stopped=13, queue_m=99.0, green=False))
     hidden = est.estimate(660.0).queue_veh["a_0"] - 13
     for t in range(661, 661 + 60):  # green: one vehicle crosses per 2 s, the view stays full but moving
         est.update(frame(ONE_LANE, float(t), crossings=[(0, 0)] if t % 2 == 0 else [], present=13))
@@ -135,12 +135,12 @@ def test_saturation_flow_from_discharge_headways() -> None:
     for _ in range(10):  # cycles: 40 s red with 12 queued, then a 40 s green discharging every 3 s
         for _ in range(40):
             t += 1
-            est.update(frame(ONE_LANE, float(t), present=12, stopped=12, queue_end_m=90.0, green=False))
+            est.update(frame(ONE_LANE, float(t), present=12, stopped=12, queue_m=90.0, green=False))
         for k in range(40):
             t += 1
             left = max(12 - (k + 1) // 3, 0)
             est.update(frame(ONE_LANE, float(t), crossings=[(0, 0)] if (k + 1) % 3 == 0 and k < 36 else [],
-                             present=left, stopped=left, queue_end_m=7.5 * left))
+                             present=left, stopped=left, queue_m=7.5 * left))
     assert est.estimate(float(t)).saturation_flow_veh_h_lane["a_0"] == pytest.approx(1200.0, rel=0.1)
 
 
@@ -171,7 +171,7 @@ def test_estimates_are_never_nan_or_negative(frames: list) -> None:
     est = DemandEstimator([SHARED], window_s=10.0, bin_s=20.0)
     for t, (ok, present, stopped, queue_end, green, moves) in enumerate(frames, start=1):
         est.update(frame(SHARED, float(t), crossings=[(0, m) for m in moves], present=present,
-                         stopped=stopped, queue_end_m=queue_end, green=green, ok=ok))
+                         stopped=stopped, queue_m=queue_end, green=green, ok=ok))
         demand = est.estimate(float(t))
         values = [*demand.flow_veh_h.values(), *demand.std_veh_h.values(), *demand.queue_veh.values(),
                   *demand.queue_m.values(), *demand.saturation_flow_veh_h.values(),
