@@ -91,7 +91,7 @@ def require_demand(models: dict[str, IntersectionModel], estimate: DemandEstimat
     if not empty:
         return
     shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
-    what = "every traffic light" if len(empty) == len(models) else f"{len(empty)} of {len(models)} traffic lights ({shown})"
+    what = "any traffic light" if len(empty) == len(models) else f"{len(empty)} of {len(models)} traffic lights ({shown})"
     movements = sorted(m.id for m in models[empty[0]].movements)[:6]
     raise ConfigError(
         f"{estimate.source or 'demand'}: no vehicle{' in ' + period if period else ''} crosses {what}"

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from optimizer.demand import DemandEstimate, read_demand_csv
 from optimizer.demand_counts import demand_from_counts
-from optimizer.demand_routes import demand_from_routes
-from optimizer.intersection import IntersectionModel
+from optimizer.demand_routes import demand_from_routes, require_demand
+from optimizer.intersection import IntersectionModel, Movement
 from phasewise_errors import ConfigError
 from sumo_scenarios.scenario import Scenario
+from tests.optimizer.conftest import two_phase_model
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -76,3 +78,42 @@ def test_counts_with_lane_map(tmp_path: Path) -> None:
     assert d.std_veh_h["X"]["a:through"] == pytest.approx(20.0)
     with pytest.raises(ConfigError, match="lane 'n9' is not in the lane map"):
         demand_from_counts(write(tmp_path, "c2.csv", "bin_start,lane,class,count\n0,n9,car,1\n"), lane_map)
+
+
+def test_trips_without_routes_are_refused_with_the_fix(tmp_path: Path, model: IntersectionModel) -> None:
+    # cologne1 and ingolstadt7 hold only such trips: skipping them gave an all-minimum-green plan
+    routes = write(tmp_path, "trips.rou.xml", """<routes>
+        <vehicle id="v" depart="10"><route edges="a a2"/></vehicle>
+        <trip id="t1" depart="20" from="a" to="a2"/>
+        <trip id="t2" depart="30" from="b" to="b2"/>
+        <trip id="late" depart="9000" from="b" to="b2"/>
+    </routes>""")
+    with pytest.raises(ConfigError, match=r"trips.rou.xml: 2 vehicle\(s\) departing in \[0, 3600\) s are trips without a route.*duarouter"):
+        demand_from_routes({"X": model}, [routes], 0.0, 3600.0)
+
+
+def test_a_light_without_demand_is_refused_but_an_unused_movement_is_not(tmp_path: Path, model: IntersectionModel) -> None:
+    routes = write(tmp_path, "r.rou.xml", '<routes><vehicle id="v" depart="10"><route edges="a a2"/></vehicle></routes>')
+    d = demand_from_routes({"X": model}, [routes], 0.0, 3600.0)  # b:through has none: allowed
+    assert d.flow("X", "a:through") == 1.0 and d.flow("X", "b:through") == 0.0
+    other = dataclasses.replace(two_phase_model("Y"), movements=(
+        Movement("c:through", "c", "through", (0,), ("c_0",), ("c2",)),
+        Movement("d:through", "d", "through", (1,), ("d_0",), ("d2",)),
+    ))
+    with pytest.raises(ConfigError, match=r"no vehicle in \[0, 3600\) s crosses 1 of 2 traffic lights \(Y\) \(movements of Y: c:through, d:through\).*--begin/--end"):
+        demand_from_routes({"X": model, "Y": other}, [routes], 0.0, 3600.0)
+    with pytest.raises(ConfigError, match=r"crosses any traffic light"):
+        demand_from_routes({"X": model}, [routes], 100.0, 3600.0)
+    require_demand({"X": model}, DemandEstimate({"X": {"b:through": 5.0}}))
+
+
+def test_route_distributions_share_their_vehicles(tmp_path: Path, model: IntersectionModel) -> None:
+    routes = write(tmp_path, "d.rou.xml", """<routes>
+        <routeDistribution id="rd">
+            <route id="ra" edges="a a2" probability="3"/>
+            <route id="rb" edges="b b2" probability="1"/>
+        </routeDistribution>
+        <flow id="f" route="rd" begin="0" end="3600" number="400"/>
+    </routes>""")
+    d = demand_from_routes({"X": model}, [routes], 0.0, 3600.0)
+    assert (d.flow("X", "a:through"), d.flow("X", "b:through")) == pytest.approx((300.0, 100.0))
