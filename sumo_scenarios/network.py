@@ -24,7 +24,9 @@ pedestrians has no movements.
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,11 +61,16 @@ class TimingDefaults:
 
 
 def load_intersections(
-    net_file: str | Path, defaults: TimingDefaults = TimingDefaults()
+    net_file: str | Path,
+    defaults: TimingDefaults = TimingDefaults(),
+    program_files: Sequence[Path] = (),
 ) -> dict[str, IntersectionModel]:
     """All signalised intersections of a network, keyed by tls id (in network order).
 
-    Raises ``ScenarioError`` when the file is missing, unreadable or has no traffic light.
+    ``program_files`` are additional files loaded after the net (a scenario's
+    ``additional-files``): a ``tlLogic`` in them is loaded after the net's and so is the
+    program SUMO runs. Raises ``ScenarioError`` when a file is missing or unreadable or the
+    network has no traffic light.
     """
     path = Path(net_file)
     if not path.is_file():
@@ -72,8 +79,12 @@ def load_intersections(
         net = sumolib.net.readNet(str(path), withPrograms=True)
     except Exception as exc:  # sumolib raises bare SAX/XML errors on malformed files
         raise ScenarioError(f"{path}: cannot read SUMO network ({exc})") from None
+    for file in program_files:
+        _load_programs(net, Path(file))
     nema = any(program.getType() == "NEMA" for tls in net.getTrafficLights() for program in tls.getPrograms().values())
-    clearances = nema_clearances(path) if nema else {}
+    clearances = {}
+    for file in (path, *program_files) if nema else ():
+        clearances.update(nema_clearances(Path(file)))
     models = {}
     for tls in net.getTrafficLights():
         model = _intersection(tls, defaults, clearances.get(tls.getID()))
@@ -82,6 +93,34 @@ def load_intersections(
     if not models:
         raise ScenarioError(f"{path}: the network has no traffic lights to control")
     return models
+
+
+def _load_programs(net: sumolib.net.Net, file: Path) -> None:
+    """Add the ``tlLogic`` programs of an additional file, each after the net's (it runs)."""
+    try:
+        root = ET.parse(file).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise ScenarioError(f"{file}: cannot read additional file ({exc})") from None
+    for logic in root.iter("tlLogic"):
+        tls_id, program_id = logic.get("id", ""), logic.get("programID", "0")
+        try:
+            programs = net.getTLS(tls_id).getPrograms()
+        except KeyError:
+            raise ScenarioError(f"{file}: tlLogic for traffic light '{tls_id}', which the network does not have") from None
+        try:
+            program = sumolib.net.TLSProgram(program_id, float(logic.get("offset", "0")), logic.get("type", "static"))
+            for phase in logic.iter("phase"):
+                program.addPhase(
+                    phase.get("state", ""), float(phase.get("duration", "")),
+                    float(phase.get("minDur", -1)), float(phase.get("maxDur", -1)),
+                    [int(n) for n in phase.get("next", "").split()], phase.get("name", ""),
+                )
+        except ValueError as exc:
+            raise ScenarioError(f"{file}: tlLogic '{tls_id}' program '{program_id}': {exc}") from None
+        for param in logic.iter("param"):
+            program.setParam(param.get("key"), param.get("value"))
+        programs.pop(program_id, None)  # re-inserted last: a dict keeps a replaced key's place
+        programs[program_id] = program
 
 
 def _intersection(

@@ -161,7 +161,7 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
 
     scenario = job.scenario
     controller = job.controller()
-    intersections = load_intersections(scenario.net_file)
+    intersections = load_intersections(scenario.net_file, program_files=scenario.additional_files)
     conn = sumo_module()
     if conn.__name__ == "libsumo":
         global _libsumo_runs

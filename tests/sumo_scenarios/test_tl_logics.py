@@ -20,6 +20,7 @@ from optimizer.demand import DemandEstimate
 from optimizer.intersection import GREEN_CHARS, IntersectionModel
 from optimizer.plan import TimingPlan, validate
 from optimizer.webster import optimize_intersection
+from phasewise_errors import ScenarioError
 from sumo_scenarios.network import load_intersections
 from sumo_scenarios.runner import RunJob, run, sumo_binary, sumo_module
 from sumo_scenarios.scenario import Scenario
@@ -141,6 +142,26 @@ def test_the_program_sumo_runs_is_the_last_one_loaded(build: Callable[..., Path]
         assert conn.trafficlight.getRedYellowGreenState("C") == model.phases[0].state
     finally:
         conn.close()
+
+
+def test_a_program_in_an_additional_file_runs(build: Callable[..., Path], tmp_path: Path) -> None:
+    net = build("plain")
+    extra = tmp_path / "program.add.xml"
+    four_phase = [(20, "GGrrrrGGrrrr"), (3, "yyrrrryyrrrr"), (10, "rrGrrrrrGrrr"), (3, "rryrrrrryrrr"),
+                  (20, "rrrGGrrrrGGr"), (3, "rrryyrrrryyr"), (10, "rrrrrGrrrrrG"), (3, "rrrrryrrrrry")]
+    extra.write_text(f"<additional>{_program('C', 'added', four_phase)}</additional>")
+    assert len(load_intersections(net)["C"].phases) == 2
+    model = load_intersections(net, program_files=[extra])["C"]
+    assert [p.state for p in model.phases] == [s for _, s in four_phase[::2]]
+    conn = sumo_module()
+    conn.start([sumo_binary("sumo"), "-n", str(net), "-a", str(extra), "--no-step-log", "true"])
+    try:
+        assert conn.trafficlight.getProgram("C") == "added"
+    finally:
+        conn.close()
+    extra.write_text(f"<additional>{_program('Q', 'added', four_phase)}</additional>")
+    with pytest.raises(ScenarioError, match="tlLogic for traffic light 'Q', which the network does not have"):
+        load_intersections(net, program_files=[extra])
 
 
 @pytest.mark.parametrize("tls_type", ["actuated", "delay_based", "NEMA"])
