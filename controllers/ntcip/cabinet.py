@@ -1,0 +1,683 @@
+"""An emulated NEMA actuated controller: times phases like a cabinet and keeps its NTCIP database.
+
+The :class:`Cabinet` is pure: no SNMP, no SUMO, no wall clock. Time advances only by
+:meth:`Cabinet.tick` (``dt_s`` seconds); the agent (``controllers.ntcip.agent``) reads and
+writes its NTCIP objects with :meth:`Cabinet.read`/:meth:`Cabinet.write`; the emulator shows
+:meth:`Cabinet.link_state` in SUMO and feeds detector calls with
+:meth:`Cabinet.set_detector_calls`.
+
+Timing (per model phase = one *stage* of concurrent NEMA phases, ``controllers.ntcip.nema``;
+the stage's timing is the longest of its NEMA phases' ``phaseTable`` values):
+
+* **green**: at least ``phaseMinimumGreen``; then, in free operation, it ends on gap-out (no
+  call on its own phases for ``phasePassage``), max-out (``phaseMaximum1`` counted while a
+  conflicting call waits) or a central **force-off**, and only if another stage is called;
+  a central **hold** keeps it green. Stages are served in ring order (``nema.ring_sequence``);
+  a stage with an **omitted** phase is skipped; calls come from detectors (latched while red),
+  central vehicle/pedestrian calls (level bits) and minimum recall;
+* **yellow change** (``phaseYellowChange``) then **red clearance** (``phaseRedClear``) for the
+  NEMA phases that end; phases common to both stages stay green;
+* **coordination** (a pattern: ``patternCycleTime/OffsetTime/SplitNumber`` and the split
+  table ``splitTime/Mode/CoordPhase``): the cycle timer is ``(t - offset) mod cycle`` with the
+  coordinated stage's green starting at 0; each stage's green must end by its force-off point
+  (window start + split - clearance), non-coordinated stages may gap out early (the spare time
+  goes to the next stage / the coordinated stage), the coordinated stage rests until its
+  force-off point, and a stage is only started if its minimum green fits its window.
+
+Pattern selection (``systemPatternControl``): 0 standby (own schedule), 1..253 a pattern, 254
+free, 255 flash. A pattern is checked when selected: the served stages' splits must add up
+to the cycle (else ``localFreeStatus`` = badPlan and the unit runs free, ``coordPatternStatus``
+254), each split must hold min green + clearance (badCycleTime), the offset must be below the
+cycle (invalidOffset). Central control lasts ``unitBackupTime`` after the last
+``systemPatternControl`` SET; then the unit reverts to its own schedule (``unitControlStatus`` =
+backupMode) and ignores the central phase-control bits until the next SET.
+
+The own schedule (``local_pattern``) is, for :meth:`Cabinet.from_model`, pattern 1 built from
+the network's own program (greens at least min green, maximum recall: it runs fixed time).
+
+Example::
+
+    cabinet = Cabinet.from_model(model)
+    cabinet.write("systemPatternControl", (), 254)       # free, under central control
+    cabinet.write("phaseControlGroupHold", (1,), 0b0001)
+    for _ in range(60):
+        cabinet.tick(1.0)
+    cabinet.read("phaseStatusGroupGreens", (1,))           # 1: NEMA phase 1 still green
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from controllers.ntcip import oids
+from controllers.ntcip.nema import NemaMapping, phase_map
+from controllers.ntcip.oids import LocalFreeStatus, SplitMode, UnitControlStatus, UnitFlashStatus
+from optimizer.intersection import IntersectionModel
+from phasewise_errors import ControllerError
+
+EPS_S = 1e-6
+DEFAULT_BACKUP_TIME_S = 30
+"""``unitBackupTime`` out of the box: half a minute without central commands is a lost central
+(the manager rewrites ``systemPatternControl`` every step or every third of this)."""
+MAX_PATTERNS = 16
+MAX_SPLITS = 16
+FLASH = -1  # the "next stage" of a clearance into flash
+
+Interval = str  # "green" | "yellow" | "red" | "flash"
+
+_RECALL_MODES = {
+    SplitMode.MINIMUM_VEHICLE_RECALL,
+    SplitMode.MAXIMUM_VEHICLE_RECALL,
+    SplitMode.PEDESTRIAN_RECALL,
+    SplitMode.MAXIMUM_VEHICLE_AND_PEDESTRIAN_RECALL,
+}
+_MAX_RECALL_MODES = {SplitMode.MAXIMUM_VEHICLE_RECALL, SplitMode.MAXIMUM_VEHICLE_AND_PEDESTRIAN_RECALL}
+
+
+class SetRefused(ControllerError):
+    """A SET the controller refuses; ``error_status`` is the SNMP error it answers with."""
+
+    def __init__(self, error_status: str, message: str) -> None:
+        super().__init__(message)
+        self.error_status = error_status  # wrongValue | notWritable | noSuchName | inconsistentValue
+
+
+@dataclass
+class PhaseRow:
+    """One ``phaseTable`` row in NTCIP units (s, or 0.1 s where named ``_ds``)."""
+
+    min_green_s: int = 5
+    passage_ds: int = 30
+    max1_s: int = 40
+    max2_s: int = 60
+    yellow_ds: int = 30
+    red_clear_ds: int = 10
+    walk_s: int = 0
+    ped_clear_s: int = 0
+
+
+@dataclass
+class PatternRow:
+    cycle_s: int = 0
+    offset_s: int = 0
+    split: int = 0
+    sequence: int = 1
+
+
+@dataclass
+class SplitRow:
+    time_s: int = 0
+    mode: int = int(SplitMode.NONE)
+    coord: int = 0
+
+
+@dataclass
+class Database:
+    """The downloadable part of the controller: phase, pattern and split tables."""
+
+    phases: dict[int, PhaseRow]
+    patterns: dict[int, PatternRow] = field(default_factory=dict)
+    splits: dict[tuple[int, int], SplitRow] = field(default_factory=dict)
+
+    def copy(self) -> Database:
+        return Database(
+            {k: replace(v) for k, v in self.phases.items()},
+            {k: replace(v) for k, v in self.patterns.items()},
+            {k: replace(v) for k, v in self.splits.items()},
+        )
+
+
+@dataclass(frozen=True)
+class CoordPlan:
+    """A checked pattern as the stage timer runs it (seconds on the cycle timer)."""
+
+    pattern: int
+    cycle_s: float
+    offset_s: float
+    order: tuple[int, ...]  # served stages, coordinated stage first
+    window: dict[int, tuple[float, float]]  # stage -> (green start, force-off point)
+    coord_stage: int
+    recall: frozenset[int]
+    max_recall: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Display:
+    """What the signal heads show: green and yellow NEMA phases, or flash."""
+
+    greens: frozenset[int]
+    yellows: frozenset[int]
+    flash: bool = False
+
+
+_PHASE_FIELDS = {
+    "phaseMinimumGreen": "min_green_s",
+    "phasePassage": "passage_ds",
+    "phaseMaximum1": "max1_s",
+    "phaseMaximum2": "max2_s",
+    "phaseYellowChange": "yellow_ds",
+    "phaseRedClear": "red_clear_ds",
+    "phaseWalk": "walk_s",
+    "phasePedestrianClear": "ped_clear_s",
+}
+_PATTERN_FIELDS = {
+    "patternCycleTime": "cycle_s",
+    "patternOffsetTime": "offset_s",
+    "patternSplitNumber": "split",
+    "patternSequenceNumber": "sequence",
+}
+_SPLIT_FIELDS = {"splitTime": "time_s", "splitMode": "mode", "splitCoordPhase": "coord"}
+_CONTROL_GROUPS = {o.name for o in oids.PHASE_CONTROLS}
+
+
+class Cabinet:
+    """One intersection's controller: NTCIP database, phase timer, coordinator (module docstring)."""
+
+    def __init__(
+        self,
+        mapping: NemaMapping,
+        database: Database,
+        *,
+        local_pattern: int = oids.PATTERN_FREE,
+        backup_time_s: int = DEFAULT_BACKUP_TIME_S,
+        min_recall: Iterable[int] | None = None,
+        start_s: float = 0.0,
+    ) -> None:
+        self.mapping = mapping
+        self.db = database
+        self.local_pattern = local_pattern
+        self.backup_time_s = backup_time_s
+        self.min_recall = frozenset(mapping.nema_phases_used if min_recall is None else min_recall)
+        self.now_s = start_s
+        self.max_phase = max(mapping.nema_phases_used)
+        self.groups = mapping.phase_groups
+        self.control: dict[str, set[int]] = {name: set() for name in _CONTROL_GROUPS}
+        self.system_pattern_control = 0
+        self.system_sync_control = 0
+        self._central_since: float | None = None  # time of the last systemPatternControl SET
+        self._detector: frozenset[int] = frozenset()
+        self._latched: set[int] = set()
+        self._mmu_flash = False
+        self._db_state = oids.DbCreateTransaction.NORMAL
+        self._db_buffer: Database | None = None
+        self._db_verify = (oids.DbVerifyStatus.NOT_DONE, "")
+        self._selected: tuple[int, int] | None = None  # (pattern number, db version) last checked
+        self._db_version = 0
+        self._plan: CoordPlan | None = None
+        self._free_status = LocalFreeStatus.NOT_FREE
+        self._flash_wanted = False
+        self._pattern_status = 0
+        # the stage timer
+        first = mapping.ring_sequence()[0]
+        self.stage = first
+        self.interval: Interval = "red"
+        self.next_stage: int = first
+        self.interval_s = 0.0
+        self.green_s = 0.0
+        self._gap_s = 0.0
+        self._max_s = 0.0
+        self._update_mode()
+
+    @classmethod
+    def from_model(
+        cls, model: IntersectionModel, mapping: NemaMapping | None = None, **options: object
+    ) -> Cabinet:
+        """A cabinet programmed from the model: phase table from its bounds and clearances,
+        pattern 1 / split 1 = the network's own program (the unit's own schedule)."""
+        mapping = mapping or phase_map(model)
+        rows: dict[int, PhaseRow] = {}
+        for p in mapping.nema_phases_used:
+            stages = [model.phases[k] for k in mapping.model_phases_of(p)]
+            rows[p] = PhaseRow(
+                min_green_s=math.ceil(max(s.min_green_s for s in stages) - EPS_S),
+                max1_s=max(1, math.floor(min(s.max_green_s for s in stages) + EPS_S)),
+                yellow_ds=math.ceil(model.yellow_s * 10 - EPS_S),
+                red_clear_ds=math.ceil(model.all_red_s * 10 - EPS_S),
+            )
+        db = Database(rows)
+        cabinet = cls(mapping, db, local_pattern=1, **options)  # type: ignore[arg-type]
+        order = mapping.ring_sequence()
+        splits = {}
+        for k in order:
+            green = max(model.phases[k].duration_s, cabinet.stage_min_green_s(k))
+            splits[k] = math.ceil(green + cabinet.stage_clearance_s(k) - EPS_S)
+        cycle = sum(splits.values())
+        db.patterns[1] = PatternRow(cycle, int(model.program_offset_s) % cycle, 1)
+        for k in order:
+            for p in mapping.nema_phases(k):
+                row = db.splits.setdefault((1, p), SplitRow(0, int(SplitMode.MAXIMUM_VEHICLE_RECALL)))
+                row.time_s = max(row.time_s, splits[k])
+        for p in mapping.nema_phases(order[0]):
+            db.splits[(1, p)].coord = 1
+        cabinet._db_version += 1
+        cabinet._update_mode()
+        return cabinet
+
+    # --- stage timing from the phase table ---------------------------------------------------
+    def _rows(self, stage: int) -> list[PhaseRow]:
+        return [self.db.phases[p] for p in self.mapping.nema_phases(stage)]
+
+    def stage_min_green_s(self, stage: int) -> float:
+        return float(max(r.min_green_s for r in self._rows(stage)))
+
+    def stage_clearance_s(self, stage: int) -> float:
+        rows = self._rows(stage)
+        return max(r.yellow_ds for r in rows) / 10 + max(r.red_clear_ds for r in rows) / 10
+
+    def _ending(self, stage: int, nxt: int) -> tuple[int, ...]:
+        keep = () if nxt == FLASH else self.mapping.nema_phases(nxt)
+        return tuple(p for p in self.mapping.nema_phases(stage) if p not in keep)
+
+    # --- inputs ------------------------------------------------------------------------------
+    def set_detector_calls(self, nema_phases: Iterable[int]) -> None:
+        """Phases whose detectors see a vehicle now (presence; latched while the phase is red)."""
+        self._detector = frozenset(nema_phases)
+
+    def latch_flash(self) -> None:
+        """The conflict monitor's flash: immediate, until :meth:`reset_flash`."""
+        self._mmu_flash = True
+        self.interval, self.interval_s = "flash", 0.0
+
+    def reset_flash(self) -> None:
+        self._mmu_flash = False
+
+    @property
+    def central(self) -> bool:
+        """True while central commands are obeyed (``unitControlStatus`` = systemControl)."""
+        return self.unit_control_status == UnitControlStatus.SYSTEM_CONTROL
+
+    @property
+    def unit_control_status(self) -> UnitControlStatus:
+        if self._central_since is None:
+            return UnitControlStatus.TIMEBASE
+        if self.backup_time_s and self.now_s - self._central_since > self.backup_time_s + EPS_S:
+            return UnitControlStatus.BACKUP_MODE
+        if self.system_pattern_control == oids.PATTERN_STANDBY:
+            return UnitControlStatus.SYSTEM_STANDBY
+        return UnitControlStatus.SYSTEM_CONTROL
+
+    # --- the clock ---------------------------------------------------------------------------
+    def tick(self, dt_s: float) -> None:
+        """Advance ``dt_s`` seconds: update calls and mode, then time the current interval."""
+        self.now_s += dt_s
+        self._update_mode()
+        self.interval_s += dt_s
+        on = self._active_phases()
+        calls = self._detector | (self.control["phaseControlGroupVehCall"] | self.control["phaseControlGroupPedCall"] if self.central else set())
+        self._latched |= {p for p in self._detector if p not in on}
+        if self.interval == "green":
+            self.green_s += dt_s
+            own = set(self.mapping.nema_phases(self.stage))
+            self._gap_s = 0.0 if calls & own else self._gap_s + dt_s
+            if self._next_candidate() is not None:
+                self._max_s += dt_s
+            self._time_green()
+        elif self.interval == "yellow":
+            if self.interval_s >= self._clearance_part("yellow_ds") - EPS_S:
+                self._enter("red")
+                if self._clearance_part("red_clear_ds") <= EPS_S:
+                    self._after_red()
+        elif self.interval == "red":
+            if self.interval_s >= self._clearance_part("red_clear_ds") - EPS_S:
+                self._after_red()
+        elif self.interval == "flash" and not (self._flash_wanted or self._mmu_flash):
+            self.stage = FLASH
+            self.next_stage = self._plan.coord_stage if self._plan else self.mapping.ring_sequence()[0]
+            self._enter("red")
+
+    def _clearance_part(self, field_ds: str) -> float:
+        """Yellow or red clearance (s) of the current change: longest over the ending phases
+        (from flash, the longest red clearance of the unit: the start-up all-red)."""
+        if self.stage == FLASH:
+            return max(getattr(r, field_ds) for r in self.db.phases.values()) / 10
+        ending = self._ending(self.stage, self.next_stage)
+        return max((getattr(self.db.phases[p], field_ds) for p in ending), default=0) / 10
+
+    def _after_red(self) -> None:
+        if self.next_stage == FLASH:
+            self._enter("flash")
+        else:
+            self._start_green(self.next_stage)
+
+    def _enter(self, interval: Interval) -> None:
+        self.interval, self.interval_s = interval, 0.0
+
+    def _start_green(self, stage: int) -> None:
+        self.stage, self.next_stage = stage, stage
+        self._enter("green")
+        self.green_s = self._gap_s = self._max_s = 0.0
+        self._latched -= set(self.mapping.nema_phases(stage))
+
+    def _time_green(self) -> None:
+        if self.green_s < self.stage_min_green_s(self.stage) - EPS_S:
+            return
+        if self._flash_wanted:
+            self._end_green(FLASH)
+            return
+        own = set(self.mapping.nema_phases(self.stage))
+        if self.central and own & self.control["phaseControlGroupHold"]:
+            return
+        nxt = self._next_candidate()
+        if nxt is None:
+            return  # rest in green: nobody else wants the intersection
+        forced = self.central and bool(own & self.control["phaseControlGroupForceOff"])
+        plan = self._plan
+        if plan is not None:
+            c = self.cycle_timer_s()
+            coord_end = plan.window[plan.coord_stage][1]
+            if self.stage == plan.coord_stage:
+                last_force_off = plan.window[plan.order[-1]][1]
+                done = forced or coord_end - EPS_S <= c < last_force_off
+            else:
+                _, end = plan.window.get(self.stage, (0.0, 0.0))
+                past_force_off = not coord_end - EPS_S <= c < end - EPS_S
+                gapped = self.stage not in plan.max_recall and self._gap_s >= self._passage_s() - EPS_S
+                done = past_force_off or forced or gapped
+        else:
+            gapped = self._gap_s >= self._passage_s() - EPS_S
+            maxed = self._max_s >= max(r.max1_s for r in self._rows(self.stage)) - EPS_S
+            done = forced or gapped or maxed
+        if done:
+            self._end_green(nxt)
+
+    def _end_green(self, nxt: int) -> None:
+        self.next_stage = nxt
+        self._enter("yellow")
+
+    def _passage_s(self) -> float:
+        return max(r.passage_ds for r in self._rows(self.stage)) / 10
+
+    def _called(self, stage: int) -> bool:
+        phases = set(self.mapping.nema_phases(stage))
+        calls = self._latched | self._detector
+        if self.central:
+            calls = calls | self.control["phaseControlGroupVehCall"] | self.control["phaseControlGroupPedCall"]
+        if self._plan is not None:
+            return stage in self._plan.recall or stage == self._plan.coord_stage or bool(phases & calls)
+        return bool(phases & (calls | self.min_recall))
+
+    def _omitted(self, stage: int) -> bool:
+        if self._plan is not None and stage not in self._plan.window:
+            return True
+        return self.central and bool(set(self.mapping.nema_phases(stage)) & self.control["phaseControlGroupPhaseOmit"])
+
+    def _next_candidate(self) -> int | None:
+        """The next stage to serve after the current one, or None to rest."""
+        order = self.mapping.ring_sequence(self.stage)[1:]
+        plan = self._plan
+        for k in order:
+            if self._omitted(k) or not self._called(k):
+                continue
+            if plan is None or k == plan.coord_stage:
+                return k
+            start_s = (self.cycle_timer_s() + self.stage_clearance_s(self.stage)) % plan.cycle_s
+            coord_end = plan.window[plan.coord_stage][1]
+            _, end = plan.window[k]
+            if coord_end - EPS_S <= start_s <= end - self.stage_min_green_s(k) + EPS_S:
+                return k
+        if plan is not None and plan.coord_stage != self.stage and not self._omitted(plan.coord_stage):
+            return plan.coord_stage
+        return None
+
+    def cycle_timer_s(self) -> float:
+        """Seconds into the running pattern's cycle (0 = coordinated green start); 0 when free."""
+        if self._plan is None:
+            return 0.0
+        return (self.now_s - self._plan.offset_s) % self._plan.cycle_s
+
+    def _active_phases(self) -> set[int]:
+        if self.interval == "green" or (self.interval in ("yellow", "red") and self.stage != FLASH):
+            return set(self.mapping.nema_phases(self.stage))
+        return set()
+
+    # --- pattern selection ---------------------------------------------------------------------
+    def _update_mode(self) -> None:
+        status = self.unit_control_status
+        if status == UnitControlStatus.BACKUP_MODE and any(self.control.values()):
+            for bits in self.control.values():
+                bits.clear()  # central phase control ends with central control
+        pattern = self.system_pattern_control if status == UnitControlStatus.SYSTEM_CONTROL else self.local_pattern
+        key = (pattern, self._db_version)
+        if key == self._selected:
+            return
+        self._selected = key
+        self._flash_wanted = pattern == oids.PATTERN_FLASH
+        if pattern == oids.PATTERN_FLASH:
+            self._plan, self._free_status, self._pattern_status = None, LocalFreeStatus.OTHER, oids.PATTERN_FLASH
+        elif pattern in (oids.PATTERN_FREE, oids.PATTERN_STANDBY):
+            self._plan, self._free_status, self._pattern_status = None, LocalFreeStatus.COMMAND_FREE, oids.PATTERN_FREE
+        else:
+            plan, why = self.check_pattern(pattern, self.db)
+            self._plan, self._free_status = plan, why
+            self._pattern_status = pattern if plan is not None else oids.PATTERN_FREE
+
+    def check_pattern(self, number: int, db: Database) -> tuple[CoordPlan | None, LocalFreeStatus]:
+        """The pattern as the stage timer runs it, or ``(None, why)`` when the unit refuses it."""
+        row = db.patterns.get(number)
+        if row is None or row.cycle_s == 0:
+            return None, LocalFreeStatus.COMMAND_FREE
+        if row.offset_s >= row.cycle_s:
+            return None, LocalFreeStatus.INVALID_OFFSET
+        splits = {p: db.splits.get((row.split, p), SplitRow()) for p in self.mapping.nema_phases_used}
+        omitted = {p for p, s in splits.items() if s.mode == SplitMode.PHASE_OMITTED or s.time_s == 0}
+        coord_phases = {p for p, s in splits.items() if s.coord and p not in omitted}
+        served = [k for k in self.mapping.ring_sequence() if not set(self.mapping.nema_phases(k)) & omitted]
+        coord = [k for k in served if set(self.mapping.nema_phases(k)) & coord_phases]
+        if not served or not coord:
+            return None, LocalFreeStatus.BAD_PLAN
+        for r, ring in enumerate(self.mapping.rings):
+            total = sum(splits[p].time_s for p in ring if p not in omitted)
+            if total and total != row.cycle_s:
+                return None, LocalFreeStatus.BAD_PLAN
+        stage_split = {k: max(splits[p].time_s for p in self.mapping.nema_phases(k)) for k in served}
+        if sum(stage_split.values()) != row.cycle_s:
+            return None, LocalFreeStatus.BAD_PLAN
+        rows_backup, self.db = self.db, db
+        try:
+            for k in served:
+                if stage_split[k] < self.stage_min_green_s(k) + self.stage_clearance_s(k) - EPS_S:
+                    return None, LocalFreeStatus.BAD_CYCLE_TIME
+            order = self.mapping.ring_sequence(coord[0])
+            order = tuple(k for k in order if k in stage_split)
+            window, start = {}, 0.0
+            for k in order:
+                window[k] = (start, start + stage_split[k] - self.stage_clearance_s(k))
+                start += stage_split[k]
+        finally:
+            self.db = rows_backup
+        modes = {k: {SplitMode(splits[p].mode) for p in self.mapping.nema_phases(k)} for k in order}
+        plan = CoordPlan(
+            number, float(row.cycle_s), float(row.offset_s), order, window, coord[0],
+            frozenset(k for k in order if modes[k] & _RECALL_MODES),
+            frozenset(k for k in order if modes[k] & _MAX_RECALL_MODES),
+        )
+        return plan, LocalFreeStatus.NOT_FREE
+
+    # --- what the heads show ---------------------------------------------------------------------
+    def display(self) -> Display:
+        if self.interval == "flash":
+            return Display(frozenset(), frozenset(), True)
+        if self.interval == "green":
+            return Display(frozenset(self.mapping.nema_phases(self.stage)), frozenset())
+        if self.stage == FLASH:
+            return Display(frozenset(), frozenset())
+        ending = self._ending(self.stage, self.next_stage)
+        kept = frozenset(p for p in self.mapping.nema_phases(self.stage) if p not in ending)
+        return Display(kept, frozenset(ending) if self.interval == "yellow" else frozenset())
+
+    def link_state(self, flash_char: str = "s") -> str:
+        """The SUMO state string shown now (flash: ``flash_char`` on every link, stop then go)."""
+        d = self.display()
+        if d.flash:
+            return flash_char * self.mapping.model.state_length
+        return self.mapping.link_state(d.greens, d.yellows)
+
+    # --- NTCIP objects ---------------------------------------------------------------------------
+    def read(self, name: str, index: tuple[int, ...] = ()) -> int | str:
+        """The value of one NTCIP object instance; ``SetRefused('noSuchName')`` if none."""
+        db = self._db_buffer if self._db_buffer is not None else self.db
+        if name in _PHASE_FIELDS:
+            return getattr(self._phase_row(db, index), _PHASE_FIELDS[name])
+        if name == "phaseRing":
+            self._phase_row(db, index)
+            return self.mapping.ring_of(index[0]) if index[0] in self.mapping.nema_phases_used else 0
+        if name in _PATTERN_FIELDS:
+            self._pattern_index(index)
+            return getattr(db.patterns.get(index[0], PatternRow()), _PATTERN_FIELDS[name])
+        if name in _SPLIT_FIELDS:
+            self._split_index(index)
+            return getattr(db.splits.get(index, SplitRow()), _SPLIT_FIELDS[name])
+        if name in _CONTROL_GROUPS:
+            return self._mask(self.control[name], self._group(index))
+        if name.startswith("phaseStatusGroup"):
+            return self._mask(self._status_phases(name), self._group(index))
+        scalar = {
+            "maxPhases": lambda: self.max_phase,
+            "maxPhaseGroups": lambda: self.groups,
+            "maxPatterns": lambda: MAX_PATTERNS,
+            "maxSplits": lambda: MAX_SPLITS,
+            "unitBackupTime": lambda: self.backup_time_s,
+            "unitControlStatus": lambda: int(self.unit_control_status),
+            "unitFlashStatus": lambda: int(self.flash_status),
+            "coordPatternStatus": lambda: self._pattern_status,
+            "localFreeStatus": lambda: int(self._free_status),
+            "coordCycleStatus": lambda: int(self.cycle_timer_s()),
+            "systemPatternControl": lambda: self.system_pattern_control,
+            "systemSyncControl": lambda: self.system_sync_control,
+            "dbCreateTransaction": lambda: int(self._db_state),
+            "dbVerifyStatus": lambda: int(self._db_verify[0]),
+            "dbVerifyError": lambda: self._db_verify[1],
+        }
+        if name in scalar and index == ():
+            return scalar[name]()
+        raise SetRefused("noSuchName", f"{name}{index}: no such object instance")
+
+    @property
+    def flash_status(self) -> UnitFlashStatus:
+        if self._mmu_flash:
+            return UnitFlashStatus.MMU
+        if self.interval == "flash":
+            return UnitFlashStatus.AUTOMATIC
+        return UnitFlashStatus.NOT_FLASH
+
+    def write(self, name: str, index: tuple[int, ...], value: int) -> None:
+        """SET one object instance, validated like a controller (raises :class:`SetRefused`)."""
+        obj = oids.BY_NAME.get(name)
+        if obj is None:
+            raise SetRefused("noSuchName", f"{name}: no such object")
+        self.read(name, index)  # noSuchName for a missing instance
+        if obj.access != "read-write" or name == "phaseRing":
+            raise SetRefused("notWritable", f"{name} is read-only")
+        try:
+            obj.check(value)
+        except ValueError as exc:
+            raise SetRefused("wrongValue", str(exc)) from None
+        if name in _CONTROL_GROUPS:
+            group = self._group(index)
+            bits = set(oids.phases_in_mask(group, value))
+            if bits - set(self.mapping.nema_phases_used):
+                raise SetRefused("wrongValue", f"{name}.{group} = {value}: phases {sorted(bits - set(self.mapping.nema_phases_used))} not used")
+            base = range(8 * (group - 1) + 1, 8 * group + 1)
+            self.control[name] = (self.control[name] - set(base)) | bits
+        elif name == "systemPatternControl":
+            if value in oids.PATTERN_NUMBERS and value > MAX_PATTERNS:
+                raise SetRefused("wrongValue", f"systemPatternControl = {value}: this unit has patterns 1..{MAX_PATTERNS}")
+            self.system_pattern_control = value
+            self._central_since = self.now_s
+            self._update_mode()
+        elif name == "systemSyncControl":
+            self.system_sync_control = value
+        elif name == "unitBackupTime":
+            self.backup_time_s = value
+        elif name == "dbCreateTransaction":
+            self._db_transition(oids.DbCreateTransaction(value))
+        else:
+            db = self._db_buffer if self._db_buffer is not None else self.db
+            self._write_db(db, name, index, value)
+            if db is self.db:
+                self._db_version += 1
+                self._update_mode()
+
+    def _write_db(self, db: Database, name: str, index: tuple[int, ...], value: int) -> None:
+        if name in _PHASE_FIELDS:
+            if name == "phaseMinimumGreen" and value < 1:
+                raise SetRefused("wrongValue", f"phaseMinimumGreen.{index[0]} = {value}: at least 1 s")
+            setattr(self._phase_row(db, index), _PHASE_FIELDS[name], value)
+        elif name in _PATTERN_FIELDS:
+            setattr(db.patterns.setdefault(index[0], PatternRow()), _PATTERN_FIELDS[name], value)
+        elif name in _SPLIT_FIELDS:
+            setattr(db.splits.setdefault(index, SplitRow()), _SPLIT_FIELDS[name], value)  # type: ignore[arg-type]
+
+    def _db_transition(self, target: oids.DbCreateTransaction) -> None:
+        """NTCIP 1201 database transaction: buffer SETs, verify, then commit on ``normal``."""
+        T = oids.DbCreateTransaction
+        state = self._db_state
+        if target == T.TRANSACTION and state in (T.NORMAL, T.DONE):
+            if self._db_buffer is None:
+                self._db_buffer = self.db.copy()
+            self._db_verify = (oids.DbVerifyStatus.NOT_DONE, "")
+        elif target == T.VERIFY and state == T.TRANSACTION:
+            assert self._db_buffer is not None
+            errors = [
+                f"pattern {n}: {why.name.lower()}"
+                for n, row in sorted(self._db_buffer.patterns.items())
+                if row.cycle_s and (why := self.check_pattern(n, self._db_buffer)[1]) != LocalFreeStatus.NOT_FREE
+            ]
+            self._db_verify = (
+                (oids.DbVerifyStatus.DONE_WITH_ERROR, "; ".join(errors)) if errors
+                else (oids.DbVerifyStatus.DONE_WITH_NO_ERROR, "")
+            )
+            target = T.DONE
+        elif target == T.NORMAL:
+            if state == T.DONE and self._db_verify[0] == oids.DbVerifyStatus.DONE_WITH_NO_ERROR:
+                assert self._db_buffer is not None
+                self.db = self._db_buffer
+                self._db_version += 1
+            self._db_buffer = None
+        elif target != state:
+            raise SetRefused("inconsistentValue", f"dbCreateTransaction: cannot go from {state.name.lower()} to {target.name.lower()}")
+        self._db_state = target
+        self._update_mode()
+
+    # --- index checks ------------------------------------------------------------------------
+    def _phase_row(self, db: Database, index: tuple[int, ...]) -> PhaseRow:
+        if len(index) != 1 or index[0] not in db.phases:
+            raise SetRefused("noSuchName", f"phase {index}: this unit has phases {sorted(db.phases)}")
+        return db.phases[index[0]]
+
+    def _pattern_index(self, index: tuple[int, ...]) -> None:
+        if len(index) != 1 or not 1 <= index[0] <= MAX_PATTERNS:
+            raise SetRefused("noSuchName", f"pattern {index}: this unit has patterns 1..{MAX_PATTERNS}")
+
+    def _split_index(self, index: tuple[int, ...]) -> None:
+        if len(index) != 2 or not 1 <= index[0] <= MAX_SPLITS or index[1] not in self.db.phases:
+            raise SetRefused("noSuchName", f"split {index}: splits 1..{MAX_SPLITS} x phases {sorted(self.db.phases)}")
+
+    def _group(self, index: tuple[int, ...]) -> int:
+        if len(index) != 1 or not 1 <= index[0] <= self.groups:
+            raise SetRefused("noSuchName", f"phase group {index}: this unit has groups 1..{self.groups}")
+        return index[0]
+
+    @staticmethod
+    def _mask(phases: Iterable[int], group: int) -> int:
+        return oids.phase_masks([p for p in phases if oids.phase_group(p)[0] == group], group).get(group, 0)
+
+    def _status_phases(self, name: str) -> set[int]:
+        d = self.display()
+        used = set(self.mapping.nema_phases_used)
+        if name == "phaseStatusGroupGreens":
+            return set(d.greens)
+        if name == "phaseStatusGroupYellows":
+            return set(d.yellows)
+        if name == "phaseStatusGroupReds":
+            return used - d.greens - d.yellows
+        if name == "phaseStatusGroupVehCalls":
+            return (self._latched | self._detector | (self.control["phaseControlGroupVehCall"] if self.central else set())) & used
+        if name == "phaseStatusGroupPhaseOns":
+            return self._active_phases()
+        if name == "phaseStatusGroupPhaseNexts":
+            nxt = self.next_stage if self.interval != "green" else self._next_candidate()
+            return set(self.mapping.nema_phases(nxt)) if nxt not in (None, FLASH, self.stage) else set()
+        raise SetRefused("noSuchName", f"{name}: no such status group object")

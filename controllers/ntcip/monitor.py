@@ -1,0 +1,138 @@
+"""The conflict monitor (MMU): watches what the signal heads show, independent of the timer.
+
+Like a cabinet's malfunction management unit, it knows nothing of the controller's logic: it
+sees, every step, the green and yellow NEMA phases (:class:`~controllers.ntcip.cabinet.Display`),
+turns them into the SUMO link state through the site's mapping
+(:meth:`~controllers.ntcip.nema.NemaMapping.link_state`) and checks, per signal link, against the
+:class:`~optimizer.intersection.IntersectionModel`:
+
+* **conflict**: two links green together that the network's program never shows together
+  (``model.unsafe_pairs``);
+* **min green**: a link's green ended before the shortest minimum green of the phases that
+  serve it;
+* **no yellow** / **yellow**: a green went straight to red, or its yellow was shorter than
+  ``model.yellow_s``;
+* **red clearance**: a link turned green while a conflicting link was not red, or had been red
+  for less than ``model.all_red_s``.
+
+Flash (all red, flashing) is always safe; entering it is not checked (the MMU itself flashes
+at once), leaving it is (the start-up red clearance).
+
+Durations are measured between observations, so observe after every timer step. Violations are
+recorded; with ``on_fault`` (e.g. ``cabinet.latch_flash``) the first one also puts the unit in
+flash, as a real MMU does.
+
+Example::
+
+    monitor = ConflictMonitor(cabinet.mapping, on_fault=cabinet.latch_flash)
+    for _ in range(3600):
+        cabinet.tick(1.0)
+        monitor.observe(cabinet.now_s, cabinet.display())
+    assert not monitor.violations
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from controllers.ntcip.cabinet import Display
+from controllers.ntcip.nema import NemaMapping
+from optimizer.intersection import GREEN_CHARS
+
+ViolationKind = Literal["conflict", "min_green", "no_yellow", "yellow", "red_clearance"]
+TOLERANCE_S = 1e-6
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One fault seen at ``time_s``: its kind, the links involved and a readable detail."""
+
+    time_s: float
+    kind: ViolationKind
+    links: tuple[int, ...]
+    detail: str
+
+
+class ConflictMonitor:
+    """Checks every displayed state of one intersection (module docstring)."""
+
+    def __init__(self, mapping: NemaMapping, on_fault: Callable[[], None] | None = None) -> None:
+        self.mapping = mapping
+        self.model = mapping.model
+        self.on_fault = on_fault
+        self.violations: list[Violation] = []
+        n = self.model.state_length
+        self._min_green_s = np.full(n, np.inf)
+        for phase in self.model.phases:
+            for i in phase.green_links:
+                self._min_green_s[i] = min(self._min_green_s[i], phase.min_green_s)
+        self._min_green_s[np.isinf(self._min_green_s)] = 0.0
+        conflict = np.zeros((n, n), dtype=bool)
+        for a, b in self.model.conflicts:
+            conflict[a, b] = conflict[b, a] = True
+        self._conflict = conflict
+        self._state: np.ndarray | None = None  # 'G' green, 'y' yellow, 'r' red per link
+        self._since_s = np.full(n, np.nan)  # when the link's current colour began (nan: unknown)
+        self.observed = 0
+
+    def observe(self, now_s: float, display: Display) -> list[Violation]:
+        """Check the state shown at ``now_s``; returns (and records) the new violations."""
+        self.observed += 1
+        if display.flash:
+            colours = np.full(self.model.state_length, "r")
+        else:
+            state = self.mapping.link_state(display.greens, display.yellows)
+            colours = np.array(["G" if c in GREEN_CHARS else ("y" if c in "yY" else "r") for c in state])
+        found: list[Violation] = []
+        if not display.flash:
+            found += self._check(now_s, colours)
+        if self._state is None:
+            self._since_s[:] = np.nan
+        else:
+            changed = colours != self._state
+            self._since_s[changed] = now_s
+        self._state = colours
+        if found:
+            self.violations += found
+            if self.on_fault is not None:
+                self.on_fault()
+        return found
+
+    def _check(self, now_s: float, colours: np.ndarray) -> list[Violation]:
+        out: list[Violation] = []
+        green = colours == "G"
+        pairs = np.argwhere(np.triu(self._conflict & green[:, None] & green[None, :]))
+        if len(pairs):
+            out.append(Violation(now_s, "conflict", tuple(int(x) for x in pairs[0]), f"links {pairs.tolist()[:3]} green together"))
+        prev = self._state
+        if prev is None:
+            return out
+        held_s = now_s - self._since_s  # nan where unknown: comparisons are False
+        tol = TOLERANCE_S
+        ended = np.flatnonzero((prev == "G") & (colours != "G"))
+        short = ended[held_s[ended] < self._min_green_s[ended] - tol]
+        if len(short):
+            out.append(Violation(now_s, "min_green", tuple(map(int, short)), f"green ended after {held_s[short[0]]:g} s < {self._min_green_s[short[0]]:g} s"))
+        no_yellow = np.flatnonzero((prev == "G") & (colours == "r"))
+        if len(no_yellow):
+            out.append(Violation(now_s, "no_yellow", tuple(map(int, no_yellow)), "green went straight to red"))
+        yellow_end = np.flatnonzero((prev == "y") & (colours == "r"))
+        short = yellow_end[held_s[yellow_end] < self.model.yellow_s - tol]
+        if len(short):
+            out.append(Violation(now_s, "yellow", tuple(map(int, short)), f"yellow lasted {held_s[short[0]]:g} s < {self.model.yellow_s:g} s"))
+        starts = np.flatnonzero((prev != "G") & green)
+        for i in starts:
+            rivals = np.flatnonzero(self._conflict[i])
+            not_red = rivals[colours[rivals] != "r"]
+            if self.model.all_red_s > tol:  # without an all-red, SUMO's own programs go yellow -> green
+                not_red = rivals[(colours[rivals] != "r") | (prev[rivals] != "r")]
+            red_for = now_s - self._since_s[rivals]
+            too_soon = rivals[(colours[rivals] == "r") & (red_for < self.model.all_red_s - tol)]
+            bad = sorted(set(map(int, not_red)) | set(map(int, too_soon)))
+            if bad:
+                out.append(Violation(now_s, "red_clearance", (int(i), *bad), f"link {i} turned green, conflicting links {bad[:3]} not cleared for {self.model.all_red_s:g} s"))
+        return out
