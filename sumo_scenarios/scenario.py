@@ -5,9 +5,9 @@ Cologne/Ingolstadt scenarios) or from the built-in corridor generator
 (:mod:`sumo_scenarios.corridor`). The runner only ever sees this value.
 
 The period is the sumocfg's ``<time>`` ``begin``/``end``. Where the sumocfg leaves one out,
-it is taken from the route files' departures (``begin`` the first, ``end`` one second after
-the last departure), so that the simulation covers its vehicles: SUMO's own defaults
-(0 and "until the network is empty") do not give a fixed period to measure over.
+it is taken from the departures in the route (and additional) files: ``begin`` the first,
+``end`` one second after the last, so that the simulation covers its vehicles; SUMO's own
+defaults (0 and "until the network is empty") do not give a fixed period to measure over.
 """
 
 from __future__ import annotations
@@ -71,9 +71,11 @@ class Scenario:
         for f in (nets[0], *route_files, *additional_files):
             if not f.is_file():
                 raise ScenarioError(f"{cfg}: referenced file {f} not found")
-        departures = _departure_range(route_files)
+        departures = _departure_range(route_files, additional_files)
         begin_raw, end_raw = value("begin"), value("end")
-        if (begin_raw is None or end_raw is None) and departures is None:
+        # with no route files at all there is nothing to take a period from: SUMO's begin 0
+        # and our one hour (the network checks that follow report what else is missing)
+        if (begin_raw is None or end_raw is None) and departures is None and route_files:
             raise ScenarioError(
                 f"{cfg}: no <time> begin/end and no vehicle departures in the route files "
                 f"({', '.join(str(f) for f in route_files) or 'none given'}); "
@@ -100,19 +102,20 @@ _VEHICLE_TAGS = frozenset({"vehicle", "trip", "person", "container"})
 _FLOW_TAGS = frozenset({"flow", "personFlow", "containerFlow"})
 
 
-def _departure_range(route_files: tuple[Path, ...]) -> tuple[float, float] | None:
-    """Earliest and latest departure (s) over the route files, ``None`` when they have none.
+def _departure_range(route_files: tuple[Path, ...], additional_files: tuple[Path, ...] = ()) -> tuple[float, float] | None:
+    """Earliest and latest departure (s) over the route and additional files (SUMO takes
+    vehicles from both), ``None`` when they have none.
 
-    Also checks that each file is well-formed XML with a ``<routes>`` root, so that a broken
-    route file is reported here, naming it, rather than by SUMO at start.
+    Also checks that each route file is well-formed XML with a ``<routes>`` root, so that a
+    broken route file is reported here, naming it, rather than by SUMO at start.
     Departures given as words (``triggered``, ``now``) are ignored.
     """
     first, last = math.inf, -math.inf
-    for file in route_files:
+    for file in (*route_files, *additional_files):
         try:
             events = ET.iterparse(file, events=("start", "end"))
             _, root = next(events)
-            if root.tag != "routes":
+            if root.tag != "routes" and file in route_files:
                 raise ScenarioError(f"{file}: not a SUMO route file (root element <{root.tag}>, expected <routes>)")
             for event, elem in events:
                 if event != "end":
@@ -131,7 +134,7 @@ def _departure_range(route_files: tuple[Path, ...]) -> tuple[float, float] | Non
         except ET.ParseError as exc:
             raise ScenarioError(f"{file}: not valid XML ({exc})") from None
         except StopIteration:
-            raise ScenarioError(f"{file}: empty route file") from None
+            raise ScenarioError(f"{file}: empty file") from None
     return (first, last) if first <= last else None
 
 

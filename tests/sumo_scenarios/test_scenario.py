@@ -82,3 +82,13 @@ def test_missing_and_malformed_configs(tmp_path: Path, cologne1_copy: WriteConfi
     cfg = cologne1_copy('<time><begin value="900"/><end value="soon"/></time>')
     with pytest.raises(ScenarioError, match="not a number"):
         Scenario.from_sumocfg(cfg)
+
+
+def test_vehicles_in_additional_files_count_and_no_routes_keep_the_default(tmp_path: Path, shared_scenarios: Path) -> None:
+    shutil.copy(shared_scenarios / "cologne1" / "cologne1.net.xml", tmp_path / "n.net.xml")
+    (tmp_path / "v.add.xml").write_text('<additional><flow id="f" begin="50" end="650" period="10" from="a" to="b"/></additional>')
+    cfg = tmp_path / "a.sumocfg"
+    cfg.write_text('<configuration><input><net-file value="n.net.xml"/><additional-files value="v.add.xml"/></input></configuration>')
+    assert (Scenario.from_sumocfg(cfg).begin_s, Scenario.from_sumocfg(cfg).end_s) == (50.0, 651.0)
+    cfg.write_text('<configuration><input><net-file value="n.net.xml"/></input></configuration>')
+    assert (Scenario.from_sumocfg(cfg).begin_s, Scenario.from_sumocfg(cfg).end_s) == (0.0, 3600.0)
