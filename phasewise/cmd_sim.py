@@ -14,6 +14,8 @@ from rich.table import Table
 from controllers.registry import CONTROLLERS, controller_factory
 from phasewise import scenarios
 from phasewise.app import app
+from phasewise.options import positive
+from phasewise.outputs import OutputFolder, output_file, write_text_atomic
 from sumo_scenarios.metrics import summarize
 from sumo_scenarios.runner import ControllerFactory, RunJob, RunResult, run_many
 
@@ -76,17 +78,22 @@ def sim(
     scenario: Annotated[
         Optional[str], typer.Option(help="corridor[:demand=high,intersections=4,...] or a shared scenario name")
     ] = None,
-    seeds: Annotated[int, typer.Option(min=1, help="number of seeds (1..N), run in parallel")] = 1,
-    end: Annotated[Optional[float], typer.Option(help="simulation end time in s (default: the scenario's)")] = None,
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="number of seeds (1..N), run in parallel")] = 1,
+    end: Annotated[
+        Optional[float], typer.Option(callback=positive, help="simulation end time in s (default: the scenario's)")
+    ] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the metrics JSON here")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="parallel SUMO processes (default: CPU count)")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, max=256, help="parallel SUMO processes (default: CPU count)")
+    ] = None,
 ) -> None:
     """Simulate a scenario with one controller and report delay, throughput and stops."""
+    if json_out is not None:
+        output_file(json_out, "--json")
     summary = simulate(sumocfg, scenario, controller, seeds, end, workers)
     print_table([summary])
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(summary, indent=2))
+        write_text_atomic(json_out, json.dumps(summary, indent=2))
         console.print(f"metrics written to {json_out}")
 
 
@@ -112,18 +119,20 @@ def print_table(summaries: list[dict], title: str = "") -> None:
 def demo(
     out: Annotated[Path, typer.Option(help="folder for the JSON results and the plot")] = Path("out/demo"),
     demand: Annotated[str, typer.Option(help="corridor demand: low, medium, high or peak")] = "peak",
-    seeds: Annotated[int, typer.Option(min=1)] = 2,
+    seeds: Annotated[int, typer.Option(min=1, max=1000)] = 2,
 ) -> None:
     """Run every controller on the built-in corridor; print a comparison table and plot it."""
-    out.mkdir(parents=True, exist_ok=True)
-    summaries = []
-    for name in CONTROLLERS:
-        summary = simulate(None, f"corridor:demand={demand}", name, seeds, None)
-        (out / f"{name}.json").write_text(json.dumps(summary, indent=2))
-        summaries.append(summary)
-    print_table(summaries, title=f"Built-in 4-intersection corridor, {demand} demand, {seeds} seeds")
-    plot = plot_comparison(summaries, out / "comparison.png")
-    console.print(f"results in {out}/, plot {plot}")
+    managed = [f"{name}.json" for name in CONTROLLERS] + ["comparison.png"]
+    with OutputFolder(out, "--out", managed=managed) as folder:
+        summaries = []
+        for name in CONTROLLERS:
+            summary = simulate(None, f"corridor:demand={demand}", name, seeds, None)
+            folder.path(f"{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+            summaries.append(summary)
+        print_table(summaries, title=f"Built-in 4-intersection corridor, {demand} demand, {seeds} seeds")
+        plot_comparison(summaries, folder.path("comparison.png"))
+        folder.commit()
+    console.print(f"results in {out}/, plot {out / 'comparison.png'}")
 
 
 def plot_comparison(summaries: list[dict], path: Path) -> Path:
@@ -133,7 +142,8 @@ def plot_comparison(summaries: list[dict], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     names = [s["controller"] for s in summaries]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    # Horizontal bars: controller names as long as "adaptive-coordinated" stay readable.
+    fig, axes = plt.subplots(1, 3, figsize=(12, 1.4 + 0.45 * len(names)), sharey=True)
     for ax, key, label in zip(
         axes,
         ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle"),
@@ -141,9 +151,11 @@ def plot_comparison(summaries: list[dict], path: Path) -> Path:
     ):
         values = [s[key] for s in summaries]
         errors = [s["delay_s_per_vehicle_std"] for s in summaries] if key == "delay_s_per_vehicle" else None
-        ax.bar(names, values, yerr=errors, color=["#888", "#4a90d9", "#e8a33d", "#3bb273", "#c94c4c"][: len(names)])
+        colors = ["#888", "#4a90d9", "#e8a33d", "#3bb273", "#c94c4c"]
+        ax.barh(names, values, xerr=errors, color=[colors[i % len(colors)] for i in range(len(names))])
         ax.set_title(label)
-        ax.grid(axis="y", alpha=0.3)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].invert_yaxis()  # first controller on top, in table order
     fig.suptitle(f"{summaries[0]['scenario']}: controllers compared (mean of {len(summaries[0]['seeds'])} seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

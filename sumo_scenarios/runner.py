@@ -24,10 +24,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -255,8 +258,13 @@ def run_many(
             on_done(result)
         return [result]
     results_by_index: dict[int, RunResult] = {}
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+    # Ctrl-C is the parent's to handle: workers ignore SIGINT and leave the terminal's process
+    # group (so do the processes they start); an interrupted parent stops them (no tracebacks).
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), max_tasks_per_child=1,
+                               initializer=_detach_from_terminal)
+    with _sigint_ignored():  # workers started now inherit it before the initializer runs
         futures = {pool.submit(run, job): i for i, job in enumerate(jobs)}
+    try:
         for future in as_completed(futures):
             try:
                 result = future.result()
@@ -265,4 +273,37 @@ def run_many(
             results_by_index[futures[future]] = result
             if on_done:
                 on_done(result)
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown()
     return [results_by_index[i] for i in range(len(jobs))]
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this process meanwhile (only the main thread may change it)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _detach_from_terminal() -> None:
+    """Worker initializer: a process group of its own, so Ctrl-C reaches only the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.setpgid(0, 0)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill every worker with whatever it started (a gate's twins, a TraCI SUMO), then close the pool."""
+    for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # the worker's own group (see _detach_from_terminal)
+        except OSError:  # not detached yet, or gone
+            process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)

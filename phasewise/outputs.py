@@ -1,0 +1,127 @@
+"""Output files of the CLI: checked before any work, written whole or not at all.
+
+A long run must not end in "cannot write" after the work is done, and a failed or
+interrupted run must not leave a file half written or a folder mixing two runs' files:
+
+    json_path = output_file(json_out, "--json")          # checked now, before simulating
+    ...
+    write_text_atomic(json_path, text)                   # temp file beside it, then rename
+
+    with OutputFolder(out, "--out", managed=PLAN_FILES) as folder:   # checked and staged now
+        folder.path("plan.json").write_text(...)         # written into a hidden staging folder
+        folder.commit()                                  # moved into ``out`` together
+
+Renames stay within one folder (one filesystem), so each file appears complete or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from phasewise_errors import ConfigError
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _probe_writable(folder: Path, option: str, target: Path) -> None:
+    """ConfigError unless a file can be created in ``folder`` (tried for real: os.access lies for root)."""
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {target}: {folder} is a file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".phasewise-probe-", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"{option} {target}: cannot write in {folder} ({exc.strerror or exc})") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def output_file(path: Path, option: str) -> Path:
+    """``path`` if a file can be written there later; ConfigError naming the option otherwise.
+
+    Nothing is created: missing parent folders are checked on the nearest existing one.
+    """
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a folder; give a file name")
+    _probe_writable(_nearest_existing(path.parent), option, path)
+    return path
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it and a rename."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix, for writers that pick the format by it);
+    renamed onto ``path`` when the block succeeds, removed when it fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class OutputFolder:
+    """An output folder filled through a hidden staging folder beside it.
+
+    Files are written to ``folder.path(name)``; ``commit()`` moves them into the output
+    folder and removes ``managed`` files an earlier run left there that this run did not
+    write (so the folder never mixes two runs). Leaving the ``with`` block without
+    ``commit()`` (an error, Ctrl-C) removes the staging folder and leaves ``out`` as it was.
+    """
+
+    def __init__(self, out: Path, option: str, *, managed: Iterable[str] = ()) -> None:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"{option} {out}: is a file; give a folder")
+        parent = _nearest_existing(out.parent)
+        _probe_writable(parent, option, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.out = out
+        self.managed = set(managed)
+        self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+        self.committed = False
+
+    def path(self, name: str) -> Path:
+        """Where to write output file ``name`` (inside the staging folder until commit)."""
+        return self.staging / name
+
+    def commit(self) -> None:
+        """Move every staged file into the output folder, replacing the earlier run's files."""
+        if not self.out.exists():
+            os.replace(self.staging, self.out)
+        else:
+            written = {p.name for p in self.staging.iterdir()}
+            for name in sorted(written):
+                os.replace(self.staging / name, self.out / name)
+            for stale in sorted(self.managed - written):
+                (self.out / stale).unlink(missing_ok=True)
+            self.staging.rmdir()
+        self.committed = True
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+
+    def __enter__(self) -> OutputFolder:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if not self.committed:
+            self.discard()
