@@ -81,11 +81,13 @@ class Scenario:
                 f"({', '.join(str(f) for f in route_files) or 'none given'}); "
                 'add <time><begin value="0"/><end value="3600"/></time>'
             )
-        first_s, last_s = departures if departures is not None else (0.0, 0.0)
-        begin = _seconds(cfg, "begin", begin_raw, float(math.floor(first_s)))
-        end = _seconds(cfg, "end", end_raw, float(math.ceil(last_s)) + 1.0)
-        if end < 0:  # SUMO's "end -1": until the network is empty; we need a fixed period
-            end = float(math.ceil(last_s)) + 1.0 if departures is not None else end
+        begin_default, end_default = (
+            (float(math.floor(departures[0])), float(math.ceil(departures[1])) + 1.0) if departures else (0.0, 3600.0)
+        )
+        begin = _seconds(cfg, "begin", begin_raw, begin_default)
+        end = _seconds(cfg, "end", end_raw, end_default)
+        if end < 0 and departures:  # SUMO's "end -1": until the network is empty; we need a fixed period
+            end = end_default
         if end <= begin:
             raise ScenarioError(f"{cfg}: end {end:g} s must be after begin {begin:g} s")
         return cls(
