@@ -164,7 +164,7 @@ def _intersection(
         p.duration for p in sumo_phases if set(p.state.lower()) <= {"r", "s", "o"} and p.duration > 0
     ]
     cycle_s = float(sum(p.duration for p in sumo_phases))
-    if nema_clearance is not None:  # NEMA: clearances are phase attributes, not phases
+    if nema_clearance is not None and program.getType() == "NEMA":  # clearances are phase attributes
         yellows, all_reds = [nema_clearance[0]], [nema_clearance[1]] if nema_clearance[1] > 0 else []
         cycle_s = sum(p.duration_s for p in phases) + len(phases) * sum(nema_clearance)
     return IntersectionModel(
