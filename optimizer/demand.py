@@ -88,12 +88,16 @@ def csv_rows(file: Path, what: str, required: tuple[str, ...], expected: str) ->
     is missing or lacks a ``required`` column (``expected`` shows the full header)."""
     if not file.is_file():
         raise ConfigError(f"{file}: {what} not found")
-    with file.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = set(required) - set(reader.fieldnames or ())
-        if missing:
-            raise ConfigError(f"{file}: missing column(s) {', '.join(sorted(missing))}; expected {expected}")
-        yield from enumerate(reader, start=2)
+    # utf-8-sig: spreadsheet programs (Excel) start a CSV with a byte-order mark.
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        try:
+            reader = csv.DictReader(handle)
+            missing = set(required) - set(reader.fieldnames or ())
+            if missing:
+                raise ConfigError(f"{file}: missing column(s) {', '.join(sorted(missing))}; expected {expected}")
+            yield from enumerate(reader, start=2)
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}); save the {what} as UTF-8 CSV") from None
 
 
 def _number(file: Path, line: int, tls_id: str, movement_id: str, column: str, raw: str | None, required: bool) -> float:

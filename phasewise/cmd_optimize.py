@@ -25,12 +25,16 @@ from optimizer.timing_sheet import timing_sheet
 from optimizer.webster import IntersectionBounds
 from phasewise import scenarios
 from phasewise.app import app
+from phasewise.options import finite, positive
+from phasewise.outputs import OutputFolder
 from phasewise_errors import ConfigError
 from sumo_scenarios.network import load_intersections
 from sumo_scenarios.routing import route_trips
 from sumo_scenarios.scenario import Scenario
 
 console = Console(stderr=True)
+
+PLAN_FILES = ("plan.json", "plan.add.xml", "timing.txt", "time_space.png")
 
 
 def _scenario(net: Path | None, sumocfg: Path | None, scenario: str | None, seed: int) -> tuple[Path, Scenario | None]:
@@ -74,17 +78,39 @@ def optimize(
     counts: Annotated[Optional[Path], typer.Option(help="vision counts CSV: bin_start,lane,class,count")] = None,
     lane_map: Annotated[Optional[Path], typer.Option(help="lane map CSV: lane,tls,movement[,share]")] = None,
     routes: Annotated[Optional[Path], typer.Option(help="SUMO route file to count demand from")] = None,
-    begin: Annotated[Optional[float], typer.Option(help="demand period start (s) for route files")] = None,
-    end: Annotated[Optional[float], typer.Option(help="demand period end (s) for route files")] = None,
-    seed: Annotated[int, typer.Option(help="corridor demand seed")] = 1,
-    cycle_min: Annotated[float, typer.Option(help="shortest cycle (s)")] = 40.0,
-    cycle_max: Annotated[float, typer.Option(help="longest cycle (s)")] = 120.0,
-    max_saturation: Annotated[float, typer.Option(help="degree-of-saturation cap")] = 0.9,
-    time_limit: Annotated[float, typer.Option(help="solver time limit (s); the best plan found is returned")] = 5.0,
+    begin: Annotated[
+        Optional[float], typer.Option(min=0.0, callback=finite, help="demand period start (s) for route files")
+    ] = None,
+    end: Annotated[
+        Optional[float], typer.Option(callback=positive, help="demand period end (s) for route files")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="corridor demand seed")] = 1,
+    cycle_min: Annotated[float, typer.Option(min=10.0, max=600.0, callback=finite, help="shortest cycle (s)")] = 40.0,
+    cycle_max: Annotated[float, typer.Option(min=10.0, max=600.0, callback=finite, help="longest cycle (s)")] = 120.0,
+    max_saturation: Annotated[
+        float, typer.Option(min=0.05, max=1.0, callback=finite, help="degree-of-saturation cap (0.05-1)")
+    ] = 0.9,
+    time_limit: Annotated[
+        float, typer.Option(max=3600.0, callback=positive,
+                            help="solver time limit (s, above 0); the best plan found is returned")
+    ] = 5.0,
 ) -> None:
     """Optimize cycle, splits and offsets from demand; write the plan in every format."""
     if cycle_min > cycle_max:
         raise ConfigError(f"--cycle-min {cycle_min:g} must not exceed --cycle-max {cycle_max:g}")
+    if begin is not None and end is not None and end <= begin:
+        raise ConfigError(f"--end {end:g} must be after --begin {begin:g}")
+    with OutputFolder(out, "--out", managed=PLAN_FILES) as folder:
+        _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed,
+                  cycle_min, cycle_max, max_saturation, time_limit)
+    console.print(f"written to {out}/")
+
+
+def _optimize(
+    folder: OutputFolder, net: Path | None, sumocfg: Path | None, scenario: str | None, demand: Path | None,
+    counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
+    seed: int, cycle_min: float, cycle_max: float, max_saturation: float, time_limit: float,
+) -> None:
     net_file, resolved = _scenario(net, sumocfg, scenario, seed)
     models = load_intersections(net_file)
     estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end)
@@ -95,11 +121,11 @@ def optimize(
     links = find_links(net_file, models)
     plan = optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds, options=CorridorOptions())
     validate(plan, models)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "plan.json").write_text(plan.to_json(), encoding="utf-8")
-    write_additional(plan, models, out / "plan.add.xml")
+    folder.path("plan.json").write_text(plan.to_json(), encoding="utf-8")
+    write_additional(plan, models, folder.path("plan.add.xml"))
     sheet = timing_sheet(plan)
-    (out / "timing.txt").write_text(sheet, encoding="utf-8")
-    plot_time_space(plan, links, out / "time_space.png")
+    folder.path("timing.txt").write_text(sheet, encoding="utf-8")
+    plot_time_space(plan, links, folder.path("time_space.png"))
+    folder.commit()
     print(sheet, end="")
-    console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h; written to {out}/")
+    console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h")
