@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -79,16 +80,26 @@ def build_generated(spec: GeneratedSpec, seed: int, workdir: Path) -> Scenario:
             "--no-warnings", "-o", str(net_file),
         ], net_file)
     if not route_file.is_file():
-        from sumo import SUMO_HOME
-
         _call([
-            sys.executable, str(Path(SUMO_HOME) / "tools" / "randomTrips.py"),
+            sys.executable, str(_sumo_home() / "tools" / "randomTrips.py"),
             "-n", str(net_file), "-r", str(route_file), "-o", str(stem.with_suffix(".trips.xml")),
             "--seed", str(seed), "-b", "0", "-e", f"{spec.period_s:g}",
             "-p", f"{spec.vehicle_period_s:g}", "--fringe-factor", "10", "--min-distance", "300",
             "--validate",
         ], route_file)
     return Scenario(spec.name, net_file, (route_file,), 0.0, spec.period_s)
+
+
+def _sumo_home() -> Path:
+    """SUMO's installation: the eclipse-sumo wheel, else ``$SUMO_HOME``."""
+    try:
+        from sumo import SUMO_HOME
+
+        return Path(SUMO_HOME)
+    except ImportError:
+        if "SUMO_HOME" in os.environ:
+            return Path(os.environ["SUMO_HOME"])
+        raise ScenarioError("SUMO's tools (randomTrips.py) not found: install eclipse-sumo or set SUMO_HOME") from None
 
 
 def _call(cmd: list[str], output: Path) -> None:
