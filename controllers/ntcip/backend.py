@@ -80,13 +80,17 @@ class NtcipSettings:
     """Behaviour of :class:`NtcipBackend` (defaults explained inline).
 
     ``patterns``: the two pattern numbers plans alternate between (the one not running is
-    rewritten; pattern ``p`` uses split row ``p``). ``phase_control_pattern``: what
+    rewritten; pattern ``p`` uses split row ``p``). They must be dedicated to phasewise: a
+    pattern the site's own time-of-day schedule uses would be overwritten, and the controller
+    would fall back to our last plan instead of its own program. Sites number their
+    schedule's patterns from 1, hence the high defaults (15, 16; NTCIP allows up to 253 but
+    controllers often store 16 or 32). ``phase_control_pattern``: what
     ``systemPatternControl`` selects while we send phase commands before any plan (254 =
     free: actuated operation, where hold/force-off/call/omit act directly).
     ``release_pattern``: written on close (0 = standby, the controller's own schedule).
     """
 
-    patterns: tuple[int, int] = (1, 2)
+    patterns: tuple[int, int] = (15, 16)
     phase_control_pattern: int = oids.PATTERN_FREE
     release_pattern: int = oids.PATTERN_STANDBY
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -285,6 +289,11 @@ class NtcipBackend:
             raise RequestRefused(f"pattern {target} read back different: {', '.join(wrong[:4])}")
         # Selecting the pattern is its own SET: a refusal leaves the running pattern selected.
         await self._write(link, {oids.SYSTEM_PATTERN_CONTROL.instance(): target})
+        why = await _pattern_refusal(link.client, target)
+        if why is not None:  # accepted the SET but will not run it (NTCIP: it runs free instead)
+            previous = link.selected_pattern if link.selected_pattern is not None else self.settings.release_pattern
+            await self._write(link, {oids.SYSTEM_PATTERN_CONTROL.instance(): previous})
+            raise RequestRefused(f"the controller will not run pattern {target} (localFreeStatus {why})")
         link.selected_pattern = link.running_plan_pattern = target
         log.info("%s: plan %s running as pattern %d", link.tls_id, plan.created_by, target)
 
@@ -409,6 +418,32 @@ def _model_phase(link: _Link, values: Mapping[Oid, object], column: oids.MibObje
         p for g in range(1, link.groups + 1) for p in oids.phases_in_mask(g, int(values[column.instance(g)]))  # type: ignore[call-overload]
     )
     return link.phase_map.model_phase(nema) if nema else None
+
+
+_REFUSED_PATTERN = {
+    oids.LocalFreeStatus.BAD_PLAN,
+    oids.LocalFreeStatus.BAD_CYCLE_TIME,
+    oids.LocalFreeStatus.SPLIT_OVERRUN,
+    oids.LocalFreeStatus.INVALID_OFFSET,
+    oids.LocalFreeStatus.FAILED,
+}
+
+
+async def _pattern_refusal(client: SnmpClient, pattern: int) -> str | None:
+    """Why the controller runs free instead of ``pattern`` just selected, or None.
+
+    A controller that accepts the SET may still refuse the pattern: it then runs free and
+    says why in ``localFreeStatus``. Still on the old pattern (a transition waits for the
+    cycle's end) is not a refusal; a controller without ``localFreeStatus`` cannot tell.
+    """
+    running, free = oids.COORD_PATTERN_STATUS.instance(), oids.LOCAL_FREE_STATUS.instance()
+    try:
+        values = await client.get_async([running, free])
+    except RequestRefused:
+        return None
+    if values[running] == pattern or values[free] not in _REFUSED_PATTERN:
+        return None
+    return oids.LocalFreeStatus(int(values[free])).name.lower()
 
 
 async def _answers(client: SnmpClient, oid: Oid) -> bool:

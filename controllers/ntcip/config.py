@@ -13,7 +13,7 @@ Example (``site/ntcip.yaml``)::
       user: phasewise
       auth_key_env: PHASEWISE_SNMP_AUTH_KEY
       priv_key_env: PHASEWISE_SNMP_PRIV_KEY
-    patterns: [1, 2]          # the two patterns plans alternate between
+    patterns: [15, 16]        # the two patterns plans alternate between (not used by the own schedule)
     release_pattern: 0        # systemPatternControl on close: 0 = standby (own schedule)
 
     backend = load_ntcip_config("site/ntcip.yaml").backend(models)
@@ -53,7 +53,7 @@ class NtcipConfig(BaseModel):
 
     controllers: dict[str, ControllerConfig] = Field(min_length=1)
     snmp: CredentialsConfig
-    patterns: tuple[int, int] = (1, 2)
+    patterns: tuple[int, int] = (15, 16)
     phase_control_pattern: int = oids.PATTERN_FREE
     release_pattern: int = oids.PATTERN_STANDBY
     timeout_s: float = Field(0.4, gt=0)
@@ -65,7 +65,7 @@ class NtcipConfig(BaseModel):
     @classmethod
     def _two_pattern_numbers(cls, value: tuple[int, int]) -> tuple[int, int]:
         if value[0] == value[1] or any(p not in oids.PATTERN_NUMBERS for p in value):
-            raise ValueError("two different pattern numbers in 1..253, e.g. [1, 2]")
+            raise ValueError("two different pattern numbers in 1..253, e.g. [15, 16]")
         return value
 
     def settings(self) -> NtcipSettings:

@@ -195,36 +195,52 @@ def four_phase_plan(offset_s=10.0):
 
 
 def test_apply_downloads_into_the_idle_pattern_reads_back_and_selects_it(agent, probe):
-    backend = make_backend(agent, FakeClock())
+    backend = make_backend(agent, FakeClock())  # patterns 15 and 16, split rows 15 and 16
     try:
         backend.apply(four_phase_plan())
-        split = {p: probe.get([oids.SPLIT_TIME.instance(1, p)])[oids.SPLIT_TIME.instance(1, p)] for p in range(1, 9)}
+        split = {p: probe.get([oids.SPLIT_TIME.instance(15, p)])[oids.SPLIT_TIME.instance(15, p)] for p in range(1, 9)}
         # whole seconds, largest remainder: 36.4, 16.3, 26.6, 14.7 -> 36, 16, 27, 15 (cycle 94)
         assert split == {2: 36, 6: 36, 1: 16, 5: 16, 4: 27, 8: 27, 3: 15, 7: 15}
-        pattern = probe.get([oids.PATTERN_CYCLE_TIME.instance(1), oids.PATTERN_OFFSET_TIME.instance(1),
-                             oids.SPLIT_COORD_PHASE.instance(1, 2), oids.SPLIT_COORD_PHASE.instance(1, 4)])
-        assert list(pattern.values()) == [94, 10, 1, 0]
-        assert control_bits(probe)["pattern"] == 1
+        pattern = probe.get([oids.PATTERN_CYCLE_TIME.instance(15), oids.PATTERN_OFFSET_TIME.instance(15),
+                             oids.PATTERN_SPLIT_NUMBER.instance(15), oids.SPLIT_COORD_PHASE.instance(15, 2),
+                             oids.SPLIT_COORD_PHASE.instance(15, 4)])
+        assert list(pattern.values()) == [94, 10, 15, 1, 0]
+        assert control_bits(probe)["pattern"] == 15
         backend.apply(four_phase_plan(offset_s=20.0))  # the next plan goes to the other pattern
-        assert control_bits(probe)["pattern"] == 2
-        assert probe.get([oids.PATTERN_OFFSET_TIME.instance(2)])[oids.PATTERN_OFFSET_TIME.instance(2)] == 20
+        assert control_bits(probe)["pattern"] == 16
+        assert probe.get([oids.PATTERN_OFFSET_TIME.instance(16)])[oids.PATTERN_OFFSET_TIME.instance(16)] == 20
         backend.command([])  # phase commands keep the plan's pattern selected
-        assert control_bits(probe)["pattern"] == 2
+        assert control_bits(probe)["pattern"] == 16
     finally:
         backend.close()
 
 
-def test_a_pattern_the_controller_refuses_keeps_the_running_one(agent, probe):
-    # the snmprec's controller refuses systemPatternControl = 3
-    backend = make_backend(agent, FakeClock(), NtcipSettings(patterns=(1, 3), retry=FAST))
+def test_a_pattern_number_the_controller_refuses_keeps_the_running_one(agent, probe):
+    # the snmprec's controller answers systemPatternControl = 3 with wrongValue
+    backend = make_backend(agent, FakeClock(), NtcipSettings(patterns=(15, 3), retry=FAST))
     try:
         backend.apply(four_phase_plan())
-        assert control_bits(probe)["pattern"] == 1
+        assert control_bits(probe)["pattern"] == 15
         with pytest.raises(ControllerError, match=r"plan refused: J1: .*wrongValue"):
             backend.apply(four_phase_plan(offset_s=30.0))
-        assert control_bits(probe)["pattern"] == 1
+        assert control_bits(probe)["pattern"] == 15
         backend.command([])
-        assert control_bits(probe)["pattern"] == 1  # the watchdog keeps the running pattern, not 3
+        assert control_bits(probe)["pattern"] == 15  # the watchdog keeps the running pattern, not 3
+    finally:
+        backend.close()
+
+
+def test_a_pattern_accepted_but_not_run_is_refused_and_the_selection_restored(agent, probe):
+    # A controller that takes the SET but checks the pattern afterwards runs free and says why
+    # (snmpsim cannot check: the test sets what such a controller reports).
+    backend = make_backend(agent, FakeClock())
+    try:
+        backend.command([])  # under central control, free (254)
+        probe.set({oids.LOCAL_FREE_STATUS.instance(): oids.LocalFreeStatus.BAD_CYCLE_TIME,
+                   oids.COORD_PATTERN_STATUS.instance(): oids.PATTERN_FREE})
+        with pytest.raises(ControllerError, match="will not run pattern 15 .*bad_cycle_time"):
+            backend.apply(four_phase_plan())
+        assert control_bits(probe)["pattern"] == oids.PATTERN_FREE
     finally:
         backend.close()
 
@@ -265,8 +281,8 @@ def test_a_plan_sent_while_the_controller_is_down_is_applied_when_it_answers_aga
         assert backend.status()[TLS].mode == "local"
         backend.command([])
         probe = SnmpClient(agent.host, agent.port, agent.v2c, FAST)
-        assert control_bits(probe)["pattern"] == 1
-        assert probe.get([oids.PATTERN_CYCLE_TIME.instance(1)])[oids.PATTERN_CYCLE_TIME.instance(1)] == 94
+        assert control_bits(probe)["pattern"] == 15
+        assert probe.get([oids.PATTERN_CYCLE_TIME.instance(15)])[oids.PATTERN_CYCLE_TIME.instance(15)] == 94
         probe.close()
     finally:
         backend.close()
