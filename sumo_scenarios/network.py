@@ -19,7 +19,8 @@ the program shows them), a connection's second signal for its internal stop
 become their concurrent pairs, see :mod:`sumo_scenarios.nema`) and pedestrian
 crossings: their signals are in the states and in the conflicts, but they are not
 :class:`~optimizer.intersection.SignalLink` s (no vehicle lanes), so a phase that serves only
-pedestrians has no movements.
+pedestrians has no movements. Rail crossings, rail signals and ``off`` programs are not
+signals to control and get no model.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ _TURNS: dict[str, Turn] = {
     "t": "uturn",
 }
 
+
+# programs that are not ours to drive: SUMO runs rail crossings and rail signals by train
+# position, and "off" programs show no signal at all
+_NOT_CONTROLLED_TYPES = frozenset({"rail_crossing", "rail_signal", "off"})
 
 # yellow (y, Y) and red-yellow (u, the German "prepare to go"): transitions, not green phases
 _TRANSITION_CHARS = frozenset("yYu")
@@ -108,7 +113,9 @@ def _load_programs(net: sumolib.net.Net, file: Path) -> None:
         except KeyError:
             raise ScenarioError(f"{file}: tlLogic for traffic light '{tls_id}', which the network does not have") from None
         try:
-            program = sumolib.net.TLSProgram(program_id, float(logic.get("offset", "0")), logic.get("type", "static"))
+            offset = logic.get("offset", "0")
+            offset_s = 0.0 if offset == "begin" else float(offset)  # "begin": counted from loading
+            program = sumolib.net.TLSProgram(program_id, offset_s, logic.get("type", "static"))
             for phase in logic.iter("phase"):
                 program.addPhase(
                     phase.get("state", ""), float(phase.get("duration", "")),
@@ -130,6 +137,8 @@ def _intersection(
     if not programs:
         return None
     program = list(programs.values())[-1]  # the last loaded runs (see the module docstring)
+    if program.getType() in _NOT_CONTROLLED_TYPES:
+        return None
     links = _links(tls)
     movements = _movements(links)
     link_movement = {i: m.id for m in movements for i in m.link_indices}

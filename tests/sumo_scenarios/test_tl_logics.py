@@ -228,6 +228,13 @@ def test_min_max_next_and_name(build: Callable[..., Path]) -> None:
     assert model.program_cycle_s == 64.0  # red-yellow "u" is a transition, not a third phase
 
 
+@pytest.mark.parametrize("kind", ["rail_crossing", "off"])
+def test_programs_that_are_not_ours_to_drive(build: Callable[..., Path], kind: str) -> None:
+    program = _program("C", "0", [(30, "GGgrrrGGgrrr"), (3, "yyyrrryyyrrr"), (30, "rrrGGgrrrGGg"), (3, "rrryyyrrryyy")], kind)
+    with pytest.raises(ScenarioError, match="no traffic lights to control"):
+        load_intersections(_edited(build("plain"), kind, program))
+
+
 def test_pedestrian_crossings(build: Callable[..., Path], tmp_path: Path) -> None:
     net = build("ped", crossings=True)
     model = load_intersections(net)["C"]
