@@ -84,3 +84,15 @@ def test_the_gated_adaptive_controller_runs(generated: dict[str, Scenario]) -> N
     [result] = run_many([RunJob(scenario, 1, gated, label="adaptive-gated")], workers=1)
     assert result.metrics.vehicles > 100
     assert result.extra, "the adaptive controller reports its gate decisions"
+
+
+def test_more_random_networks(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # other seeds give other junction shapes (3 to 6 arms, odd angles): models and max-pressure
+    folder = tmp_path_factory.mktemp("generated-seeds")
+    spec = GeneratedSpec("rand", left_turn_lanes=1, crossings=True, tls_layout="incoming")
+    scenarios = [build_generated(spec, seed, folder) for seed in (2, 3, 4)]
+    for scenario in scenarios:
+        for model in load_intersections(scenario.net_file).values():
+            assert all(model.unsafe_pairs(p.state) == [] for p in model.phases)
+    results = run_many([RunJob(s, 1, quick_factory("maxpressure")) for s in scenarios], workers=2)
+    assert all(r.metrics.throughput_veh > 0 for r in results)
