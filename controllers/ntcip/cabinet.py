@@ -564,6 +564,11 @@ class Cabinet:
 
     def write(self, name: str, index: tuple[int, ...], value: int) -> None:
         """SET one object instance, validated like a controller (raises :class:`SetRefused`)."""
+        self.check_write(name, index, value)
+        self._apply(name, index, value)
+
+    def check_write(self, name: str, index: tuple[int, ...], value: int) -> None:
+        """Raise :class:`SetRefused` if the controller would refuse this SET (nothing changes)."""
         obj = oids.BY_NAME.get(name)
         if obj is None:
             raise SetRefused("noSuchName", f"{name}: no such object")
@@ -579,11 +584,26 @@ class Cabinet:
             bits = set(oids.phases_in_mask(group, value))
             if bits - set(self.mapping.nema_phases_used):
                 raise SetRefused("wrongValue", f"{name}.{group} = {value}: phases {sorted(bits - set(self.mapping.nema_phases_used))} not used")
+        elif name == "systemPatternControl" and value in oids.PATTERN_NUMBERS and value > MAX_PATTERNS:
+            raise SetRefused("wrongValue", f"systemPatternControl = {value}: this unit has patterns 1..{MAX_PATTERNS}")
+        elif name == "phaseMinimumGreen" and value < 1:
+            raise SetRefused("wrongValue", f"phaseMinimumGreen.{index[0]} = {value}: at least 1 s")
+        elif name == "dbCreateTransaction":
+            T = oids.DbCreateTransaction
+            allowed = {
+                T.NORMAL: {T.NORMAL, T.TRANSACTION}, T.TRANSACTION: {T.TRANSACTION, T.VERIFY, T.NORMAL},
+                T.VERIFY: {T.VERIFY}, T.DONE: {T.DONE, T.NORMAL, T.TRANSACTION},
+            }
+            if T(value) not in allowed[self._db_state]:
+                raise SetRefused("inconsistentValue", f"dbCreateTransaction: cannot go from {self._db_state.name.lower()} to {T(value).name.lower()}")
+
+    def _apply(self, name: str, index: tuple[int, ...], value: int) -> None:
+        if name in _CONTROL_GROUPS:
+            group = index[0]
+            bits = set(oids.phases_in_mask(group, value))
             base = range(8 * (group - 1) + 1, 8 * group + 1)
             self.control[name] = (self.control[name] - set(base)) | bits
         elif name == "systemPatternControl":
-            if value in oids.PATTERN_NUMBERS and value > MAX_PATTERNS:
-                raise SetRefused("wrongValue", f"systemPatternControl = {value}: this unit has patterns 1..{MAX_PATTERNS}")
             self.system_pattern_control = value
             self._central_since = self.now_s
             self._update_mode()
@@ -602,8 +622,6 @@ class Cabinet:
 
     def _write_db(self, db: Database, name: str, index: tuple[int, ...], value: int) -> None:
         if name in _PHASE_FIELDS:
-            if name == "phaseMinimumGreen" and value < 1:
-                raise SetRefused("wrongValue", f"phaseMinimumGreen.{index[0]} = {value}: at least 1 s")
             setattr(self._phase_row(db, index), _PHASE_FIELDS[name], value)
         elif name in _PATTERN_FIELDS:
             setattr(db.patterns.setdefault(index[0], PatternRow()), _PATTERN_FIELDS[name], value)
@@ -636,8 +654,6 @@ class Cabinet:
                 self.db = self._db_buffer
                 self._db_version += 1
             self._db_buffer = None
-        elif target != state:
-            raise SetRefused("inconsistentValue", f"dbCreateTransaction: cannot go from {state.name.lower()} to {target.name.lower()}")
         self._db_state = target
         self._update_mode()
 
