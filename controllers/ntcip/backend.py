@@ -142,6 +142,7 @@ class NtcipBackend:
         self.settings = settings
         self.clock = clock
         self._loop = EventLoopThread()
+        self._closed = False
         self._links: dict[str, _Link] = {}
         for tls, address in agents.items():
             phase_map = phase_maps[tls]
@@ -196,7 +197,12 @@ class NtcipBackend:
         self._raise_refusals(links, results, "plan")
 
     def close(self) -> None:
-        """Clear every control bit, hand the controller back its own schedule, stop the loop."""
+        """Clear every control bit, hand the controller back its own schedule, stop the loop.
+
+        Idempotent: a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         links = [link for link in self._links.values() if link.connected]
         results = self._loop.gather([self._release(link) for link in links])
         for link, result in zip(links, results):
