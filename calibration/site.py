@@ -65,7 +65,8 @@ def _legacy_turns(value: Any, where: str) -> Any:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML reads .nan/.inf as numbers, and a NaN direction counts nothing.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LaneConfig(_Strict):
@@ -173,6 +174,8 @@ class SiteConfig(_Strict):
     junction: list[Point] | None = Field(None, description="junction box polygon (vehicles past the stop lines)")
     signal_heads: list[SignalHeadConfig] = Field(default_factory=list)
     intersection_id: str | None = Field(None, description="INTID of the turning-movement count files")
+    min_spacing_m: float = Field(4.0, gt=0, description="lane length one vehicle takes in a standing queue "
+                                 "(4 m cars; ~0.7 m where two-wheelers stand abreast)")
 
     @model_validator(mode="after")
     def _inside_frame_and_unique(self) -> SiteConfig:
@@ -237,7 +240,9 @@ def load_site(path: str | Path) -> SiteConfig:
     if not path.is_file():
         raise ConfigError(f"site file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}); save the site file as UTF-8") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
     if not isinstance(raw, dict):

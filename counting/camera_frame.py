@@ -43,7 +43,9 @@ class CameraLayout:
     approach's movement ids (``"<approach>:<turn>"``) that ``CameraFrame.crossing_movement``
     indexes; ``lane_movements[l][m]`` is True when lane ``l`` serves movement ``m``;
     ``view_m`` the field of view from the stop line upstream, per lane (one value for all
-    lanes is broadcast).
+    lanes is broadcast); ``min_spacing_m`` the shortest length of lane one vehicle takes in a
+    standing queue (4 m: cars; under 1 m where two-wheelers stand three or four abreast), the
+    estimator's bound on how many vehicles a lane's view can hold.
     """
 
     camera_id: str
@@ -51,6 +53,7 @@ class CameraLayout:
     movements: tuple[str, ...]
     lane_movements: tuple[tuple[bool, ...], ...]
     view_m: float | tuple[float, ...] = 100.0
+    min_spacing_m: float = 4.0
 
     def __post_init__(self) -> None:
         serves = np.asarray(self.lane_movements, dtype=bool).reshape(len(self.lanes), len(self.movements))

@@ -59,7 +59,6 @@ FloatArray = npt.NDArray[np.float64]
 DEFAULT_SATURATION_VEH_H_LANE = 1800.0  # HCM 2016 base saturation flow, veh/h/lane
 SATURATION_SKIP_VEH = 4  # the first 4 queued vehicles carry the start-up lost time (HCM)
 MAX_DISCHARGE_VEH_S_LANE = 1.5  # more crossings per lane-second than this is implausible
-MIN_SPACING_M = 4.0  # more vehicles in view than view_m / this + 2 is implausible
 
 
 @dataclass(frozen=True)
@@ -280,7 +279,7 @@ class DemandEstimator:
             return False
         if any(not np.all(np.isfinite(a)) or np.any(np.asarray(a) < 0) for a in arrays):
             return False
-        if np.any(frame.present > cam.view_m / MIN_SPACING_M + 2):
+        if np.any(frame.present > cam.view_m / cam.layout.min_spacing_m + 2):  # 4 m unless the layout says
             return False
         lanes, moves = frame.crossing_lane, frame.crossing_movement
         if lanes.size and (lanes.min() < 0 or lanes.max() >= n_l or moves.min() < 0 or moves.max() >= n_m):

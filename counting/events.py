@@ -61,6 +61,7 @@ class CountedMovement:
     ``turn`` comes from the exit line it crossed (``how="exit"``), else from its heading a
     few seconds after the stop line (``how="heading"``), else from the lane's own turns
     (``how="lane"``: it vanished at once and the lane serves one turn, or through).
+    ``at_px`` is the image point where its anchor crossed the stop line.
     """
 
     t_s: float
@@ -70,3 +71,4 @@ class CountedMovement:
     class_id: int
     tracker_id: int
     how: str = "exit"
+    at_px: tuple[float, float] = (float("nan"), float("nan"))

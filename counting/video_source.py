@@ -44,11 +44,12 @@ from calibration.site import TURNS, LaneConfig, SiteConfig
 from counting.camera_frame import STOPPED_SPEED_M_S, CameraFrame, CameraLayout
 from counting.counter import SiteCounter
 from counting.events import Crossing, CountedMovement, QueueSample
+from counting.lane_zone import LaneZones
 from vision.detections import Detections
 from vision.detector import Detector
 from vision.riders import fuse_riders
 from vision.signal_head import SignalColour, SignalHeadReader, SignalInterval
-from vision.tracker import ByteTracker
+from vision.tracker import DENSE_TRAFFIC, ByteTracker
 from vision.video import Frame
 
 HEAD_AT_LINE_M = 8.0  # as the virtual camera: a stopped vehicle this close to the line is the head
@@ -67,6 +68,7 @@ def approach_layouts(site: SiteConfig) -> dict[str, CameraLayout]:
             movements=tuple(f"{approach}:{t}" for t in turns),
             lane_movements=tuple(tuple(t in lane.movements for t in turns) for lane in lanes),
             view_m=tuple(_view_m(site, lane) for lane in lanes),
+            min_spacing_m=site.min_spacing_m,
         )
     return layouts
 
@@ -126,11 +128,16 @@ class CameraFrameBuilder:
         self._last_anchor: dict[int, tuple[float, npt.NDArray[np.float64]]] = {}
         self._step_movements: list[CountedMovement] = []
         self._next_emit_s: float | None = None
+        self._box_speed = LaneZones([], site.ground())  # speeds of the counted tracks (junction box)
 
-    def update(self, tracks: Detections, t_s: float, lights: Mapping[str, SignalColour] | None = None
-               ) -> dict[str, CameraFrame]:
-        tracks = tracks.with_classes(self.counter.classes)  # the zones' per-track arrays follow these rows
-        counts = self.counter.update(tracks, t_s)
+    def update(self, tracks: Detections, t_s: float, lights: Mapping[str, SignalColour] | None = None,
+               zone_tracks: Detections | None = None) -> dict[str, CameraFrame]:
+        """Fold in one processed frame; ``zone_tracks`` (optional) feed the lane zones, ``tracks``
+        the stop lines and exits."""
+        tracks = tracks.with_classes(self.counter.classes)
+        zone_tracks = tracks if zone_tracks is None else zone_tracks.with_classes(self.counter.classes)
+        counts = self.counter.update(tracks, t_s, zone_tracks)
+        box_speed = self._box_speed.speeds(tracks, t_s)
         self.queue_samples.extend(counts.queues)
         anchors = tracks.anchors().astype(np.float64)
         for i, tid in enumerate(tracks.tracker_id.tolist()):
@@ -147,7 +154,7 @@ class CameraFrameBuilder:
             return {}
         while self._next_emit_s <= t_s + 1e-9:
             self._next_emit_s += self.step_s
-        frames = self._frames(t_s, counts.queues, tracks, lights or {})
+        frames = self._frames(t_s, counts.queues, tracks, box_speed, lights or {})
         self._step_movements = []
         return frames
 
@@ -168,7 +175,8 @@ class CameraFrameBuilder:
         approach_turns = [m.split(":", 1)[1] for m in self.layouts[lane.approach].movements]
         if turn not in approach_turns:
             turn = "through" if "through" in approach_turns else approach_turns[0]
-        m = CountedMovement(c.t_s, c.lane, lane.approach, turn, c.class_id, c.tracker_id, how)
+        m = CountedMovement(c.t_s, c.lane, lane.approach, turn, c.class_id, c.tracker_id, how,
+                            (float(pending.anchor[0]), float(pending.anchor[1])))
         self.movements.append(m)
         self._step_movements.append(m)
 
@@ -190,7 +198,7 @@ class CameraFrameBuilder:
 
     # -- frames -----------------------------------------------------------------------------
     def _frames(self, t_s: float, queues: Iterable[QueueSample], tracks: Detections,
-                lights: Mapping[str, SignalColour]) -> dict[str, CameraFrame]:
+                box_speed: npt.NDArray[np.float64], lights: Mapping[str, SignalColour]) -> dict[str, CameraFrame]:
         zones = self.counter.zones
         q = {s.lane: s for s in queues}
         lane_ids = [lane.id for lane in self.site.lanes]
@@ -212,7 +220,7 @@ class CameraFrameBuilder:
             if (mine & stopped).any():
                 first_stopped_m[j] = dist[mine & stopped].min()
         head = (first_stopped_m <= first_m) & (first_stopped_m < HEAD_AT_LINE_M)
-        in_box = self._stopped_in_junction(tracks, speed)
+        in_box = self._stopped_in_junction(tracks, box_speed)
         frames = {}
         for cam_id, lay in self.layouts.items():
             idx = [lane_ids.index(lane) for lane in lay.lanes]
@@ -257,18 +265,29 @@ def _finite(x: float) -> float:
 class VideoCameraSource:
     """Decode -> detect -> fuse riders -> track -> read the signal -> ``CameraFrame`` per step.
 
+    Counting and occupancy want different trackers: a vehicle is counted at the stop line
+    only on a sure track (``tracker``, default ``TrackerConfig``: tracks start at 0.45
+    confidence, so a flickering rider in a queue does not start a second track that crosses
+    the line again), while the lane zones want every queued vehicle, most of which a small
+    detector sees at 0.15-0.4 (``zone_tracker``, default ``vision.tracker.DENSE_TRAFFIC``;
+    ``share_tracker=True``: the zones see ``tracker``'s tracks). Load the detector with
+    ``conf=0.15`` so those detections reach the zone tracker. Measured on the Hanoi clip in
+    ``benchmarks/vision_errors.py``.
+
     Iterating yields one ``{camera_id: CameraFrame}`` per ``step_s`` of video. ``lights``
     holds the signal-head states of the last frame; ``signal_intervals()`` every interval
     seen; ``builder`` every count. ``seconds`` is the wall time spent so far.
     """
 
     def __init__(self, frames: Iterable[Frame], detector: Detector, site: SiteConfig, *,
-                 step_s: float = 1.0, tracker: ByteTracker | None = None, fuse_two_wheelers: bool = True,
-                 stopped_speed_m_s: float | None = None) -> None:
+                 step_s: float = 1.0, tracker: ByteTracker | None = None,
+                 zone_tracker: ByteTracker | None = None, share_tracker: bool = False,
+                 fuse_two_wheelers: bool = True, stopped_speed_m_s: float | None = None) -> None:
         self.frames = frames
         self.detector = detector
         self.site = site
         self.tracker = tracker or ByteTracker()
+        self.zone_tracker = None if share_tracker else (zone_tracker or ByteTracker(DENSE_TRAFFIC))
         self.fuse_two_wheelers = fuse_two_wheelers
         self.builder = CameraFrameBuilder(site, step_s=step_s)
         if stopped_speed_m_s is not None:  # an experiment's override of STOPPED_SPEED_M_S
@@ -288,9 +307,10 @@ class VideoCameraSource:
             if self.fuse_two_wheelers:
                 dets = fuse_riders(dets, frame_h=frame.image.shape[0])
             tracks = self.tracker.update(dets, frame.t_s)
+            zone_tracks = None if self.zone_tracker is None else self.zone_tracker.update(dets, frame.t_s)
             self.last_tracks = tracks
             self.lights = {hid: reader.update(frame.image, frame.t_s) for hid, reader in self.heads.items()}
-            out = self.builder.update(tracks, frame.t_s, self.lights)
+            out = self.builder.update(tracks, frame.t_s, self.lights, zone_tracks)
             self.processed += 1
             self.video_s = frame.t_s
             self.seconds = time.perf_counter() - start

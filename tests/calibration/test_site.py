@@ -86,3 +86,32 @@ def test_geometry_helpers():
     assert segments_cross([(5, 0)], [(5, 10)], (0, 5), (10, 5)).tolist() == [True]
     assert segments_cross([(15, 0)], [(15, 10)], (0, 5), (10, 5)).tolist() == [False]
     assert points_in_polygon([(5, 5), (15, 5)], [(0, 0), (10, 0), (10, 10), (0, 10)]).tolist() == [True, False]
+
+
+def test_legacy_turn_spellings_load_with_a_deprecation_warning(tmp_path):
+    old = yaml.safe_load(yaml.safe_dump(GOOD))
+    old["lanes"][0].pop("movements")
+    old["lanes"][0]["movement"] = "through_left"
+    old["exits"] = [{"id": "x", "movement": "u_turn", "line": [[0, 10], [10, 10]]}]
+    with pytest.warns(DeprecationWarning) as caught:
+        site = load_site(write(tmp_path, old))
+    assert any("through_left" in str(w.message) for w in caught) and any("u_turn" in str(w.message) for w in caught)
+    assert site.lanes[0].movements == ("through", "left") and site.exits[0].movement == "uturn"
+
+
+def test_unknown_turn_and_signal_head_outside_frame_named_in_error(tmp_path):
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["lanes"][0]["movements"] = ["straight"]
+    with pytest.raises(ConfigError, match="lanes.0.movements"):
+        load_site(write(tmp_path, bad))
+    bad = yaml.safe_load(yaml.safe_dump(GOOD))
+    bad["signal_heads"] = [{"id": "h", "box": [600, 10, 700, 50]}]
+    with pytest.raises(ConfigError, match="signal head h: box .* outside the 640x360 frame"):
+        load_site(write(tmp_path, bad))
+
+
+def test_hanoi_site_reads_its_signal_head_and_junction():
+    site = load_site(SITES / "hanoi_intersection.yaml")
+    assert [lane.id for lane in site.lanes] == ["nb_1", "nb_2", "nb_3", "nb_r"]
+    assert site.head_of("nb_2").id == "far" and site.head_of("nb_r") is None
+    assert site.junction is not None and site.ground() is not None
