@@ -16,6 +16,7 @@ raised into what the user sees and the exit code:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import traceback
@@ -54,6 +55,19 @@ def _root(
     """phasewise: adaptive traffic-signal optimization, measured in SUMO."""
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Stage warnings as ``phasewise: warning: ...``, one line each, like the errors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"phasewise: {record.levelname.lower()}: {record.getMessage()}".replace("\n", " ")
+
+
+def _configure_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s") if debug else _OneLineFormatter())
+    logging.basicConfig(level=logging.INFO if debug else logging.WARNING, handlers=[handler])
+
+
 def _debug_from_env() -> bool:
     return os.environ.get("PHASEWISE_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -73,6 +87,7 @@ def run_app(argv: Sequence[str] | None = None) -> NoReturn:
     # --debug is taken out before parsing so that it works after the command name as well.
     debug = DEBUG_FLAG in args or _debug_from_env()
     args = [a for a in args if a != DEBUG_FLAG]
+    _configure_logging(debug)
     try:
         code = _run(args, debug)
     except KeyboardInterrupt:  # a second Ctrl-C while the first one is being handled

@@ -11,7 +11,10 @@ The loop is the whole vision pipeline, one verb per stage::
 Output files in ``--out``: ``counts.csv`` (bin_start, bin_s, lane, class, count, pcu,
 flow_veh_h; one row per bin x lane x class), ``queue.csv`` (one row per processed frame and
 lane), ``queue_bins.csv``, ``turns.csv`` (if the site has exits), ``summary.json`` and,
-with ``--video-out``, ``annotated.mp4``. Files are written even when the input breaks off.
+with ``--video-out``, ``annotated.mp4``. They are written to a staging folder and moved into
+``--out`` together, so the folder always holds one run's files. A run that ends early (the
+input breaks off, a truncated file, Ctrl-C) still writes what it counted, with
+``"partial": true`` and the reason in ``summary.json``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +39,9 @@ from counting.counter import SiteCounter
 from counting.events import QueueSample
 from phasewise import cmd_site  # noqa: F401  (registers `site draw`)
 from phasewise.app import app
+from phasewise.options import positive
+from phasewise.outputs import OutputFolder
+from phasewise.scenarios import shared_dir
 from phasewise_errors import ConfigError, VideoError
 from vision.annotate import draw_tracks
 from vision.detector import BACKENDS, Detector, load_detector
@@ -54,11 +61,19 @@ class PipelineResult:
     processed: int = 0
     seconds: float = 0.0
     video_s: float = 0.0
-    error: str | None = None
+    error: str | None = None  # why the run ended before its input did (then the counts are partial)
 
     @property
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class PipelineInterrupted(KeyboardInterrupt):
+    """Ctrl-C during ``run_pipeline``; ``result`` holds what was counted until then."""
+
+    def __init__(self, result: PipelineResult) -> None:
+        super().__init__()
+        self.result = result
 
 
 def run_pipeline(frames: Iterable[Frame], detector: Detector, site: SiteConfig, *,
@@ -90,6 +105,10 @@ def run_pipeline(frames: Iterable[Frame], detector: Detector, site: SiteConfig, 
     except VideoError as exc:
         result.error = str(exc)
         log.error("%s; counts made so far are kept", exc)
+    except KeyboardInterrupt as exc:
+        result.error = "interrupted (Ctrl-C)"
+        result.seconds = time.perf_counter() - start
+        raise PipelineInterrupted(result) from exc
     result.seconds = time.perf_counter() - start
     return result
 
@@ -133,6 +152,7 @@ def write_outputs(result: PipelineResult, site: SiteConfig, out_dir: Path, *, bi
         "fps": round(result.fps, 2),
         "vehicles_by_lane": dict(result.counter.totals()),
         "vehicles_total": len(result.counter.crossings),
+        "partial": result.error is not None,
         "error": result.error,
     }
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -140,14 +160,34 @@ def write_outputs(result: PipelineResult, site: SiteConfig, out_dir: Path, *, bi
 
 
 def parse_line(spec: str) -> tuple[float, float, float, float]:
-    """``"X1,Y1,X2,Y2"`` to four floats; ConfigError otherwise."""
+    """``"X1,Y1,X2,Y2"`` to four finite floats; ConfigError otherwise."""
     try:
         x1, y1, x2, y2 = (float(v) for v in spec.split(","))
     except ValueError as exc:
         raise ConfigError(f"--line must be X1,Y1,X2,Y2 in pixels, got {spec!r}") from exc
+    if not all(math.isfinite(v) for v in (x1, y1, x2, y2)):
+        raise ConfigError(f"--line must be four finite numbers, got {spec!r}")
     if (x1, y1) == (x2, y2):
         raise ConfigError("--line needs two different points")
     return x1, y1, x2, y2
+
+
+def check_line_in_frame(line: tuple[float, float, float, float], width: int, height: int, source: str) -> None:
+    """ConfigError if an end of the counting line lies outside the ``width`` x ``height`` frame."""
+    for x, y in (line[:2], line[2:]):
+        if not (0 <= x <= width and 0 <= y <= height):
+            raise ConfigError(f"--line point ({x:g}, {y:g}) is outside the {width}x{height} frames of {source}; "
+                              f"pixels run from (0, 0) top left to ({width}, {height})")
+
+
+def truncation_error(frames: object) -> str | None:
+    """Why a video file yielded fewer frames than it announced (truncated or corrupt), else None."""
+    if not isinstance(frames, VideoFile) or not frames.expected_frames:
+        return None
+    seen = frames.frames_read + frames.frames_skipped + frames.bad_frames
+    if seen >= frames.expected_frames:
+        return None
+    return f"{frames.path.name} ended after {seen} of {frames.expected_frames} frames (truncated or corrupt?)"
 
 
 def open_source(spec: str, *, every: int, max_frames: int | None, duration_s: float | None) -> tuple[Iterable[Frame], int, int, int | None]:
@@ -187,53 +227,99 @@ class _Annotator:
         self.writer.release()
 
 
+REPLAY_FILES = ("counts.csv", "queue.csv", "queue_bins.csv", "turns.csv", "summary.json", "annotated.mp4")
+
+
+def default_weights() -> Path:
+    """The YOLO11n INT8 OpenVINO export in the shared data folder (``$PHASEWISE_SHARED``)."""
+    return shared_dir() / "models" / "yolo11n_int8_openvino_model"
+
+
 @app.command()
 def replay(
     video: str = typer.Argument(..., help="video file, or a live stream: rtsp://..., http://..., or a device number"),
     site_file: Path = typer.Option(None, "--site", help="site YAML (lanes, stop lines, homography)"),
     out: Path = typer.Option(Path("out/replay"), "--out", help="output folder"),
     line: str = typer.Option(None, "--line", help="quick count without a site: X1,Y1,X2,Y2 image line (lane 'line')"),
-    weights: str = typer.Option(None, "--weights", help="detector weights (.pt, .onnx, OpenVINO folder); "
-                                "default $PHASEWISE_WEIGHTS or ../shared/models/yolo11n_int8_openvino_model"),
+    weights: str = typer.Option(None, "--weights", help="detector weights (.pt, .onnx, OpenVINO folder); default "
+                                "$PHASEWISE_WEIGHTS or $PHASEWISE_SHARED/models/yolo11n_int8_openvino_model"),
     backend: str = typer.Option("lean", "--backend", help=f"detector runtime: {' or '.join(BACKENDS)}"),
-    imgsz: int = typer.Option(None, "--imgsz", help="network input size (default 640; YOLOX-Nano is fixed 416)"),
-    conf: float = typer.Option(0.25, "--conf", help="minimum detection confidence"),
-    detect_every: int = typer.Option(1, "--detect-every", help="detect on every n-th frame (files only)"),
-    bin_s: int = typer.Option(BIN_15_MIN_S, "--bin-s", help="count bin length in seconds (900 = 15 min, 60 = 1 min)"),
+    imgsz: int = typer.Option(None, "--imgsz", min=32, max=4096,
+                              help="network input size (default 640; YOLOX-Nano is fixed 416)"),
+    conf: float = typer.Option(0.25, "--conf", min=0.0, max=1.0, callback=positive,
+                               help="minimum detection confidence, above 0 up to 1"),
+    detect_every: int = typer.Option(1, "--detect-every", min=1, max=1000, help="detect on every n-th frame (files only)"),
+    bin_s: int = typer.Option(BIN_15_MIN_S, "--bin-s", min=1, max=86400,
+                              help="count bin length in seconds (900 = 15 min, 60 = 1 min)"),
     video_out: bool = typer.Option(False, "--video-out", help="also write annotated.mp4"),
-    max_frames: int = typer.Option(None, "--max-frames", help="stop after this many frames (files)"),
-    duration_s: float = typer.Option(None, "--duration-s", help="stop a live stream after this many seconds"),
+    max_frames: int = typer.Option(None, "--max-frames", min=1, help="stop after this many frames (files)"),
+    duration_s: float = typer.Option(None, "--duration-s", callback=positive,
+                                     help="stop a live stream after this many seconds"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
     """Count vehicles per lane and class in a video; write counts.csv, queue.csv and more to --out."""
     if (site_file is None) == (line is None):
         raise ConfigError("give exactly one of --site SITE.yaml or --line X1,Y1,X2,Y2")
-    if bin_s <= 0:
-        raise ConfigError(f"--bin-s must be positive, got {bin_s}")
+    counting_line = parse_line(line) if line is not None else None
     site = load_site(site_file) if site_file is not None else None
-    frames, width, height, expected = open_source(video, every=detect_every, max_frames=max_frames,
-                                                  duration_s=duration_s)
-    if site is None:
-        site = line_site(*parse_line(line), width, height)
-    site.check_frame_size(width, height, video)
-    detector = load_detector(weights, backend=backend, imgsz=imgsz, conf=conf)
-    annotator = None
-    if video_out:
-        out.mkdir(parents=True, exist_ok=True)
-        fps = getattr(frames, "fps", 25.0) / max(detect_every, 1)
-        annotator = _Annotator(out / "annotated.mp4", site, fps, (width, height))
-    result: PipelineResult | None = None
-    try:
-        result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
-    finally:
-        if annotator is not None:
-            annotator.close()
-    summary = write_outputs(result, site, out, bin_s=bin_s, source=video)
+    with OutputFolder(out, "--out", managed=REPLAY_FILES) as folder:
+        frames, width, height, expected = open_source(video, every=detect_every, max_frames=max_frames,
+                                                      duration_s=duration_s)
+        if counting_line is not None:
+            check_line_in_frame(counting_line, width, height, video)
+            site = line_site(*counting_line, width, height)
+        assert site is not None
+        site.check_frame_size(width, height, video)
+        detector = load_detector(weights, backend=backend, imgsz=imgsz, conf=conf, default_weights=default_weights())
+        annotator = None
+        if video_out:
+            fps = getattr(frames, "fps", 25.0) / max(detect_every, 1)
+            annotator = _Annotator(folder.path("annotated.mp4"), site, fps, (width, height))
+        interrupted: PipelineInterrupted | None = None
+        with _held_warnings("vision.video", __name__) as held:
+            try:
+                result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
+            except PipelineInterrupted as exc:
+                interrupted, result = exc, exc.result
+            finally:
+                if annotator is not None:
+                    annotator.close()
+        result.error = result.error or truncation_error(frames)
+        if result.error is None:  # otherwise the one error line below says it
+            for record in held:
+                logging.getLogger(record.name).handle(record)
+        summary = write_outputs(result, site, folder.staging, bin_s=bin_s, source=video)
+        folder.commit()
     by_lane = ", ".join(f"{k}={v}" for k, v in sorted(summary["vehicles_by_lane"].items())) or "none"  # type: ignore[union-attr]
     typer.echo(f"{summary['vehicles_total']} vehicles ({by_lane}) in {summary['video_s']} s of video, "
-               f"{summary['fps']} fps; wrote {out}/counts.csv")
+               f"{summary['fps']} fps; wrote {out}/counts.csv{' (partial)' if summary['partial'] else ''}")
+    if interrupted is not None:
+        raise KeyboardInterrupt from interrupted
     if result.error:
-        raise VideoError(f"{result.error} (counts up to that point written to {out})")
+        raise VideoError(f"{result.error} (partial counts written to {out})")
+
+
+@contextmanager
+def _held_warnings(*logger_names: str) -> Iterator[list[logging.LogRecord]]:
+    """Collect what these loggers emit meanwhile instead of showing it; the caller decides."""
+    records: list[logging.LogRecord] = []
+
+    class _Hold(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    loggers = [logging.getLogger(name) for name in logger_names]
+    hold = _Hold()
+    saved = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(hold)
+        logger.propagate = False
+    try:
+        yield records
+    finally:
+        for logger, propagate in zip(loggers, saved):
+            logger.removeHandler(hold)
+            logger.propagate = propagate
 
 
 def _run_with_progress(frames: Iterable[Frame], detector: Detector, site: SiteConfig, expected: int | None,
@@ -254,4 +340,4 @@ def _run_with_progress(frames: Iterable[Frame], detector: Detector, site: SiteCo
         return run_pipeline(frames, detector, site, on_frame=tick, annotate=annotator)
 
 
-__all__ = ["PipelineResult", "parse_line", "replay", "run_pipeline", "write_outputs"]
+__all__ = ["PipelineInterrupted", "PipelineResult", "parse_line", "replay", "run_pipeline", "write_outputs"]

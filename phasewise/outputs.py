@@ -27,6 +27,12 @@ from types import TracebackType
 from phasewise_errors import ConfigError
 
 
+def _umask() -> int:
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
+
 def _nearest_existing(path: Path) -> Path:
     path = path.absolute()
     while not path.exists() and path != path.parent:
@@ -73,6 +79,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -96,6 +103,7 @@ class OutputFolder:
         self.out = out
         self.managed = set(managed)
         self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+        os.chmod(self.staging, 0o777 & ~_umask())  # mkdtemp makes it private; it may become ``out`` itself
         self.committed = False
 
     def path(self, name: str) -> Path:

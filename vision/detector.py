@@ -7,13 +7,16 @@
 * ``backend="ultralytics"``: ``ultralytics.YOLO(weights).predict``; any format Ultralytics
   loads (.pt, ONNX, OpenVINO). The reference.
 
-Weights come from ``--weights``, else ``$PHASEWISE_WEIGHTS``, else the shared YOLO11n INT8
-OpenVINO export next to the repository. Nothing is ever downloaded.
+Weights come from ``--weights``, else ``$PHASEWISE_WEIGHTS``, else the default the caller
+passes (the CLI: the shared YOLO11n INT8 OpenVINO export under ``$PHASEWISE_SHARED``), else
+the one beside the repository. Nothing is downloaded, except that ``backend="ultralytics"``
+given an official name that is not a local file (``yolo11n.pt``) lets Ultralytics fetch it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -35,23 +38,38 @@ class Detector(Protocol):
     def detect(self, frame: npt.NDArray[np.uint8]) -> Detections: ...
 
 
-def resolve_weights(weights: str | Path | None) -> Path:
-    """The weights path to use; ModelError naming the path and the fix if it does not exist."""
-    chosen = weights or os.environ.get("PHASEWISE_WEIGHTS") or DEFAULT_WEIGHTS
+# Names Ultralytics downloads from its own releases when no such file exists (yolo11n.pt, yolov8s.pt...).
+_ULTRALYTICS_RELEASE_NAME = re.compile(r"yolo[\w.-]*\.pt")
+WEIGHTS_HELP = ("pass --weights PATH (.onnx, OpenVINO folder, or with --backend ultralytics a .pt file; "
+                "--weights yolo11n.pt downloads Ultralytics' own), set PHASEWISE_WEIGHTS, or set PHASEWISE_SHARED "
+                "to a folder with models/yolo11n_int8_openvino_model")
+
+
+def resolve_weights(weights: str | Path | None, *, default: str | Path | None = None,
+                    allow_download: bool = False) -> Path:
+    """The weights path to use; ModelError naming the path and the fix if it does not exist.
+
+    ``weights``, else ``$PHASEWISE_WEIGHTS``, else ``default``, else :data:`DEFAULT_WEIGHTS`.
+    ``allow_download`` (Ultralytics backend) accepts an official release name such as
+    ``yolo11n.pt`` that is not a local file: Ultralytics downloads it.
+    """
+    chosen = weights or os.environ.get("PHASEWISE_WEIGHTS") or default or DEFAULT_WEIGHTS
     path = Path(chosen).expanduser()
-    if not path.exists():
-        raise ModelError(
-            f"detector weights not found: {path} (pass --weights PATH or set PHASEWISE_WEIGHTS; "
-            f"e.g. ../shared/models/yolo11n_int8_openvino_model)"
-        )
-    return path
+    if path.exists():
+        return path
+    if allow_download and str(chosen) == path.name and _ULTRALYTICS_RELEASE_NAME.fullmatch(path.name):
+        return path
+    raise ModelError(f"detector weights not found: {path} ({WEIGHTS_HELP})")
 
 
 def load_detector(weights: str | Path | None = None, *, backend: str = "lean", imgsz: int | None = None,
                   conf: float = 0.25, iou: float = 0.7, classes: tuple[int, ...] = ROAD_USER_CLASSES,
-                  threads: int = 0) -> Detector:
-    """A ready detector for ``weights`` on ``backend`` ("lean" or "ultralytics")."""
-    path = resolve_weights(weights)
+                  threads: int = 0, default_weights: str | Path | None = None) -> Detector:
+    """A ready detector for ``weights`` on ``backend`` ("lean" or "ultralytics").
+
+    ``default_weights`` is used when neither ``weights`` nor ``$PHASEWISE_WEIGHTS`` is given.
+    """
+    path = resolve_weights(weights, default=default_weights, allow_download=backend == "ultralytics")
     if backend == "ultralytics":
         from vision.adapters.ultralytics import UltralyticsDetector
 
