@@ -128,6 +128,8 @@ class Controller(Protocol):
 
     def step(self, sim: Simulation) -> None: ...
 
+    # optional: ``report() -> dict`` (stored with the run's results), then ``close()``
+
 
 ControllerFactory = Callable[[], Controller]
 
@@ -230,6 +232,7 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
                 conn.close()
             except Exception:  # already closed by a failure; the original error matters
                 pass
+            getattr(controller, "close", lambda: None)()  # optional: release the controller's resources
         metrics = read_run_metrics(tripinfo, scenario, probe.summary())
     return RunResult(job.label, job.seed, metrics, time.perf_counter() - started, extra)
 
