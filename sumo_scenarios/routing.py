@@ -65,7 +65,7 @@ def route_trips(net_file: Path, route_files: Iterable[Path], cache_dir: Path | N
 
 
 def _needs_route(elem: ET.Element) -> bool:
-    return elem.get("route") is None and elem.find("route") is None and elem.get("from") is not None
+    return elem.get("route") is None and elem.find("route") is None and elem.find("routeDistribution") is None
 
 
 def _routed(net_file: Path, route_file: Path, folder: Path) -> Path:
