@@ -16,6 +16,9 @@ from sumo_scenarios.scenario import Scenario
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+RESCO_REPOSITORY = "https://github.com/Pi-Star-Lab/RESCO"
+RESCO_SCENARIOS = ("cologne1", "cologne3", "ingolstadt7")
+
 
 def shared_dir() -> Path:
     """The shared data folder (models, videos, scenarios): ``$PHASEWISE_SHARED`` or ``../shared``."""
@@ -47,9 +50,15 @@ def resolve(
         candidate = scenarios_dir() / scenario / f"{scenario}.sumocfg"
         if not candidate.is_file():
             known = sorted(p.name for p in scenarios_dir().glob("*") if (p / f"{p.name}.sumocfg").is_file())
+            if scenario in RESCO_SCENARIOS:
+                raise ConfigError(
+                    f"scenario '{scenario}' not found: no {candidate}; it is a RESCO scenario: copy the folder "
+                    f"resco_benchmark/environments/{scenario}/ of {RESCO_REPOSITORY} to {scenarios_dir()} "
+                    f"(or set PHASEWISE_SHARED / PHASEWISE_SCENARIOS)"
+                )
             raise ConfigError(
                 f"unknown scenario '{scenario}': use corridor[:key=value,...], "
-                f"one of {', '.join(known) or '(no shared scenarios found)'}, or --sumocfg PATH"
+                f"one of {', '.join(known) or f'(no scenarios in {scenarios_dir()})'}, or --sumocfg PATH"
             )
         sumocfg = candidate
     assert sumocfg is not None

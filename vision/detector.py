@@ -40,9 +40,9 @@ class Detector(Protocol):
 
 # Names Ultralytics downloads from its own releases when no such file exists (yolo11n.pt, yolov8s.pt...).
 _ULTRALYTICS_RELEASE_NAME = re.compile(r"yolo[\w.-]*\.pt")
-WEIGHTS_HELP = ("pass --weights PATH (.onnx, OpenVINO folder, or with --backend ultralytics a .pt file; "
+WEIGHTS_HELP = ("pass --weights PATH (an .onnx file or OpenVINO folder; .pt with --backend ultralytics, where "
                 "--weights yolo11n.pt downloads Ultralytics' own), set PHASEWISE_WEIGHTS, or set PHASEWISE_SHARED "
-                "to a folder with models/yolo11n_int8_openvino_model")
+                "to a folder holding models/yolo11n_int8_openvino_model")
 
 
 def resolve_weights(weights: str | Path | None, *, default: str | Path | None = None,
