@@ -66,8 +66,9 @@ def test_agent_down_retries_then_controller_error_in_bounded_time(unused_udp_por
     elapsed = time.monotonic() - started
     client.close()
     assert isinstance(caught.value, ControllerError)
-    # 3 timeouts of 0.15 s and back-offs of 0.05 + 0.1 s
-    assert 0.55 <= elapsed < 1.5
+    # 3 timeouts of 0.15 s and back-offs of 0.05 + 0.1 s; the upper bound leaves room for a
+    # loaded machine (engine start included) while still catching a retry storm
+    assert 0.6 <= elapsed < 5.0
 
 
 @pytest.mark.parametrize(
@@ -79,14 +80,16 @@ def test_agent_down_retries_then_controller_error_in_bounded_time(unused_udp_por
     ],
 )
 def test_wrong_v3_credentials_are_a_clear_error_without_retries(agent, auth_key, priv_key, user, reason):
-    client = SnmpClient(agent.host, agent.port, agent.v3(auth_key, priv_key, user), FAST)
+    # a retry would first wait 10 s (backoff): failing faster proves there was none
+    no_retry = RetryPolicy(timeout_s=0.5, attempts=3, backoff_s=10.0)
+    client = SnmpClient(agent.host, agent.port, agent.v3(auth_key, priv_key, user), no_retry)
     started = time.monotonic()
     with pytest.raises(AuthenticationFailed, match="rejected our credentials") as caught:
         client.get([GREENS_1])
     client.close()
     assert reason.lower() in str(caught.value).lower()
     assert auth_key not in str(caught.value) and priv_key not in str(caught.value)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 8.0
 
 
 def test_secrets_never_show_in_repr_or_str():
