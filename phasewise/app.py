@@ -140,3 +140,8 @@ def _error(message: str, code: int) -> int:
 def _interrupted() -> int:
     print("phasewise: interrupted", file=sys.stderr)
     return EXIT_INTERRUPTED
+
+
+def interrupted_exit() -> NoReturn:
+    """Exit as an interrupted run (130); for Ctrl-C outside ``run_app``, e.g. while importing."""
+    sys.exit(_interrupted())
