@@ -2,7 +2,8 @@
 
 snmpsim plays a controller whose objects do not move by themselves: the tests move the
 signal by writing ``phaseStatusGroup*`` through an independent client (snmpsim lets them be
-written) and read back what the backend wrote. The controller's own behaviour (timing,
+written) and read back what the backend wrote. One agent serves the module; each test starts
+from the snmprec's values (``INITIAL``); the two that need another agent start their own. The controller's own behaviour (timing,
 honouring holds) is tested against the cabinet agent (``test_backend_cabinet.py``).
 """
 
@@ -58,16 +59,37 @@ def bits(*phases: int) -> int:
 
 
 @pytest.fixture
-def agent(snmpsim_agent):
-    return snmpsim_agent()
+def agent(shared_snmpsim_agent):
+    return shared_snmpsim_agent
+
+
+INITIAL = {
+    oids.GREENS.instance(1): 0b00100010,  # phases 2 and 6: model phase 0
+    oids.YELLOWS.instance(1): 0,
+    oids.REDS.instance(1): 0b11011101,
+    **{obj.instance(1): 0 for obj in (oids.HOLD, oids.FORCE_OFF, oids.VEH_CALL, oids.PHASE_OMIT)},
+    oids.SYSTEM_PATTERN_CONTROL.instance(): 0,
+    oids.UNIT_CONTROL_STATUS.instance(): oids.UnitControlStatus.TIMEBASE,
+    oids.UNIT_FLASH_STATUS.instance(): oids.UnitFlashStatus.NOT_FLASH,
+    oids.COORD_PATTERN_STATUS.instance(): 0,
+    oids.LOCAL_FREE_STATUS.instance(): oids.LocalFreeStatus.NOT_FREE,
+}
+"""The snmprec's values of everything a test here changes: each test starts from them."""
+
+
+@pytest.fixture(scope="module")
+def probe_client(shared_snmpsim_agent):
+    client = SnmpClient(shared_snmpsim_agent.host, shared_snmpsim_agent.port, shared_snmpsim_agent.v2c, FAST)
+    yield client
+    client.close()
 
 
 @pytest.fixture
-def probe(agent):
-    """An independent client: moves the simulated signal, reads what the backend wrote."""
-    client = SnmpClient(agent.host, agent.port, agent.v2c, FAST)
-    yield client
-    client.close()
+def probe(probe_client):
+    """An independent client: resets the shared agent, moves the simulated signal, reads what
+    the backend wrote."""
+    probe_client.set(INITIAL)
+    return probe_client
 
 
 def make_backend(agent, clock, settings=None, v3=True):
@@ -113,16 +135,13 @@ def test_status_maps_greens_to_model_phases_and_times_greens_with_the_clock(agen
     ("control_status", "flash_status", "mode"),
     [(2, 2, "engine"), (6, 2, "local"), (4, 2, "local"), (2, 4, "flash"), (6, 6, "flash")],
 )
-def test_mode_from_unit_control_and_flash_status(shared_snmpsim_agent, control_status, flash_status, mode):
-    agent = shared_snmpsim_agent  # each case writes the two objects it reads
-    probe = SnmpClient(agent.host, agent.port, agent.v2c, FAST)
+def test_mode_from_unit_control_and_flash_status(agent, probe, control_status, flash_status, mode):
     probe.set({oids.UNIT_CONTROL_STATUS.instance(): control_status, oids.UNIT_FLASH_STATUS.instance(): flash_status})
     backend = make_backend(agent, FakeClock(), v3=False)
     try:
         assert backend.status()[TLS].mode == mode
     finally:
         backend.close()
-        probe.close()
 
 
 def test_commands_are_level_bit_masks_in_one_set_with_the_pattern_watchdog(agent, probe):
