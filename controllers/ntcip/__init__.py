@@ -2,10 +2,11 @@
 
 Manager side (talks to a real cabinet): ``oids`` (the object table), ``credentials`` (v3
 authPriv / v2c secrets by env or file), ``client`` (a small SNMP manager), ``pattern`` (a
-timing plan as pattern + split rows), ``backend`` (:class:`~controllers.ntcip.backend.NtcipBackend`,
-a ``SignalBackend``), ``config`` (the site YAML that builds it), ``snapshot`` (the one-shot
-read behind ``phasewise controller status``). Controller side (an emulated cabinet for tests and demos): ``nema``
-(model phase <-> NEMA phase, rings, barriers), ``cabinet``, ``agent``.
+timing plan as pattern + split rows), ``backend``
+(:class:`~controllers.ntcip.backend.NtcipBackend`, a ``SignalBackend``), ``config`` (the
+site YAML that builds it), ``snapshot`` (the one-shot read behind ``phasewise controller
+status``). Controller side (an emulated cabinet for tests and demos): ``nema`` (model phase
+<-> NEMA phase, rings, barriers), ``cabinet``, ``agent``.
 
 Import-light on purpose: nothing here imports pysnmp until a submodule that needs it is used.
 """

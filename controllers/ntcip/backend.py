@@ -55,6 +55,7 @@ from controllers.ntcip.client import (
     RetryPolicy,
     SnmpClient,
 )
+from controllers.ntcip.controls import control_masks, control_oids
 from controllers.ntcip.credentials import Credentials
 from controllers.ntcip.pattern import PhaseMap, pattern_values
 from controllers.ntcip.snapshot import control_mode
@@ -358,35 +359,13 @@ class NtcipBackend:
 
     # -- helpers ----------------------------------------------------------------------------
     def _control_oids(self, link: _Link) -> list[Oid]:
-        objects = (oids.HOLD, oids.FORCE_OFF, oids.VEH_CALL, oids.PHASE_OMIT)
-        oid_list = [obj.instance(g) for obj in objects for g in range(1, link.groups + 1)]
-        return oid_list + [oids.SYSTEM_PATTERN_CONTROL.instance()]
+        return control_oids(link.groups) + [oids.SYSTEM_PATTERN_CONTROL.instance()]
 
     def _control_values(self, link: _Link, commands: Sequence[PhaseCommand]) -> dict[Oid, int]:
-        """Phase commands -> control group masks (level: every bit not commanded is 0)."""
-        sets: dict[oids.MibObject, set[int]] = {oids.HOLD: set(), oids.FORCE_OFF: set(), oids.VEH_CALL: set(),
-                                                oids.PHASE_OMIT: set()}
-        current = set(link.phase_map.nema_phases(link.last_phase))
         for command in commands:
-            nema = set(link.phase_map.nema_phases(command.phase))
-            if command.kind == "hold":
-                sets[oids.HOLD] |= nema
-            elif command.kind == "call":
-                sets[oids.VEH_CALL] |= nema
-            elif command.kind == "omit":
-                sets[oids.PHASE_OMIT] |= nema
-            else:  # serve_next: end the current green, call the target, skip everything else
+            if command.kind == "serve_next":
                 link.pending_next = command.phase
-                sets[oids.FORCE_OFF] |= current - nema
-                sets[oids.VEH_CALL] |= nema
-                sets[oids.PHASE_OMIT] |= set(link.phase_map.nema_phases_used) - nema - current
-        if sets[oids.HOLD] & sets[oids.FORCE_OFF]:
-            raise ControllerError(f"{link.tls_id}: hold and serve_next of the same green in one step")
-        values: dict[Oid, int] = {}
-        for obj, phases in sets.items():
-            for group, mask in oids.phase_masks(phases, link.groups).items():
-                values[obj.instance(group)] = mask
-        return values
+        return control_masks(link.phase_map, link.last_phase, commands, link.groups)
 
     def _failed(self, link: _Link, error: BaseException, what: str) -> SignalStatus:
         if isinstance(error, AgentUnreachable):
