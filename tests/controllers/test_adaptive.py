@@ -43,3 +43,17 @@ def test_coordinated_adaptive_keeps_offsets_and_seeks_new_ones(corridor: Scenari
     assert report["plans_applied"] == 2
     assert report["offset_transition_cycles"] > 0  # new offsets were sought, not jumped to
     assert result.metrics.delay_s_per_vehicle < static.delay_s_per_vehicle
+
+
+def test_gated_adaptive_in_worker_processes_ends_and_releases_its_gate(corridor: Scenario) -> None:
+    """The gate's worker pool lives in the simulation's worker process; the run must end
+    (the runner closes the controller) and report the gate's decisions."""
+    from sumo_scenarios.runner import run_many
+
+    short = corridor.with_period(end_s=corridor.begin_s + 200)
+    config = AdaptiveConfig(replan_s=90.0, gate_horizon_s=120.0, gate_seeds=2, gate_workers=1)
+    jobs = [RunJob(short, seed, partial(AdaptiveController, config)) for seed in (1, 2)]
+    results = run_many(jobs, workers=2)
+    for result in results:
+        assert result.extra["plans_considered"] == 2
+        assert len(result.extra["gate_decisions"]) == 2
