@@ -2,8 +2,8 @@
 
 A vehicle is in a lane when its anchor (bottom-centre) lies inside the lane polygon. It is
 stopped when its ground speed is below :data:`counting.camera_frame.STOPPED_SPEED_M_S`
-(the one "stopped" of SUMO's virtual camera and of video; pixels per second without a
-homography). The speed is measured over ``speed_window_s`` seconds: the mean ground position
+(the one "stopped" of camera frames; its docstring gives the measurement behind it; pixels
+per second without a homography). The speed is measured over ``speed_window_s`` seconds: the mean ground position
 of the track's latest samples against the mean of its oldest samples in the window, so the
 1-2 px jitter of a detector's box (several cm per frame near the camera) does not read as
 motion. A track younger than ``min_span_s`` has no speed yet (NaN: neither stopped nor
