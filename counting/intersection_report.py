@@ -10,6 +10,8 @@ seen its frames) writes into ``out_dir``:
   ``red_light_runners.csv``; only when the site reads a signal head;
 * ``demand.csv``: the estimator's arrival rate per movement (veh/h, with its std);
 * ``queue_profile.png``: vehicles stopped per lane over time, the signal state shaded.
+
+:func:`play` runs the source to its end, feeding every frame to a ``DemandEstimator``.
 """
 
 from __future__ import annotations
@@ -20,11 +22,33 @@ from datetime import datetime
 from pathlib import Path
 
 from counting.discharge import discharge_table, red_light_runners
-from counting.estimator import TrafficEstimate
+from counting.estimator import DemandEstimator, TrafficEstimate
 from counting.turning_movements import COLUMNS, tmc_rows
 from counting.video_source import VideoCameraSource
+from phasewise_errors import VideoError
+
+REPORT_FILES = ("turning_movements.csv", "turning_movements_pcu.csv", "discharge.csv", "red_light_runners.csv",
+                "demand.csv", "queue_profile.png")
 
 SHADE = {"green": "#2ca02c", "yellow": "#ffbf00", "red": "#d62728"}
+
+
+def play(source: VideoCameraSource) -> tuple[TrafficEstimate | None, str | None]:
+    """Run ``source`` to its end through a ``DemandEstimator``; (estimate, error).
+
+    A video that breaks off ends the run with the counts made so far and the error's text;
+    the estimate is None when not a single step was played.
+    """
+    estimator = DemandEstimator(source.layouts.values())
+    last_s, error = None, None
+    try:
+        for frames in source:
+            for frame in frames.values():
+                estimator.update(frame)
+                last_s = frame.time_s
+    except VideoError as exc:
+        error = str(exc)
+    return (None if last_s is None else estimator.estimate(last_s)), error
 
 
 def write_intersection_report(source: VideoCameraSource, out_dir: Path, *, start: datetime,

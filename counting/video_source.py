@@ -296,28 +296,32 @@ class VideoCameraSource:
         self.layouts = self.builder.layouts
         self.lights: dict[str, SignalColour] = {}
         self.processed = 0
+        self.frames_seen = 0  # frame index of the last one + 1 (counts frames skipped by a stride)
         self.video_s = 0.0
         self.seconds = 0.0
         self.last_tracks = Detections.empty()
 
     def __iter__(self) -> Iterator[dict[str, CameraFrame]]:
         start = time.perf_counter()
-        for frame in self.frames:
-            dets = self.detector.detect(frame.image)
-            if self.fuse_two_wheelers:
-                dets = fuse_riders(dets, frame_h=frame.image.shape[0])
-            tracks = self.tracker.update(dets, frame.t_s)
-            zone_tracks = None if self.zone_tracker is None else self.zone_tracker.update(dets, frame.t_s)
-            self.last_tracks = tracks
-            self.lights = {hid: reader.update(frame.image, frame.t_s) for hid, reader in self.heads.items()}
-            out = self.builder.update(tracks, frame.t_s, self.lights, zone_tracks)
-            self.processed += 1
-            self.video_s = frame.t_s
+        try:
+            for frame in self.frames:
+                dets = self.detector.detect(frame.image)
+                if self.fuse_two_wheelers:
+                    dets = fuse_riders(dets, frame_h=frame.image.shape[0])
+                tracks = self.tracker.update(dets, frame.t_s)
+                zone_tracks = None if self.zone_tracker is None else self.zone_tracker.update(dets, frame.t_s)
+                self.last_tracks = tracks
+                self.lights = {hid: reader.update(frame.image, frame.t_s) for hid, reader in self.heads.items()}
+                out = self.builder.update(tracks, frame.t_s, self.lights, zone_tracks)
+                self.processed += 1
+                self.frames_seen = frame.index + 1
+                self.video_s = frame.t_s
+                self.seconds = time.perf_counter() - start
+                if out:
+                    yield out
+        finally:  # also when the video breaks off: crossings waiting for their turn are kept
+            self.builder.flush()
             self.seconds = time.perf_counter() - start
-            if out:
-                yield out
-        self.builder.flush()
-        self.seconds = time.perf_counter() - start
 
     def signal_intervals(self) -> dict[str, list[SignalInterval]]:
         return {hid: reader.finish() for hid, reader in self.heads.items()}

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,8 @@ from calibration.site import SiteConfig, line_site, load_site
 from counting.binning import BIN_15_MIN_S, bin_counts, bin_queues
 from counting.counter import SiteCounter
 from counting.events import QueueSample
+from counting.intersection_report import REPORT_FILES, play, write_intersection_report
+from counting.video_source import VideoCameraSource
 from phasewise import cmd_site  # noqa: F401  (registers `site draw`)
 from phasewise.app import app
 from phasewise.options import positive
@@ -227,7 +230,8 @@ class _Annotator:
         self.writer.release()
 
 
-REPLAY_FILES = ("counts.csv", "queue.csv", "queue_bins.csv", "turns.csv", "summary.json", "annotated.mp4")
+REPLAY_FILES = ("counts.csv", "queue.csv", "queue_bins.csv", "turns.csv", "summary.json", "annotated.mp4",
+                *REPORT_FILES)
 
 
 def default_weights() -> Path:
@@ -256,6 +260,11 @@ def replay(
     duration_s: float = typer.Option(None, "--duration-s", callback=positive,
                                      help="stop a live stream after this many seconds"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    intersection: bool = typer.Option(False, "--intersection", help="signalised intersection camera: also write "
+                                      "turning_movements.csv, discharge.csv, red_light_runners.csv, demand.csv and "
+                                      "queue_profile.png (counting.intersection_report); use --conf 0.15"),
+    start: str = typer.Option(None, "--start", help="wall-clock time of the first frame for turning_movements.csv, "
+                              "e.g. 2022-09-25T16:15:44 (default: the file's modification time)"),
 ) -> None:
     """Count vehicles per lane and class in a video; write counts.csv, queue.csv and more to --out."""
     if (site_file is None) == (line is None):
@@ -278,7 +287,10 @@ def replay(
         interrupted: PipelineInterrupted | None = None
         with _held_warnings("vision.video", __name__) as held:
             try:
-                result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
+                if intersection:
+                    result = _run_intersection(frames, detector, site, folder.staging, _start_time(start, video))
+                else:
+                    result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
             except PipelineInterrupted as exc:
                 interrupted, result = exc, exc.result
             finally:
@@ -297,6 +309,27 @@ def replay(
         raise KeyboardInterrupt from interrupted
     if result.error:
         raise VideoError(f"{result.error} (partial counts written to {out})")
+
+
+def _start_time(start: str | None, video: str) -> datetime:
+    if start is not None:
+        try:
+            return datetime.fromisoformat(start)
+        except ValueError as exc:
+            raise ConfigError(f"--start must be an ISO date and time like 2022-09-25T16:15:44, got {start!r}") from exc
+    path = Path(video)
+    return datetime.fromtimestamp(path.stat().st_mtime) if path.is_file() else datetime.now()
+
+
+def _run_intersection(frames: Iterable[Frame], detector: Detector, site: SiteConfig, out_dir: Path,
+                      start: datetime) -> PipelineResult:
+    """The intersection camera pipeline (``counting.video_source``) and its report files."""
+    source = VideoCameraSource(frames, detector, site)
+    estimate, error = play(source)
+    write_intersection_report(source, out_dir, start=start, estimate=estimate)
+    b = source.builder
+    return PipelineResult(counter=b.counter, queue_samples=b.queue_samples, frames=source.frames_seen,
+                          processed=source.processed, seconds=source.seconds, video_s=source.video_s, error=error)
 
 
 @contextmanager

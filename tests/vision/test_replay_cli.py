@@ -94,3 +94,21 @@ def test_site_draw_png(shared_data, tmp_path):
     assert img.shape == (720, 1280, 3)
     raw = next(iter(__import__("vision.video", fromlist=["VideoFile"]).VideoFile(NL_VIDEO))).image
     assert (img != raw).any(axis=2).mean() > 0.2            # lanes tinted over a large part of the frame
+
+
+def test_replay_intersection_outputs_and_one_count_definition(shared_data, tmp_path):
+    video = _SHARED / "videos" / "hanoi_intersection.mp4"
+    r = phasewise("replay", str(video), "--site", "calibration/sites/hanoi_intersection.yaml", "--out", str(tmp_path),
+                  "--intersection", "--conf", "0.15", "--max-frames", "120", "--start", "2022-09-25T16:15:44",
+                  "--quiet")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    counts = sum(int(row["count"]) for row in csv.DictReader(open(tmp_path / "counts.csv")))
+    tmc = list(csv.DictReader(open(tmp_path / "turning_movements.csv")))
+    # one definition: vehicles crossing a stop line (riders' person boxes never count)
+    assert summary["vehicles_total"] == counts == sum(int(tmc[0][k]) for k in ("NBL", "NBT", "NBR", "NBU"))
+    assert 9 <= counts <= 11              # hand labels: 10 vehicles in frames 0-120
+    assert tmc[0]["DATE"] == "2022-09-25" and tmc[0]["TIME"] == "16:15"
+    assert (tmp_path / "queue_profile.png").stat().st_size > 10_000
+    discharge = list(csv.DictReader(open(tmp_path / "discharge.csv")))
+    assert discharge[0]["onset_seen"] == "False" and int(discharge[0]["served_veh"]) >= 4
