@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 from collections.abc import Awaitable, Coroutine, Mapping, Sequence
@@ -42,6 +43,11 @@ log = logging.getLogger(__name__)
 Oid = tuple[int, ...]
 Value = Union[int, str]
 T = TypeVar("T")
+
+
+GUARD_S = 60.0
+"""Longest wait for one synchronous call; pysnmp's own timeouts end every request long before
+(a plan download is about ten round trips), so reaching it means something is stuck."""
 
 
 class AgentUnreachable(ControllerError):
@@ -89,11 +95,17 @@ class EventLoopThread:
         self._thread.start()
         self._closed = False
 
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], guard_s: float = GUARD_S) -> T:
+        """The coroutine's result; ``ControllerError`` if it has not finished after ``guard_s``."""
         if self._closed:
             coro.close()
             raise ControllerError("SNMP event loop is closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout=guard_s)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise ControllerError(f"SNMP exchange did not finish within {guard_s:.0f} s") from None
 
     def gather(self, coros: Sequence[Awaitable[T]]) -> list[T | BaseException]:
         """Run coroutines concurrently; each result or the exception it raised, in order."""
