@@ -17,8 +17,9 @@ bases are synchronised to that clock and that their coordination sync point
 sync needs the coordinated green subtracted; not handled yet).
 
 The MIB stores whole seconds (``splitTime``, ``patternCycleTime`` are 0..255 s), so model
-splits are rounded by largest remainder: they still add up to the rounded cycle, and no
-split moves by a second or more.
+splits are rounded by largest remainder: they still add up to the rounded cycle, and none
+is rounded below the phase's minimum green plus its clearance (a controller refuses such a
+pattern: ``localFreeStatus`` badCycleTime).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from optimizer.plan import IntersectionPlan
 from phasewise_errors import PlanError
 
 Oid = tuple[int, ...]
+ROUNDING_S = 1e-6  # float slack when a minimum is a whole number of seconds
 
 
 class PhaseMap(Protocol):
@@ -78,21 +80,35 @@ class PatternValues:
         return values
 
 
-def rounded_splits_s(splits_s: Sequence[float]) -> list[int]:
-    """Whole-second splits adding up to the rounded total (largest remainder)."""
+def rounded_splits_s(splits_s: Sequence[float], minimum_s: Sequence[int] | None = None) -> list[int]:
+    """Whole-second splits adding up to the rounded total, none below ``minimum_s``.
+
+    Largest remainder: every split starts at its floor (or its minimum if higher), then the
+    seconds still missing go to the largest remainders; seconds in excess (minimums raised)
+    come off the splits furthest above their exact value that can spare one.
+    """
     total = round(sum(splits_s))
-    floors = [math.floor(s) for s in splits_s]
-    remainders = sorted(range(len(splits_s)), key=lambda k: splits_s[k] - floors[k], reverse=True)
-    for k in remainders[: total - sum(floors)]:
-        floors[k] += 1
-    return floors
+    minimum = list(minimum_s) if minimum_s is not None else [0] * len(splits_s)
+    whole = [max(math.floor(s), m) for s, m in zip(splits_s, minimum)]
+    while sum(whole) < total:
+        k = max(range(len(whole)), key=lambda i: splits_s[i] - whole[i])
+        whole[k] += 1
+    while sum(whole) > total:
+        spare = [i for i in range(len(whole)) if whole[i] > minimum[i]]
+        if not spare:
+            break  # the minimums alone exceed the cycle: the plan cannot be run as given
+        k = max(spare, key=lambda i: whole[i] - splits_s[i])
+        whole[k] -= 1
+    return whole
 
 
 def pattern_values(plan: IntersectionPlan, phase_map: PhaseMap, pattern: int, split: int) -> PatternValues:
     """The pattern ``pattern`` (split row ``split``) that runs ``plan`` on this intersection."""
     if pattern not in oids.PATTERN_NUMBERS:
         raise PlanError(f"{plan.tls_id}: pattern {pattern} is not a pattern number (1..253)")
-    whole = rounded_splits_s([p.split_s for p in plan.phases])
+    # the controller refuses a split below min green + clearance: never round below it
+    minimum = [math.ceil(p.required_green_s + p.yellow_s + p.all_red_s - ROUNDING_S) for p in plan.phases]
+    whole = rounded_splits_s([p.split_s for p in plan.phases], minimum)
     cycle_s = sum(whole)
     split_by_nema: dict[int, int] = {}
     for timing, split_s in zip(plan.phases, whole):

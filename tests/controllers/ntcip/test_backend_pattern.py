@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -48,3 +50,25 @@ def test_rounded_splits_keep_the_rounded_total_and_move_less_than_a_second(split
     whole = rounded_splits_s(splits)
     assert sum(whole) == round(sum(splits))
     assert all(abs(w - s) < 1.0 for w, s in zip(whole, splits))
+
+
+@given(st.lists(st.tuples(st.floats(min_value=5.0, max_value=30.0), st.floats(min_value=0.0, max_value=60.0)),
+                min_size=2, max_size=8))
+def test_rounded_splits_never_go_below_a_feasible_minimum(phases):
+    minimum_s = [m for m, _ in phases]
+    splits = [m + extra for m, extra in phases]  # a valid plan: every split at least its minimum
+    whole = rounded_splits_s(splits, [math.ceil(m) for m in minimum_s])
+    if sum(math.ceil(m) for m in minimum_s) <= round(sum(splits)):
+        assert sum(whole) == round(sum(splits))
+    assert all(w >= math.ceil(m) for w, m in zip(whole, minimum_s))
+
+
+def test_a_split_at_its_minimum_is_not_rounded_below_it(four_phase: IntersectionModel):
+    # splits 5.5 (= 5 s min green + 0.5 s clearance), 10.51, 20.0, 30.0: total 66.01 -> 66.
+    # Plain largest remainder gives the one spare second to 10.51 and leaves 5.5 at 5 s,
+    # which a controller refuses; with the minimum it is 6 s and 10.51 keeps its floor.
+    timings = tuple(PhaseTiming(k, g, 0.3, 0.2, 5.0, 60.0) for k, g in enumerate((5.0, 10.01, 19.5, 29.5)))
+    plan_ = IntersectionPlan("four", sum(t.split_s for t in timings), 0.0, timings, 1)
+    assert rounded_splits_s([t.split_s for t in timings]) == [5, 11, 20, 30]
+    values = pattern_values(plan_, phase_map(four_phase), 15, 15)
+    assert dict(values.split_time_s) == {1: 6, 2: 10, 3: 20, 4: 30} and values.cycle_s == 66
