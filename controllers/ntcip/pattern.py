@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from controllers.ntcip import oids
-from optimizer.plan import IntersectionPlan
+from optimizer.plan import TOLERANCE_S, IntersectionPlan
 from phasewise_errors import PlanError
 
 Oid = tuple[int, ...]
@@ -107,6 +107,10 @@ def pattern_values(plan: IntersectionPlan, phase_map: PhaseMap, pattern: int, sp
     if pattern not in oids.PATTERN_NUMBERS:
         raise PlanError(f"{plan.tls_id}: pattern {pattern} is not a pattern number (1..253)")
     # the controller refuses a split below min green + clearance: never round below it
+    for p in plan.phases:
+        if p.green_s < p.required_green_s - TOLERANCE_S:
+            raise PlanError(f"{plan.tls_id}: phase {p.phase} green {p.green_s:g} s is below its minimum "
+                            f"{p.required_green_s:g} s")
     minimum = [math.ceil(p.required_green_s + p.yellow_s + p.all_red_s - ROUNDING_S) for p in plan.phases]
     whole = rounded_splits_s([p.split_s for p in plan.phases], minimum)
     cycle_s = sum(whole)

@@ -64,9 +64,11 @@ def site(four_phase: IntersectionModel) -> Iterator[Site]:
             backend.close()
 
 
-def plan_for(model: IntersectionModel, greens_s: tuple[float, ...], offset_s: float = 0.0) -> TimingPlan:
+def plan_for(model: IntersectionModel, greens_s: tuple[float, ...], offset_s: float = 0.0,
+             min_green_s: float | None = None) -> TimingPlan:
     phases = tuple(
-        PhaseTiming(k, g, model.yellow_s, model.all_red_s, model.phases[k].min_green_s, model.phases[k].max_green_s)
+        PhaseTiming(k, g, model.yellow_s, model.all_red_s,
+                    model.phases[k].min_green_s if min_green_s is None else min_green_s, model.phases[k].max_green_s)
         for k, g in enumerate(greens_s)
     )
     cycle_s = sum(p.split_s for p in phases)
@@ -122,9 +124,10 @@ def test_plan_is_downloaded_in_a_transaction_and_runs(site, four_phase):
 def test_a_pattern_the_cabinet_refuses_keeps_the_running_one(site, four_phase):
     site.backend.apply(plan_for(four_phase, (20.0, 30.0, 15.0, 25.0)))
     assert site.read("coordPatternStatus") == 15
-    # 2 s of green is below the cabinet's 5 s minimum: its database check refuses pattern 16
+    # a plan made for 2 s minimum greens: the cabinet's phase table says 5 s, so its
+    # database check refuses pattern 16
     with pytest.raises(ControllerError, match="refused the pattern: pattern 16: bad_cycle_time"):
-        site.backend.apply(plan_for(four_phase, (2.0, 30.0, 15.0, 25.0)))
+        site.backend.apply(plan_for(four_phase, (2.0, 30.0, 15.0, 25.0), min_green_s=2.0))
     assert site.read("systemPatternControl") == 15 and site.read("coordPatternStatus") == 15
     assert site.read("dbCreateTransaction") == 1
     site.backend.command([])

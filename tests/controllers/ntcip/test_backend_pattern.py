@@ -41,6 +41,8 @@ def test_a_phase_the_plan_skips_is_omitted(four_phase: IntersectionModel):
 def test_values_outside_the_mib_are_a_plan_error(four_phase: IntersectionModel):
     with pytest.raises(PlanError, match="patternCycleTime = 276 out of 0..255"):
         pattern_values(plan((60.0, 60.0, 60.0, 80.0)), phase_map(four_phase), 15, 15).varbinds()
+    with pytest.raises(PlanError, match="phase 0 green 2 s is below its minimum 5 s"):
+        pattern_values(plan((2.0, 20.0, 20.0, 20.0)), phase_map(four_phase), 15, 15)
     with pytest.raises(PlanError, match="not a pattern number"):
         pattern_values(plan((20.0, 20.0, 20.0, 20.0)), phase_map(four_phase), 254, 1)
 
