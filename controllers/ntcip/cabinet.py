@@ -256,14 +256,16 @@ class Cabinet:
         return cabinet
 
     # --- stage timing from the phase table ---------------------------------------------------
-    def _rows(self, stage: int) -> list[PhaseRow]:
-        return [self.db.phases[p] for p in self.mapping.nema_phases(stage)]
+    def _rows(self, stage: int, db: Database | None = None) -> list[PhaseRow]:
+        return [(db or self.db).phases[p] for p in self.mapping.nema_phases(stage)]
 
-    def stage_min_green_s(self, stage: int) -> float:
-        return float(max(r.min_green_s for r in self._rows(stage)))
+    def stage_min_green_s(self, stage: int, db: Database | None = None) -> float:
+        """Minimum green of a stage: the longest ``phaseMinimumGreen`` of its NEMA phases."""
+        return float(max(r.min_green_s for r in self._rows(stage, db)))
 
-    def stage_clearance_s(self, stage: int) -> float:
-        rows = self._rows(stage)
+    def stage_clearance_s(self, stage: int, db: Database | None = None) -> float:
+        """Yellow + red clearance after a stage (longest of its NEMA phases)."""
+        rows = self._rows(stage, db)
         return max(r.yellow_ds for r in rows) / 10 + max(r.red_clear_ds for r in rows) / 10
 
     def _ending(self, stage: int, nxt: int) -> tuple[int, ...]:
@@ -474,19 +476,14 @@ class Cabinet:
         stage_split = {k: max(splits[p].time_s for p in self.mapping.nema_phases(k)) for k in served}
         if sum(stage_split.values()) != row.cycle_s:
             return None, LocalFreeStatus.BAD_PLAN
-        rows_backup, self.db = self.db, db
-        try:
-            for k in served:
-                if stage_split[k] < self.stage_min_green_s(k) + self.stage_clearance_s(k) - EPS_S:
-                    return None, LocalFreeStatus.BAD_CYCLE_TIME
-            order = self.mapping.ring_sequence(coord[0])
-            order = tuple(k for k in order if k in stage_split)
-            window, start = {}, 0.0
-            for k in order:
-                window[k] = (start, start + stage_split[k] - self.stage_clearance_s(k))
-                start += stage_split[k]
-        finally:
-            self.db = rows_backup
+        for k in served:
+            if stage_split[k] < self.stage_min_green_s(k, db) + self.stage_clearance_s(k, db) - EPS_S:
+                return None, LocalFreeStatus.BAD_CYCLE_TIME
+        order = tuple(k for k in self.mapping.ring_sequence(coord[0]) if k in stage_split)
+        window, start = {}, 0.0
+        for k in order:
+            window[k] = (start, start + stage_split[k] - self.stage_clearance_s(k, db))
+            start += stage_split[k]
         modes = {k: {SplitMode(splits[p].mode) for p in self.mapping.nema_phases(k)} for k in order}
         plan = CoordPlan(
             number, float(row.cycle_s), float(row.offset_s), order, window, coord[0],

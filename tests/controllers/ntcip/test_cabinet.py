@@ -212,3 +212,20 @@ def test_monitor_sees_conflicts_and_short_clearances(two_phase: IntersectionMode
     assert kinds == {"yellow", "red_clearance"} and flashed
     found = monitor.observe(8.0, Display(frozenset({1, 2}), frozenset()))
     assert "conflict" in {v.kind for v in found}
+
+
+def test_dual_ring_site_shows_both_rings(tmp_path, four_phase: IntersectionModel) -> None:
+    from controllers.ntcip.nema import load_mapping
+
+    f = tmp_path / "four.yaml"
+    f.write_text("tls_id: four\nrings: [[1, 2, 3, 4], [5, 6, 7, 8]]\nbarriers: [[1, 2, 5, 6], [3, 4, 7, 8]]\n"
+                 "phases: {0: [1, 5], 1: [2, 6], 2: [3, 7], 3: [4, 8]}\n")
+    cabinet = Cabinet.from_model(four_phase, load_mapping(f, {"four": four_phase}), backup_time_s=0)
+    monitor = ConflictMonitor(cabinet.mapping)
+    trace = run(cabinet, 200, monitor=monitor)
+    assert cabinet.read("coordPatternStatus") == 1  # splits per ring add up to the cycle
+    greens = {cabinet.read("phaseStatusGroupGreens", (1,)) for _ in [0]}
+    assert cabinet.mapping.model_phase(frozenset(oids.phases_in_mask(1, greens.pop()))) == cabinet.stage
+    served = [s for k, (_, i, s) in enumerate(trace) if i == "green" and trace[k - 1][2] != s]
+    assert served[:5] == [1, 2, 3, 0, 1]
+    assert monitor.violations == []
