@@ -11,7 +11,10 @@ back is detected. :func:`fuse_riders` turns the detections into one box per two-
   whose bike is hidden: it becomes a ``motorcycle`` whose box is extended down by
   ``ground_extend`` times its height, so its anchor (bottom centre) is near where the hidden
   wheels touch the road;
-* other persons (pedestrians, full body) stay persons; counting ignores them.
+* other persons (pedestrians, full body) stay persons; counting ignores them;
+* of two two-wheeler boxes one of which lies mostly inside the other (``same_vehicle``
+  of the smaller box's area), only the more confident stays: a pillion passenger whose
+  bike is hidden would otherwise become a second motorcycle behind the rider's.
 
 Example::
 
@@ -28,7 +31,7 @@ from vision.detections import Detections
 
 
 def fuse_riders(dets: Detections, *, overlap: float = 0.3, max_rider_aspect: float = 2.2,
-                ground_extend: float = 0.8, frame_h: float | None = None) -> Detections:
+                ground_extend: float = 0.8, same_vehicle: float = 0.8, frame_h: float | None = None) -> Detections:
     """Detections with riders merged into their two-wheelers (see the module docstring)."""
     person = dets.class_id == PERSON
     if not person.any():
@@ -58,4 +61,27 @@ def fuse_riders(dets: Detections, *, overlap: float = 0.3, max_rider_aspect: flo
     cls[grow] = MOTORCYCLE
     keep = np.ones(len(dets), dtype=bool)
     keep[rows[on_bike]] = False
+    keep &= ~_inside_another_two_wheeler(xyxy, dets.confidence, cls, keep, same_vehicle)
     return Detections(xyxy[keep], dets.confidence[keep], cls[keep], dets.tracker_id[keep])
+
+
+def _inside_another_two_wheeler(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, alive: np.ndarray,
+                                share: float) -> np.ndarray:
+    """Two-wheeler rows covered by ``share`` of their area by a more confident two-wheeler box."""
+    rows = np.flatnonzero(alive & np.isin(cls, (MOTORCYCLE, BICYCLE)))
+    out = np.zeros(len(xyxy), dtype=bool)
+    if len(rows) < 2:
+        return out
+    b = xyxy[rows].astype(np.float64)
+    tl = np.maximum(b[:, None, :2], b[None, :, :2])
+    br = np.minimum(b[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(br - tl, 0, None).prod(axis=2)
+    area = (b[:, 2:] - b[:, :2]).prod(axis=1)
+    smaller = np.minimum(area[:, None], area[None, :])
+    same = inter / np.maximum(smaller, 1e-6) >= share
+    np.fill_diagonal(same, False)
+    c = conf[rows]
+    # a row goes when a more confident box (ties: the earlier row) is the same vehicle
+    better = (c[None, :] > c[:, None]) | ((c[None, :] == c[:, None]) & (np.arange(len(rows))[None, :] < np.arange(len(rows))[:, None]))
+    out[rows] = (same & better).any(axis=1)
+    return out

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from vision.classes import CAR, MOTORCYCLE, PERSON
 from vision.detections import Detections
@@ -29,3 +30,17 @@ def test_walking_pedestrian_and_cars_stay():
 def test_extended_box_is_clipped_to_the_frame():
     out = fuse_riders(dets([(100, 440, 140, 475, PERSON)]), frame_h=480)
     assert out.xyxy[0, 3] == 480
+
+
+def test_pillion_passenger_is_not_a_second_motorcycle():
+    # rider (conf 0.6) and pillion (0.4) behind him, both with the bike hidden: one motorcycle
+    d = Detections(np.array([[100, 100, 140, 150], [102, 110, 138, 152]], np.float32), np.array([0.6, 0.4]),
+                   np.array([PERSON, PERSON]))
+    out = fuse_riders(d)
+    assert out.class_id.tolist() == [MOTORCYCLE] and out.confidence.tolist() == [pytest.approx(0.6)]
+
+
+def test_two_riders_side_by_side_stay_two():
+    d = Detections(np.array([[100, 100, 140, 150], [135, 100, 175, 150]], np.float32), np.array([0.6, 0.5]),
+                   np.array([PERSON, PERSON]))
+    assert len(fuse_riders(d)) == 2
