@@ -8,29 +8,20 @@ routes). The network is a SUMO net, a ``.sumocfg`` or the built-in corridor.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 
-from optimizer.corridor import CorridorOptions, optimize_corridor
-from optimizer.corridor_network import find_links
-from optimizer.demand import DemandEstimate, read_demand_csv
-from optimizer.demand_counts import demand_from_counts
-from optimizer.demand_routes import demand_from_routes
-from optimizer.plan import validate
-from optimizer.sumo_export import write_additional
-from optimizer.time_space import plot_time_space
-from optimizer.timing_sheet import timing_sheet
-from optimizer.webster import IntersectionBounds
 from phasewise import scenarios
 from phasewise.app import app
 from phasewise.options import finite, positive
 from phasewise.outputs import OutputFolder
 from phasewise_errors import ConfigError
-from sumo_scenarios.network import load_intersections
-from sumo_scenarios.routing import route_trips
-from sumo_scenarios.scenario import Scenario
+
+if TYPE_CHECKING:  # the optimizer (SciPy, OR-Tools) is imported when the command runs: a fast CLI start
+    from optimizer.demand import DemandEstimate
+    from sumo_scenarios.scenario import Scenario
 
 console = Console(stderr=True)
 
@@ -51,6 +42,11 @@ def _demand(
     models: dict, net_file: Path, scenario: Scenario | None, demand: Path | None, counts: Path | None, lane_map: Path | None,
     routes: Path | None, begin: float | None, end: float | None,
 ) -> DemandEstimate:
+    from optimizer.demand import read_demand_csv
+    from optimizer.demand_counts import demand_from_counts
+    from optimizer.demand_routes import demand_from_routes
+    from sumo_scenarios.routing import route_trips
+
     if sum(x is not None for x in (demand, counts, routes)) > 1:
         raise ConfigError("give only one demand source: --demand, --counts (with --lane-map) or --routes")
     if demand is not None:
@@ -111,6 +107,15 @@ def _optimize(
     counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
     seed: int, cycle_min: float, cycle_max: float, max_saturation: float, time_limit: float,
 ) -> None:
+    from optimizer.corridor import CorridorOptions, optimize_corridor
+    from optimizer.corridor_network import find_links
+    from optimizer.plan import validate
+    from optimizer.sumo_export import write_additional
+    from optimizer.time_space import plot_time_space
+    from optimizer.timing_sheet import timing_sheet
+    from optimizer.webster import IntersectionBounds
+    from sumo_scenarios.network import load_intersections
+
     net_file, resolved = _scenario(net, sumocfg, scenario, seed)
     models = load_intersections(net_file)
     estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end)

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from controllers.registry import CONTROLLERS, controller_factory
 from phasewise import scenarios
 from phasewise.app import app
 from phasewise.options import positive
 from phasewise.outputs import OutputFolder, output_file, write_text_atomic
-from sumo_scenarios.metrics import summarize
-from sumo_scenarios.runner import ControllerFactory, RunJob, RunResult, run_many
+
+if TYPE_CHECKING:  # SUMO and the controllers are imported when a simulation runs: a fast CLI start
+    from sumo_scenarios.runner import ControllerFactory, RunJob, RunResult
 
 console = Console(stderr=True)
+
+# For the help text only: importing controllers.registry loads every controller (SciPy,
+# OR-Tools; about 1 s), which no other command and no usage error needs. The registry stays
+# the one list; tests/phasewise/test_cli_sim.py checks these names against it.
+CONTROLLER_NAMES = ("static", "actuated", "maxpressure", "adaptive", "adaptive-coordinated", "adaptive-ntcip")
 
 
 def simulate(
@@ -38,6 +43,10 @@ def simulate(
     vary options); ``controller`` is then only the label. Seeds are ``first_seed`` ...
     ``first_seed + seeds - 1``.
     """
+    from controllers.registry import controller_factory
+    from sumo_scenarios.metrics import summarize
+    from sumo_scenarios.runner import RunJob
+
     seed_list = list(range(first_seed, first_seed + seeds))
     factory = factory or controller_factory(controller)
     per_seed = scenarios.resolve(sumocfg, scenario, seed_list, end_s)
@@ -59,6 +68,8 @@ def simulate(
 
 
 def _run_with_progress(jobs: list[RunJob], workers: int | None) -> list[RunResult]:
+    from sumo_scenarios.runner import run_many
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -73,7 +84,7 @@ def _run_with_progress(jobs: list[RunJob], workers: int | None) -> list[RunResul
 
 @app.command()
 def sim(
-    controller: Annotated[str, typer.Option(help=f"one of: {', '.join(CONTROLLERS)}")] = "static",
+    controller: Annotated[str, typer.Option(help=f"one of: {', '.join(CONTROLLER_NAMES)}")] = "static",
     sumocfg: Annotated[Optional[Path], typer.Option(help="a SUMO .sumocfg to simulate")] = None,
     scenario: Annotated[
         Optional[str], typer.Option(help="corridor[:demand=high,intersections=4,...] or a shared scenario name")
@@ -122,6 +133,8 @@ def demo(
     seeds: Annotated[int, typer.Option(min=1, max=1000)] = 2,
 ) -> None:
     """Run every controller on the built-in corridor; print a comparison table and plot it."""
+    from controllers.registry import CONTROLLERS
+
     managed = [f"{name}.json" for name in CONTROLLERS] + ["comparison.png"]
     with OutputFolder(out, "--out", managed=managed) as folder:
         summaries = []

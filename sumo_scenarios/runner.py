@@ -27,6 +27,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -297,16 +298,32 @@ def _sigint_ignored() -> Iterator[None]:
 
 
 def _detach_from_terminal() -> None:
-    """Worker initializer: a process group of its own, so Ctrl-C reaches only the parent."""
+    """Worker initializer: a process group of its own, so Ctrl-C reaches only the parent, and
+    SIGTERM as a clean exit (temporary files removed, SUMO and the controller closed)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.setpgid(0, 0)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+_STOP_GRACE_S = 3.0  # for a clean exit (quick, unless the controller waits on its own workers); then killed
+
+
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Kill every worker with whatever it started (a gate's twins, a TraCI SUMO), then close the pool."""
-    for process in list(getattr(pool, "_processes", {}).values()):  # no public API before 3.14
+    """Stop every worker and whatever it started (a gate's twins, a TraCI SUMO); close the pool."""
+    workers = list(getattr(pool, "_processes", {}).values())  # no public API before 3.14
+    for process in workers:
+        process.terminate()
+    deadline = time.monotonic() + _STOP_GRACE_S
+    for process in workers:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in workers:
         try:
-            os.killpg(process.pid, signal.SIGKILL)  # the worker's own group (see _detach_from_terminal)
-        except OSError:  # not detached yet, or gone
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # its group (see _detach_from_terminal): what it left
+        except OSError:  # no such group: never detached, or everything in it is gone
+            if process.is_alive():
+                process.kill()
     pool.shutdown(wait=True, cancel_futures=True)

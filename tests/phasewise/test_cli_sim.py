@@ -52,3 +52,10 @@ def test_network_without_traffic_lights(tmp_path: Path) -> None:
     result = _phasewise("sim", "--sumocfg", str(cfg))
     assert result.returncode == 2
     assert "no traffic lights" in result.stderr
+
+
+def test_help_names_every_controller_of_the_registry() -> None:
+    from controllers.registry import ALL_CONTROLLERS
+    from phasewise.cmd_sim import CONTROLLER_NAMES
+
+    assert CONTROLLER_NAMES == tuple(ALL_CONTROLLERS)
