@@ -338,7 +338,7 @@ class Cabinet:
         return max((getattr(self.db.phases[p], field_ds) for p in ending), default=0) / 10
 
     def _after_red(self) -> None:
-        if self.next_stage == FLASH:
+        if self.next_stage == FLASH or self._flash_wanted:  # all red already: flash at once
             self._enter("flash")
         else:
             self._start_green(self.next_stage)
