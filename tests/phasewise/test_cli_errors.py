@@ -268,6 +268,20 @@ def test_ctrl_c_stops_a_multi_seed_sim_quietly(tmp_path: Path) -> None:
     assert not list(scratch.glob("phasewise-run-*"))  # ... cleanly: their temporary files are gone
 
 
+def test_ctrl_c_stops_a_single_seed_sim_quietly(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"  # one seed runs SUMO in the phasewise process itself
+    scratch.mkdir()
+    process = subprocess.Popen(
+        [*PHASEWISE, "sim", "--scenario", "corridor:demand=peak,intersections=4", "--controller", "maxpressure",
+         "--end", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+        env={**os.environ, "TMPDIR": str(scratch)})
+    _, stderr = _interrupt_when(process, lambda: bool(list(scratch.glob("phasewise-run-*"))))
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["phasewise: interrupted"]
+    assert not list(scratch.glob("phasewise-run-*"))
+
+
 def test_ctrl_c_during_replay_writes_a_partial_run(tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,9 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from pathlib import Path as _Path
-
-_SHARED = _Path(__file__).resolve().parents[2].parent / "shared"
+_SHARED = Path(os.environ.get("PHASEWISE_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
 OV_MODEL = _SHARED / "models" / "yolo11n_int8_openvino_model"
 YOLOX_MODEL = _SHARED / "models" / "yolox_nano.onnx"
 NL_VIDEO = _SHARED / "videos" / "nl_highway_overpass.mp4"
@@ -57,15 +56,27 @@ def test_missing_video_is_one_line_error(tmp_path):
 
 
 def test_truncated_video_keeps_counts_or_fails_clearly(shared_data, tmp_path):
+    # The clip's index (moov) is at its end: cut in half, it cannot be opened at all.
     cut = tmp_path / "cut.mp4"
     data = CA_VIDEO.read_bytes()
     cut.write_bytes(data[: len(data) // 2])
     r = phasewise("replay", str(cut), "--site", "calibration/sites/ca_arterial.yaml", "--out", str(tmp_path / "o"),
                   "--quiet")
-    if r.returncode == 0:
-        assert (tmp_path / "o" / "counts.csv").exists()
-    else:
-        assert r.returncode == 2 and "phasewise: error:" in r.stderr and r.stderr.strip().count("\n") == 0
+    assert r.returncode == 2 and r.stderr.startswith("phasewise: error: cannot open video")
+    assert r.stderr.strip().count("\n") == 0 and not (tmp_path / "o").exists()
+
+
+def test_video_ending_early_is_a_partial_run(shared_data, tmp_path):
+    # This clip's index is at its start: cut short, it reads until the data ends.
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(NL_VIDEO.read_bytes()[:600_000])
+    r = phasewise("replay", str(cut), "--line", "263,450,1054,450", "--detect-every", "5", "--out",
+                  str(tmp_path / "o"), "--quiet")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert "cut.mp4 ended after" in r.stderr and "partial counts written" in r.stderr
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["partial"] is True and summary["error"].startswith("cut.mp4 ended after")
+    assert 0 < summary["frames"] < 335
 
 
 def test_bad_site_file_is_one_line_error(tmp_path):
