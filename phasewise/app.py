@@ -8,8 +8,8 @@ raised into what the user sees and the exit code:
 0    success
 1    internal error (a bug): one line naming it; ``--debug`` or ``PHASEWISE_DEBUG=1``
      shows the full traceback
-2    usage error (Click/Typer's usage message) or bad input (``PhasewiseError``: one line
-     ``phasewise: error: ...``)
+2    usage error (Click/Typer's usage message), bad input (``PhasewiseError``) or a file
+     system error (``OSError``: a full disk...): one line ``phasewise: error: ...``
 130  interrupted (Ctrl-C): ``phasewise: interrupted``
 ===  ==================================================================================
 """
@@ -116,6 +116,10 @@ def _run(args: list[str], debug: bool) -> int:
         else:
             print(f"Error: {exc.format_message()}", file=sys.stderr)
         return int(getattr(exc, "exit_code", EXIT_USAGE))
+    except OSError as exc:  # the machine, not the program: a full disk, a file gone, no permission
+        if debug:
+            traceback.print_exc()
+        return _error(str(exc), EXIT_USAGE)
     except Exception as exc:
         if debug:
             traceback.print_exc()
