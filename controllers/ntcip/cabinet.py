@@ -25,7 +25,7 @@ the stage's timing is the longest of its NEMA phases' ``phaseTable`` values):
   force-off point, and a stage is only started if its minimum green fits its window.
 
 Pattern selection (``systemPatternControl``): 0 standby (own schedule), 1..253 a pattern, 254
-free, 255 flash. A pattern is checked when selected: the served stages' splits must add up
+free, 255 flash. A pattern is checked when selected (``database.check_pattern``): the served stages' splits must add up
 to the cycle (else ``localFreeStatus`` = badPlan and the unit runs free, ``coordPatternStatus``
 254), each split must hold min green + clearance (badCycleTime), the offset must be below the
 cycle (invalidOffset). Central control lasts ``unitBackupTime`` after the last
@@ -49,99 +49,39 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 from controllers.ntcip import oids
+from controllers.ntcip.database import (
+    EPS_S,
+    MAX_PATTERNS,
+    MAX_SPLITS,
+    PATTERN_FIELDS,
+    PHASE_FIELDS,
+    SPLIT_FIELDS,
+    CoordPlan,
+    Database,
+    PatternRow,
+    PhaseRow,
+    SetRefused,
+    SplitRow,
+    check_pattern,
+    phase_row,
+    read_field,
+    stage_clearance_s,
+    stage_min_green_s,
+    write_field,
+)
 from controllers.ntcip.nema import NemaMapping, phase_map
 from controllers.ntcip.oids import LocalFreeStatus, SplitMode, UnitControlStatus, UnitFlashStatus
 from optimizer.intersection import IntersectionModel
-from phasewise_errors import ControllerError
 
-EPS_S = 1e-6
 DEFAULT_BACKUP_TIME_S = 30
 """``unitBackupTime`` out of the box: half a minute without central commands is a lost central
 (the manager rewrites ``systemPatternControl`` every step or every third of this)."""
-MAX_PATTERNS = 16
-MAX_SPLITS = 16
 FLASH = -1  # the "next stage" of a clearance into flash
 
 Interval = str  # "green" | "yellow" | "red" | "flash"
-
-_RECALL_MODES = {
-    SplitMode.MINIMUM_VEHICLE_RECALL,
-    SplitMode.MAXIMUM_VEHICLE_RECALL,
-    SplitMode.PEDESTRIAN_RECALL,
-    SplitMode.MAXIMUM_VEHICLE_AND_PEDESTRIAN_RECALL,
-}
-_MAX_RECALL_MODES = {SplitMode.MAXIMUM_VEHICLE_RECALL, SplitMode.MAXIMUM_VEHICLE_AND_PEDESTRIAN_RECALL}
-
-
-class SetRefused(ControllerError):
-    """A SET the controller refuses; ``error_status`` is the SNMP error it answers with."""
-
-    def __init__(self, error_status: str, message: str) -> None:
-        super().__init__(message)
-        self.error_status = error_status  # wrongValue | notWritable | noSuchName | inconsistentValue
-
-
-@dataclass
-class PhaseRow:
-    """One ``phaseTable`` row in NTCIP units (s, or 0.1 s where named ``_ds``)."""
-
-    min_green_s: int = 5
-    passage_ds: int = 30
-    max1_s: int = 40
-    max2_s: int = 60
-    yellow_ds: int = 30
-    red_clear_ds: int = 10
-    walk_s: int = 0
-    ped_clear_s: int = 0
-
-
-@dataclass
-class PatternRow:
-    cycle_s: int = 0
-    offset_s: int = 0
-    split: int = 0
-    sequence: int = 1
-
-
-@dataclass
-class SplitRow:
-    time_s: int = 0
-    mode: int = int(SplitMode.NONE)
-    coord: int = 0
-
-
-@dataclass
-class Database:
-    """The downloadable part of the controller: phase, pattern and split tables."""
-
-    phases: dict[int, PhaseRow]
-    patterns: dict[int, PatternRow] = field(default_factory=dict)
-    splits: dict[tuple[int, int], SplitRow] = field(default_factory=dict)
-
-    def copy(self) -> Database:
-        return Database(
-            {k: replace(v) for k, v in self.phases.items()},
-            {k: replace(v) for k, v in self.patterns.items()},
-            {k: replace(v) for k, v in self.splits.items()},
-        )
-
-
-@dataclass(frozen=True)
-class CoordPlan:
-    """A checked pattern as the stage timer runs it (seconds on the cycle timer)."""
-
-    pattern: int
-    cycle_s: float
-    offset_s: float
-    order: tuple[int, ...]  # served stages, coordinated stage first
-    window: dict[int, tuple[float, float]]  # stage -> (green start, force-off point)
-    coord_stage: int
-    recall: frozenset[int]
-    max_recall: frozenset[int]
-
 
 @dataclass(frozen=True)
 class Display:
@@ -152,23 +92,6 @@ class Display:
     flash: bool = False
 
 
-_PHASE_FIELDS = {
-    "phaseMinimumGreen": "min_green_s",
-    "phasePassage": "passage_ds",
-    "phaseMaximum1": "max1_s",
-    "phaseMaximum2": "max2_s",
-    "phaseYellowChange": "yellow_ds",
-    "phaseRedClear": "red_clear_ds",
-    "phaseWalk": "walk_s",
-    "phasePedestrianClear": "ped_clear_s",
-}
-_PATTERN_FIELDS = {
-    "patternCycleTime": "cycle_s",
-    "patternOffsetTime": "offset_s",
-    "patternSplitNumber": "split",
-    "patternSequenceNumber": "sequence",
-}
-_SPLIT_FIELDS = {"splitTime": "time_s", "splitMode": "mode", "splitCoordPhase": "coord"}
 _CONTROL_GROUPS = {o.name for o in oids.PHASE_CONTROLS}
 
 
@@ -256,17 +179,16 @@ class Cabinet:
         return cabinet
 
     # --- stage timing from the phase table ---------------------------------------------------
-    def _rows(self, stage: int, db: Database | None = None) -> list[PhaseRow]:
-        return [(db or self.db).phases[p] for p in self.mapping.nema_phases(stage)]
+    def stage_min_green_s(self, stage: int) -> float:
+        """Minimum green of a stage (longest of its NEMA phases')."""
+        return stage_min_green_s(self.db, self.mapping, stage)
 
-    def stage_min_green_s(self, stage: int, db: Database | None = None) -> float:
-        """Minimum green of a stage: the longest ``phaseMinimumGreen`` of its NEMA phases."""
-        return float(max(r.min_green_s for r in self._rows(stage, db)))
+    def stage_clearance_s(self, stage: int) -> float:
+        """Yellow + red clearance after a stage (longest of its NEMA phases')."""
+        return stage_clearance_s(self.db, self.mapping, stage)
 
-    def stage_clearance_s(self, stage: int, db: Database | None = None) -> float:
-        """Yellow + red clearance after a stage (longest of its NEMA phases)."""
-        rows = self._rows(stage, db)
-        return max(r.yellow_ds for r in rows) / 10 + max(r.red_clear_ds for r in rows) / 10
+    def _rows(self, stage: int) -> list[PhaseRow]:
+        return [self.db.phases[p] for p in self.mapping.nema_phases(stage)]
 
     def _ending(self, stage: int, nxt: int) -> tuple[int, ...]:
         keep = () if nxt == FLASH else self.mapping.nema_phases(nxt)
@@ -451,46 +373,9 @@ class Cabinet:
         elif pattern in (oids.PATTERN_FREE, oids.PATTERN_STANDBY):
             self._plan, self._free_status, self._pattern_status = None, LocalFreeStatus.COMMAND_FREE, oids.PATTERN_FREE
         else:
-            plan, why = self.check_pattern(pattern, self.db)
+            plan, why = check_pattern(pattern, self.db, self.mapping)
             self._plan, self._free_status = plan, why
             self._pattern_status = pattern if plan is not None else oids.PATTERN_FREE
-
-    def check_pattern(self, number: int, db: Database) -> tuple[CoordPlan | None, LocalFreeStatus]:
-        """The pattern as the stage timer runs it, or ``(None, why)`` when the unit refuses it."""
-        row = db.patterns.get(number)
-        if row is None or row.cycle_s == 0:
-            return None, LocalFreeStatus.COMMAND_FREE
-        if row.offset_s >= row.cycle_s:
-            return None, LocalFreeStatus.INVALID_OFFSET
-        splits = {p: db.splits.get((row.split, p), SplitRow()) for p in self.mapping.nema_phases_used}
-        omitted = {p for p, s in splits.items() if s.mode == SplitMode.PHASE_OMITTED or s.time_s == 0}
-        coord_phases = {p for p, s in splits.items() if s.coord and p not in omitted}
-        served = [k for k in self.mapping.ring_sequence() if not set(self.mapping.nema_phases(k)) & omitted]
-        coord = [k for k in served if set(self.mapping.nema_phases(k)) & coord_phases]
-        if not served or not coord:
-            return None, LocalFreeStatus.BAD_PLAN
-        for r, ring in enumerate(self.mapping.rings):
-            total = sum(splits[p].time_s for p in ring if p not in omitted)
-            if total and total != row.cycle_s:
-                return None, LocalFreeStatus.BAD_PLAN
-        stage_split = {k: max(splits[p].time_s for p in self.mapping.nema_phases(k)) for k in served}
-        if sum(stage_split.values()) != row.cycle_s:
-            return None, LocalFreeStatus.BAD_PLAN
-        for k in served:
-            if stage_split[k] < self.stage_min_green_s(k, db) + self.stage_clearance_s(k, db) - EPS_S:
-                return None, LocalFreeStatus.BAD_CYCLE_TIME
-        order = tuple(k for k in self.mapping.ring_sequence(coord[0]) if k in stage_split)
-        window, start = {}, 0.0
-        for k in order:
-            window[k] = (start, start + stage_split[k] - self.stage_clearance_s(k, db))
-            start += stage_split[k]
-        modes = {k: {SplitMode(splits[p].mode) for p in self.mapping.nema_phases(k)} for k in order}
-        plan = CoordPlan(
-            number, float(row.cycle_s), float(row.offset_s), order, window, coord[0],
-            frozenset(k for k in order if modes[k] & _RECALL_MODES),
-            frozenset(k for k in order if modes[k] & _MAX_RECALL_MODES),
-        )
-        return plan, LocalFreeStatus.NOT_FREE
 
     # --- what the heads show ---------------------------------------------------------------------
     def display(self) -> Display:
@@ -515,17 +400,11 @@ class Cabinet:
     def read(self, name: str, index: tuple[int, ...] = ()) -> int | str:
         """The value of one NTCIP object instance; ``SetRefused('noSuchName')`` if none."""
         db = self._db_buffer if self._db_buffer is not None else self.db
-        if name in _PHASE_FIELDS:
-            return getattr(self._phase_row(db, index), _PHASE_FIELDS[name])
+        if name in PHASE_FIELDS or name in PATTERN_FIELDS or name in SPLIT_FIELDS:
+            return read_field(db, name, index)
         if name == "phaseRing":
-            self._phase_row(db, index)
+            phase_row(db, index)
             return self.mapping.ring_of(index[0]) if index[0] in self.mapping.nema_phases_used else 0
-        if name in _PATTERN_FIELDS:
-            self._pattern_index(index)
-            return getattr(db.patterns.get(index[0], PatternRow()), _PATTERN_FIELDS[name])
-        if name in _SPLIT_FIELDS:
-            self._split_index(index)
-            return getattr(db.splits.get(index, SplitRow()), _SPLIT_FIELDS[name])
         if name in _CONTROL_GROUPS:
             return self._mask(self.control[name], self._group(index))
         if name.startswith("phaseStatusGroup"):
@@ -612,18 +491,10 @@ class Cabinet:
             self._db_transition(oids.DbCreateTransaction(value))
         else:
             db = self._db_buffer if self._db_buffer is not None else self.db
-            self._write_db(db, name, index, value)
+            write_field(db, name, index, value)
             if db is self.db:
                 self._db_version += 1
                 self._update_mode()
-
-    def _write_db(self, db: Database, name: str, index: tuple[int, ...], value: int) -> None:
-        if name in _PHASE_FIELDS:
-            setattr(self._phase_row(db, index), _PHASE_FIELDS[name], value)
-        elif name in _PATTERN_FIELDS:
-            setattr(db.patterns.setdefault(index[0], PatternRow()), _PATTERN_FIELDS[name], value)
-        elif name in _SPLIT_FIELDS:
-            setattr(db.splits.setdefault(index, SplitRow()), _SPLIT_FIELDS[name], value)  # type: ignore[arg-type]
 
     def _db_transition(self, target: oids.DbCreateTransaction) -> None:
         """NTCIP 1201 database transaction: buffer SETs, verify, then commit on ``normal``."""
@@ -638,7 +509,7 @@ class Cabinet:
             errors = [
                 f"pattern {n}: {why.name.lower()}"
                 for n, row in sorted(self._db_buffer.patterns.items())
-                if row.cycle_s and (why := self.check_pattern(n, self._db_buffer)[1]) != LocalFreeStatus.NOT_FREE
+                if row.cycle_s and (why := check_pattern(n, self._db_buffer, self.mapping)[1]) != LocalFreeStatus.NOT_FREE
             ]
             self._db_verify = (
                 (oids.DbVerifyStatus.DONE_WITH_ERROR, "; ".join(errors)) if errors
@@ -655,19 +526,6 @@ class Cabinet:
         self._update_mode()
 
     # --- index checks ------------------------------------------------------------------------
-    def _phase_row(self, db: Database, index: tuple[int, ...]) -> PhaseRow:
-        if len(index) != 1 or index[0] not in db.phases:
-            raise SetRefused("noSuchName", f"phase {index}: this unit has phases {sorted(db.phases)}")
-        return db.phases[index[0]]
-
-    def _pattern_index(self, index: tuple[int, ...]) -> None:
-        if len(index) != 1 or not 1 <= index[0] <= MAX_PATTERNS:
-            raise SetRefused("noSuchName", f"pattern {index}: this unit has patterns 1..{MAX_PATTERNS}")
-
-    def _split_index(self, index: tuple[int, ...]) -> None:
-        if len(index) != 2 or not 1 <= index[0] <= MAX_SPLITS or index[1] not in self.db.phases:
-            raise SetRefused("noSuchName", f"split {index}: splits 1..{MAX_SPLITS} x phases {sorted(self.db.phases)}")
-
     def _group(self, index: tuple[int, ...]) -> int:
         if len(index) != 1 or not 1 <= index[0] <= self.groups:
             raise SetRefused("noSuchName", f"phase group {index}: this unit has groups 1..{self.groups}")
