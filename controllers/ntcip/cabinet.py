@@ -15,6 +15,9 @@ the stage's timing is the longest of its NEMA phases' ``phaseTable`` values):
   a central **hold** keeps it green. Stages are served in ring order (``nema.ring_sequence``);
   a stage with an **omitted** phase is skipped; calls come from detectors (latched while red),
   central vehicle/pedestrian calls (level bits) and minimum recall;
+* **pedestrians**: a stage whose phase has a pedestrian call (central ``PedCall`` not
+  ped-omitted, or a pedestrian-recall split mode) is green at least ``phaseWalk`` +
+  ``phasePedestrianClear`` (no pedestrian heads are shown; the time is kept);
 * **yellow change** (``phaseYellowChange``) then **red clearance** (``phaseRedClear``) for the
   NEMA phases that end; phases common to both stages stay green;
 * **coordination** (a pattern: ``patternCycleTime/OffsetTime/SplitNumber`` and the split
@@ -141,6 +144,7 @@ class Cabinet:
         self.green_s = 0.0
         self._gap_s = 0.0
         self._max_s = 0.0
+        self._ped_min_s = 0.0
         self._update_mode()
 
     @classmethod
@@ -273,9 +277,21 @@ class Cabinet:
         self._enter("green")
         self.green_s = self._gap_s = self._max_s = 0.0
         self._latched -= set(self.mapping.nema_phases(stage))
+        self._ped_min_s = self._pedestrian_time_s(stage)
+
+    def _pedestrian_time_s(self, stage: int) -> float:
+        """Walk + pedestrian clearance of the stage's phases with a pedestrian call (central
+        ``phaseControlGroupPedCall`` or a pedestrian-recall split mode), not ped-omitted."""
+        phases = set(self.mapping.nema_phases(stage))
+        called: set[int] = set()
+        if self.central:
+            called |= (self.control["phaseControlGroupPedCall"] - self.control["phaseControlGroupPedOmit"]) & phases
+        if self._plan is not None and stage in self._plan.ped_recall:
+            called |= phases
+        return float(max((self.db.phases[p].walk_s + self.db.phases[p].ped_clear_s for p in called), default=0))
 
     def _time_green(self) -> None:
-        if self.green_s < self.stage_min_green_s(self.stage) - EPS_S:
+        if self.green_s < max(self.stage_min_green_s(self.stage), self._ped_min_s) - EPS_S:
             return
         if self._flash_wanted:
             self._end_green(FLASH)

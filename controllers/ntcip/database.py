@@ -35,6 +35,7 @@ _RECALL_MODES = {
     SplitMode.MAXIMUM_VEHICLE_AND_PEDESTRIAN_RECALL,
 }
 _MAX_RECALL_MODES = {SplitMode.MAXIMUM_VEHICLE_RECALL, SplitMode.MAXIMUM_VEHICLE_AND_PEDESTRIAN_RECALL}
+_PED_RECALL_MODES = {SplitMode.PEDESTRIAN_RECALL, SplitMode.MAXIMUM_VEHICLE_AND_PEDESTRIAN_RECALL}
 
 
 class SetRefused(ControllerError):
@@ -102,6 +103,7 @@ class CoordPlan:
     coord_stage: int
     recall: frozenset[int]
     max_recall: frozenset[int]
+    ped_recall: frozenset[int] = frozenset()
 
 
 PHASE_FIELDS = {
@@ -168,6 +170,7 @@ def check_pattern(number: int, db: Database, mapping: NemaMapping) -> tuple[Coor
         number, float(row.cycle_s), float(row.offset_s), order, window, coord[0],
         frozenset(k for k in order if modes[k] & _RECALL_MODES),
         frozenset(k for k in order if modes[k] & _MAX_RECALL_MODES),
+        frozenset(k for k in order if modes[k] & _PED_RECALL_MODES),
     )
     return plan, LocalFreeStatus.NOT_FREE
 

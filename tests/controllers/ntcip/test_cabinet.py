@@ -229,3 +229,17 @@ def test_dual_ring_site_shows_both_rings(tmp_path, four_phase: IntersectionModel
     served = [s for k, (_, i, s) in enumerate(trace) if i == "green" and trace[k - 1][2] != s]
     assert served[:5] == [1, 2, 3, 0, 1]
     assert monitor.violations == []
+
+
+def test_pedestrian_call_times_walk_and_clearance(two_phase: IntersectionModel) -> None:
+    cabinet = Cabinet.from_model(two_phase, backup_time_s=0)
+    central_free(cabinet)
+    cabinet.write("phaseWalk", (2,), 7)
+    cabinet.write("phasePedestrianClear", (2,), 10)
+    cabinet.write("phaseControlGroupPedCall", (1,), 0b10)
+    cabinet.write("phaseControlGroupForceOff", (1,), 0b11)  # force-offs cannot cut the walk
+    cabinet.set_detector_calls({1, 2})
+    trace = run(cabinet, 60)
+    assert greens_of(trace, 0) in (9, 10)  # 5 s minimum green each time phase 1 runs
+    run_2 = [t for t, interval, s in trace if interval == "green" and s == 1]
+    assert len(run_2) >= 17 and run_2[16] - run_2[0] == 16.0  # 7 s walk + 10 s clearance, at a stretch
