@@ -17,6 +17,9 @@ Phase commands (``command``), per intersection and batch:
   pedestrian clearance and min green are not ours to cut;
 * unknown intersections and phases are refused; ``call`` and ``omit`` are always safe.
 
+Commands are judged against the signal status of the same step (what :meth:`status` read, or
+read again when older than ``STATUS_MAX_AGE_S``).
+
 **Policy**: a refused phase command is dropped, the rest of the batch is sent, and the refusal
 is recorded in :attr:`SafeBackend.refusals` as a ``ControllerError`` (logged as a warning);
 with ``strict=True`` the whole batch is refused and the error raised instead. Phase commands
@@ -56,6 +59,10 @@ Larger jumps break progression on a coordinated arterial and catch platoons and 
 the running timing by surprise; transition practice (e.g. 'smooth' offset transition in NEMA
 controllers, our own offset seeking in ``controllers.coordination``) stays within about a fifth
 of the cycle per cycle."""
+
+
+STATUS_MAX_AGE_S = 1.0
+"""A status older than this (one control step) is read again before commands are judged on it."""
 
 
 class SequenceCheck(Protocol):
@@ -124,17 +131,20 @@ class SafeBackend:
         self.running: dict[str, IntersectionPlan] = {}
         self._transitions: dict[str, _Transition] = {}
         self._status: Mapping[str, SignalStatus] = {}
+        self._status_at_s = float("-inf")
 
     # --- SignalBackend ---------------------------------------------------------------------
     def status(self) -> Mapping[str, SignalStatus]:
         self._status = self.backend.status()
+        self._status_at_s = self.clock()
         self._advance_transitions()
         return self._status
 
     def command(self, commands: Sequence[PhaseCommand]) -> None:
-        if not self._status:
-            self._status = self.backend.status()
-        self._advance_transitions()
+        if not self._status or self.clock() - self._status_at_s > STATUS_MAX_AGE_S:
+            self.status()  # judge commands against what the signal shows now, not long ago
+        else:
+            self._advance_transitions()
         safe: list[PhaseCommand] = []
         errors: list[ControllerError] = []
         by_tls: dict[str, list[PhaseCommand]] = {}
