@@ -55,16 +55,13 @@ def match_crossings(labels: list[dict], got: list[dict], fps: float, max_dt_s: f
     return pairs, missed, extra
 
 
-def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, zone_config: TrackerConfig | None,
-              label: str) -> dict:
+def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str) -> dict:
     lab = yaml.safe_load(LABELS.read_text())
     site = load_site(ROOT / lab["site"])
     video = VideoFile(SHARED / "videos" / lab["video"])
     fps = video.fps
     detector = load_detector(None, imgsz=imgsz, conf=conf)
-    source = VideoCameraSource(video, detector, site, tracker=ByteTracker(tracker_config), step_s=1e-6,
-                               zone_tracker=None if zone_config is None else ByteTracker(zone_config),
-                               share_tracker=zone_config is None)
+    source = VideoCameraSource(video, detector, site, tracker=ByteTracker(tracker_config), step_s=1e-6)
     queue_frames = {q["frame"]: q for q in lab["queues"]}
     snapshots = {}
     t0 = time.perf_counter()
@@ -176,10 +173,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}, YOLO11n int8 lean OpenVINO")
     for imgsz in args.imgsz:
-        print_hanoi(run_hanoi(imgsz, args.conf, TrackerConfig(), DENSE_TRAFFIC,
-                              f"input {imgsz}, conf {args.conf}, counting tracker default, zone tracker DENSE_TRAFFIC"))
-    print_hanoi(run_hanoi(640, args.conf, DENSE_TRAFFIC, None, f"input 640, conf {args.conf}, one DENSE_TRAFFIC tracker"))
-    print_hanoi(run_hanoi(640, 0.25, TrackerConfig(), None, "input 640, conf 0.25, one default tracker (replay's defaults)"))
+        print_hanoi(run_hanoi(imgsz, args.conf, DENSE_TRAFFIC, f"input {imgsz}, conf {args.conf}, DENSE_TRAFFIC tracker"))
+    print_hanoi(run_hanoi(640, 0.25, TrackerConfig(), "input 640, conf 0.25, default tracker (replay's defaults)"))
     if not args.no_free_flow:
         for imgsz in args.imgsz:
             run_free_flow(imgsz)

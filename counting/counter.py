@@ -39,14 +39,11 @@ class SiteCounter:
         self.crossings: list[Crossing] = []
         self.turns: list[Turn] = []
 
-    def update(self, tracks: Detections, t_s: float, zone_tracks: Detections | None = None) -> LaneCounts:
-        """Count ``tracks``; the lane zones see ``zone_tracks`` when given (a second tracker
-        tuned to keep every queued vehicle, see ``counting.video_source``), else ``tracks``."""
+    def update(self, tracks: Detections, t_s: float) -> LaneCounts:
         tracks = tracks.with_classes(self.classes)
         crossings = self.stop_lines.update(tracks, t_s)
         turns = self.turning.update(tracks, crossings, t_s)
-        zone_tracks = tracks if zone_tracks is None else zone_tracks.with_classes(self.classes)
-        queues = self.zones.update(zone_tracks, t_s)
+        queues = self.zones.update(tracks, t_s)
         self.crossings.extend(crossings)
         self.turns.extend(turns)
         return LaneCounts(t_s, tuple(crossings), tuple(turns), tuple(queues))

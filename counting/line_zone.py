@@ -22,7 +22,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+
 import numpy as np
 import numpy.typing as npt
 
@@ -59,6 +61,11 @@ class StopLineCounter:
     @property
     def counted_ids(self) -> frozenset[int]:
         return frozenset(self._counted)
+
+    @property
+    def counted_lanes(self) -> Mapping[int, str]:
+        """Track id -> the lane whose stop line it was counted at (read-only view)."""
+        return MappingProxyType(self._counted)
 
     def update(self, tracks: Detections, t_s: float) -> list[Crossing]:
         ids = tracks.tracker_id

@@ -41,10 +41,9 @@ import numpy.typing as npt
 
 from calibration.geometry import points_in_polygon, point_segment_distance
 from calibration.site import TURNS, LaneConfig, SiteConfig
-from counting.camera_frame import STOPPED_SPEED_M_S, CameraFrame, CameraLayout
+from counting.camera_frame import CameraFrame, CameraLayout
 from counting.counter import SiteCounter
 from counting.events import Crossing, CountedMovement, QueueSample
-from counting.lane_zone import LaneZones
 from vision.detections import Detections
 from vision.detector import Detector
 from vision.riders import fuse_riders
@@ -128,16 +127,12 @@ class CameraFrameBuilder:
         self._last_anchor: dict[int, tuple[float, npt.NDArray[np.float64]]] = {}
         self._step_movements: list[CountedMovement] = []
         self._next_emit_s: float | None = None
-        self._box_speed = LaneZones([], site.ground())  # speeds of the counted tracks (junction box)
 
-    def update(self, tracks: Detections, t_s: float, lights: Mapping[str, SignalColour] | None = None,
-               zone_tracks: Detections | None = None) -> dict[str, CameraFrame]:
-        """Fold in one processed frame; ``zone_tracks`` (optional) feed the lane zones, ``tracks``
-        the stop lines and exits."""
-        tracks = tracks.with_classes(self.counter.classes)
-        zone_tracks = tracks if zone_tracks is None else zone_tracks.with_classes(self.counter.classes)
-        counts = self.counter.update(tracks, t_s, zone_tracks)
-        box_speed = self._box_speed.speeds(tracks, t_s)
+    def update(self, tracks: Detections, t_s: float, lights: Mapping[str, SignalColour] | None = None
+               ) -> dict[str, CameraFrame]:
+        """Fold in one processed frame; a dict of frames when a step of ``step_s`` ended, else {}."""
+        tracks = tracks.with_classes(self.counter.classes)  # the zones' per-track arrays follow these rows
+        counts = self.counter.update(tracks, t_s)
         self.queue_samples.extend(counts.queues)
         anchors = tracks.anchors().astype(np.float64)
         for i, tid in enumerate(tracks.tracker_id.tolist()):
@@ -154,7 +149,7 @@ class CameraFrameBuilder:
             return {}
         while self._next_emit_s <= t_s + 1e-9:
             self._next_emit_s += self.step_s
-        frames = self._frames(t_s, counts.queues, tracks, box_speed, lights or {})
+        frames = self._frames(t_s, counts.queues, tracks, lights or {})
         self._step_movements = []
         return frames
 
@@ -198,18 +193,17 @@ class CameraFrameBuilder:
 
     # -- frames -----------------------------------------------------------------------------
     def _frames(self, t_s: float, queues: Iterable[QueueSample], tracks: Detections,
-                box_speed: npt.NDArray[np.float64], lights: Mapping[str, SignalColour]) -> dict[str, CameraFrame]:
+                lights: Mapping[str, SignalColour]) -> dict[str, CameraFrame]:
         zones = self.counter.zones
         q = {s.lane: s for s in queues}
         lane_ids = [lane.id for lane in self.site.lanes]
         speed, lane_of, dist = zones.track_speed, zones.track_lane, zones.track_dist_m
         n = len(lane_ids)
         arrival = np.full(n, np.inf)
-        head = np.zeros(n, dtype=bool)
         first_m = np.full(n, np.inf)
         first_stopped_m = np.full(n, np.inf)
-        moving = speed >= STOPPED_SPEED_M_S
-        stopped = speed < STOPPED_SPEED_M_S
+        moving = speed >= zones.stopped_speed   # STOPPED_SPEED_M_S unless overridden
+        stopped = speed < zones.stopped_speed
         ok = (lane_of >= 0) & np.isfinite(dist)
         for j in range(n):
             mine = ok & (lane_of == j)
@@ -220,7 +214,7 @@ class CameraFrameBuilder:
             if (mine & stopped).any():
                 first_stopped_m[j] = dist[mine & stopped].min()
         head = (first_stopped_m <= first_m) & (first_stopped_m < HEAD_AT_LINE_M)
-        in_box = self._stopped_in_junction(tracks, box_speed)
+        in_box = self._stopped_in_junction(tracks, speed)
         frames = {}
         for cam_id, lay in self.layouts.items():
             idx = [lane_ids.index(lane) for lane in lay.lanes]
@@ -250,7 +244,7 @@ class CameraFrameBuilder:
             return out
         unit = 1.0 if self.site.ground() is not None else 8.0  # px/s without a homography
         inside = points_in_polygon(tracks.anchors(), self.site.junction) & (speed < BOX_CRAWL_M_S * unit)
-        counted = self.counter.stop_lines._counted
+        counted = self.counter.stop_lines.counted_lanes
         for i in np.flatnonzero(inside):
             lane = counted.get(int(tracks.tracker_id[i]))
             if lane is not None:
@@ -265,29 +259,19 @@ def _finite(x: float) -> float:
 class VideoCameraSource:
     """Decode -> detect -> fuse riders -> track -> read the signal -> ``CameraFrame`` per step.
 
-    Counting and occupancy want different trackers: a vehicle is counted at the stop line
-    only on a sure track (``tracker``, default ``TrackerConfig``: tracks start at 0.45
-    confidence, so a flickering rider in a queue does not start a second track that crosses
-    the line again), while the lane zones want every queued vehicle, most of which a small
-    detector sees at 0.15-0.4 (``zone_tracker``, default ``vision.tracker.DENSE_TRAFFIC``;
-    ``share_tracker=True``: the zones see ``tracker``'s tracks). Load the detector with
-    ``conf=0.15`` so those detections reach the zone tracker. Measured on the Hanoi clip in
-    ``benchmarks/vision_errors.py``.
-
-    Iterating yields one ``{camera_id: CameraFrame}`` per ``step_s`` of video. ``lights``
-    holds the signal-head states of the last frame; ``signal_intervals()`` every interval
-    seen; ``builder`` every count. ``seconds`` is the wall time spent so far.
+    The defaults are the ones measured best on the Hanoi intersection clip
+    (``benchmarks/vision_errors.py``): load the detector with ``conf=0.15`` (most riders in a
+    queue are seen at 0.15-0.4) and track with ``vision.tracker.DENSE_TRAFFIC``; riders are
+    fused into their two-wheelers (``vision.riders``). The free-flow clips stay exact with them.
     """
 
     def __init__(self, frames: Iterable[Frame], detector: Detector, site: SiteConfig, *,
                  step_s: float = 1.0, tracker: ByteTracker | None = None,
-                 zone_tracker: ByteTracker | None = None, share_tracker: bool = False,
                  fuse_two_wheelers: bool = True, stopped_speed_m_s: float | None = None) -> None:
         self.frames = frames
         self.detector = detector
         self.site = site
-        self.tracker = tracker or ByteTracker()
-        self.zone_tracker = None if share_tracker else (zone_tracker or ByteTracker(DENSE_TRAFFIC))
+        self.tracker = tracker or ByteTracker(DENSE_TRAFFIC)
         self.fuse_two_wheelers = fuse_two_wheelers
         self.builder = CameraFrameBuilder(site, step_s=step_s)
         if stopped_speed_m_s is not None:  # an experiment's override of STOPPED_SPEED_M_S
@@ -309,10 +293,9 @@ class VideoCameraSource:
                 if self.fuse_two_wheelers:
                     dets = fuse_riders(dets, frame_h=frame.image.shape[0])
                 tracks = self.tracker.update(dets, frame.t_s)
-                zone_tracks = None if self.zone_tracker is None else self.zone_tracker.update(dets, frame.t_s)
                 self.last_tracks = tracks
                 self.lights = {hid: reader.update(frame.image, frame.t_s) for hid, reader in self.heads.items()}
-                out = self.builder.update(tracks, frame.t_s, self.lights, zone_tracks)
+                out = self.builder.update(tracks, frame.t_s, self.lights)
                 self.processed += 1
                 self.frames_seen = frame.index + 1
                 self.video_s = frame.t_s

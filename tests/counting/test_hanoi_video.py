@@ -52,9 +52,9 @@ def test_stop_line_crossings_against_hand_labels(played):
     hand = Counter(c["class"] for c in LABELS["crossings"])
     assert hand == {"motorcycle": 19, "car": 1}
     assert got["car"] == 1
-    # measured: 16 of 19 motorcycles (3-4 right-turners leave at the frame's bottom edge,
-    # only the rider's head in view); every crossing of the zebra line is found
-    assert 15 <= got["motorcycle"] <= 19
+    # within 10 % of the hand count (measured: 19, of them 18 matched to a label, one right-
+    # turner at the frame's bottom edge missed and one id switch in the standing queue)
+    assert abs(got["motorcycle"] - 19) <= 2
     main = [m for m in source.builder.movements if m.lane != "nb_r"]
     assert 8 <= len(main) <= 9
     reds = [m for m in main if m.t_s > 26 / 6]
