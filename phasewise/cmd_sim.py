@@ -142,7 +142,8 @@ def demo(
             summary = simulate(None, f"corridor:demand={demand}", name, seeds, None)
             folder.path(f"{name}.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
             summaries.append(summary)
-        print_table(summaries, title=f"Built-in 4-intersection corridor, {demand} demand, {seeds} seeds")
+        print_table(summaries, title=f"Built-in 4-intersection corridor, {demand} demand, "
+                           f"{seeds} seed{'s' if seeds > 1 else ''}")
         plot_comparison(summaries, folder.path("comparison.png"))
         folder.commit()
     console.print(f"results in {out}/, plot {out / 'comparison.png'}")
@@ -169,7 +170,9 @@ def plot_comparison(summaries: list[dict], path: Path) -> Path:
         ax.set_title(label)
         ax.grid(axis="x", alpha=0.3)
     axes[0].invert_yaxis()  # first controller on top, in table order
-    fig.suptitle(f"{summaries[0]['scenario']}: controllers compared (mean of {len(summaries[0]['seeds'])} seeds)")
+    seeds = len(summaries[0]["seeds"])
+    fig.suptitle(f"{summaries[0]['scenario']}: controllers compared "
+                 f"({f'mean of {seeds} seeds' if seeds > 1 else 'one seed'})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
