@@ -88,11 +88,15 @@ Interval = str  # "green" | "yellow" | "red" | "flash"
 
 @dataclass(frozen=True)
 class Display:
-    """What the signal heads show: green and yellow NEMA phases, or flash."""
+    """What the signal heads show: green and yellow NEMA phases, or flash; during a change
+    also the phases ending (``clearing``, yellow or red clearance) and the next ones (``nexts``),
+    whose shared links stay green (overlaps, :meth:`NemaMapping.link_state`)."""
 
     greens: frozenset[int]
     yellows: frozenset[int]
     flash: bool = False
+    clearing: frozenset[int] = frozenset()
+    nexts: frozenset[int] = frozenset()
 
 
 _CONTROL_GROUPS = {o.name for o in oids.PHASE_CONTROLS}
@@ -401,16 +405,17 @@ class Cabinet:
             return Display(frozenset(self.mapping.nema_phases(self.stage)), frozenset())
         if self.stage == FLASH:
             return Display(frozenset(), frozenset())
-        ending = self._ending(self.stage, self.next_stage)
+        ending = frozenset(self._ending(self.stage, self.next_stage))
         kept = frozenset(p for p in self.mapping.nema_phases(self.stage) if p not in ending)
-        return Display(kept, frozenset(ending) if self.interval == "yellow" else frozenset())
+        nexts = frozenset() if self.next_stage == FLASH else frozenset(self.mapping.nema_phases(self.next_stage))
+        return Display(kept, ending if self.interval == "yellow" else frozenset(), False, ending, nexts)
 
     def link_state(self, flash_char: str = "s") -> str:
         """The SUMO state string shown now (flash: ``flash_char`` on every link, stop then go)."""
         d = self.display()
         if d.flash:
             return flash_char * self.mapping.model.state_length
-        return self.mapping.link_state(d.greens, d.yellows)
+        return self.mapping.link_state(d.greens, d.yellows, d.clearing, d.nexts)
 
     # --- NTCIP objects ---------------------------------------------------------------------------
     def read(self, name: str, index: tuple[int, ...] = ()) -> int | str:

@@ -85,7 +85,7 @@ class ConflictMonitor:
         if display.flash:
             colours = np.full(self.model.state_length, "r")
         else:
-            state = self.mapping.link_state(display.greens, display.yellows)
+            state = self.mapping.link_state(display.greens, display.yellows, display.clearing, display.nexts)
             colours = np.array(["G" if c in GREEN_CHARS else ("y" if c in "yY" else "r") for c in state])
         found: list[Violation] = []
         if not display.flash:

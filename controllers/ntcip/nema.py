@@ -219,12 +219,19 @@ class NemaMapping:
             out[p] = frozenset.intersection(*sets)
         return out
 
-    def link_state(self, greens: Iterable[int], yellows: Iterable[int] = ()) -> str:
+    def link_state(
+        self, greens: Iterable[int], yellows: Iterable[int] = (), clearing: Iterable[int] = (), nexts: Iterable[int] = ()
+    ) -> str:
         """SUMO state string shown for these green and yellow NEMA phases (others red).
 
         When the greens are exactly a stage, that model phase's own state (``G``/``g``) is
         shown; otherwise each green link gets the character it has in a stage containing one
         of its phases. Yellow links that are not green show ``y``.
+
+        During a change (``clearing``: the phases ending, in yellow or red clearance;
+        ``nexts``: the phases about to turn green) a link of an ending phase that the next
+        phases serve too stays green, as a NEMA overlap carries over from one parent phase to
+        the next (and as SUMO's own transitions keep such links green).
         """
         green_set = frozenset(greens)
         stage = self.model_phase(green_set)
@@ -234,15 +241,21 @@ class NemaMapping:
         else:
             chars = ["r"] * n
             for p in sorted(green_set):
-                k = self.model_phases_of(p)[0]
-                state = self.model.phases[k].state
-                for i in self.phase_links.get(p, ()):
-                    chars[i] = "G" if state[i] == "G" or chars[i] == "G" else "g"
+                self._paint(chars, p, self.phase_links.get(p, ()))
+        next_links = frozenset().union(*(self.phase_links.get(q, frozenset()) for q in nexts))
+        for p in clearing:
+            self._paint(chars, p, self.phase_links.get(p, frozenset()) & next_links)
         for p in yellows:
             for i in self.phase_links.get(p, ()):
                 if chars[i] not in GREEN_CHARS:
                     chars[i] = "y"
         return "".join(chars)
+
+    def _paint(self, chars: list[str], nema_phase: int, links: Iterable[int]) -> None:
+        """Show ``links`` green with the character a stage of ``nema_phase`` gives them."""
+        state = self.model.phases[self.model_phases_of(nema_phase)[0]].state
+        for i in links:
+            chars[i] = "G" if state[i] == "G" or chars[i] == "G" else "g"
 
 
 def phase_map(model: IntersectionModel) -> NemaMapping:

@@ -243,3 +243,19 @@ def test_pedestrian_call_times_walk_and_clearance(two_phase: IntersectionModel) 
     assert greens_of(trace, 0) in (9, 10)  # 5 s minimum green each time phase 1 runs
     run_2 = [t for t, interval, s in trace if interval == "green" and s == 1]
     assert len(run_2) >= 17 and run_2[16] - run_2[0] == 16.0  # 7 s walk + 10 s clearance, at a stretch
+
+
+def test_links_served_by_both_phases_stay_green_through_the_change(four_phase: IntersectionModel) -> None:
+    cabinet = Cabinet.from_model(four_phase, backup_time_s=0)
+    monitor = ConflictMonitor(cabinet.mapping)
+    states = []
+    for _ in range(60):
+        cabinet.tick(1.0)
+        monitor.observe(cabinet.now_s, cabinet.display())
+        states.append(cabinet.link_state())
+    # protected lefts (links 1, 3) keep their green into the through phase (where they are
+    # permitted), as SUMO's program does; the through links then go yellow together
+    first_through = states.index("GgGgrrrr")
+    assert all(state == "rGrGrrrr" for state in states[:first_through])
+    assert "yyyyrrrr" in states[first_through:] and "ryryrrrr" not in states
+    assert monitor.violations == []
