@@ -41,6 +41,7 @@ def emulate(
     end: Annotated[Optional[float], typer.Option(help="End of the simulated period, s (default: the scenario's).")] = None,
     seed: Annotated[int, typer.Option(help="SUMO seed.")] = 1,
     backup_time: Annotated[Optional[int], typer.Option(help="unitBackupTime of every cabinet, s (default 30).")] = None,
+    mapping: Annotated[Optional[list[Path]], typer.Option("--mapping", help="NEMA mapping file (YAML/JSON) of one traffic light (repeatable); default: one ring, phases 1..n.")] = None,
 ) -> None:
     """Emulate NTCIP 1202 signal controllers on a running SUMO simulation."""
     from controllers.ntcip.agent import NtcipAgent, load_users
@@ -53,7 +54,7 @@ def emulate(
         raise ConfigError(f"--port {port}: not a UDP port (0..65535)")
     v3_users = load_users(users) if users is not None else []
     sc = scenarios.resolve(sumocfg, scenario, [seed], end)[0]
-    emulator = SumoEmulator(sc, tls_ids=tls, seed=seed, backup_time_s=backup_time)
+    emulator = SumoEmulator(sc, tls_ids=tls, seed=seed, backup_time_s=backup_time, mapping_files=mapping or ())
     agent = NtcipAgent(emulator.cabinets, host=host, port=port, community=community, users=v3_users)
     emulator.lock = agent.lock
     try:
@@ -61,7 +62,7 @@ def emulate(
         agent.start()
         for tls_id, tls_port in agent.ports.items():
             phases = emulator.cabinets[tls_id].mapping.nema_phases_used
-            typer.echo(f"listening {tls_id} udp {host}:{tls_port} (NEMA phases {phases[0]}-{phases[-1]})")
+            typer.echo(f"listening {tls_id} udp {host}:{tls_port} (NEMA phases {','.join(map(str, phases))})")
         typer.echo(f"emulating {len(agent.ports)} controller(s) on {sc.name}, {sc.begin_s:g}-{sc.end_s:g} s, "
                    f"speed {'max' if speed == 0 else f'{speed:g}x'}; Ctrl-C to stop", err=True)
         _run(emulator, sc.end_s, speed)

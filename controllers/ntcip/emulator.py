@@ -31,11 +31,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import ModuleType
 
 from controllers.ntcip.cabinet import Cabinet
 from controllers.ntcip.monitor import ConflictMonitor
-from controllers.ntcip.nema import phase_map
+from controllers.ntcip.nema import load_mapping, phase_map
 from optimizer.intersection import IntersectionModel
 from phasewise_errors import ConfigError, ScenarioError
 from sumo_scenarios.network import load_intersections
@@ -60,6 +61,7 @@ class SumoEmulator:
         seed: int = 1,
         backup_time_s: int | None = None,
         lock: threading.Lock | None = None,
+        mapping_files: Sequence[Path] = (),
     ) -> None:
         self.scenario = scenario
         self.seed = seed
@@ -72,8 +74,12 @@ class SumoEmulator:
                                   f"(it has {', '.join(list(models)[:8])}{' ...' if len(models) > 8 else ''})")
             models = {t: models[t] for t in tls_ids}
         self.models: dict[str, IntersectionModel] = models
+        mappings = {m.tls_id: m for m in (load_mapping(f, models) for f in mapping_files)}
         options = {} if backup_time_s is None else {"backup_time_s": backup_time_s}
-        self.cabinets = {tls: Cabinet.from_model(m, phase_map(m), **options) for tls, m in models.items()}  # type: ignore[arg-type]
+        self.cabinets = {
+            tls: Cabinet.from_model(m, mappings.get(tls) or phase_map(m), **options)  # type: ignore[arg-type]
+            for tls, m in models.items()
+        }
         self.monitors = {tls: ConflictMonitor(c.mapping, on_fault=c.latch_flash) for tls, c in self.cabinets.items()}
         self._lanes = {
             tls: {p: sorted({m.links[i].from_lane for i in links if i < len(m.links)})
