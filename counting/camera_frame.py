@@ -30,12 +30,12 @@ speed over a 2 s window. The SUMO virtual camera (``sumo_scenarios.sensing``) st
 SUMO's halting speed, 0.1 m/s, until the adaptive benchmark is re-measured with this value.
 
 Why 0.5 on video (``benchmarks/vision_errors.py``, Hanoi intersection clip, every vehicle
-hand-counted standing at red): a detector's box jitters by 1-2 px on a vehicle that does
-not move, and a rider half hidden behind another by more, so even over 2 s a standing
-two-wheeler reads 0.1-0.4 m/s. With 0.1 m/s the zones found 6, 14 and 9 of the 14, 27 and
-28 vehicles standing (frames 96, 192, 288, input 960), with 0.5 m/s 11, 21 and 18 (of 18,
-27 and 19 present), with 1.0 m/s 13, 24 and 19. 0.5 m/s (1.8 km/h) is still well below
-a queue's creeping speed when it starts to discharge."""
+hand-counted standing at red at frames 96, 192 and 288: 14, 27, 28): a detector's box
+jitters by 1-2 px on a vehicle that does not move, and a rider half hidden behind another by
+more, so even over 2 s a standing two-wheeler often reads 0.1-0.4 m/s. Of the 14, 15 and 11
+vehicles the lane zones held (input 640), 5, 9 and 6 read stopped at 0.1 m/s, 9, 12 and 11
+at 0.5 m/s, 10, 12 and 11 at 1.0 m/s. 0.5 m/s (1.8 km/h) is still well below a queue's
+creeping speed when it starts to discharge."""
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
