@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from controllers.backend import COMMAND_KINDS, PhaseCommand, SignalStatus
 from controllers.ntcip import oids
 from controllers.ntcip.cabinet import Cabinet
+from controllers.ntcip.controls import control_masks
 from controllers.ntcip.monitor import ConflictMonitor
 from controllers.ntcip.pattern import pattern_values
 from controllers.safety import MAX_CHANGE_PER_CYCLE, SafeBackend, limit_change
@@ -35,8 +36,8 @@ MODELS = {"four": model_from_states("four", FOUR_PHASE), "two": model_from_state
 
 
 class CabinetBackend:
-    """A SignalBackend bound to in-process cabinets: the NTCIP objects without the wire
-    (same bits as ``NtcipBackend``: hold, call, omit; serve_next = force-off + call + omit)."""
+    """A SignalBackend bound to in-process cabinets: the NTCIP objects without the wire, the
+    same control masks (``ntcip.controls``) and patterns (``ntcip.pattern``) as ``NtcipBackend``."""
 
     def __init__(self, cabinets: Mapping[str, Cabinet]) -> None:
         self.cabinets = dict(cabinets)
@@ -55,26 +56,11 @@ class CabinetBackend:
     def command(self, commands: Sequence[PhaseCommand]) -> None:
         self.batches.append((self.status(), list(commands)))
         for tls, cab in self.cabinets.items():
-            m = cab.mapping
-            bits: dict[str, set[int]] = {o.name: set() for o in (oids.HOLD, oids.FORCE_OFF, oids.VEH_CALL, oids.PHASE_OMIT)}
-            current = set(m.nema_phases(cab.stage)) if cab.stage >= 0 else set()
-            for c in commands:
-                if c.tls_id != tls:
-                    continue
-                nema = set(m.nema_phases(c.phase))
-                if c.kind == "hold":
-                    bits["phaseControlGroupHold"] |= nema
-                elif c.kind == "call":
-                    bits["phaseControlGroupVehCall"] |= nema
-                elif c.kind == "omit":
-                    bits["phaseControlGroupPhaseOmit"] |= nema
-                else:
-                    bits["phaseControlGroupForceOff"] |= current - nema
-                    bits["phaseControlGroupVehCall"] |= nema
-                    bits["phaseControlGroupPhaseOmit"] |= set(m.nema_phases_used) - nema - current
-            for name, phases in bits.items():
-                for group, mask in oids.phase_masks(phases, m.phase_groups).items():
-                    cab.write(name, (group,), mask)
+            mine = [c for c in commands if c.tls_id == tls]
+            for oid, mask in control_masks(cab.mapping, max(cab.stage, 0), mine, cab.mapping.phase_groups).items():
+                found = oids.lookup(oid)
+                assert found is not None
+                cab.write(found[0].name, found[1], mask)
             cab.write("systemPatternControl", (), self.selected[tls])
 
     def apply(self, plan: TimingPlan) -> None:
