@@ -25,7 +25,8 @@ the stage's timing is the longest of its NEMA phases' ``phaseTable`` values):
   coordinated stage's green starting at 0; each stage's green must end by its force-off point
   (window start + split - clearance), non-coordinated stages may gap out early (the spare time
   goes to the next stage / the coordinated stage), the coordinated stage rests until its
-  force-off point, and a stage is only started if its minimum green fits its window.
+  force-off point, and a stage is only started if its minimum green fits its window; a new
+  offset is sought smoothly (``OFFSET_SEEK_RATE``), a pattern taken up from free starts on it.
 
 Pattern selection (``systemPatternControl``): 0 standby (own schedule), 1..253 a pattern, 254
 free, 255 flash. A pattern is checked when selected (``database.check_pattern``): the served stages' splits must add up
@@ -82,6 +83,10 @@ from optimizer.intersection import IntersectionModel
 DEFAULT_BACKUP_TIME_S = 30
 """``unitBackupTime`` out of the box: half a minute without central commands is a lost central
 (the manager rewrites ``systemPatternControl`` every step or every third of this)."""
+OFFSET_SEEK_RATE = 0.2
+"""A new offset is reached by running the cycle timer at most 20 % fast or slow (a 'smooth'
+transition, as NEMA controllers do; the same bound ``controllers.safety`` puts on plan changes),
+instead of jumping and cutting or stretching the running phase."""
 FLASH = -1  # the "next stage" of a clearance into flash
 
 Interval = str  # "green" | "yellow" | "red" | "flash"
@@ -149,6 +154,7 @@ class Cabinet:
         self._gap_s = 0.0
         self._max_s = 0.0
         self._ped_min_s = 0.0
+        self._timer_ref_s = 0.0  # absolute time of a cycle-timer zero (the offset being run)
         self._update_mode()
 
     @classmethod
@@ -235,6 +241,7 @@ class Cabinet:
         """Advance ``dt_s`` seconds: update calls and mode, then time the current interval."""
         self.now_s += dt_s
         self._update_mode()
+        self._seek_offset(dt_s)
         self.interval_s += dt_s
         on = self._active_phases()
         calls = self._detector | (self.control["phaseControlGroupVehCall"] | self.control["phaseControlGroupPedCall"] if self.central else set())
@@ -369,7 +376,18 @@ class Cabinet:
         """Seconds into the running pattern's cycle (0 = coordinated green start); 0 when free."""
         if self._plan is None:
             return 0.0
-        return (self.now_s - self._plan.offset_s) % self._plan.cycle_s
+        return (self.now_s - self._timer_ref_s) % self._plan.cycle_s
+
+    def _seek_offset(self, dt_s: float) -> None:
+        """Move the cycle timer's reference toward the pattern's offset the short way round,
+        at most ``OFFSET_SEEK_RATE`` seconds per second (the timer runs up to 20 % fast or slow)."""
+        plan = self._plan
+        if plan is None:
+            return
+        half = plan.cycle_s / 2
+        error = (plan.offset_s - self._timer_ref_s + half) % plan.cycle_s - half
+        step = min(abs(error), OFFSET_SEEK_RATE * dt_s)
+        self._timer_ref_s += step if error > 0 else -step
 
     def _active_phases(self) -> set[int]:
         if self.interval == "green" or (self.interval in ("yellow", "red") and self.stage != FLASH):
@@ -394,6 +412,8 @@ class Cabinet:
             self._plan, self._free_status, self._pattern_status = None, LocalFreeStatus.COMMAND_FREE, oids.PATTERN_FREE
         else:
             plan, why = check_pattern(pattern, self.db, self.mapping)
+            if plan is not None and self._plan is None:
+                self._timer_ref_s = plan.offset_s  # from free: start on the offset at once
             self._plan, self._free_status = plan, why
             self._pattern_status = pattern if plan is not None else oids.PATTERN_FREE
 

@@ -259,3 +259,20 @@ def test_links_served_by_both_phases_stay_green_through_the_change(four_phase: I
     assert all(state == "rGrGrrrr" for state in states[:first_through])
     assert "yyyyrrrr" in states[first_through:] and "ryryrrrr" not in states
     assert monitor.violations == []
+
+
+def test_new_offset_is_sought_smoothly(two_phase: IntersectionModel) -> None:
+    cabinet = Cabinet.from_model(two_phase, backup_time_s=0)
+    monitor = ConflictMonitor(cabinet.mapping)
+    write_pattern(cabinet, 4, 4, 60, 17, {1: 34, 2: 26}, coord=2)
+    write_pattern(cabinet, 5, 5, 60, 47, {1: 34, 2: 26}, coord=2)
+    cabinet.write("systemPatternControl", (), 4)
+    run(cabinet, 120, monitor=monitor)
+    cabinet.write("systemPatternControl", (), 5)  # 30 s later in a 60 s cycle
+    trace = run(cabinet, 600, monitor=monitor)
+    starts = [t for k, (t, interval, s) in enumerate(trace) if s == 1 and interval == "green" and trace[k - 1][1] != "green"]
+    shifts = [(b - a) - 60 for a, b in zip(starts, starts[1:])]
+    assert all(abs(shift) <= 0.2 * 60 + 1 for shift in shifts)  # cycles changed by at most 20 %
+    assert min(shifts) < 0  # half a cycle away: either way is as short; it shortened cycles
+    assert starts[-1] % 60 == 47.0 and starts[-2] % 60 == 47.0
+    assert monitor.violations == []
