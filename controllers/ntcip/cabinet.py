@@ -7,7 +7,10 @@ writes its NTCIP objects with :meth:`Cabinet.read`/:meth:`Cabinet.write`; the em
 :meth:`Cabinet.set_detector_calls`.
 
 Timing (per model phase = one *stage* of concurrent NEMA phases, ``controllers.ntcip.nema``;
-the stage's timing is the longest of its NEMA phases' ``phaseTable`` values):
+the stage's timing is the longest of its NEMA phases' ``phaseTable`` values). Rings are not
+timed independently: the model's conflicts come from the network's program, so only its
+stages are known to be safe combinations, and a cabinet that mixed ring phases freely would
+show states the conflict monitor must reject.
 
 * **green**: at least ``phaseMinimumGreen``; then, in free operation, it ends on gap-out (no
   call on its own phases for ``phasePassage``), max-out (``phaseMaximum1`` counted while a
@@ -19,7 +22,8 @@ the stage's timing is the longest of its NEMA phases' ``phaseTable`` values):
   ped-omitted, or a pedestrian-recall split mode) is green at least ``phaseWalk`` +
   ``phasePedestrianClear`` (no pedestrian heads are shown; the time is kept);
 * **yellow change** (``phaseYellowChange``) then **red clearance** (``phaseRedClear``) for the
-  NEMA phases that end; phases common to both stages stay green;
+  NEMA phases that end; phases common to both stages stay green, and so do links both stages
+  serve (an overlap carried from one parent phase to the next);
 * **coordination** (a pattern: ``patternCycleTime/OffsetTime/SplitNumber`` and the split
   table ``splitTime/Mode/CoordPhase``): the cycle timer is ``(t - offset) mod cycle`` with the
   coordinated stage's green starting at 0; each stage's green must end by its force-off point
@@ -29,10 +33,10 @@ the stage's timing is the longest of its NEMA phases' ``phaseTable`` values):
   offset is sought smoothly (``OFFSET_SEEK_RATE``), a pattern taken up from free starts on it.
 
 Pattern selection (``systemPatternControl``): 0 standby (own schedule), 1..253 a pattern, 254
-free, 255 flash. A pattern is checked when selected (``database.check_pattern``): the served stages' splits must add up
-to the cycle (else ``localFreeStatus`` = badPlan and the unit runs free, ``coordPatternStatus``
-254), each split must hold min green + clearance (badCycleTime), the offset must be below the
-cycle (invalidOffset). Central control lasts ``unitBackupTime`` after the last
+free, 255 flash. A pattern is checked when selected (``database.check_pattern``): the served
+stages' splits must add up to the cycle (else ``localFreeStatus`` = badPlan and the unit runs
+free, ``coordPatternStatus`` 254), each split must hold min green + clearance (badCycleTime),
+the offset must be below the cycle (invalidOffset). Central control lasts ``unitBackupTime`` after the last
 ``systemPatternControl`` SET; then the unit reverts to its own schedule (``unitControlStatus`` =
 backupMode) and ignores the central phase-control bits until the next SET.
 
