@@ -151,6 +151,9 @@ class CameraFrameBuilder:
             self._next_emit_s += self.step_s
         frames = self._frames(t_s, counts.queues, tracks, lights or {})
         self._step_movements = []
+        for tid in [k for k, (seen_s, _) in self._last_anchor.items() if t_s - seen_s > 30.0]:
+            if tid not in self._pending:
+                del self._last_anchor[tid]  # a live stream runs for days
         return frames
 
     def flush(self) -> list[CountedMovement]:
