@@ -6,7 +6,8 @@ described); this module is the thin SUMO driver around it, wiring the policy's p
 * cameras: the virtual approach cameras (:mod:`sumo_scenarios.sensing`, with their detection
   noise and outages). The policy reads ONLY these and what the signal shows, never SUMO's
   vehicle state;
-* signal: :class:`~controllers.sumo_backend.SumoBackend`, a signal head per intersection
+* signal: :class:`~controllers.sumo_backend.SumoBackend` behind the safety layer
+  (:class:`~controllers.safety.SafeBackend`), a signal head per intersection
   (yellow, all-red, min green, conflict check) with the box-clearance red extension fed from
   the cameras' view of the junction box (at most ``box_hold_s``: releasing crossing streams
   into a busy box is how SUMO's large cluster junctions, cologne3, deadlock);
@@ -18,7 +19,7 @@ Each step::
 
     frames = cameras.observe(now_s)
     backend.box_occupancy(...); backend.tick(dt_s)
-    dispatch(backend, policy.step(now_s, dt_s, frames, backend.status()))
+    dispatch(safe, policy.step(now_s, dt_s, frames, safe.status()))   # safe = SafeBackend(backend)
 
 ``adaptive-coordinated`` (``AdaptiveConfig(coordinate=True)``) also keeps the corridor plan's
 offsets. It is opt-in: on our benchmark it is on par or slightly better at low and peak demand
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
 from controllers.backend import dispatch
+from controllers.safety import SafeBackend
 from controllers.sumo_backend import SumoBackend
 from optimizer.corridor_network import find_links
 from sumo_scenarios.runner import Simulation
@@ -59,6 +61,9 @@ class AdaptiveController:
         cfg = self.config
         self.cameras = CameraNetwork(sim.conn, sim.intersections, cfg.view_m, self.noise, seed=self.camera_seed + sim.seed)
         self.backend = SumoBackend(sim.intersections, sim.conn, max_box_hold_s=cfg.box_hold_s)
+        # every command and plan passes the safety layer, as in front of a real controller
+        self.safe = SafeBackend(self.backend, sim.intersections, clock=lambda: self._time_s)
+        self._time_s = sim.time_s
         gate = None
         if cfg.use_gate:
             from controllers.gate import GateConfig, PlanGate
@@ -79,23 +84,24 @@ class AdaptiveController:
 
     def step(self, sim: Simulation) -> None:
         assert self.policy is not None, "start() first"
-        now = sim.time_s
+        now = self._time_s = sim.time_s
         frames = self.cameras.observe(now)
         for tls, layouts in self._box_cameras.items():
             in_box = {lane: int(n) for lay in layouts
                       for lane, n in zip(lay.lanes, frames[lay.camera_id].stopped_in_junction)}
             self.backend.box_occupancy(tls, in_box)
         self.backend.tick(self._dt_s)
-        dispatch(self.backend, self.policy.step(now, self._dt_s, frames, self.backend.status()))
+        dispatch(self.safe, self.policy.step(now, self._dt_s, frames, self.safe.status()))
 
     def report(self) -> dict:
         """What the controller did (the runner stores it with the run's results)."""
         assert self.policy is not None, "start() first"
-        return {**self.policy.report().as_dict(), "box_hold_s": self.backend.box_held_s}
+        return {**self.policy.report().as_dict(), "box_hold_s": self.backend.box_held_s,
+                "safety_refusals": [str(e) for e in self.safe.refusals]}
 
     def close(self) -> None:
         """Release the gate's workers and files (the runner calls it after ``report``)."""
         if self.policy is not None:
             self.policy.close()
-        if hasattr(self, "backend"):
-            self.backend.close()
+        if hasattr(self, "safe"):
+            self.safe.close()

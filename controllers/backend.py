@@ -31,11 +31,15 @@ Example (one driver step; the SUMO runner and the daemon are loops like this)::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, Union
 
 from optimizer.plan import TimingPlan
+from phasewise_errors import PlanError
+
+log = logging.getLogger(__name__)
 
 CommandKind = Literal["hold", "serve_next", "call", "omit"]
 COMMAND_KINDS: tuple[CommandKind, ...] = ("hold", "serve_next", "call", "omit")
@@ -109,12 +113,23 @@ class SignalBackend(Protocol):
         ...
 
 
-def dispatch(backend: SignalBackend, commands: Iterable[Command]) -> None:
-    """Send a policy's output: plans to ``apply``, phase commands in one ``command`` batch."""
+def dispatch(backend: SignalBackend, commands: Iterable[Command]) -> list[PlanError]:
+    """Send a policy's output: plans to ``apply``, phase commands in one ``command`` batch.
+
+    A plan the backend refuses (``PlanError``: the safety layer or the controller said no)
+    leaves the signal on its running plan; it is logged and returned, and the phase commands
+    still go out. Any other error propagates.
+    """
     phase_commands: list[PhaseCommand] = []
+    refused: list[PlanError] = []
     for command in commands:
         if isinstance(command, PlanCommand):
-            backend.apply(command.plan)
+            try:
+                backend.apply(command.plan)
+            except PlanError as exc:
+                log.warning("plan %s refused, the running plan stays: %s", command.plan.created_by, exc)
+                refused.append(exc)
         else:
             phase_commands.append(command)
     backend.command(phase_commands)
+    return refused

@@ -2,7 +2,8 @@
 
 ``adaptive-ntcip`` runs the same :class:`~controllers.adaptive_policy.AdaptivePolicy` as
 ``adaptive``, with the same SUMO virtual cameras, but its commands take the road a real
-deployment takes: :class:`~controllers.ntcip.backend.NtcipBackend` sends NTCIP 1202 SETs and
+deployment takes: the safety layer (:class:`~controllers.safety.SafeBackend`) and
+:class:`~controllers.ntcip.backend.NtcipBackend`, which sends NTCIP 1202 SETs and
 GETs over UDP on loopback to an :class:`~controllers.ntcip.agent.NtcipAgent`, whose emulated
 cabinets (:class:`~controllers.ntcip.cabinet.Cabinet`, one per intersection) time min green,
 yellow and red clearance themselves and decide what the signal shows. SUMO shows what the
@@ -35,6 +36,7 @@ from controllers.ntcip.backend import AgentAddress, NtcipBackend
 from controllers.ntcip.cabinet import Cabinet
 from controllers.ntcip.credentials import V2cCredentials
 from controllers.ntcip.monitor import ConflictMonitor
+from controllers.safety import SafeBackend
 from optimizer.corridor_network import find_links
 from sumo_scenarios.runner import Simulation
 from sumo_scenarios.scenario import Scenario
@@ -56,7 +58,7 @@ class NtcipLoopController:
         self.camera_seed = camera_seed
         self.policy: AdaptivePolicy | None = None
         self.agent: NtcipAgent | None = None
-        self.backend: NtcipBackend | None = None
+        self.backend: SafeBackend | None = None
         self._snmp_s: list[float] = []
 
     def additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
@@ -71,12 +73,15 @@ class NtcipLoopController:
         self.monitors = {tls: ConflictMonitor(cab.mapping) for tls, cab in self.cabinets.items()}
         self.agent = NtcipAgent(self.cabinets, host=LOOPBACK, port=0, community=SIL_COMMUNITY).start()
         self._time_s = sim.time_s
-        self.backend = NtcipBackend.from_models(
+        ntcip = NtcipBackend.from_models(
             sim.intersections,
             {tls: AgentAddress(LOOPBACK, port) for tls, port in self.agent.ports.items()},
             V2cCredentials(community=SIL_COMMUNITY),  # type: ignore[arg-type]
             clock=lambda: self._time_s,
         )
+        # the safety layer in front of the controller, as in a deployment
+        self.backend = SafeBackend(ntcip, sim.intersections, clock=lambda: self._time_s,
+                                   mappings={tls: cab.mapping for tls, cab in self.cabinets.items()})
         gate = None
         if cfg.use_gate:
             from controllers.gate import GateConfig, PlanGate
@@ -128,6 +133,7 @@ class NtcipLoopController:
                 "p99": round(float(np.percentile(per_step, 99)) * 1000 / n, 3),
             },
             "monitor_violations": len(violations),
+            "safety_refusals": [str(e) for e in self.backend.refusals] if self.backend else [],
             "monitor_first_violations": [str(v) for v in violations[:5]],
         }
 
