@@ -24,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import math
 import sys
 import time
@@ -41,7 +42,7 @@ from sumo_scenarios.scenario import Scenario  # noqa: E402
 from sumo_scenarios.sensing import CameraNetwork, CameraNoise, Outage  # noqa: E402
 from sumo_scenarios.sensing_truth import TruthRecorder  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "scenarios"
+SHARED = Path(os.environ.get("PHASEWISE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "scenarios"
 BIN_S = 300.0
 QUEUE_SAMPLE_S = 5
 OUTAGE_START_S, OUTAGE_END_S = 900.0, 1800.0  # after the period's begin

@@ -30,7 +30,7 @@ from vision.detections import Detections  # noqa: E402
 from vision.detector import load_detector  # noqa: E402
 from vision.video import VideoFile  # noqa: E402
 
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("PHASEWISE_SHARED", ROOT.parent / "shared"))
 OV = SHARED / "models" / "yolo11n_int8_openvino_model"
 YOLOX = SHARED / "models" / "yolox_nano.onnx"
 GT = yaml.safe_load((ROOT / "benchmarks" / "vision_ground_truth.yaml").read_text())

@@ -28,7 +28,7 @@ from vision.classes import ROAD_USER_CLASSES
 from vision.detections import Detections
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_WEIGHTS = REPO_ROOT.parent / "shared" / "models" / "yolo11n_int8_openvino_model"
+DEFAULT_WEIGHTS = Path(os.environ.get("PHASEWISE_SHARED", REPO_ROOT.parent / "shared")) / "models" / "yolo11n_int8_openvino_model"
 BACKENDS = ("lean", "ultralytics")
 
 

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+SHARED = Path(os.environ.get("PHASEWISE_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
 OV_MODEL = SHARED / "models" / "yolo11n_int8_openvino_model"
 YOLOX_MODEL = SHARED / "models" / "yolox_nano.onnx"
 NL_VIDEO = SHARED / "videos" / "nl_highway_overpass.mp4"

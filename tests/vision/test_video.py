@@ -5,9 +5,10 @@ from phasewise_errors import VideoError
 from vision.stream import LiveStream, is_stream_spec
 from vision.video import VideoFile
 
+import os as _os
 from pathlib import Path as _Path
 
-_SHARED = _Path(__file__).resolve().parents[2].parent / "shared"
+_SHARED = _Path(_os.environ.get("PHASEWISE_SHARED", _Path(__file__).resolve().parents[2].parent / "shared"))
 OV_MODEL = _SHARED / "models" / "yolo11n_int8_openvino_model"
 YOLOX_MODEL = _SHARED / "models" / "yolox_nano.onnx"
 NL_VIDEO = _SHARED / "videos" / "nl_highway_overpass.mp4"
