@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from calibration.site import load_site  # noqa: E402
+from counting.camera_frame import STOPPED_SPEED_M_S  # noqa: E402
 from counting.video_source import VideoCameraSource  # noqa: E402
 from vision.classes import CLASS_IDS, CLASS_NAMES  # noqa: E402
 from vision.detector import load_detector  # noqa: E402
@@ -68,24 +69,31 @@ def match_crossings(labels: list[dict], got: list[dict], fps: float, max_dt_s: f
     return pairs, missed, extra
 
 
-def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str) -> dict:
+def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str, zoom_imgsz: int | None = None) -> dict:
     lab = yaml.safe_load(LABELS.read_text())
     site = load_site(ROOT / lab["site"])
     video = VideoFile(SHARED / "videos" / lab["video"])
     fps = video.fps
     detector = TimedDetector(load_detector(None, imgsz=imgsz, conf=conf))
-    source = VideoCameraSource(video, detector, site, tracker=ByteTracker(tracker_config), step_s=1e-6)
+    zoom = None if zoom_imgsz is None else TimedDetector(load_detector(None, imgsz=zoom_imgsz, conf=conf))
+    source = VideoCameraSource(video, detector, site, tracker=ByteTracker(tracker_config), zoom_detector=zoom)
     queue_frames = {q["frame"]: q for q in lab["queues"]}
     snapshots = {}
-    t0 = time.perf_counter()
-    n_frames = 0
-    for _ in source:
-        n_frames += 1
-        index = round(source.video_s * fps)
-        if index in queue_frames:
+    builder_update = source.builder.update
+
+    def update_and_look(tracks, t_s, lights=None, census=None):  # noqa: ANN001, ANN202
+        out = builder_update(tracks, t_s, lights, census)
+        index = round(t_s * fps)
+        if index in queue_frames:  # the tracks' lanes and speeds at a hand-counted frame
             z = source.builder.counter.zones
-            snapshots[index] = (z.track_lane.copy(), z.track_speed.copy(),
-                                source.builder.counter.zones.track_ids.copy())
+            snapshots[index] = (z.track_lane.copy(), z.track_speed.copy(), None)
+        return out
+
+    source.builder.update = update_and_look  # type: ignore[method-assign]
+    t0 = time.perf_counter()
+    for _ in source:
+        pass
+    n_frames = source.processed
     wall = time.perf_counter() - t0
     lo, hi = lab["crossing_window_frames"]
     got = [{"frame": round(m.t_s * fps), "lane": m.lane, "class": CLASS_NAMES[m.class_id], "turn": m.turn,
@@ -117,8 +125,15 @@ def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str
         present = int(np.isin(lane_of, [lane_names.index(k) for k in q["lanes"]]).sum())
         stopped = {thr: int(((lane_of >= 0) & (speed < thr)).sum()) for thr in THRESHOLDS_M_S}
         queues[fr] = (want, present, stopped, q["lanes"])
+    if zoom is not None:  # the census samples (one per second) nearest the hand-counted frames
+        times = np.array(sorted({smp.t_s for smp in source.builder.queue_samples}))
+        for fr, q in queue_frames.items():
+            t = float(times[np.argmin(np.abs(times - fr / fps))])
+            near = [smp for smp in source.builder.queue_samples if smp.t_s == t and smp.lane in q["lanes"]]
+            census = (sum(smp.present for smp in near), sum(smp.stopped for smp in near), round(t * fps))
+            queues[fr] = (*queues[fr], census)
     return {"label": label, "pairs": pairs, "missed": missed, "extra": extra, "frag": frag, "labels": lab,
-            "detect_s": detector.seconds, "wall_s": wall, "frames": n_frames,
+            "detect_s": detector.seconds + (zoom.seconds if zoom is not None else 0.0), "wall_s": wall, "frames": n_frames,
             "queues": queues, "pos_px": pos_px, "pos_m": pos_m, "fps": n_frames / wall, "video_fps": fps, "all": got, "source": source,
             "ground": ground, "lanes": lanes}
 
@@ -157,9 +172,18 @@ def print_hanoi(r: dict) -> None:
     print("queue at red (vehicles in the lane zones; stopped at several thresholds, m/s over a 2 s window):")
     print("| frame | hand | present | " + " | ".join(f"stopped<{t}" for t in THRESHOLDS_M_S) + " |")
     print("|---|---|---|" + "---|" * len(THRESHOLDS_M_S))
-    for fr, (want, present, stopped, _) in sorted(r["queues"].items()):
+    for fr, (want, present, stopped, *_) in sorted(r["queues"].items()):
         print(f"| {fr} | {want} | {present} ({present - want:+d}) | "
               + " | ".join(f"{stopped[t]} ({stopped[t] - want:+d})" for t in THRESHOLDS_M_S) + " |")
+    censuses = {fr: q[4] for fr, q in r["queues"].items() if len(q) > 4}
+    if censuses:
+        print("queue at red from the enlarged pass over the lanes (CameraFrame present / stopped at "
+              f"{STOPPED_SPEED_M_S} m/s, the census nearest the frame):")
+        print("| frame | hand | census frame | present | stopped |")
+        print("|---|---|---|---|---|")
+        for fr, (present, stopped, at) in sorted(censuses.items()):
+            want = r["queues"][fr][0]
+            print(f"| {fr} | {want} | {at} | {present} ({present - want:+d}) | {stopped} ({stopped - want:+d}) |")
 
 
 def run_free_flow(imgsz: int) -> None:
@@ -188,6 +212,8 @@ def main() -> None:
     parser.add_argument("--no-free-flow", action="store_true")
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}, YOLO11n int8 lean OpenVINO")
+    print_hanoi(run_hanoi(640, args.conf, DENSE_TRAFFIC, f"input 640 + lanes enlarged 2x at 1280 once a second, "
+                          f"conf {args.conf}, DENSE_TRAFFIC tracker", zoom_imgsz=1280))
     for imgsz in args.imgsz:
         print_hanoi(run_hanoi(imgsz, args.conf, DENSE_TRAFFIC, f"input {imgsz}, conf {args.conf}, DENSE_TRAFFIC tracker"))
     print_hanoi(run_hanoi(640, 0.25, TrackerConfig(), "input 640, conf 0.25, default tracker (replay's defaults)"))

@@ -175,7 +175,7 @@ class SiteConfig(_Strict):
     signal_heads: list[SignalHeadConfig] = Field(default_factory=list)
     intersection_id: str | None = Field(None, description="INTID of the turning-movement count files")
     min_spacing_m: float = Field(4.0, gt=0, description="lane length one vehicle takes in a standing queue "
-                                 "(4 m cars; ~0.7 m where two-wheelers stand abreast)")
+                                 "(4 m cars; ~0.5 m where two-wheelers stand four abreast)")
 
     @model_validator(mode="after")
     def _inside_frame_and_unique(self) -> SiteConfig:

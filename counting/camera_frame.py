@@ -51,7 +51,7 @@ class CameraLayout:
     indexes; ``lane_movements[l][m]`` is True when lane ``l`` serves movement ``m``;
     ``view_m`` the field of view from the stop line upstream, per lane (one value for all
     lanes is broadcast); ``min_spacing_m`` the shortest length of lane one vehicle takes in a
-    standing queue (4 m: cars; under 1 m where two-wheelers stand three or four abreast), the
+    standing queue (4 m: cars; ~0.5 m where two-wheelers stand four abreast), the
     estimator's bound on how many vehicles a lane's view can hold.
     """
 

@@ -29,6 +29,7 @@ from counting.camera_frame import STOPPED_SPEED_M_S
 from counting.events import QueueSample
 from vision.classes import BICYCLE, BUS, CAR, MOTORCYCLE, PERSON, TRUCK
 from vision.detections import Detections
+from vision.tracker import iou_matrix
 
 VEHICLE_LENGTH_M: dict[int, float] = {CAR: 4.5, MOTORCYCLE: 2.2, BUS: 12.0, TRUCK: 10.0, BICYCLE: 1.8, PERSON: 0.5}
 STOPPED_SPEED_PX_S = 8.0  # without a homography: a pixel threshold, only for quick looks
@@ -51,6 +52,7 @@ class LaneZones:
         self.track_speed = np.zeros(0, np.float64)
         self.track_lane = np.zeros(0, np.int64)
         self.track_dist_m = np.zeros(0, np.float64)
+        self._track_xyxy = np.zeros((0, 4), np.float32)
         if homography is not None:
             self._stop_line_m = [homography.to_ground(np.asarray(lane.stop_line)) for lane in self.lanes]
 
@@ -108,4 +110,40 @@ class LaneZones:
             ))
         self.track_ids, self.track_speed = tracks.tracker_id.copy(), speed
         self.track_lane, self.track_dist_m = lane_of, dist
+        self._track_xyxy = tracks.xyxy.copy()
+        return samples
+
+    def census(self, detections: Detections, t_s: float, *, same_box_iou: float = 0.3) -> list[QueueSample]:
+        """Queue samples from a more complete set of detections at ``t_s`` (an enlarged pass
+        over the queue, :mod:`vision.zoom`), with speeds from the tracks of the last ``update``.
+
+        ``present``: detections whose anchor lies in the lane; ``stopped``: present minus the
+        lane's tracks that move (a detection cannot be timed, a track can); ``queue_m``: the
+        farthest detection that is not a moving track's box (IoU below ``same_box_iou``).
+        """
+        anchors = detections.anchors().astype(np.float64)
+        moving = self.track_speed >= self.stopped_speed
+        on_moving = np.zeros(len(detections), dtype=bool)
+        if moving.any() and len(detections):
+            on_moving = iou_matrix(detections.xyxy, self._track_xyxy[moving]).max(axis=1) >= same_box_iou
+        taken = np.zeros(len(detections), dtype=bool)
+        samples = []
+        for j, lane in enumerate(self.lanes):
+            inside = points_in_polygon(anchors, lane.polygon) & ~taken
+            taken |= inside
+            n_moving = int((moving & (self.track_lane == j)).sum())
+            queued = inside & ~on_moving
+            queue_m = float("nan")
+            if self.homography is not None:
+                queue_m = 0.0
+                if queued.any():
+                    a_m, b_m = self._stop_line_m[j]
+                    dist = point_segment_distance(self._ground(anchors[queued]), a_m, b_m)
+                    lengths = np.array([VEHICLE_LENGTH_M.get(int(c), 4.5) for c in detections.class_id[queued]])
+                    queue_m = float((dist + lengths).max())
+            classes, counts = np.unique(detections.class_id[inside], return_counts=True)
+            samples.append(QueueSample(
+                t_s, lane.id, int(inside.sum()), max(int(inside.sum()) - n_moving, 0), queue_m,
+                {int(c): int(n) for c, n in zip(classes, counts)},
+            ))
         return samples

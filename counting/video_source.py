@@ -50,6 +50,7 @@ from vision.riders import fuse_riders
 from vision.signal_head import SignalColour, SignalHeadReader, SignalInterval
 from vision.tracker import DENSE_TRAFFIC, ByteTracker
 from vision.video import Frame
+from vision.zoom import RegionDetector
 
 HEAD_AT_LINE_M = 8.0  # as the virtual camera: a stopped vehicle this close to the line is the head
 BOX_CRAWL_M_S = 1.0  # as the virtual camera: a vehicle in the junction slower than this waits there
@@ -127,13 +128,28 @@ class CameraFrameBuilder:
         self._last_anchor: dict[int, tuple[float, npt.NDArray[np.float64]]] = {}
         self._step_movements: list[CountedMovement] = []
         self._next_emit_s: float | None = None
+        self.census_mode = False  # set by a source that gives a census every step
 
-    def update(self, tracks: Detections, t_s: float, lights: Mapping[str, SignalColour] | None = None
-               ) -> dict[str, CameraFrame]:
-        """Fold in one processed frame; a dict of frames when a step of ``step_s`` ended, else {}."""
+    def due(self, t_s: float) -> bool:
+        """Will ``update`` at ``t_s`` end a step (and emit frames)? The time for a census."""
+        return self._next_emit_s is not None and t_s + 1e-9 >= self._next_emit_s
+
+    def update(self, tracks: Detections, t_s: float, lights: Mapping[str, SignalColour] | None = None,
+               census: Detections | None = None) -> dict[str, CameraFrame]:
+        """Fold in one processed frame; a dict of frames when a step of ``step_s`` ended, else {}.
+
+        ``census``: a more complete set of detections of this frame (an enlarged pass over the
+        queue, :mod:`vision.zoom`), given on the frames that end a step; the frames' present,
+        stopped and ``queue_m`` then come from it (``LaneZones.census``), and with
+        ``census_mode`` only those samples are kept in ``queue_samples`` (one per step).
+        """
         tracks = tracks.with_classes(self.counter.classes)  # the zones' per-track arrays follow these rows
         counts = self.counter.update(tracks, t_s)
-        self.queue_samples.extend(counts.queues)
+        queues = counts.queues
+        if census is not None:
+            queues = self.counter.zones.census(census.with_classes(self.counter.classes), t_s)
+        if census is not None or not self.census_mode:
+            self.queue_samples.extend(queues)
         anchors = tracks.anchors().astype(np.float64)
         for i, tid in enumerate(tracks.tracker_id.tolist()):
             self._last_anchor[tid] = (t_s, anchors[i])
@@ -149,7 +165,7 @@ class CameraFrameBuilder:
             return {}
         while self._next_emit_s <= t_s + 1e-9:
             self._next_emit_s += self.step_s
-        frames = self._frames(t_s, counts.queues, tracks, lights or {})
+        frames = self._frames(t_s, queues, tracks, lights or {})
         self._step_movements = []
         for tid in [k for k, (seen_s, _) in self._last_anchor.items() if t_s - seen_s > 30.0]:
             if tid not in self._pending:
@@ -255,6 +271,16 @@ class CameraFrameBuilder:
         return out
 
 
+def queue_region(site: SiteConfig, margin: float = 0.25) -> tuple[int, int, int, int]:
+    """The image box around every lane polygon (x1, y1, x2, y2), grown upwards by ``margin``
+    of its height (a vehicle standing at the far end of a zone rises above it), within the frame."""
+    pts = np.concatenate([np.asarray(lane.polygon, dtype=np.float64) for lane in site.lanes])
+    w, h = site.frame_size
+    (x1, y1), (x2, y2) = pts.min(axis=0), pts.max(axis=0)
+    y1 -= margin * (y2 - y1)
+    return int(max(np.floor(x1), 0)), int(max(np.floor(y1), 0)), int(min(np.ceil(x2), w)), int(min(np.ceil(y2), h))
+
+
 def _finite(x: float) -> float:
     return 0.0 if not np.isfinite(x) else float(x)
 
@@ -266,17 +292,25 @@ class VideoCameraSource:
     (``benchmarks/vision_errors.py``): load the detector with ``conf=0.15`` (most riders in a
     queue are seen at 0.15-0.4) and track with ``vision.tracker.DENSE_TRAFFIC``; riders are
     fused into their two-wheelers (``vision.riders``). The free-flow clips stay exact with them.
+
+    ``zoom_detector`` (a second detector instance, e.g. ``imgsz=1280``): once per step the
+    lanes' region is detected again enlarged ``zoom_scale`` times (:mod:`vision.zoom`) and
+    the frames' queue counts come from it: a packed queue of two-wheelers is found about
+    twice as completely as from the whole frame.
     """
 
     def __init__(self, frames: Iterable[Frame], detector: Detector, site: SiteConfig, *,
                  step_s: float = 1.0, tracker: ByteTracker | None = None,
+                 zoom_detector: Detector | None = None, zoom_scale: float = 2.0,
                  fuse_two_wheelers: bool = True, stopped_speed_m_s: float | None = None) -> None:
         self.frames = frames
         self.detector = detector
         self.site = site
         self.tracker = tracker or ByteTracker(DENSE_TRAFFIC)
+        self.zoom = None if zoom_detector is None else RegionDetector(zoom_detector, queue_region(site), zoom_scale)
         self.fuse_two_wheelers = fuse_two_wheelers
         self.builder = CameraFrameBuilder(site, step_s=step_s)
+        self.builder.census_mode = self.zoom is not None
         if stopped_speed_m_s is not None:  # an experiment's override of STOPPED_SPEED_M_S
             self.builder.counter.zones.stopped_speed = stopped_speed_m_s
         self.heads = {h.id: SignalHeadReader(h.box) for h in site.signal_heads}
@@ -298,7 +332,12 @@ class VideoCameraSource:
                 tracks = self.tracker.update(dets, frame.t_s)
                 self.last_tracks = tracks
                 self.lights = {hid: reader.update(frame.image, frame.t_s) for hid, reader in self.heads.items()}
-                out = self.builder.update(tracks, frame.t_s, self.lights)
+                census = None
+                if self.zoom is not None and self.builder.due(frame.t_s):
+                    census = self.zoom.detect(frame.image)
+                    if self.fuse_two_wheelers:
+                        census = fuse_riders(census, frame_h=frame.image.shape[0])
+                out = self.builder.update(tracks, frame.t_s, self.lights, census)
                 self.processed += 1
                 self.frames_seen = frame.index + 1
                 self.video_s = frame.t_s

@@ -288,7 +288,10 @@ def replay(
         with _held_warnings("vision.video", __name__) as held:
             try:
                 if intersection:
-                    result = _run_intersection(frames, detector, site, folder.staging, _start_time(start, video))
+                    # the lanes once a second at twice the size: a packed two-wheeler queue is found
+                    zoom = load_detector(weights, backend=backend, imgsz=2 * (imgsz or 640), conf=conf,
+                                         default_weights=default_weights())
+                    result = _run_intersection(frames, detector, zoom, site, folder.staging, _start_time(start, video))
                 else:
                     result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
             except PipelineInterrupted as exc:
@@ -321,10 +324,10 @@ def _start_time(start: str | None, video: str) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime) if path.is_file() else datetime.now()
 
 
-def _run_intersection(frames: Iterable[Frame], detector: Detector, site: SiteConfig, out_dir: Path,
+def _run_intersection(frames: Iterable[Frame], detector: Detector, zoom: Detector, site: SiteConfig, out_dir: Path,
                       start: datetime) -> PipelineResult:
     """The intersection camera pipeline (``counting.video_source``) and its report files."""
-    source = VideoCameraSource(frames, detector, site)
+    source = VideoCameraSource(frames, detector, site, zoom_detector=zoom)
     estimate, error = play(source)
     write_intersection_report(source, out_dir, start=start, estimate=estimate)
     b = source.builder

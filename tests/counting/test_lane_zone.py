@@ -37,3 +37,15 @@ def test_homography_maps_known_points_and_distances():
     np.testing.assert_allclose(H.to_ground([(50, 100)]), [[5, 10]], atol=1e-9)
     np.testing.assert_allclose(H.to_image([(5, 10)]), [[50, 100]], atol=1e-6)
     assert H.distance_m([(0, 0)], [(30, 40)])[0] == pytest.approx(5.0)
+
+
+def test_census_counts_every_detection_and_times_them_with_the_tracks():
+    z = LaneZones([LANE], H)
+    # tracks: car 1 stopped 2 m behind the line, car 3 moving at 3 m/s
+    z.update(tr([(50, 180, 1), (50, 40, 3)]), 0.0)
+    z.update(tr([(50, 180, 1), (50, 70, 3)]), 1.0)
+    # the census sees 4 vehicles: the two tracked ones and two more standing at 5 and 10 m
+    census = tr([(50, 180, -1), (50, 70, -1), (30, 150, -1), (70, 100, -1)])
+    (s,) = z.census(census, 1.0)
+    assert (s.present, s.stopped) == (4, 3)            # all but the one moving track
+    assert s.queue_m == pytest.approx(10.0 + 4.5)      # the farthest detection not on a moving track

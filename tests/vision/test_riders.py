@@ -44,3 +44,19 @@ def test_two_riders_side_by_side_stay_two():
     d = Detections(np.array([[100, 100, 140, 150], [135, 100, 175, 150]], np.float32), np.array([0.6, 0.5]),
                    np.array([PERSON, PERSON]))
     assert len(fuse_riders(d)) == 2
+
+
+def test_region_detector_enlarges_the_region_and_maps_boxes_back():
+    from vision.zoom import RegionDetector
+
+    class Seen:
+        name = "stub"
+
+        def detect(self, frame):
+            self.shape = frame.shape
+            return Detections(np.array([[20, 10, 60, 50]], np.float32), np.array([0.9]), np.array([MOTORCYCLE]))
+
+    stub = Seen()
+    out = RegionDetector(stub, box=(100, 200, 300, 300), scale=2.0).detect(np.zeros((480, 640, 3), np.uint8))
+    assert stub.shape == (200, 400, 3)
+    assert out.xyxy.tolist() == [[110, 205, 130, 225]]
