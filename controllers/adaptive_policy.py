@@ -117,6 +117,18 @@ class PlanEvaluator(Protocol):
 
 
 @dataclass(frozen=True)
+class ReplanRequest:
+    """The strategic layer's input at ``time_s``: the running plan, the estimated demand and
+    queues per lane (vehicles). With ``strategic_inline=False`` the policy leaves one in
+    :attr:`AdaptivePolicy.replan_due` every ``replan_s`` for the driver's worker."""
+
+    time_s: float
+    current: TimingPlan
+    demand: DemandEstimate
+    queues_veh: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class TimedGateDecision:
     """A gate decision and the time it was taken at."""
 
@@ -203,7 +215,10 @@ class AdaptivePolicy:
     ``start_s``: the time of the first step; ``rates``: the cameras' known detection rates
     (for the estimator's corrections); ``evaluator``: the plan gate, or None to apply every
     re-optimized plan; ``links``: the corridor's signal links, used when
-    ``config.coordinate``.
+    ``config.coordinate``; ``strategic_inline``: re-optimize and evaluate inside :meth:`step`
+    (the SUMO runner); False leaves a :class:`ReplanRequest` in :attr:`replan_due` instead,
+    for a driver that runs :meth:`candidate_plan` and the evaluator in a worker and hands the
+    result to :meth:`consider` (the daemon, ``controllers.daemon``).
     """
 
     def __init__(
@@ -215,9 +230,12 @@ class AdaptivePolicy:
         rates: DetectionRates = DetectionRates(),
         evaluator: PlanEvaluator | None = None,
         links: Sequence[CorridorLink] = (),
+        strategic_inline: bool = True,
     ) -> None:
         self.config = config
         self.evaluator = evaluator
+        self.strategic_inline = strategic_inline
+        self.replan_due: ReplanRequest | None = None
         self.estimator = DemandEstimator(layouts.values(), rates=rates, origin_s=start_s,
                                          turn_memory_s=config.turn_memory_s)
         by_tls: dict[str, list[CameraLayout]] = {tls: [] for tls in models}
@@ -265,9 +283,12 @@ class AdaptivePolicy:
                 self._report.camera_outages.add(frame.camera_id)
         if now_s >= self._next_replan_s:
             self._next_replan_s = now_s + self.config.replan_s
-            plan = self._replan(now_s)
-            if plan is not None:
-                commands.append(PlanCommand(plan))
+            if self.strategic_inline:
+                plan = self._replan(now_s)
+                if plan is not None:
+                    commands.append(PlanCommand(plan))
+            else:  # the driver's worker optimizes and evaluates it (see ReplanRequest)
+                self.replan_due = self.replan_request(now_s)
         if now_s >= self._next_estimate_s or any(not f.ok for f in frames.values()):
             self._estimate = self.estimator.estimate(now_s)
             self._next_estimate_s = now_s + self.config.estimate_every_s
@@ -356,40 +377,69 @@ class AdaptivePolicy:
         return LaneObservation(queue, near, moving), outage_served
 
     # -- strategic layer ------------------------------------------------------------------
-    def _replan(self, now_s: float) -> TimingPlan | None:
-        """A re-optimized plan when the evaluator accepts it (it is then the running plan)."""
+    # Three parts, so that a driver can run the slow middle one in a worker: the request
+    # (the estimate, on the stepping thread), the candidate and its evaluation (optimizer and
+    # gate: seconds; they read only the immutable models and the request), the adoption
+    # (on the stepping thread). ``_replan`` chains them inline, as the SUMO runner does.
+    def replan_request(self, now_s: float) -> ReplanRequest:
+        """What the strategic layer works from at ``now_s``: the running plan and the estimate."""
         estimate = self.estimator.estimate(now_s)
         flows: dict[str, dict[str, float]] = {}
         stds: dict[str, dict[str, float]] = {}
         for tls, node in self.nodes.items():
             flows[tls] = {m.id: float(estimate.flow_veh_h.get(m.id, 0.0)) for m in node.model.movements}
             stds[tls] = {m.id: float(estimate.std_veh_h.get(m.id, 0.0)) for m in node.model.movements}
-        demand = DemandEstimate(flows, stds, source="cameras")
+        return ReplanRequest(now_s, self.plan, DemandEstimate(flows, stds, source="cameras"), dict(estimate.queue_veh))
+
+    def candidate_plan(self, request: ReplanRequest) -> TimingPlan | None:
+        """The re-optimized plan for ``request``'s demand, or None when the optimizer fails.
+
+        Reads only the models, the links and ``request``: safe to call from a worker thread."""
         try:
             if self._links:
                 models = {tls: node.model for tls, node in self.nodes.items()}
-                candidate = optimize_corridor(models, demand, self._links, self.config.optimize_time_s,
-                                              options=CorridorOptions(workers=1))
-            else:
-                candidate = TimingPlan(
-                    {tls: optimize_intersection(node.model, demand) for tls, node in self.nodes.items()},
-                    created_by="adaptive/webster",
-                )
+                return optimize_corridor(models, request.demand, self._links, self.config.optimize_time_s,
+                                         options=CorridorOptions(workers=1))
+            return TimingPlan(
+                {tls: optimize_intersection(node.model, request.demand) for tls, node in self.nodes.items()},
+                created_by="adaptive/webster",
+            )
         except PhasewiseError as exc:
-            log.warning("re-optimization at %.0f s failed, keeping the running plan: %s", now_s, exc)
+            log.warning("re-optimization at %.0f s failed, keeping the running plan: %s", request.time_s, exc)
             return None
+
+    def consider(self, request: ReplanRequest, candidate: TimingPlan,
+                 decision: GateDecision | None) -> PlanCommand | None:
+        """Count ``candidate``, record the evaluator's ``decision`` (None: no evaluator) and
+        adopt the plan when it passes; returns the command that runs it."""
         self._report.plans_considered += 1
-        if self.evaluator is not None:
-            decision = self.evaluator.evaluate(self.plan, candidate, demand, dict(estimate.queue_veh), now_s=now_s)
-            self._report.gate_decisions.append(TimedGateDecision(now_s, decision))
+        if decision is not None:
+            self._report.gate_decisions.append(TimedGateDecision(request.time_s, decision))
             if not decision.switch:
                 return None
-        self.plan = candidate
-        self._apply_plan_bounds(candidate)
+        self.adopt(candidate)
+        return PlanCommand(candidate)
+
+    def adopt(self, plan: TimingPlan) -> None:
+        """Make ``plan`` the running plan (bounds of the tactical layer, coordination clocks)."""
+        self.plan = plan
+        self._apply_plan_bounds(plan)
         for tls, clock in self.clocks.items():
-            clock.retime(candidate.intersections[tls].cycle_s, candidate.intersections[tls].offset_s)
+            clock.retime(plan.intersections[tls].cycle_s, plan.intersections[tls].offset_s)
         self._report.plans_applied += 1
-        return candidate
+
+    def _replan(self, now_s: float) -> TimingPlan | None:
+        """A re-optimized plan when the evaluator accepts it (it is then the running plan)."""
+        request = self.replan_request(now_s)
+        candidate = self.candidate_plan(request)
+        if candidate is None:
+            return None
+        decision = None
+        if self.evaluator is not None:
+            decision = self.evaluator.evaluate(request.current, candidate, request.demand, request.queues_veh,
+                                               now_s=now_s)
+        command = self.consider(request, candidate, decision)
+        return None if command is None else command.plan
 
     def report(self) -> AdaptiveReport:
         self._report.offset_transition_cycles = sum(clock.transitions for clock in self.clocks.values())
@@ -410,4 +460,5 @@ def program_plan(models: Mapping[str, IntersectionModel]) -> TimingPlan:
     return TimingPlan(plans, created_by="network program")
 
 
-__all__ = ["AdaptiveConfig", "AdaptivePolicy", "AdaptiveReport", "PlanEvaluator", "TimedGateDecision", "program_plan"]
+__all__ = ["AdaptiveConfig", "AdaptivePolicy", "AdaptiveReport", "PlanEvaluator", "ReplanRequest", "TimedGateDecision",
+           "program_plan"]
