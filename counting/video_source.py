@@ -243,7 +243,8 @@ class CameraFrameBuilder:
                 time_s=t_s, camera_id=cam_id, ok=True,
                 present=np.array([q[lane].present for lane in lay.lanes], dtype=np.int64),
                 stopped=np.array([q[lane].stopped for lane in lay.lanes], dtype=np.int64),
-                queue_m=np.array([_finite(q[lane].queue_m) for lane in lay.lanes], dtype=np.float64),
+                # as the virtual camera: the queue seen ends at the view's end (a bus may reach past it)
+                queue_m=np.minimum([_finite(q[lane].queue_m) for lane in lay.lanes], lay.view_m_per_lane),
                 green=green,
                 crossing_lane=np.array([self._lane_index[m.lane] for m in mine], dtype=np.int64),
                 crossing_movement=np.array([lay.movements.index(f"{cam_id}:{m.turn}") for m in mine], dtype=np.int64),
