@@ -3,10 +3,17 @@
 Demand comes from exactly one of: a demand CSV (``tls,movement,flow_veh_h[,std_veh_h]``),
 the vision counts CSV with its lane map, or a SUMO route file (defaults to the scenario's
 routes). The network is a SUMO net, a ``.sumocfg`` or the built-in corridor.
+
+With a scenario to simulate (``--sumocfg`` or ``--scenario``) the new plan is checked in SUMO
+against the program the network runs today, on the same seeds (``--no-check`` skips it):
+``plan.add.xml`` is always the *recommended* program, the new plan only when the check finds
+it better (:mod:`optimizer.check`), the existing program otherwise. ``candidate.add.xml`` and
+``program.add.xml`` hold both, ``check.json`` and ``check.png`` the evidence.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -26,6 +33,7 @@ if TYPE_CHECKING:  # the optimizer (SciPy, OR-Tools) is imported when the comman
 console = Console(stderr=True)
 
 PLAN_FILES = ("plan.json", "plan.add.xml", "timing.txt", "time_space.png")
+CHECK_FILES = ("candidate.add.xml", "program.add.xml", "check.json", "check.png")
 
 
 def _scenario(net: Path | None, sumocfg: Path | None, scenario: str | None, seed: int) -> tuple[Path, Scenario | None]:
@@ -90,22 +98,42 @@ def optimize(
         float, typer.Option(max=3600.0, callback=positive,
                             help="solver time limit (s, above 0); the best plan found is returned")
     ] = 5.0,
+    check: Annotated[
+        Optional[bool], typer.Option("--check/--no-check",
+                                     help="simulate program and plan in SUMO and recommend the better "
+                                          "(default: on with --sumocfg or --scenario)")
+    ] = None,
+    seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds of the SUMO check (paired)")] = 3,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, max=256, help="parallel SUMO processes of the check (default: CPU count)")
+    ] = None,
 ) -> None:
-    """Optimize cycle, splits and offsets from demand; write the plan in every format."""
+    """Optimize cycle, splits and offsets from demand; check the plan in SUMO; write the recommended program."""
+    if check and net is not None:
+        raise ConfigError("--check needs a scenario to simulate: give --sumocfg or --scenario instead of --net")
     if cycle_min > cycle_max:
         raise ConfigError(f"--cycle-min {cycle_min:g} must not exceed --cycle-max {cycle_max:g}")
     if begin is not None and end is not None and end <= begin:
         raise ConfigError(f"--end {end:g} must be after --begin {begin:g}")
-    with OutputFolder(out, "--out", managed=PLAN_FILES) as folder:
+    checking = check if check is not None else net is None
+    with OutputFolder(out, "--out", managed=PLAN_FILES + CHECK_FILES) as folder:
         _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed,
-                  cycle_min, cycle_max, max_saturation, time_limit)
+                  cycle_min, cycle_max, max_saturation, time_limit,
+                  CheckRequest(seeds, workers) if checking else None)
     console.print(f"written to {out}/")
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    seeds: int
+    workers: int | None
 
 
 def _optimize(
     folder: OutputFolder, net: Path | None, sumocfg: Path | None, scenario: str | None, demand: Path | None,
     counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
     seed: int, cycle_min: float, cycle_max: float, max_saturation: float, time_limit: float,
+    check: CheckRequest | None,
 ) -> None:
     from optimizer.corridor import CorridorOptions, optimize_corridor
     from optimizer.corridor_network import find_links
@@ -127,10 +155,47 @@ def _optimize(
     plan = optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds, options=CorridorOptions())
     validate(plan, models)
     folder.path("plan.json").write_text(plan.to_json(), encoding="utf-8")
-    write_additional(plan, models, folder.path("plan.add.xml"))
     sheet = timing_sheet(plan)
     folder.path("timing.txt").write_text(sheet, encoding="utf-8")
     plot_time_space(plan, links, folder.path("time_space.png"))
-    folder.commit()
     print(sheet, end="")
     console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h")
+    if check is None or resolved is None:
+        write_additional(plan, models, folder.path("plan.add.xml"))
+        console.print("not checked in SUMO (--no-check or no scenario): plan.add.xml is the unchecked plan")
+    else:
+        candidate = write_additional(plan, models, folder.path("candidate.add.xml"))
+        _check(folder, candidate, list(plan.intersections), sumocfg, scenario, routes, begin, end, check)
+    folder.commit()
+
+
+def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], sumocfg: Path | None, scenario: str | None,
+           routes: Path | None, begin: float | None, end: float | None, request: CheckRequest) -> None:
+    """Simulate the existing program and the candidate on the same seeds; write the recommended one."""
+    import dataclasses
+    import shutil
+    from functools import partial
+
+    from optimizer.check import CheckMetrics, judge, plot_check
+    from optimizer.program_file import ProgramFileController, existing_program_xml
+    from sumo_scenarios.runner import RunJob, run_many
+
+    seed_list = list(range(1, request.seeds + 1))
+    per_seed = [s.with_period(begin, end) for s in scenarios.resolve(sumocfg, scenario, seed_list)]
+    if routes is not None:
+        per_seed = [dataclasses.replace(s, route_files=(routes,)) for s in per_seed]
+    first = per_seed[0]
+    program = folder.path("program.add.xml")
+    program.write_text(existing_program_xml(first.net_file, first.additional_files, tls_ids), encoding="utf-8")
+    jobs = [RunJob(sc, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")
+            for sc, seed in zip(per_seed, seed_list)
+            for label, path in (("program", program), ("plan", candidate))]
+    console.print(f"checking in SUMO: existing program and new plan, {len(seed_list)} seed(s), "
+                  f"{first.end_s - first.begin_s:g} s each")
+    results = run_many(jobs, request.workers)
+    check = judge(first.name, seed_list, CheckMetrics.from_runs([r.metrics for r in results[0::2]]),
+                  CheckMetrics.from_runs([r.metrics for r in results[1::2]]))
+    folder.path("check.json").write_text(check.to_json(), encoding="utf-8")
+    plot_check(check, folder.path("check.png"))
+    shutil.copyfile(candidate if check.recommend_plan else program, folder.path("plan.add.xml"))
+    print(check.report(), end="")
