@@ -97,15 +97,42 @@ def sim(
     workers: Annotated[
         Optional[int], typer.Option(min=1, max=256, help="parallel SUMO processes (default: CPU count)")
     ] = None,
+    plan: Annotated[
+        Optional[Path], typer.Option(help="run this fixed plan instead of --controller: plan.json or plan.add.xml")
+    ] = None,
 ) -> None:
     """Simulate a scenario with one controller and report delay, throughput and stops."""
     if json_out is not None:
         output_file(json_out, "--json")
-    summary = simulate(sumocfg, scenario, controller, seeds, end, workers)
+    factory = _plan_factory(plan) if plan is not None else None
+    summary = simulate(sumocfg, scenario, f"plan:{plan.name}" if plan is not None else controller, seeds, end, workers,
+                       factory=factory)
     print_table([summary])
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(summary, indent=2))
         console.print(f"metrics written to {json_out}")
+
+
+def _plan_factory(path: Path) -> ControllerFactory:
+    """A fixed plan as a controller: a ``TimingPlan`` JSON or a SUMO additional file of programs."""
+    from functools import partial
+
+    from phasewise_errors import ConfigError, PlanError
+
+    if not path.is_file():
+        raise ConfigError(f"--plan {path}: file not found; give a plan.json or plan.add.xml from phasewise optimize")
+    if path.suffix == ".json":
+        from controllers.fixed_plan import FixedPlanController
+        from optimizer.plan import TimingPlan
+
+        try:
+            return partial(FixedPlanController, TimingPlan.from_json(path.read_text(encoding="utf-8")))
+        except PlanError as exc:
+            raise PlanError(f"--plan {path}: {exc}") from None
+    from optimizer.program_file import ProgramFileController
+
+    ProgramFileController(path)  # checks the file now: one clear line before any simulation starts
+    return partial(ProgramFileController, path)
 
 
 def print_table(summaries: list[dict], title: str = "") -> None:
