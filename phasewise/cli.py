@@ -10,6 +10,7 @@ try:  # loading the commands takes seconds (SUMO, OR-Tools, OpenCV); Ctrl-C then
     from phasewise import cmd_replay  # noqa: F401
     from phasewise import cmd_controller  # noqa: F401  (the `controller` group)
     from phasewise import cmd_emulate  # noqa: F401
+    from phasewise import cmd_run  # noqa: F401  (`run`: the daemon)
 except KeyboardInterrupt:
     interrupted_exit()
 

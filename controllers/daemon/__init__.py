@@ -1,0 +1,21 @@
+"""The headless daemon at the intersection (``phasewise run``): one process per site.
+
+Each second (the tactical loop, :mod:`controllers.daemon.loop`)::
+
+    frames = cameras.read(now_s)                 # cameras.py: streams, health, stale/implausible -> outage frames
+    status = backend.status()                    # SafeBackend(NtcipBackend | SUMO), unreachable -> mode "unknown"
+    commands = policy.step(now_s, 1.0, frames, status)
+    dispatch(backend, commands)
+    strategic.poll() / strategic.submit(policy.replan_due)   # strategic.py: optimizer + gate in a worker
+    store.record(...)                            # store.py: SQLite WAL, 15-min count CSVs, decisions JSONL
+
+Around it: the fallbacks (``fallback.py``: one camera out -> plan greens on its approach, all
+out -> control handed back to the controller's own schedule until detection is stable
+again, controller unreachable -> retried with backoff), Prometheus metrics and the HTTP
+endpoints (``metrics.py``, ``http.py``), systemd notification (``notify.py``), the clock
+(``clock.py``) and the software-in-the-loop world (``sil.py``: SUMO + emulated NTCIP cabinets
+on loopback + virtual cameras).
+
+Nothing here imports the ``phasewise`` application: ``phasewise/cmd_run.py`` reads the config
+(``phasewise/config.py``) and wires these parts.
+"""

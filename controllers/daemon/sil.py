@@ -1,0 +1,218 @@
+"""Software in the loop: the daemon drives emulated NTCIP controllers on a SUMO road.
+
+One process hosts the world and the daemon (the simplest thing that runs out of the box and
+stays in lock step, hence reproducible): SUMO (libsumo) runs the road; one emulated NEMA
+cabinet per intersection (:class:`~controllers.ntcip.cabinet.Cabinet`) times the signals and is
+shown in SUMO; an :class:`~controllers.ntcip.agent.NtcipAgent` serves the cabinets over SNMP on
+loopback, where the daemon's ``NtcipBackend`` talks to them exactly as to a field controller;
+a :class:`~controllers.ntcip.monitor.ConflictMonitor` per intersection checks every displayed
+state (as the cabinet's MMU would); the SUMO virtual cameras (``sumo_scenarios.sensing``) are
+the camera streams.
+
+Each daemon step the world advances one second: cabinets tick (under the agent's lock), SUMO
+shows their state and steps, the monitors observe.
+
+Faults can be injected while it runs through a JSON file (``fault_file``), re-read every step:
+``{"cameras_down": ["J1_n", ...], "agent_down": true}`` -- a camera that delivers nothing, an
+SNMP agent that stops answering (the cabinets keep timing: after ``unitBackupTime`` without
+central commands they run their own schedule). Tests and demos use it; a field site has none.
+
+At the end :meth:`SilWorld.finish` measures the run's delay (the one metric definition,
+``sumo_scenarios.metrics``) and, in a separate process with a time limit, the same scenario,
+seed and period under the network's static program.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from controllers.ntcip.agent import NtcipAgent
+from controllers.ntcip.cabinet import Cabinet
+from controllers.ntcip.monitor import ConflictMonitor
+from counting.camera_frame import CameraFrame
+from optimizer.intersection import IntersectionModel
+from sumo_scenarios.metrics import IntersectionProbe, read_run_metrics
+from sumo_scenarios.runner import sumo_binary, sumo_module
+from sumo_scenarios.scenario import Scenario
+from sumo_scenarios.sensing import CameraNetwork, CameraNoise
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class SilResult:
+    """Delay so far (RESCO definition, s/veh) under the daemon and under the static program."""
+
+    sim_s: float
+    delay_s_per_vehicle: float
+    vehicles: int
+    static_delay_s_per_vehicle: float | None
+    monitor_violations: int
+
+    def table(self) -> str:
+        static = "n/a (not computed in time)" if self.static_delay_s_per_vehicle is None else f"{self.static_delay_s_per_vehicle:.1f}"
+        change = ""
+        if self.static_delay_s_per_vehicle:
+            change = f" ({(self.delay_s_per_vehicle / self.static_delay_s_per_vehicle - 1) * 100:+.0f} %)"
+        return (f"simulated {self.sim_s:.0f} s, {self.vehicles} vehicles\n"
+                f"delay s/veh  phasewise run (adaptive via NTCIP): {self.delay_s_per_vehicle:.1f}{change}\n"
+                f"delay s/veh  static program (same seed, period):  {static}\n"
+                f"conflict-monitor violations: {self.monitor_violations}")
+
+
+class SilWorld:
+    """SUMO + emulated cabinets + SNMP agent + virtual cameras (module docstring)."""
+
+    def __init__(self, scenario: Scenario, models: dict[str, IntersectionModel], seed: int = 1,
+                 port: int = 0, community: str = "public", view_m: float = 100.0,
+                 noise: CameraNoise = CameraNoise(), fault_file: Path | None = None) -> None:
+        self.scenario, self.models, self.seed, self.community = scenario, models, seed, community
+        self.fault_file = fault_file
+        self._tmp = tempfile.TemporaryDirectory(prefix="phasewise-sil-")
+        self.tripinfo = Path(self._tmp.name) / "tripinfo.xml"
+        self.conn = sumo_module()
+        self.conn.start([
+            sumo_binary("sumo"), "-n", str(scenario.net_file), "-r", ",".join(map(str, scenario.route_files)),
+            "--begin", f"{scenario.begin_s:g}", "--end", f"{scenario.end_s:g}", "--step-length", "1",
+            "--seed", str(seed), "--tripinfo-output", str(self.tripinfo), "--tripinfo-output.write-unfinished", "true",
+            "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true",
+            *scenario.sumo_options, *(["-a", ",".join(map(str, scenario.additional_files))] if scenario.additional_files else []),
+        ])
+        self.closed = False
+        self.probe = IntersectionProbe(self.conn, models)
+        self.cameras = CameraNetwork(self.conn, models, view_m, noise, seed=seed)
+        self.noise = noise
+        self.cabinets = {tls: Cabinet.from_model(m, start_s=self.time_s) for tls, m in models.items()}
+        self.monitors = {tls: ConflictMonitor(c.mapping) for tls, c in self.cabinets.items()}
+        self.agent: NtcipAgent | None = NtcipAgent(self.cabinets, host=LOOPBACK, port=port, community=community).start()
+        self.ports = dict(self.agent.ports)
+        self.faults: dict = {}
+        self._show()
+
+    @property
+    def time_s(self) -> float:
+        return float(self.conn.simulation.getTime())
+
+    @property
+    def done(self) -> bool:
+        return self.time_s >= self.scenario.end_s
+
+    @property
+    def violations(self) -> int:
+        return sum(len(m.violations) for m in self.monitors.values())
+
+    def advance(self, dt_s: float = 1.0) -> None:
+        """One second of the world: cabinets, SUMO, monitors; then the injected faults."""
+        lock = self.agent.lock if self.agent is not None else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            for cabinet in self.cabinets.values():
+                cabinet.tick(dt_s)
+        finally:
+            if lock is not None:
+                lock.release()
+        self.conn.simulationStep()
+        self.probe.sample()
+        self._show()
+        self._read_faults()
+
+    def _show(self) -> None:
+        for tls, cabinet in self.cabinets.items():
+            self.conn.trafficlight.setRedYellowGreenState(tls, cabinet.link_state())
+            for v in self.monitors[tls].observe(self.time_s, cabinet.display()):
+                log.error("conflict monitor %s: %s", tls, v)
+
+    def _read_faults(self) -> None:
+        if self.fault_file is None:
+            return
+        try:
+            faults = json.loads(self.fault_file.read_text()) if self.fault_file.exists() else {}
+        except (OSError, ValueError):
+            return  # being written: next step
+        if faults == self.faults:
+            return
+        self.faults = faults
+        if faults.get("agent_down") and self.agent is not None:
+            log.warning("SIL fault: SNMP agent stopped")
+            self.agent.stop()
+            self.agent = None
+        elif not faults.get("agent_down") and self.agent is None:
+            first = min(self.ports.values())
+            self.agent = NtcipAgent(self.cabinets, host=LOOPBACK, port=first, community=self.community).start()
+            log.warning("SIL fault cleared: SNMP agent serving again")
+
+    def camera_source(self) -> SilCameraSource:
+        return SilCameraSource(self)
+
+    def finish(self, static_timeout_s: float = 4.0) -> SilResult:
+        """Close SUMO, measure the delay so far, and the static program's over the same period."""
+        sim_s = self.time_s - self.scenario.begin_s
+        self.close()
+        metrics = read_run_metrics(self.tripinfo, self.scenario.with_period(end_s=self.scenario.begin_s + sim_s),
+                                   self.probe.summary())
+        static = static_delay(self.scenario.with_period(end_s=self.scenario.begin_s + max(sim_s, 1.0)), self.seed,
+                              static_timeout_s)
+        return SilResult(sim_s, metrics.delay_s_per_vehicle, metrics.vehicles, static, self.violations)
+
+    def close(self) -> None:
+        if self.agent is not None:
+            self.agent.stop()
+            self.agent = None
+        if not self.closed:
+            self.closed = True
+            try:
+                self.conn.close()
+            except Exception:  # already closed after a SUMO failure
+                pass
+
+
+class SilCameraSource:
+    """The world's virtual cameras, minus the ones the fault file takes down."""
+
+    def __init__(self, world: SilWorld) -> None:
+        self.world = world
+        self.layouts = world.cameras.layouts
+
+    def read(self, now_s: float) -> dict[str, CameraFrame]:
+        frames = self.world.cameras.observe(self.world.time_s)  # every step: the cameras track vehicles
+        down = set(self.world.faults.get("cameras_down", ()))
+        if "*" in down:
+            down = set(frames)
+        return {cam: f for cam, f in frames.items() if cam not in down}
+
+    def close(self) -> None:
+        pass
+
+
+def _static_run(scenario: Scenario, seed: int) -> float:
+    from controllers.static import StaticController
+    from sumo_scenarios.runner import RunJob, run
+
+    return run(RunJob(scenario, seed, StaticController)).metrics.delay_s_per_vehicle
+
+
+def static_delay(scenario: Scenario, seed: int, timeout_s: float) -> float | None:
+    """The static program's delay over ``scenario``'s period, or None when not done in time."""
+    pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
+    try:
+        return pool.submit(_static_run, scenario, seed).result(timeout=timeout_s)
+    except FutureTimeout:
+        log.warning("static baseline not done within %.0f s; skipped", timeout_s)
+        return None
+    except Exception as exc:
+        log.warning("static baseline failed: %r", exc)
+        return None
+    finally:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)

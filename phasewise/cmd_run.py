@@ -1,0 +1,255 @@
+"""``phasewise run --config FILE``: the headless daemon of one site (``controllers.daemon``).
+
+This module only reads the config (``phasewise.config``) and wires the parts: the site's
+models from its SUMO network, the cameras (SUMO virtual cameras in software in the loop, video
+streams through the vision pipeline in the field), the adaptive policy with its strategic
+layer in a worker, the safety layer in front of the NTCIP backend, the state store, metrics
+and HTTP endpoints, signals (SIGTERM/SIGINT: stop, SIGHUP: reload) and systemd notification.
+
+    phasewise run --config examples/sil-corridor.yaml
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import multiprocessing
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from phasewise.app import app
+from phasewise.config import RunConfig, load_run_config
+from phasewise_errors import ConfigError, PhasewiseError
+
+log = logging.getLogger("phasewise.run")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message (+ exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "t": dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out)
+
+
+def configure_logging(config: RunConfig) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if config.log.format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(config.log.level.upper())
+
+
+def _settings(config: RunConfig):  # type: ignore[no-untyped-def]
+    from controllers.daemon.loop import DaemonSettings
+
+    f = config.fallback
+    return DaemonSettings(camera_stale_s=f.camera_stale_s, release_after_s=f.release_after_s,
+                          recover_after_s=f.recover_after_s, strategic_deadline_s=config.gate.deadline_s)
+
+
+def _scenario(config: RunConfig):  # type: ignore[no-untyped-def]
+    from phasewise.scenarios import resolve
+
+    net = config.network
+    scenario = resolve(net.sumocfg, net.scenario, [net.seed])[0]
+    if config.duration_s is not None:
+        scenario = scenario.with_period(end_s=scenario.begin_s + config.duration_s)
+    return scenario
+
+
+class Site:
+    """Everything ``phasewise run`` builds from a config; :meth:`run` until stopped."""
+
+    def __init__(self, config: RunConfig, config_path: Path) -> None:
+        from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
+        from controllers.daemon.clock import SteppedClock, SystemClock
+        from controllers.daemon.http import OpsServer
+        from controllers.daemon.loop import Daemon
+        from controllers.daemon.metrics import Metrics
+        from controllers.daemon.notify import Notifier
+        from controllers.daemon.store import JsonlLog, StateStore
+        from controllers.daemon.strategic import StrategicWorker
+        from sumo_scenarios.network import load_intersections
+        from sumo_scenarios.sensing import CameraNoise
+
+        self.config, self.config_path = config, config_path
+        self.metrics = Metrics()
+        self.store = StateStore(config.state_dir, self.metrics)
+        self.scenario = _scenario(config)
+        models = load_intersections(self.scenario.net_file, program_files=self.scenario.additional_files)
+        self.models = models
+        self.world = None
+        noise = CameraNoise() if config.cameras.noise == "default" else CameraNoise.perfect()
+        if config.mode == "sil":
+            from controllers.daemon.sil import SilWorld
+
+            emulated = config.controller.emulated
+            self.world = SilWorld(self.scenario, models, config.network.seed, emulated.port, emulated.community,
+                                  config.cameras.view_m, noise, emulated.fault_file)
+            stored = self.store.get("clock_s")
+            # the simulated timeline continues across restarts (counts' bins stay in order)
+            start = float(stored.decode()) + 1.0 if stored else math.floor(time.time() / 900.0) * 900.0
+            self.clock: Any = SteppedClock(start, config.speed)
+            cameras: Any = self.world.camera_source()
+            rates = noise.detection_rates()
+        else:
+            from counting.estimator import DetectionRates
+
+            self.clock = SystemClock()
+            cameras = self._streams()
+            rates = DetectionRates()
+        gate = None
+        if config.gate.enabled:
+            from controllers.gate import GateConfig, PlanGate
+
+            g = config.gate
+            gate = PlanGate(self.scenario.net_file, dict(models),
+                            GateConfig(horizon_s=g.horizon_s, seeds=g.seeds, workers=g.workers, timeout_s=g.timeout_s),
+                            workdir=config.state_dir / "gate", sumo_options=self.scenario.sumo_options)
+        links: tuple = ()
+        if config.policy.coordinate:
+            from optimizer.corridor_network import find_links
+
+            links = tuple(find_links(self.scenario.net_file, dict(models)))
+        policy = AdaptivePolicy(models, cameras.layouts, self.clock.now_s(),
+                                AdaptiveConfig(replan_s=config.policy.replan_s, coordinate=config.policy.coordinate,
+                                               view_m=config.cameras.view_m, use_gate=config.gate.enabled),
+                                rates=rates, evaluator=None, links=links, strategic_inline=False)
+        strategic = StrategicWorker(policy.candidate_plan, gate, config.gate.deadline_s)
+        self.daemon = Daemon(policy, cameras, self._backend_factory(), strategic, self.store, self.clock, self.metrics,
+                             _settings(config), JsonlLog(config.state_dir / "decisions.jsonl", self.metrics),
+                             Notifier(), self.world)
+        self.daemon.on_reload = self.reload
+        self.http = OpsServer(config.http.host, config.http.port, self.metrics, self.daemon.alive, self.daemon.ready)
+        (config.state_dir / "http.port").write_text(f"{self.http.port}\n")
+
+    def _backend_factory(self):  # type: ignore[no-untyped-def]
+        from controllers.safety import SafeBackend
+
+        config, models, clock = self.config, self.models, self.clock
+        change = config.controller.max_change_per_cycle
+        if self.world is not None:
+            from controllers.ntcip.backend import AgentAddress, NtcipBackend, NtcipSettings
+            from controllers.ntcip.credentials import V2cCredentials
+
+            ports = self.world.ports
+
+            def sil_backend():  # type: ignore[no-untyped-def]
+                ntcip = NtcipBackend.from_models(
+                    models, {tls: AgentAddress("127.0.0.1", port) for tls, port in ports.items()},
+                    V2cCredentials(community=config.controller.emulated.community),  # type: ignore[arg-type]
+                    NtcipSettings(reconnect_s=2.0, max_reconnect_s=16.0), clock=clock.now_s)
+                return SafeBackend(ntcip, models, max_change_per_cycle=change, clock=clock.now_s)
+
+            return sil_backend
+        ntcip_config = config.controller.ntcip
+        assert ntcip_config is not None
+
+        def field_backend():  # type: ignore[no-untyped-def]
+            return SafeBackend(ntcip_config.backend(models, clock.now_s), models, max_change_per_cycle=change,
+                               clock=clock.now_s)
+
+        return field_backend
+
+    def _streams(self):  # type: ignore[no-untyped-def]
+        """One reconnecting reader per video stream, through the vision pipeline."""
+        from calibration.site import load_site
+        from controllers.daemon.cameras import CombinedSource, StreamCameraSource
+        from counting.video_source import VideoCameraSource, approach_layouts
+
+        sources = []
+        for stream in self.config.cameras.streams:
+            site = load_site(stream.site)
+
+            def open_stream(stream=stream, site=site):  # type: ignore[no-untyped-def]
+                from vision.detector import load_detector
+                from vision.stream import LiveStream, is_stream_spec
+                from vision.video import VideoFile
+
+                frames = LiveStream(stream.url) if is_stream_spec(stream.url) else VideoFile(stream.url)
+                return VideoCameraSource(frames, load_detector(stream.weights, conf=0.15), site, step_s=stream.step_s)
+
+            sources.append(StreamCameraSource(stream.name, approach_layouts(site), open_stream, self.metrics))
+        return CombinedSource(sources)
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the config; apply what can change live, name what needs a restart."""
+        from controllers.daemon.loop import DaemonSettings  # noqa: F401
+
+        try:
+            new = load_run_config(self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running config: %s", exc)
+            return
+        live = {"fallback", "log", "gate"}
+        changed = [k for k in RunConfig.model_fields if getattr(new, k) != getattr(self.config, k)]
+        restart = [k for k in changed if k not in live]
+        configure_logging(new)
+        self.daemon.settings = _settings(new)
+        self.daemon.health.stale_s = new.fallback.camera_stale_s
+        self.daemon.strategic.deadline_s = new.gate.deadline_s
+        self.config = new
+        log.info("config reloaded (%s)%s", ", ".join(changed) or "no change",
+                 f"; takes effect at restart: {', '.join(restart)}" if restart else "")
+
+    def run(self) -> None:
+        self.http.start()
+        self.daemon.start()
+        log.info("running %s (%s, %d intersections, http://%s:%d)", self.config.site, self.config.mode,
+                 len(self.models), self.config.http.host, self.http.port)
+        world = self.world
+        self.daemon.run(until=(lambda: world.done) if world is not None else (lambda: False))
+
+    def stop(self) -> None:
+        self.daemon.shutdown()
+        self.http.stop()
+        for child in multiprocessing.active_children():  # the gate's twins: ours, not waited for
+            child.kill()
+
+
+@app.command("run")
+def run(
+    config: Annotated[Path, typer.Option("--config", help="the site's daemon config (YAML), e.g. examples/sil-corridor.yaml")],
+) -> None:
+    """Run the headless daemon of one site: cameras -> estimator -> policy -> safety -> controller."""
+    cfg = load_run_config(config)
+    configure_logging(cfg)
+    try:
+        site = Site(cfg, config)
+    except PhasewiseError:
+        raise
+    except OSError as exc:
+        raise ConfigError(f"{config}: cannot start: {exc}") from None
+    stopping = threading.Event()
+
+    def on_stop(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stopping.set()
+        site.daemon.stop_event.set()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, lambda s, f: site.daemon.reload_requested.set())
+    try:
+        site.run()
+    finally:
+        site.stop()
+    if site.world is not None:
+        result = site.world.finish(static_timeout_s=3.0 if stopping.is_set() else 120.0)
+        (cfg.state_dir / "sil-summary.json").write_text(json.dumps(result.__dict__, indent=1) + "\n")
+        typer.echo(result.table())

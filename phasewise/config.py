@@ -1,0 +1,192 @@
+"""The daemon's configuration (``phasewise run --config FILE``): declared once, validated at start.
+
+Every error names the file, the field and the fix (``ConfigError``). Relative paths are
+relative to the config file's folder. It holds no secret: SNMP credentials are named by
+environment variable or key file (``controller.ntcip.snmp``, see ``controllers.ntcip.config``).
+
+Two modes:
+
+* ``sil`` (software in the loop): SUMO runs ``network``; emulated NTCIP cabinets on loopback
+  are the controllers; SUMO virtual cameras are the cameras (``examples/sil-corridor.yaml``);
+* ``field``: ``cameras.streams`` (RTSP/HTTP/device/file through the vision pipeline) and the
+  real controllers of ``controller.ntcip``; ``network`` is the site's SUMO model (intersection
+  models and the gate's twin).
+
+Example (``examples/sil-corridor.yaml``)::
+
+    site: sil-corridor
+    mode: sil
+    speed: 10
+    network: {scenario: "corridor:demand=peak,intersections=3"}
+    state_dir: ../out/sil-corridor
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from controllers.ntcip.config import NtcipConfig
+from phasewise_errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NetworkConfig(_Strict):
+    """The site's SUMO model: exactly one of ``scenario`` (``corridor[:key=value,...]`` or a
+    shared scenario name) or ``sumocfg`` (a path)."""
+
+    scenario: Optional[str] = Field(None, description='e.g. "corridor:demand=peak,intersections=3"')
+    sumocfg: Optional[Path] = Field(None, description="path to the site's .sumocfg")
+    seed: int = Field(1, ge=0, description="simulation and camera-noise seed (sil)")
+
+    @model_validator(mode="after")
+    def _one(self) -> NetworkConfig:
+        if (self.scenario is None) == (self.sumocfg is None):
+            raise ValueError("give exactly one of network.scenario or network.sumocfg")
+        return self
+
+
+class StreamConfig(_Strict):
+    """One camera stream: ``url`` is rtsp://, http(s)://, a device number or a video file;
+    ``site`` its calibration YAML (lanes, stop lines, homography, approach ids)."""
+
+    name: str
+    url: str
+    site: Path
+    weights: Optional[Path] = Field(None, description="detector weights (default: $PHASEWISE_WEIGHTS or the shared model)")
+    step_s: float = Field(1.0, gt=0)
+
+
+class CamerasConfig(_Strict):
+    view_m: float = Field(100.0, gt=0, description="SUMO virtual cameras' view (sil)")
+    noise: Literal["default", "perfect"] = Field("default", description="SUMO virtual cameras' detection errors (sil)")
+    streams: list[StreamConfig] = Field(default_factory=list, description="camera streams (field)")
+
+
+class EmulatedConfig(_Strict):
+    """The emulated controllers of software in the loop (SNMPv2c on loopback)."""
+
+    port: int = Field(0, ge=0, le=65535, description="first UDP port, one per intersection; 0 = any free ports")
+    community: str = "public"
+    fault_file: Optional[Path] = Field(None, description="JSON file read every step to inject faults (tests, demos)")
+
+
+class ControllerSection(_Strict):
+    ntcip: Optional[NtcipConfig] = Field(None, description="the field controllers (see controllers/ntcip/config.py)")
+    emulated: EmulatedConfig = Field(default_factory=EmulatedConfig)
+    max_change_per_cycle: float = Field(0.2, gt=0, le=1, description="largest change of cycle/split per cycle (safety layer)")
+
+
+class GateSection(_Strict):
+    enabled: bool = True
+    horizon_s: float = Field(900.0, gt=0)
+    seeds: int = Field(4, ge=1)
+    workers: int = Field(2, ge=1)
+    timeout_s: float = Field(20.0, gt=0, description="the gate fails closed after this wall time")
+    deadline_s: float = Field(60.0, gt=0, description="an optimizer + gate job is given up after this (timeline s)")
+
+
+class PolicySection(_Strict):
+    replan_s: float = Field(300.0, gt=0, description="seconds between re-optimizations")
+    coordinate: bool = False
+
+
+class FallbackSection(_Strict):
+    camera_stale_s: float = Field(3.0, gt=0)
+    release_after_s: float = Field(10.0, ge=0, description="all cameras out this long: hand control back")
+    recover_after_s: float = Field(30.0, ge=0, description="all cameras up this long: take control again")
+
+
+class HttpSection(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(8790, ge=0, le=65535, description="0 = any free port (written to state_dir/http.port)")
+
+
+class LogSection(_Strict):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+
+
+class RunConfig(_Strict):
+    """``phasewise run``'s whole configuration (module docstring)."""
+
+    site: str = Field(description="a name for logs and metrics")
+    mode: Literal["sil", "field"] = "sil"
+    network: NetworkConfig
+    speed: float = Field(1.0, ge=0, description="sil: simulated seconds per wall second (0 = as fast as possible)")
+    duration_s: Optional[float] = Field(None, gt=0, description="sil: simulated seconds to run (default: the scenario's period)")
+    cameras: CamerasConfig = Field(default_factory=CamerasConfig)
+    controller: ControllerSection = Field(default_factory=ControllerSection)
+    gate: GateSection = Field(default_factory=GateSection)
+    policy: PolicySection = Field(default_factory=PolicySection)
+    fallback: FallbackSection = Field(default_factory=FallbackSection)
+    http: HttpSection = Field(default_factory=HttpSection)
+    log: LogSection = Field(default_factory=LogSection)
+    state_dir: Path = Field(description="where state.sqlite, counts/ and decisions.jsonl live")
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> RunConfig:
+        if self.mode == "field":
+            if self.controller.ntcip is None:
+                raise ValueError("mode field needs controller.ntcip (controllers and snmp credentials)")
+            if not self.cameras.streams:
+                raise ValueError("mode field needs cameras.streams (one per camera stream)")
+        return self
+
+
+def _relative_to(base: Path, config: RunConfig) -> RunConfig:
+    def fix(p: Path | None) -> Path | None:
+        return None if p is None or p.is_absolute() else (base / p)
+
+    updates: dict = {"state_dir": fix(config.state_dir) or config.state_dir}
+    if config.network.sumocfg is not None:
+        updates["network"] = config.network.model_copy(update={"sumocfg": fix(config.network.sumocfg) or config.network.sumocfg})
+    streams = [s.model_copy(update={"site": fix(s.site) or s.site, "weights": fix(s.weights) or s.weights})
+               for s in config.cameras.streams]
+    updates["cameras"] = config.cameras.model_copy(update={"streams": streams})
+    emulated = config.controller.emulated
+    if emulated.fault_file is not None:
+        updates["controller"] = config.controller.model_copy(
+            update={"emulated": emulated.model_copy(update={"fault_file": fix(emulated.fault_file) or emulated.fault_file})})
+    return config.model_copy(update=updates)
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    """Read and validate ``path``; ``ConfigError`` names the file, the field and the fix."""
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read ({exc.strerror}); give the path of a YAML config, "
+                          f"e.g. examples/sil-corridor.yaml") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}: expected a mapping of settings (site:, network:, state_dir:, ...)")
+    try:
+        config = RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        raise ConfigError(f"{file}: {field}: {err['msg']}{_fix(field)}") from None
+    return _relative_to(file.resolve().parent, config)
+
+
+def _fix(field: str) -> str:
+    """The field's description as the fix, when it has one."""
+    model: type[BaseModel] | None = RunConfig
+    info = None
+    for part in field.split("."):
+        if model is None or part not in model.model_fields:
+            break
+        info = model.model_fields[part]
+        annotation = info.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return f" (fix: {info.description})" if info is not None and info.description else ""
