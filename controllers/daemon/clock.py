@@ -36,6 +36,7 @@ class SystemClock:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._wall, self._monotonic, self._sleep = wall, monotonic, sleep
         self._origin_s = wall() - monotonic()
+        self._acknowledged_s = 0.0
 
     def now_s(self) -> float:
         return self._origin_s + self._monotonic()
@@ -46,7 +47,11 @@ class SystemClock:
             self._sleep(delay)
 
     def wall_jump_s(self) -> float:
-        return self._wall() - self.now_s()
+        return self._wall() - self.now_s() - self._acknowledged_s
+
+    def acknowledge_jump(self) -> None:
+        """The jump is reported: measure the next one from here."""
+        self._acknowledged_s = self._wall() - self.now_s()
 
 
 class SteppedClock:

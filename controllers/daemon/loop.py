@@ -185,7 +185,9 @@ class Daemon:
         if abs(jump) > self.settings.clock_jump_s:
             self.metrics.inc("phasewise_clock_jumps_total")
             log.warning("wall clock moved %+.0f s against the timeline; keeping the timeline until restart", jump)
-            self._mark_jump(jump)
+            acknowledge = getattr(self.clock, "acknowledge_jump", None)
+            if acknowledge is not None:
+                acknowledge()
         frames = self.health.frames(now, self._read_cameras(now))
         for cam, frame in frames.items():
             if frame.ok and frame.crossing_lane.size:
@@ -196,21 +198,14 @@ class Daemon:
         commands = self.policy.step(now, self.settings.step_s, frames, status)
         if self.backend is not None and not self.released:
             self._send([c for c in commands if isinstance(c, PhaseCommand)])
-        if self.policy.replan_due is not None:
-            if self.strategic.submit(self.policy.replan_due):
-                self.policy.replan_due = None
-            else:
-                self.policy.replan_due = None
+        if self.policy.replan_due is not None:  # a request while the worker is busy is skipped
+            self.strategic.submit(self.policy.replan_due)
+            self.policy.replan_due = None
         outcome = self.strategic.poll()
         if outcome is not None:
             self._strategic(outcome, now)
         self._metrics(frames)
         self._persist(now)
-
-    def _mark_jump(self, jump: float) -> None:
-        mark = getattr(self.clock, "acknowledge_jump", None)
-        if callable(mark):
-            mark()
 
     def _read_cameras(self, now: float) -> Mapping:
         try:

@@ -1,0 +1,332 @@
+"""The daemon's loop and fallbacks, in process: fake cameras and controller, stepped clock."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+
+from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
+from controllers.backend import PhaseCommand, SignalStatus
+from controllers.daemon.clock import SteppedClock, SystemClock
+from controllers.daemon.loop import Daemon, DaemonSettings
+from controllers.daemon.metrics import Metrics
+from controllers.daemon.store import StateStore
+from controllers.daemon.strategic import StrategicWorker
+from controllers.gate import GateDecision
+from counting.camera_frame import CameraFrame, CameraLayout
+from optimizer.intersection import IntersectionModel, Movement, Phase, SignalLink
+from optimizer.plan import TimingPlan
+from phasewise_errors import ControllerError
+
+START_S = 1_800_000_000.0  # a 15-min boundary
+
+
+def cross_model() -> IntersectionModel:
+    links = (SignalLink(0, "n_0", "s_0", "n", "through"), SignalLink(1, "e_0", "w_0", "e", "through"))
+    movements = (Movement("n:through", "n", "through", (0,), ("n_0",), ("s",)),
+                 Movement("e:through", "e", "through", (1,), ("e_0",), ("w",)))
+    phases = (Phase(0, "Gr", 30.0, 5.0, 60.0), Phase(1, "rG", 30.0, 5.0, 60.0))
+    return IntersectionModel("X", links, movements, phases, yellow_s=3.0, all_red_s=2.0, program_cycle_s=70.0)
+
+
+LAYOUTS = {
+    "n": CameraLayout("n", ("n_0",), ("n:through",), ((True,),)),
+    "e": CameraLayout("e", ("e_0",), ("e:through",), ((True,),)),
+}
+
+
+class FakeCameras:
+    """Each camera sees one vehicle cross every step unless it is down."""
+
+    layouts = LAYOUTS
+
+    def __init__(self) -> None:
+        self.down: set[str] = set()
+        self.delivered = 0
+
+    def read(self, now_s: float) -> dict[str, CameraFrame]:
+        out = {}
+        for cam in LAYOUTS:
+            if cam in self.down:
+                continue
+            out[cam] = CameraFrame(now_s, cam, True, np.array([2]), np.array([1]), np.array([7.0]), np.array([True]),
+                                   crossing_lane=np.array([0]), crossing_movement=np.array([0]),
+                                   crossing_class=np.array([2]), arrival_s=np.array([np.inf]),
+                                   head_stopped=np.array([False]))
+            self.delivered += 1
+        return out
+
+    def close(self) -> None:
+        pass
+
+
+class FakeBackend:
+    """Records what reaches the controller; ``unreachable`` makes status raise."""
+
+    instances: list[FakeBackend] = []
+
+    def __init__(self) -> None:
+        self.commands: list[PhaseCommand] = []
+        self.plans: list[TimingPlan] = []
+        self.closed = False
+        self.unreachable = False
+        self.green_s = 0.0
+        FakeBackend.instances.append(self)
+
+    def status(self) -> dict[str, SignalStatus]:
+        if self.unreachable:
+            raise ControllerError("X: no answer")
+        self.green_s += 1.0
+        return {"X": SignalStatus("X", 0, self.green_s, None, "engine")}
+
+    def command(self, commands: list[PhaseCommand]) -> None:
+        assert not self.closed, "a command after release"
+        self.commands += commands
+
+    def apply(self, plan: TimingPlan) -> None:
+        self.plans.append(plan)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class SlowGate:
+    def __init__(self, wait_s: float, switch: bool = True) -> None:
+        self.wait_s, self.switch = wait_s, switch
+
+    def evaluate(self, current, candidate, demand, queues_veh, now_s=0.0) -> GateDecision:  # type: ignore[no-untyped-def]
+        time.sleep(self.wait_s)
+        return GateDecision(self.switch, "test")
+
+    def close(self) -> None:
+        pass
+
+
+def make_daemon(tmp_path, gate=None, settings=DaemonSettings(release_after_s=5, recover_after_s=10),  # type: ignore[no-untyped-def]
+                replan_s: float = 1e9, clock=None, cameras=None):
+    FakeBackend.instances.clear()
+    clock = clock or SteppedClock(START_S, speed=0)
+    metrics = Metrics()
+    store = StateStore(tmp_path / "state", metrics)
+    policy = AdaptivePolicy({"X": cross_model()}, LAYOUTS, clock.now_s(), AdaptiveConfig(replan_s=replan_s, use_gate=False),
+                            strategic_inline=False)
+    daemon = Daemon(policy, cameras or FakeCameras(), FakeBackend, StrategicWorker(policy.candidate_plan, gate, settings.strategic_deadline_s),
+                    store, clock, metrics, settings)
+    daemon.start()
+    return daemon
+
+
+def run_steps(daemon: Daemon, n: int) -> None:
+    for _ in range(n):
+        daemon.step()
+        advance = getattr(daemon.clock, "advance", None)
+        if advance is not None:
+            advance(1.0)
+
+
+def test_one_camera_lost_runs_plan_greens_on_its_approach_and_comes_back(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path)
+    run_steps(d, 3)
+    assert d.ready()[0]
+    d.cameras.down = {"e"}  # type: ignore[attr-defined]
+    run_steps(d, 6)
+    assert not d.health.up["e"] and d.health.up["n"]
+    assert "e" in d.policy.report().camera_outages  # the policy saw its outage frames (ok=False)
+    assert d.metrics.get("phasewise_camera_up", camera="e") == 0.0
+    assert d.metrics.get("phasewise_camera_faults_total", camera="e", reason="stale") >= 1
+    assert not d.released and not d.ready()[0]
+    d.cameras.down = set()  # type: ignore[attr-defined]
+    run_steps(d, 1)
+    assert d.health.up["e"] and d.ready()[0]
+
+
+def test_all_cameras_lost_hands_control_back_until_detection_is_stable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path)
+    run_steps(d, 3)
+    first = FakeBackend.instances[-1]
+    d.cameras.down = {"n", "e"}  # type: ignore[attr-defined]
+    run_steps(d, 3 + 5 + 1)  # stale after 3 s, released after 5 s more
+    assert d.released and first.closed and d.backend is None
+    assert d.metrics.get("phasewise_control_releases_total") == 1
+    sent = len(first.commands)
+    run_steps(d, 5)
+    assert len(first.commands) == sent  # nothing sent while released
+    d.cameras.down = set()  # type: ignore[attr-defined]
+    run_steps(d, 5)
+    assert d.released  # not yet stable for recover_after_s
+    d.cameras.down = {"n"}  # type: ignore[attr-defined]  # a flap restarts the wait
+    run_steps(d, 1)
+    d.cameras.down = set()  # type: ignore[attr-defined]
+    run_steps(d, 12)
+    assert not d.released and d.backend is FakeBackend.instances[-1] and len(FakeBackend.instances) == 2
+    assert d.metrics.get("phasewise_control_released") == 0.0 and d.ready()[0]
+
+
+def test_controller_unreachable_never_crashes_and_resumes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path)
+    run_steps(d, 2)
+    backend = FakeBackend.instances[-1]
+    backend.unreachable = True
+    run_steps(d, 5)
+    assert d.metrics.get("phasewise_controller_up", tls="X") == 0.0
+    assert d.metrics.get("phasewise_controller_errors_total", kind="status") == 5
+    assert d.metrics.get("phasewise_step_errors_total") == 0 and not d.ready()[0]
+    backend.unreachable = False
+    run_steps(d, 1)
+    assert d.metrics.get("phasewise_controller_up", tls="X") == 1.0 and d.ready()[0]
+
+
+def test_gate_timeout_keeps_the_running_plan_and_never_blocks_the_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = DaemonSettings(strategic_deadline_s=0.3)
+    # the deadline is wall time here: the stepped clock runs as fast as possible
+    d = make_daemon(tmp_path, gate=SlowGate(wait_s=1.5), settings=settings, replan_s=5.0)
+    d.strategic._monotonic = time.monotonic
+    running = d.policy.plan
+    started = time.monotonic()
+    while time.monotonic() - started < 1.0:
+        run_steps(d, 1)
+        time.sleep(0.02)
+    assert d.metrics.get("phasewise_gate_decisions_total", result="timeout") >= 1
+    assert d.policy.plan is running and not FakeBackend.instances[-1].plans
+    assert max(d.step_seconds) < 0.2  # the gate's 1.5 s never ran on the loop
+
+
+def test_a_plan_the_gate_accepts_reaches_the_controller_and_is_stored(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path, gate=SlowGate(wait_s=0.0), replan_s=5.0)
+    for _ in range(50):
+        run_steps(d, 1)
+        time.sleep(0.005)
+        if FakeBackend.instances[-1].plans:
+            break
+    plan = FakeBackend.instances[-1].plans[-1]
+    assert d.policy.plan is plan and d.metrics.get("phasewise_gate_decisions_total", result="switch") == 1
+    assert d.store.get("running_plan").decode() == plan.to_json()  # type: ignore[union-attr]
+
+
+def test_restart_restores_plan_learning_and_counts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path, gate=SlowGate(wait_s=0.0), replan_s=5.0)
+    for _ in range(60):
+        run_steps(d, 1)
+        time.sleep(0.005)
+        if FakeBackend.instances[-1].plans:
+            break
+    run_steps(d, 70)  # past a save of the learnt state
+    plan_json = d.policy.plan.to_json()
+    shares = d.policy.estimator.lane_turn_shares("n").copy()
+    delivered = d.cameras.delivered  # type: ignore[attr-defined]
+    d.store._db.close()  # as after kill -9: no shutdown, only what was committed
+    clock = SteppedClock(d.clock.now_s() + 30.0, speed=0)
+    again = make_daemon(tmp_path, clock=clock)
+    assert again.metrics.get("phasewise_state_restored") == 1.0
+    assert again.policy.plan.to_json() == plan_json
+    assert FakeBackend.instances[-1].plans and FakeBackend.instances[-1].plans[0].to_json() == plan_json  # re-sent
+    np.testing.assert_allclose(again.policy.estimator.lane_turn_shares("n"), shares)
+    assert sum(again.store.counts().values()) == delivered  # every counted crossing kept
+
+
+def test_disk_full_keeps_counts_in_memory_and_writes_them_later(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path)
+    run_steps(d, 3)
+    real = d.store._db
+
+    class Full:
+        def execute(self, sql: str, *args: object) -> object:
+            if sql in ("BEGIN",) or sql.startswith("UPDATE") or sql.startswith("INSERT"):
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *args)
+
+        def executemany(self, *args: object) -> object:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    d.store._db = Full()  # type: ignore[assignment]
+    run_steps(d, 10)
+    assert d.metrics.get("phasewise_state_write_errors_total", kind="state") == 10
+    assert d.metrics.get("phasewise_step_errors_total") == 0
+    d.store._db = real
+    run_steps(d, 1)
+    committed = sum(n for (n,) in real.execute("SELECT count FROM counts"))
+    assert committed == d.cameras.delivered  # type: ignore[attr-defined]
+
+
+def test_a_wall_clock_jump_is_reported_once_and_the_timeline_stays_monotonic(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    t = {"wall": START_S, "mono": 100.0}
+    clock = SystemClock(wall=lambda: t["wall"], monotonic=lambda: t["mono"], sleep=lambda s: None)
+
+    def tick() -> None:
+        t["wall"] += 1.0
+        t["mono"] += 1.0
+
+    d = make_daemon(tmp_path, clock=clock)
+    times = []
+    for k in range(10):
+        if k == 4:
+            t["wall"] -= 3600.0  # NTP steps the clock back an hour
+        times.append(clock.now_s())
+        d.step()
+        tick()
+    assert d.metrics.get("phasewise_clock_jumps_total") == 1
+    assert np.all(np.diff(times) == 1.0)
+    assert d.metrics.get("phasewise_step_errors_total") == 0
+    assert sum(d.store.counts().values()) == d.cameras.delivered  # type: ignore[attr-defined]
+
+
+def test_corrupt_state_file_is_moved_aside_and_a_fresh_one_started(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.sqlite").write_bytes(b"this is not a database" * 100)
+    store = StateStore(state, Metrics())
+    assert store.recovered_from_corruption
+    assert list(state.glob("state.sqlite.corrupt-*"))
+    store.put("k", "v")
+    assert store.commit(0.0) and store.get("k") == b"v"
+
+
+def test_closed_bins_are_exported_once_as_csv(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    store = StateStore(tmp_path, Metrics())
+    store.add_crossings(START_S + 10, "n", ("n_0",), np.array([0, 0]), np.array([2, 7]))
+    store.add_crossings(START_S + 950, "n", ("n_0",), np.array([0]), np.array([2]))
+    store.commit(START_S + 950)
+    files = store.export_closed_bins(START_S + 950)
+    assert len(files) == 1 and files[0].read_text().count("\n") == 3  # header + car + truck
+    assert store.export_closed_bins(START_S + 960) == []
+
+
+def test_metrics_render_in_prometheus_text_format() -> None:
+    m = Metrics()
+    m.inc("phasewise_gate_decisions_total", result="keep")
+    m.set("phasewise_camera_up", 1, camera='J1"n')
+    m.observe("phasewise_step_seconds", 0.03)
+    text = m.render()
+    assert '# TYPE phasewise_gate_decisions_total counter' in text
+    assert 'phasewise_camera_up{camera="J1\\"n"} 1' in text
+    assert 'phasewise_step_seconds_bucket{le="0.05"} 1' in text and "phasewise_step_seconds_count 1" in text
+
+
+@pytest.mark.parametrize("env,expected", [({}, ""), ({"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "2000000"}, "\0x")])
+def test_notifier_reads_systemd_environment(env, expected) -> None:  # type: ignore[no-untyped-def]
+    from controllers.daemon.notify import Notifier
+
+    n = Notifier(env)
+    assert n.address == expected
+    assert n.watchdog_interval_s == (1.0 if env else 0.0)
+
+
+def test_notifier_sends_ready_and_watchdog_datagrams(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+
+    from controllers.daemon.notify import Notifier
+
+    path = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        n = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "10000000"})
+        n.ready("ok")
+        n.watchdog()
+        n.watchdog()  # within half the interval: not sent again
+        n.stopping()
+        sock.settimeout(1.0)
+        got = [sock.recv(100).decode() for _ in range(3)]
+    assert got == ["READY=1\nSTATUS=ok", "WATCHDOG=1", "STOPPING=1"]
