@@ -269,6 +269,8 @@ def replay(
     """Count vehicles per lane and class in a video; write counts.csv, queue.csv and more to --out."""
     if (site_file is None) == (line is None):
         raise ConfigError("give exactly one of --site SITE.yaml or --line X1,Y1,X2,Y2")
+    if intersection and (site_file is None or video_out):
+        raise ConfigError("--intersection needs --site SITE.yaml and does not write --video-out yet")
     counting_line = parse_line(line) if line is not None else None
     site = load_site(site_file) if site_file is not None else None
     with OutputFolder(out, "--out", managed=REPLAY_FILES) as folder:
