@@ -123,3 +123,9 @@ def test_replay_intersection_outputs_and_one_count_definition(shared_data, tmp_p
     assert (tmp_path / "queue_profile.png").stat().st_size > 10_000
     discharge = list(csv.DictReader(open(tmp_path / "discharge.csv")))
     assert discharge[0]["onset_seen"] == "False" and int(discharge[0]["served_veh"]) >= 4
+
+
+def test_intersection_without_site_is_one_line_error(tmp_path):
+    r = phasewise("replay", str(CA_VIDEO), "--line", "0,250,640,250", "--intersection", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--intersection needs --site" in r.stderr
+    assert r.stderr.strip().count("\n") == 0
