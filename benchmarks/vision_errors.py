@@ -79,11 +79,15 @@ def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str
     source = VideoCameraSource(video, detector, site, tracker=ByteTracker(tracker_config), zoom_detector=zoom)
     queue_frames = {q["frame"]: q for q in lab["queues"]}
     snapshots = {}
+    zone_ids: set[int] = set()
     builder_update = source.builder.update
 
     def update_and_look(tracks, t_s, lights=None, census=None):  # noqa: ANN001, ANN202
         out = builder_update(tracks, t_s, lights, census)
         index = round(t_s * fps)
+        z = source.builder.counter.zones
+        if index >= lab["red_from_frame"]:
+            zone_ids.update(z.track_ids[z.track_lane >= 0].tolist())
         if index in queue_frames:  # the tracks' lanes and speeds at a hand-counted frame
             z = source.builder.counter.zones
             snapshots[index] = (z.track_lane.copy(), z.track_speed.copy(), None)
@@ -133,7 +137,7 @@ def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str
             census = (sum(smp.present for smp in near), sum(smp.stopped for smp in near), round(t * fps))
             queues[fr] = (*queues[fr], census)
     return {"label": label, "pairs": pairs, "missed": missed, "extra": extra, "frag": frag, "labels": lab,
-            "detect_s": detector.seconds + (zoom.seconds if zoom is not None else 0.0), "wall_s": wall, "frames": n_frames,
+            "zone_ids": len(zone_ids), "detect_s": detector.seconds + (zoom.seconds if zoom is not None else 0.0), "wall_s": wall, "frames": n_frames,
             "queues": queues, "pos_px": pos_px, "pos_m": pos_m, "fps": n_frames / wall, "video_fps": fps, "all": got, "source": source,
             "ground": ground, "lanes": lanes}
 
@@ -169,6 +173,10 @@ def print_hanoi(r: dict) -> None:
           f"(max |{max(map(abs, dt)) if dt else 0}|), red-light runners found {red_found}/{len(red)}, "
           f"stop-line position error median {np.median(r['pos_px']) if r['pos_px'] else float('nan'):.0f} px / "
           f"{np.median(r['pos_m']) if r['pos_m'] else float('nan'):.2f} m (max {max(r['pos_m'], default=float('nan')):.2f} m)")
+    lo_v, hi_v = lab["vehicles_in_zones_during_red"]
+    print(f"track fragmentation in the queue zones during red: {r['zone_ids']} track ids for {lo_v}-{hi_v} vehicles "
+          f"(hand count: those standing at the end plus those that left), {r['zone_ids'] / hi_v:.1f}-"
+          f"{r['zone_ids'] / lo_v:.1f} ids per vehicle")
     print("queue at red (vehicles in the lane zones; stopped at several thresholds, m/s over a 2 s window):")
     print("| frame | hand | present | " + " | ".join(f"stopped<{t}" for t in THRESHOLDS_M_S) + " |")
     print("|---|---|---|" + "---|" * len(THRESHOLDS_M_S))
