@@ -28,6 +28,7 @@ from phasewise_errors import ConfigError
 
 if TYPE_CHECKING:  # the optimizer (SciPy, OR-Tools) is imported when the command runs: a fast CLI start
     from optimizer.demand import DemandEstimate
+    from optimizer.plan import TimingPlan
     from sumo_scenarios.scenario import Scenario
 
 console = Console(stderr=True)
@@ -135,7 +136,8 @@ def _optimize(
     seed: int, cycle_min: float, cycle_max: float, max_saturation: float, time_limit: float,
     check: CheckRequest | None,
 ) -> None:
-    from optimizer.corridor import CorridorOptions, optimize_corridor
+    from optimizer.candidates import candidate_plans
+    from optimizer.corridor import optimize_corridor
     from optimizer.corridor_network import find_links
     from optimizer.plan import validate
     from optimizer.sumo_export import write_additional
@@ -152,7 +154,13 @@ def _optimize(
         models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
     bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation)
     links = find_links(net_file, models)
-    plan = optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds, options=CorridorOptions())
+    simulated = None
+    if check is not None and resolved is not None:
+        simulated = _check_scenario(resolved, routes, begin, end)
+        plans = candidate_plans(models, estimate, links, bounds, time_limit)
+        plan = _select(folder, plans, models, simulated, check) if len(plans) > 1 else plans["analytical"]
+    else:
+        plan = optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds)
     validate(plan, models)
     folder.path("plan.json").write_text(plan.to_json(), encoding="utf-8")
     sheet = timing_sheet(plan)
@@ -160,19 +168,60 @@ def _optimize(
     plot_time_space(plan, links, folder.path("time_space.png"))
     print(sheet, end="")
     console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h")
-    if check is None or resolved is None:
+    if check is None or simulated is None:
         write_additional(plan, models, folder.path("plan.add.xml"))
         console.print("not checked in SUMO (--no-check or no scenario): plan.add.xml is the unchecked plan")
     else:
         candidate = write_additional(plan, models, folder.path("candidate.add.xml"))
-        _check(folder, candidate, list(plan.intersections), sumocfg, scenario, routes, begin, end, check)
+        _check(folder, candidate, list(plan.intersections), simulated, check)
     folder.commit()
 
 
-def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], sumocfg: Path | None, scenario: str | None,
-           routes: Path | None, begin: float | None, end: float | None, request: CheckRequest) -> None:
-    """Simulate the existing program and the candidate on the same seeds; write the recommended one."""
+def _check_scenario(resolved: Scenario, routes: Path | None, begin: float | None, end: float | None) -> Scenario:
+    """What the check simulates: the scenario the demand came from (its routes, the period asked for)."""
     import dataclasses
+
+    simulated = resolved.with_period(begin, end)
+    return dataclasses.replace(simulated, route_files=(routes,)) if routes is not None else simulated
+
+
+SELECTION_FIRST_SEED = 1001  # candidates are compared on seeds of their own, so the check's seeds stay unbiased
+
+
+def _select(folder: OutputFolder, plans: dict[str, TimingPlan], models: dict, simulated: Scenario,
+            request: CheckRequest) -> TimingPlan:
+    """The candidate with the lowest mean delay in SUMO on the selection seeds."""
+    from functools import partial
+
+    import numpy as np
+
+    from optimizer.plan import TimingPlan
+    from optimizer.program_file import ProgramFileController
+    from optimizer.sumo_export import write_additional
+    from sumo_scenarios.runner import RunJob, run_many
+
+    seeds = range(SELECTION_FIRST_SEED, SELECTION_FIRST_SEED + request.seeds)
+    jobs = []
+    for k, (label, plan) in enumerate(plans.items()):
+        path = write_additional(plan, models, folder.path(f".candidate{k}.add.xml"))
+        jobs += [RunJob(simulated, seed, partial(ProgramFileController, path), label=label) for seed in seeds]
+    console.print(f"choosing among {len(plans)} candidate plans in SUMO ({request.seeds} seed(s) each)")
+    results = run_many(jobs, request.workers)
+    mean_delay = {label: float(np.mean([r.metrics.delay_s_per_vehicle for r in results if r.job_label == label]))
+                  for label in plans}
+    for k, label in enumerate(plans):
+        folder.path(f".candidate{k}.add.xml").unlink()
+        console.print(f"  {label:<14} cycle {plans[label].objective.get('cycle_s', 0):g} s: "
+                      f"{mean_delay[label]:.1f} s/veh")
+    best = min(mean_delay, key=mean_delay.__getitem__)
+    plan = plans[best]
+    return TimingPlan(plan.intersections, plan.created_by, f"{plan.note}; chosen in SUMO among {len(plans)}",
+                      {**plan.objective, "selection_delay_s_per_vehicle": round(mean_delay[best], 2)})
+
+
+def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated: Scenario,
+           request: CheckRequest) -> None:
+    """Simulate the existing program and the candidate on the same seeds; write the recommended one."""
     import shutil
     from functools import partial
 
@@ -181,19 +230,14 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], sumocfg: P
     from sumo_scenarios.runner import RunJob, run_many
 
     seed_list = list(range(1, request.seeds + 1))
-    per_seed = [s.with_period(begin, end) for s in scenarios.resolve(sumocfg, scenario, seed_list)]
-    if routes is not None:
-        per_seed = [dataclasses.replace(s, route_files=(routes,)) for s in per_seed]
-    first = per_seed[0]
     program = folder.path("program.add.xml")
-    program.write_text(existing_program_xml(first.net_file, first.additional_files, tls_ids), encoding="utf-8")
-    jobs = [RunJob(sc, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")
-            for sc, seed in zip(per_seed, seed_list)
-            for label, path in (("program", program), ("plan", candidate))]
+    program.write_text(existing_program_xml(simulated.net_file, simulated.additional_files, tls_ids), encoding="utf-8")
+    jobs = [RunJob(simulated, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")
+            for seed in seed_list for label, path in (("program", program), ("plan", candidate))]
     console.print(f"checking in SUMO: existing program and new plan, {len(seed_list)} seed(s), "
-                  f"{first.end_s - first.begin_s:g} s each")
+                  f"{simulated.end_s - simulated.begin_s:g} s each")
     results = run_many(jobs, request.workers)
-    check = judge(first.name, seed_list, CheckMetrics.from_runs([r.metrics for r in results[0::2]]),
+    check = judge(simulated.name, seed_list, CheckMetrics.from_runs([r.metrics for r in results[0::2]]),
                   CheckMetrics.from_runs([r.metrics for r in results[1::2]]))
     folder.path("check.json").write_text(check.to_json(), encoding="utf-8")
     plot_check(check, folder.path("check.png"))

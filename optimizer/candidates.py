@@ -1,0 +1,112 @@
+"""A few plans around the analytical optimum, for SUMO to choose from.
+
+The model (Webster + HCM incremental delay, platoon progression) is blind to what it does not
+represent: queues spilling back over short links onto merges, lane changes before turn bays,
+blocked junction boxes. Where engineers already timed a network well, their cycle often
+encodes exactly that. So besides the analytical optimum, :func:`candidate_plans` offers:
+
+* ``analytical``: :func:`optimizer.corridor.optimize_corridor` as it is;
+* ``program cycle``: the same optimisation (splits, offsets) at the cycle the network's
+  program runs (the longest program cycle of the planned lights): the existing program as a
+  warm start for the cycle, re-split and re-offset for the demand;
+* ``halfway to program``: at the program's cycle, each green halfway between the
+  re-split plan and the program's own green (:func:`blend_with_program`): a step from what
+  engineers chose toward what the model wants, for when the model is wrong about a movement
+  (a left turn that filters better than HCM's gap acceptance says);
+* ``longer cycle``: the analytical cycle stretched by ``LONGER_CYCLE_FACTOR``: fewer
+  switches and more capacity per hour where short links cannot store a cycle's queue.
+
+``phasewise optimize`` simulates each on seeds of its own and keeps the best before the
+check against the program (``phasewise/cmd_optimize.py``). Pure: no SUMO here. Example::
+
+    plans = candidate_plans(models, demand, links, bounds, time_limit_s=2.0)
+    for label, plan in plans.items(): ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+
+from optimizer.corridor import CorridorLink, CorridorOptions, optimize_corridor
+from optimizer.demand import DemandEstimate
+from optimizer.intersection import IntersectionModel
+from optimizer.plan import TOLERANCE_S, IntersectionPlan, TimingPlan
+from optimizer.webster import IntersectionBounds
+from phasewise_errors import PlanError
+
+LONGER_CYCLE_FACTOR = 1.3  # one step the model would not take; SUMO decides whether it pays
+SAME_CYCLE_S = 2.0  # candidates whose cycles differ by less are the same plan for SUMO's purposes
+
+
+def program_cycle_s(models: dict[str, IntersectionModel]) -> float:
+    """The longest cycle among the lights' own programs (0 when none is known)."""
+    return max((m.program_cycle_s for m in models.values() if m.program_cycle_s > 0), default=0.0)
+
+
+def candidate_plans(
+    models: dict[str, IntersectionModel],
+    demand: DemandEstimate,
+    links: Sequence[CorridorLink] = (),
+    bounds: IntersectionBounds = IntersectionBounds(),
+    time_limit_s: float = 5.0,
+    options: CorridorOptions = CorridorOptions(),
+) -> dict[str, TimingPlan]:
+    """``{label: plan}``, the analytical optimum first; a variant whose cycle does not fit is left out."""
+    analytical = optimize_corridor(models, demand, links, time_limit_s, bounds, options)
+    plans = {"analytical": analytical}
+    cycles = [analytical.objective.get("cycle_s", 0.0)]
+    wanted = (("program cycle", program_cycle_s(models)),
+              ("longer cycle", round(analytical.objective.get("cycle_s", 0.0) * LONGER_CYCLE_FACTOR)))
+    for label, cycle in wanted:
+        if cycle <= 0 or any(abs(cycle - c) < SAME_CYCLE_S for c in cycles):
+            continue
+        widened = dataclasses.replace(bounds, cycle_max_s=max(bounds.cycle_max_s, cycle))
+        try:
+            plan = optimize_corridor(models, demand, links, time_limit_s,
+                                     widened, dataclasses.replace(options, cycle_candidates_s=(int(round(cycle)),)))
+        except PlanError:  # the cycle cannot hold the phases' min/max greens: not a candidate
+            continue
+        plans[label] = dataclasses.replace(plan, note=f"{label}: {plan.note}")
+        cycles.append(cycle)
+    if "program cycle" in plans:
+        blended = blend_with_program(plans["program cycle"], models, PROGRAM_WEIGHT)
+        if blended is not None:
+            plans["halfway to program"] = blended
+    return plans
+
+
+PROGRAM_WEIGHT = 0.5  # halfway: one step of a search between the two, not a new optimum
+
+
+def blend_with_program(plan: TimingPlan, models: dict[str, IntersectionModel], weight: float) -> TimingPlan | None:
+    """``plan`` with each green moved ``weight`` of the way to the program's green, cycle kept.
+
+    Only for lights whose plan cycle equals their program cycle (others keep the plan's
+    greens); ``None`` when no light qualifies. Greens stay within min/max green and sum to
+    the same cycle (the rounding remainder goes to the longest green).
+    """
+    out: dict[str, IntersectionPlan] = {}
+    changed = False
+    for tls_id, ip in plan.intersections.items():
+        model = models[tls_id]
+        if abs(ip.cycle_s - model.program_cycle_s) > TOLERANCE_S or ip.sequence != tuple(range(len(model.phases))):
+            out[tls_id] = ip
+            continue
+        greens = np.array([p.green_s for p in ip.phases])
+        target = (1 - weight) * greens + weight * np.array([ph.duration_s for ph in model.phases])
+        low = np.array([p.required_green_s for p in ip.phases])
+        high = np.array([max(p.max_green_s, p.required_green_s) for p in ip.phases])
+        target = np.clip(np.round(target), low, high)
+        target[int(np.argmax(target))] += greens.sum() - target.sum()
+        if target.min() < low.min() - TOLERANCE_S or np.any(target > high + TOLERANCE_S):
+            out[tls_id] = ip
+            continue
+        phases = tuple(dataclasses.replace(p, green_s=float(g)) for p, g in zip(ip.phases, target))
+        out[tls_id] = dataclasses.replace(ip, phases=phases)
+        changed = changed or not np.allclose(target, greens)
+    if not changed:
+        return None
+    return TimingPlan(out, plan.created_by, f"halfway to program: {plan.note}", dict(plan.objective))
