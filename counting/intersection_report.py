@@ -115,11 +115,16 @@ def plot_queue_profile(source: VideoCameraSource, path: Path) -> Path:
         for iv in seq:
             ax.axvspan(iv.start_s, iv.end_s, color=SHADE.get(iv.colour, "#cccccc"), alpha=0.15, lw=0)
     lanes = [lane.id for lane in source.site.lanes]
+    total: dict[float, int] = {}
     for lane in lanes:
         pts = [(s.t_s, s.stopped) for s in source.builder.queue_samples if s.lane == lane]
-        if pts:
+        for t_s, n_stopped in pts:
+            total[t_s] = total.get(t_s, 0) + n_stopped
+        if pts and any(n for _, n in pts):
             t, n = zip(*pts)
-            ax.plot(t, n, lw=1.2, label=f"{lane} stopped")
+            ax.plot(t, n, lw=1.0, label=f"{lane} stopped")
+    if total:
+        ax.plot(list(total), list(total.values()), lw=2.0, color="black", label="all lanes")
     ax.set_xlabel("video time (s)")
     ax.set_ylabel("vehicles stopped in view")
     ax.set_title(f"{source.site.camera}: queue profile (shading: signal state read from the video)")
