@@ -101,6 +101,7 @@ class Site:
             emulated = config.controller.emulated
             self.world = SilWorld(self.scenario, models, config.network.seed, emulated.port, emulated.community,
                                   config.cameras.view_m, noise, emulated.fault_file)
+            (config.state_dir / "sil-ports.json").write_text(json.dumps(self.world.ports) + "\n")
             stored = self.store.get("clock_s")
             # the simulated timeline continues across restarts (counts' bins stay in order)
             start = float(stored.decode()) + 1.0 if stored else math.floor(time.time() / 900.0) * 900.0

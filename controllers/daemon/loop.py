@@ -123,6 +123,11 @@ class Daemon:
         restored = self._restore()
         self.metrics.set("phasewise_state_restored", float(restored))
         self.metrics.set("phasewise_up", 1.0)
+        for counter in ("phasewise_control_releases_total", "phasewise_step_errors_total", "phasewise_clock_jumps_total",
+                        "phasewise_plans_applied_total", "phasewise_vehicles_counted_total",
+                        "phasewise_step_deadline_missed_total", "phasewise_commands_refused_total"):
+            self.metrics.inc(counter, 0.0)  # exported from the start: a scraper sees 0, not nothing
+        self.metrics.set("phasewise_control_released", 0.0)
         self._connect()
         self.notifier.ready(f"controlling {len(self.policy.nodes)} intersections")
         self.decisions.write({"t": self.clock.now_s(), "event": "start", "restored": restored,

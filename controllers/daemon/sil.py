@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -38,6 +39,7 @@ from controllers.ntcip.cabinet import Cabinet
 from controllers.ntcip.monitor import ConflictMonitor
 from counting.camera_frame import CameraFrame
 from optimizer.intersection import IntersectionModel
+from phasewise_errors import ControllerError
 from sumo_scenarios.metrics import IntersectionProbe, read_run_metrics
 from sumo_scenarios.runner import sumo_binary, sumo_module
 from sumo_scenarios.scenario import Scenario
@@ -93,7 +95,7 @@ class SilWorld:
         self.noise = noise
         self.cabinets = {tls: Cabinet.from_model(m, start_s=self.time_s) for tls, m in models.items()}
         self.monitors = {tls: ConflictMonitor(c.mapping) for tls, c in self.cabinets.items()}
-        self.agent: NtcipAgent | None = NtcipAgent(self.cabinets, host=LOOPBACK, port=port, community=community).start()
+        self.agent: NtcipAgent | None = self._start_agent(port)
         self.ports = dict(self.agent.ports)
         self.faults: dict = {}
         self._show()
@@ -126,6 +128,23 @@ class SilWorld:
         self._show()
         self._read_faults()
 
+    def _start_agent(self, port: int) -> NtcipAgent:
+        """The agent on ``port``, ``port + 1``, ...; with 0, on a free consecutive range (so that
+        a restarted agent answers where the daemon's backend looks for it)."""
+        if port:
+            return NtcipAgent(self.cabinets, host=LOOPBACK, port=port, community=self.community).start()
+        for _ in range(20):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind((LOOPBACK, 0))
+                base = probe.getsockname()[1]
+            if base + len(self.cabinets) > 65535:
+                continue
+            try:
+                return NtcipAgent(self.cabinets, host=LOOPBACK, port=base, community=self.community).start()
+            except ControllerError:
+                continue  # one of the next ports is taken: another range
+        raise ControllerError("no free range of UDP ports on loopback for the emulated controllers")
+
     def _show(self) -> None:
         for tls, cabinet in self.cabinets.items():
             self.conn.trafficlight.setRedYellowGreenState(tls, cabinet.link_state())
@@ -147,8 +166,7 @@ class SilWorld:
             self.agent.stop()
             self.agent = None
         elif not faults.get("agent_down") and self.agent is None:
-            first = min(self.ports.values())
-            self.agent = NtcipAgent(self.cabinets, host=LOOPBACK, port=first, community=self.community).start()
+            self.agent = self._start_agent(min(self.ports.values()))
             log.warning("SIL fault cleared: SNMP agent serving again")
 
     def camera_source(self) -> SilCameraSource:
