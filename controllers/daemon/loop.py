@@ -24,6 +24,7 @@ the daemon dies                  the controller reverts after ``unitBackupTime``
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import pickle
@@ -111,7 +112,7 @@ class Daemon:
         self._running_plan_json = ""
         self._next_save_s = self._next_export_s = clock.now_s()
         self.last_step_wall = time.monotonic()
-        self.step_seconds: list[float] = []
+        self.step_seconds: collections.deque[float] = collections.deque(maxlen=3600)  # the last hour, for tests
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.on_reload: Callable[[], None] | None = None
@@ -177,11 +178,13 @@ class Daemon:
             log.exception("step at %.0f failed", now)
             self.metrics.inc("phasewise_step_errors_total")
         work_s = time.perf_counter() - started
-        self.step_seconds.append(work_s)
         self.metrics.observe("phasewise_step_seconds", work_s)
+        if work_s > self.metrics.get("phasewise_step_seconds_max"):
+            self.metrics.set("phasewise_step_seconds_max", work_s)
         self.metrics.inc("phasewise_steps_total")
         if work_s > self.settings.step_s:
             self.metrics.inc("phasewise_step_deadline_missed_total")
+        self.step_seconds.append(work_s)
         self.last_step_wall = time.monotonic()
         self.notifier.watchdog()
 

@@ -21,6 +21,7 @@ HELP = {
     "phasewise_steps_total": ("counter", "tactical loop steps"),
     "phasewise_step_errors_total": ("counter", "steps that failed on an unexpected error (logged with traceback)"),
     "phasewise_step_seconds": ("histogram", "wall time of one tactical step (cameras, status, policy, commands)"),
+    "phasewise_step_seconds_max": ("gauge", "longest tactical step so far"),
     "phasewise_step_deadline_missed_total": ("counter", "steps whose work took longer than the step"),
     "phasewise_camera_up": ("gauge", "1 when the camera delivers plausible frames"),
     "phasewise_camera_faults_total": ("counter", "camera frames replaced by an outage frame, by reason"),
