@@ -2,18 +2,24 @@
 
 Distance runs up the page in corridor order (cumulative link travel distance), time across.
 Each intersection shows its coordinated phase's green (green bar) and the rest of its cycle
-(red bar); lines at free-flow speed follow the first and last vehicle of each platoon
-released at the start of a coordinated green, eastbound (up) and westbound (down), so the
-bands of progression are visible.
+(red bar). The shaded bands are the through bands of progression (Little's bandwidth, as in
+PASSER/Synchro diagrams): the times at which a vehicle leaving the first light at free-flow
+speed (the links' travel times) meets green at every light of the chain, up the page and
+down it. Their widths (bandwidth, s and % of the cycle) are in the legend and returned by
+:func:`through_band_s`.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 from optimizer.corridor import CorridorLink
 from optimizer.plan import TimingPlan
+
+BAND_STEP_S = 0.5  # resolution of the band search; bands are reported to this precision
+LABEL_CHARS = 18  # longer signal ids (SUMO cluster ids run to 60 characters) are shortened in the middle
 
 
 def corridor_order(links: Sequence[CorridorLink], tls_ids: Sequence[str]) -> list[tuple[str, float, float]]:
@@ -41,6 +47,40 @@ def corridor_order(links: Sequence[CorridorLink], tls_ids: Sequence[str]) -> lis
     return best
 
 
+def is_coordinated_green(plan: TimingPlan, tls_id: str, t_s: float) -> bool:
+    """Whether ``tls_id``'s coordinated phase shows green at absolute time ``t_s``."""
+    ip = plan.intersections[tls_id]
+    return (t_s - ip.offset_s) % ip.cycle_s < ip.timing(ip.coordinated_phase).green_s
+
+
+def through_band_s(plan: TimingPlan, chain: Sequence[tuple[str, float]]) -> tuple[float, float]:
+    """``(start_s, width_s)`` of the widest through band along ``chain``.
+
+    ``chain`` lists ``(tls, arrival time after leaving the first light, s)``; a departure time
+    ``t`` (mod the first light's cycle) is in the band when every light shows its coordinated
+    green at ``t + arrival``. Width 0 when no departure passes every light on green.
+    """
+    cycle = plan.intersections[chain[0][0]].cycle_s
+    times = [k * BAND_STEP_S for k in range(int(cycle / BAND_STEP_S))]
+    ok = [all(is_coordinated_green(plan, tls, t + dt) for tls, dt in chain) for t in times]
+    if all(ok):
+        return 0.0, cycle
+    best_start, best_len, run = 0, 0, 0
+    for k in range(2 * len(ok)):  # twice round: a band may wrap over the cycle's end
+        run = run + 1 if ok[k % len(ok)] else 0
+        if run > best_len:
+            best_start, best_len = k - run + 1, min(run, len(ok))
+    return (best_start * BAND_STEP_S) % cycle, best_len * BAND_STEP_S
+
+
+def short_label(tls_id: str, chars: int = LABEL_CHARS) -> str:
+    """``tls_id`` if short, else its start and end around an ellipsis (both ends identify a cluster)."""
+    if len(tls_id) <= chars:
+        return tls_id
+    keep = (chars - 1) // 2
+    return f"{tls_id[:keep]}…{tls_id[-keep:]}"
+
+
 def plot_time_space(plan: TimingPlan, links: Sequence[CorridorLink], path: Path, cycles: int = 3) -> Path:
     """Write the diagram as a PNG and return its path."""
     import matplotlib
@@ -53,35 +93,66 @@ def plot_time_space(plan: TimingPlan, links: Sequence[CorridorLink], path: Path,
         order = [(t, 300.0 * k, 0.0) for k, t in enumerate(plan.intersections)]
     cycle = max(ip.cycle_s for ip in plan.intersections.values())
     horizon = cycles * cycle
-    fig, ax = plt.subplots(figsize=(11, 1.2 + 0.9 * len(order)))
-    bar = 12.0
+    height = max((y for _, y, _ in order), default=0.0) or 1.0
+    bar = 0.025 * height + 4.0
+    fig, ax = plt.subplots(figsize=(11, 2.2 + 0.8 * len(order)))
     for tls_id, y, _ in order:
         ip = plan.intersections[tls_id]
         green = ip.timing(ip.coordinated_phase).green_s
-        ax.broken_barh([(0, horizon)], (y - bar / 2, bar), color="#d9534f")
+        ax.broken_barh([(0, horizon)], (y - bar / 2, bar), color="#d9534f", zorder=3)
         start = ip.offset_s - ip.cycle_s
         while start < horizon:
-            ax.broken_barh([(start, green)], (y - bar / 2, bar), color="#3bb273")
+            ax.broken_barh([(start, green)], (y - bar / 2, bar), color="#3bb273", zorder=3)
             start += ip.cycle_s
-        ax.text(-0.01 * horizon, y, tls_id, ha="right", va="center", fontsize=8)
-    for k in range(len(order) - 1):
-        (a, ya, _), (b, yb, travel) = order[k], order[k + 1]
-        back = next((l.travel_time_s for l in links if l.upstream == b and l.downstream == a), travel)
-        for up, y0, y1, t_link, colour in ((a, ya, yb, travel, "#1f5fa8"), (b, yb, ya, back, "#8e44ad")):
-            ip = plan.intersections[up]
-            green = ip.timing(ip.coordinated_phase).green_s
-            start = ip.offset_s - ip.cycle_s
-            while start < horizon:
-                for t0 in (start, start + green):
-                    ax.plot([t0, t0 + t_link], [y0, y1], color=colour, lw=0.8, alpha=0.8)
-                start += ip.cycle_s
+    legend = []
+    if len(order) > 1:
+        up = [(t, y) for t, y, _ in order]
+        arrive_up = _arrivals([travel for _, _, travel in order])
+        back = [_travel(links, order[k + 1][0], order[k][0], order[k + 1][2]) for k in range(len(order) - 1)]
+        arrive_down = _arrivals([0.0, *reversed(back)])
+        for chain, arrivals, colour, name in (
+            (up, arrive_up, "#1f5fa8", "up the page"),
+            (list(reversed(up)), arrive_down, "#8e44ad", "down the page"),
+        ):
+            start_s, width_s = through_band_s(plan, [(t, a) for (t, _), a in zip(chain, arrivals)])
+            first_cycle = plan.intersections[chain[0][0]].cycle_s
+            label = (f"{name} ({short_label(chain[0][0])} → {short_label(chain[-1][0])}): band {width_s:g} s "
+                     f"({width_s / first_cycle:.0%} of the cycle)" if width_s > 0 else f"{name}: no through band")
+            legend.append(label)
+            t0 = start_s - first_cycle * (1 + (max(arrivals) // first_cycle))
+            first = True
+            while width_s > 0 and t0 < horizon:
+                xs = [t0 + a for a in arrivals] + [t0 + width_s + a for a in reversed(arrivals)]
+                ys = [y for _, y in chain] + [y for _, y in reversed(chain)]
+                ax.fill(xs, ys, color=colour, alpha=0.25, lw=0, zorder=2, label=label if first else None)
+                first = False
+                t0 += first_cycle
+            if width_s == 0:
+                ax.plot([], [], color=colour, label=label)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, fontsize=8, frameon=False)
     ax.set_xlim(0, horizon)
+    ax.set_ylim(-2 * bar, height + 2 * bar)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("distance along the corridor (m)")
-    ax.set_yticks([])
-    ax.set_title(f"Time-space diagram: coordinated greens, eastbound (blue) and westbound (purple) bands — {plan.note}", fontsize=9)
+    ax.set_yticks([y for _, y, _ in order], [f"{short_label(t)}  {y:.0f} m" for t, y, _ in order], fontsize=8)
+    ax.set_ylabel("distance along the corridor")
+    cycles_s = sorted({ip.cycle_s for ip in plan.intersections.values()})
+    ax.set_title("Time-space diagram: coordinated greens and through bands\n"
+                 + textwrap.fill(f"cycle {', '.join(f'{c:g}' for c in cycles_s)} s — {plan.note}", 110), fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _arrivals(travel_s: Sequence[float]) -> list[float]:
+    """Cumulative arrival times from per-link travel times (the first entry is the first light's 0)."""
+    out, total = [], 0.0
+    for t in travel_s:
+        total += t
+        out.append(total)
+    return out
+
+
+def _travel(links: Sequence[CorridorLink], upstream: str, downstream: str, default_s: float) -> float:
+    return next((l.travel_time_s for l in links if l.upstream == upstream and l.downstream == downstream), default_s)
