@@ -43,12 +43,13 @@ def movement_index(models: dict[str, IntersectionModel]) -> dict[tuple[str, str]
 
 
 def demand_from_routes(
-    models: dict[str, IntersectionModel], route_files: Iterable[Path], begin_s: float, end_s: float
+    models: dict[str, IntersectionModel], route_files: Iterable[Path], begin_s: float, end_s: float,
+    require: bool = True,
 ) -> DemandEstimate:
     """Per-movement flows (veh/h) of the vehicles departing in ``[begin_s, end_s)``.
 
-    Raises ``ConfigError`` for unrouted trips and for traffic lights without demand (see the
-    module docstring).
+    Raises ``ConfigError`` for unrouted trips and, unless ``require`` is false (counting
+    for comparison, not planning), for traffic lights without demand (see the module docstring).
     """
     if end_s <= begin_s:
         raise ConfigError(f"demand period: end {end_s:g} s must be after begin {begin_s:g} s")
@@ -76,7 +77,8 @@ def demand_from_routes(
     scale = 3600.0 / (end_s - begin_s)
     flows = {t: {m: c * scale for m, c in mv.items()} for t, mv in counts.items()}
     estimate = DemandEstimate(flows, period_s=end_s - begin_s, source=",".join(str(f) for f in files))
-    require_demand(models, estimate, f"[{begin_s:g}, {end_s:g}) s")
+    if require:
+        require_demand(models, estimate, f"[{begin_s:g}, {end_s:g}) s")
     return estimate
 
 

@@ -49,15 +49,21 @@ def _scenario(net: Path | None, sumocfg: Path | None, scenario: str | None, seed
 
 def _demand(
     models: dict, net_file: Path, scenario: Scenario | None, demand: Path | None, counts: Path | None, lane_map: Path | None,
-    routes: Path | None, begin: float | None, end: float | None,
+    routes: Path | None, begin: float | None, end: float | None, tmc: Path | None = None,
 ) -> DemandEstimate:
     from optimizer.demand import read_demand_csv
     from optimizer.demand_counts import demand_from_counts
     from optimizer.demand_routes import demand_from_routes
     from sumo_scenarios.routing import route_trips
 
-    if sum(x is not None for x in (demand, counts, routes)) > 1:
-        raise ConfigError("give only one demand source: --demand, --counts (with --lane-map) or --routes")
+    if sum(x is not None for x in (demand, counts, routes, tmc)) > 1:
+        raise ConfigError("give only one demand source: --demand, --tmc, --counts (with --lane-map) or --routes")
+    if tmc is not None:
+        from optimizer.demand_tmc import read_tmc_csv
+
+        start_s, estimate = read_tmc_csv(tmc).peak_hour()
+        console.print(f"demand: the peak hour of {tmc} (from {start_s:g} s)")
+        return estimate
     if demand is not None:
         return read_demand_csv(demand)
     if counts is not None:
@@ -80,6 +86,9 @@ def optimize(
     sumocfg: Annotated[Optional[Path], typer.Option(help="a SUMO .sumocfg (net and routes)")] = None,
     scenario: Annotated[Optional[str], typer.Option(help="corridor[:demand=high,...] or a shared scenario name")] = None,
     demand: Annotated[Optional[Path], typer.Option(help="demand CSV: tls,movement,flow_veh_h[,std_veh_h]")] = None,
+    tmc: Annotated[
+        Optional[Path], typer.Option(help="turning-movement counts CSV: tls,movement,bin_start,count[,bin_s] (peak hour)")
+    ] = None,
     counts: Annotated[Optional[Path], typer.Option(help="vision counts CSV: bin_start,lane,class,count")] = None,
     lane_map: Annotated[Optional[Path], typer.Option(help="lane map CSV: lane,tls,movement[,share]")] = None,
     routes: Annotated[Optional[Path], typer.Option(help="SUMO route file to count demand from")] = None,
@@ -120,7 +129,7 @@ def optimize(
     with OutputFolder(out, "--out", managed=PLAN_FILES + CHECK_FILES) as folder:
         _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed,
                   cycle_min, cycle_max, max_saturation, time_limit,
-                  CheckRequest(seeds, workers) if checking else None)
+                  CheckRequest(seeds, workers) if checking else None, tmc)
     console.print(f"written to {out}/")
 
 
@@ -134,7 +143,7 @@ def _optimize(
     folder: OutputFolder, net: Path | None, sumocfg: Path | None, scenario: str | None, demand: Path | None,
     counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
     seed: int, cycle_min: float, cycle_max: float, max_saturation: float, time_limit: float,
-    check: CheckRequest | None,
+    check: CheckRequest | None, tmc: Path | None = None,
 ) -> None:
     from optimizer.candidates import candidate_plans
     from optimizer.corridor import optimize_corridor
@@ -148,9 +157,9 @@ def _optimize(
 
     net_file, resolved = _scenario(net, sumocfg, scenario, seed)
     models = load_intersections(net_file)
-    estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end)
+    estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end, tmc)
     estimate.check(models)
-    if demand is not None or counts is not None:
+    if demand is not None or counts is not None or tmc is not None:
         models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
     bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation)
     links = find_links(net_file, models)

@@ -48,3 +48,16 @@ def test_sim_plan_that_is_not_a_plan_is_one_line(tmp_path: Path) -> None:
     done = phasewise("sim", "--scenario", SMALL, "--plan", str(bad))
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1 and "no <tlLogic>" in lines[0], done.stderr
+
+
+def test_optimize_from_turning_counts(tmp_path: Path) -> None:
+    rows = ["tls,movement,bin_start,count"]
+    for k in range(4):
+        rows += [f"J0,W_J0:through,{k * 900},{200 + 10 * k}", f"J0,N0_J0:through,{k * 900},{60 + 5 * k}",
+                 f"J1,J0_J1:through,{k * 900},{180 + 10 * k}", f"J1,N1_J1:through,{k * 900},{50}"]
+    (tmp_path / "tmc.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "plan"
+    done = phasewise("optimize", "--scenario", SMALL, "--tmc", str(tmp_path / "tmc.csv"), "--no-check",
+                     "--out", str(out), "--time-limit", "1")
+    assert done.returncode == 0, done.stderr
+    assert "peak hour" in done.stderr and (out / "plan.add.xml").is_file()
