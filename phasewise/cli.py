@@ -7,6 +7,7 @@ from phasewise.app import app, interrupted_exit, run_app
 try:  # loading the commands takes seconds (SUMO, OR-Tools, OpenCV); Ctrl-C then is no error either
     from phasewise import cmd_sim  # noqa: F401  (registers `sim` and `demo`)
     from phasewise import cmd_optimize  # noqa: F401
+    from phasewise import cmd_calibrate  # noqa: F401
     from phasewise import cmd_replay  # noqa: F401
     from phasewise import cmd_controller  # noqa: F401  (the `controller` group)
     from phasewise import cmd_emulate  # noqa: F401
