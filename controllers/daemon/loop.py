@@ -299,6 +299,8 @@ class Daemon:
             self.metrics.inc("phasewise_controller_errors_total", kind="command")
         if refusals is not None and len(refusals) > before:
             self.metrics.inc("phasewise_commands_refused_total", len(refusals) - before)
+        if refusals is not None and len(refusals) > 1000:  # logged and counted: a daemon of months keeps no list
+            del refusals[:]
 
     def _apply(self, plan: TimingPlan, reason: str) -> bool:
         if self.backend is None or self.released:

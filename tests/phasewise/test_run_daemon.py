@@ -181,6 +181,7 @@ def test_kill_9_then_restart_keeps_counts_plan_and_learning(tmp: Path) -> None:
                90, "a plan applied and vehicles counted")
         d.wait(lambda: d.metric("phasewise_steps_total") > 100, 30, "a learnt-state save")
         counted = d.metric("phasewise_vehicles_counted_total")
+        assert d.metric("phasewise_monitor_violations_total") == 0.0
     finally:
         d.kill()  # SIGKILL: no shutdown code runs
     assert committed_counts(state) >= counted  # nothing counted is lost

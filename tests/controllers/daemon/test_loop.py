@@ -330,3 +330,34 @@ def test_notifier_sends_ready_and_watchdog_datagrams(tmp_path) -> None:  # type:
         sock.settimeout(1.0)
         got = [sock.recv(100).decode() for _ in range(3)]
     assert got == ["READY=1\nSTATUS=ok", "WATCHDOG=1", "STOPPING=1"]
+
+
+def test_a_failing_stream_is_reopened_with_backoff_and_unread_crossings_are_kept() -> None:
+    from controllers.daemon.cameras import StreamCameraSource
+
+    opened = []
+
+    def open_stream():  # type: ignore[no-untyped-def]
+        opened.append(time.monotonic())
+        cams = FakeCameras()
+        for k in range(3):
+            yield {"n": cams.read(float(k))["n"]}
+        if len(opened) < 3:
+            raise ConnectionError("RTSP session lost")
+        while True:  # the third connection stays up
+            time.sleep(0.01)
+            yield {}
+
+    metrics = Metrics()
+    source = StreamCameraSource("s1", {"n": LAYOUTS["n"]}, open_stream, metrics, backoff_s=0.05)
+    try:
+        deadline = time.monotonic() + 5
+        while len(opened) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        frame = source.read(0.0)["n"]
+    finally:
+        source.close()
+    assert metrics.get("phasewise_camera_reconnects_total", stream="s1") == 2
+    assert opened[2] - opened[1] >= 2 * (opened[1] - opened[0]) * 0.5  # the pause grows
+    assert frame.crossing_lane.size == 9  # three connections x three frames, none read in between
