@@ -361,3 +361,18 @@ def test_a_failing_stream_is_reopened_with_backoff_and_unread_crossings_are_kept
     assert metrics.get("phasewise_camera_reconnects_total", stream="s1") == 2
     assert opened[2] - opened[1] >= 2 * (opened[1] - opened[0]) * 0.5  # the pause grows
     assert frame.crossing_lane.size == 9  # three connections x three frames, none read in between
+
+
+def test_decisions_log_rotates_and_survives_write_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from controllers.daemon.store import JsonlLog
+
+    metrics = Metrics()
+    log = JsonlLog(tmp_path / "decisions.jsonl", metrics, max_bytes=200, backups=2)
+    for k in range(20):
+        log.write({"event": "plan", "k": k})
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["decisions.jsonl", "decisions.jsonl.1", "decisions.jsonl.2"]
+    assert all(p.stat().st_size <= 200 for p in tmp_path.iterdir())
+    bad = JsonlLog(tmp_path / "missing-dir" / "d.jsonl", metrics)
+    bad.write({"event": "x"})  # the folder is gone: counted, not raised
+    assert metrics.get("phasewise_state_write_errors_total", kind="decisions") == 1
