@@ -7,7 +7,9 @@ simulated hour the process's resident memory, open file descriptors and threads
 (``/proc/<pid>``), its child processes, and from ``/metrics`` the tactical step's wall-time
 distribution (the ``phasewise_step_seconds`` histogram). Prints one row per hour and the
 verdicts: memory growth after the first hour < 10 %, no fd or thread growth, 1 s step deadline
-met in >= 99.9 % of steps.
+met in >= 99.9 % of steps. The step quantiles are the histogram's bucket bounds (a p99 of 250
+means: 99 % of steps took at most 250 ms; buckets 10, 25, 50, 100, 250, 500, 1000, 2500 ms);
+the step's work is cameras + status + policy + commands + state, not the simulated world.
 
     .venv/bin/python benchmarks/daemon_soak.py --hours 24      # the soak
     .venv/bin/python benchmarks/daemon_soak.py --hours 2       # what fits a quick check
