@@ -10,7 +10,7 @@ one camera stale / implausible   an outage frame: its approach runs plan greens 
 camera stream fails              reopened with backoff (``cameras.StreamCameraSource``)
 every camera out ``release_after_s``  control handed back: ``backend.close()`` releases the
                                  controller to its own schedule (standby pattern); taken
-                                 back once every camera is up ``recover_after_s``
+                                 back once cameras are up again for ``recover_after_s``
 controller unreachable           its status is ``unknown``, commands dropped, retried with
                                  backoff (``NtcipBackend``); the plan it missed is re-sent
 plan refused (safety/controller) the running plan stays
@@ -56,8 +56,8 @@ class DaemonSettings:
     ``camera_stale_s``: a camera without a new frame this long is out (three missed 1 s
     frames: one late frame is jitter, three is a lost stream). ``release_after_s``: every
     camera out this long hands control back to the controller (its own schedule beats
-    control blind). ``recover_after_s``: every camera up again this long before control is
-    taken back (a flapping link must not toggle the controller's mode). ``strategic_deadline_s``:
+    control blind). ``recover_after_s``: cameras up again (any, without a gap) this long
+    before control is taken back (a flapping link must not toggle the controller's mode). ``strategic_deadline_s``:
     an optimizer + gate job is given up after this (the gate itself fails closed at its
     ``timeout_s``). ``save_learning_s``: how often the estimator's learnt state is saved.
     ``export_every_s``: how often closed count bins are looked for. ``alive_s``: ``/healthz``
@@ -106,7 +106,7 @@ class Daemon:
         self.backend: SignalBackend | None = None
         self.released = False
         self._all_down_since: float | None = None
-        self._all_up_since: float | None = None
+        self._detection_since: float | None = None
         self._status: dict[str, SignalStatus] = {tls: SignalStatus(tls, 0, 0.0, None, "unknown") for tls in policy.nodes}
         self._controller_up: dict[str, bool] = {}
         self._running_plan_json = ""
@@ -226,17 +226,16 @@ class Daemon:
     def _fallback(self, now: float) -> None:
         s = self.settings
         if not any(self.health.up.values()):
-            self._all_up_since = None
+            self._detection_since = None
             self._all_down_since = self._all_down_since if self._all_down_since is not None else now
             if not self.released and now - self._all_down_since >= s.release_after_s:
                 self._release(now)
         else:
+            # detection is back when some camera has stayed up (one camera broken for good
+            # must not keep the whole site on the controller's schedule)
             self._all_down_since = None
-            if all(self.health.up.values()):
-                self._all_up_since = self._all_up_since if self._all_up_since is not None else now
-            else:
-                self._all_up_since = None
-            if self.released and self._all_up_since is not None and now - self._all_up_since >= s.recover_after_s:
+            self._detection_since = self._detection_since if self._detection_since is not None else now
+            if self.released and self._detection_since is not None and now - self._detection_since >= s.recover_after_s:
                 self._resume(now)
         if self.backend is None and not self.released:
             self._connect()
