@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # the optimizer (SciPy, OR-Tools) is imported when the comman
 
 console = Console(stderr=True)
 
-PLAN_FILES = ("plan.json", "plan.add.xml", "timing.txt", "time_space.png")
+PLAN_FILES = ("plan.json", "plan.add.xml", "timing.txt", "time_space.png", "plan.utdf.csv", "volumes.utdf.csv")
 CHECK_FILES = ("candidate.add.xml", "program.add.xml", "check.json", "check.png")
 
 
@@ -89,6 +89,13 @@ def optimize(
     tmc: Annotated[
         Optional[Path], typer.Option(help="turning-movement counts CSV: tls,movement,bin_start,count[,bin_s] (peak hour)")
     ] = None,
+    utdf: Annotated[
+        Optional[Path], typer.Option(help="Synchro UTDF file: its [Lanes] volumes as demand")
+    ] = None,
+    existing: Annotated[
+        Optional[Path], typer.Option(help="the plan in the street, to check against instead of the network's "
+                                          "program: a Synchro UTDF file or a plan.json")
+    ] = None,
     counts: Annotated[Optional[Path], typer.Option(help="vision counts CSV: bin_start,lane,class,count")] = None,
     lane_map: Annotated[Optional[Path], typer.Option(help="lane map CSV: lane,tls,movement[,share]")] = None,
     routes: Annotated[Optional[Path], typer.Option(help="SUMO route file to count demand from")] = None,
@@ -114,6 +121,10 @@ def optimize(
                                           "(default: on with --sumocfg or --scenario)")
     ] = None,
     seeds: Annotated[int, typer.Option(min=1, max=100, help="seeds of the SUMO check (paired)")] = 3,
+    search: Annotated[
+        bool, typer.Option("--search/--no-search",
+                           help="with the check: choose among candidate plans in SUMO (program cycle, longer cycle...)")
+    ] = True,
     workers: Annotated[
         Optional[int], typer.Option(min=1, max=256, help="parallel SUMO processes of the check (default: CPU count)")
     ] = None,
@@ -126,10 +137,12 @@ def optimize(
     if begin is not None and end is not None and end <= begin:
         raise ConfigError(f"--end {end:g} must be after --begin {begin:g}")
     checking = check if check is not None else net is None
+    if existing is not None and not checking:
+        raise ConfigError("--existing is what the SUMO check compares against: give --sumocfg or --scenario, not --no-check")
     with OutputFolder(out, "--out", managed=PLAN_FILES + CHECK_FILES) as folder:
         _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed,
                   cycle_min, cycle_max, max_saturation, time_limit,
-                  CheckRequest(seeds, workers) if checking else None, tmc)
+                  CheckRequest(seeds, workers, existing, search) if checking else None, tmc, utdf)
     console.print(f"written to {out}/")
 
 
@@ -137,13 +150,15 @@ def optimize(
 class CheckRequest:
     seeds: int
     workers: int | None
+    existing: Path | None = None
+    search: bool = True
 
 
 def _optimize(
     folder: OutputFolder, net: Path | None, sumocfg: Path | None, scenario: str | None, demand: Path | None,
     counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
     seed: int, cycle_min: float, cycle_max: float, max_saturation: float, time_limit: float,
-    check: CheckRequest | None, tmc: Path | None = None,
+    check: CheckRequest | None, tmc: Path | None = None, utdf: Path | None = None,
 ) -> None:
     from optimizer.candidates import candidate_plans
     from optimizer.corridor import optimize_corridor
@@ -157,16 +172,22 @@ def _optimize(
 
     net_file, resolved = _scenario(net, sumocfg, scenario, seed)
     models = load_intersections(net_file)
-    estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end, tmc)
+    if utdf is not None:
+        if any(x is not None for x in (demand, counts, routes, tmc)):
+            raise ConfigError("give only one demand source: --demand, --tmc, --utdf, --counts (with --lane-map) or --routes")
+        estimate = _utdf_demand(utdf, models)
+    else:
+        estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end, tmc)
     estimate.check(models)
-    if demand is not None or counts is not None or tmc is not None:
+    if demand is not None or counts is not None or tmc is not None or utdf is not None:
         models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
     bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation)
     links = find_links(net_file, models)
     simulated = None
     if check is not None and resolved is not None:
         simulated = _check_scenario(resolved, routes, begin, end)
-        plans = candidate_plans(models, estimate, links, bounds, time_limit)
+        plans = (candidate_plans(models, estimate, links, bounds, time_limit) if check.search
+                 else {"analytical": optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds)})
         plan = _select(folder, plans, models, simulated, check) if len(plans) > 1 else plans["analytical"]
     else:
         plan = optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds)
@@ -175,6 +196,7 @@ def _optimize(
     sheet = timing_sheet(plan)
     folder.path("timing.txt").write_text(sheet, encoding="utf-8")
     plot_time_space(plan, links, folder.path("time_space.png"))
+    _write_utdf(folder, plan, models, net_file, estimate)
     print(sheet, end="")
     console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h")
     if check is None or simulated is None:
@@ -182,8 +204,45 @@ def _optimize(
         console.print("not checked in SUMO (--no-check or no scenario): plan.add.xml is the unchecked plan")
     else:
         candidate = write_additional(plan, models, folder.path("candidate.add.xml"))
-        _check(folder, candidate, list(plan.intersections), simulated, check)
+        _check(folder, candidate, list(plan.intersections), simulated, check, models)
     folder.commit()
+
+
+def _utdf_demand(path: Path, models: dict) -> DemandEstimate:
+    from optimizer.utdf import read_utdf
+
+    if not path.is_file():
+        raise ConfigError(f"--utdf {path}: file not found")
+    _, volumes = read_utdf(path.read_text(encoding="utf-8-sig"), models, str(path))
+    if volumes is None:
+        raise ConfigError(f"--utdf {path}: no Volume rows in its [Lanes] section; give the volumes another way")
+    return volumes
+
+
+def _existing_plan(path: Path, models: dict) -> TimingPlan:
+    """The plan in the street from a UTDF file or a plan.json (validated against the network)."""
+    from optimizer.plan import TimingPlan, validate
+    from optimizer.utdf import read_utdf
+    from phasewise_errors import PlanError
+
+    if not path.is_file():
+        raise ConfigError(f"--existing {path}: file not found")
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        plan = TimingPlan.from_json(text) if path.suffix == ".json" else read_utdf(text, models, str(path))[0]
+        validate(plan, models)
+    except PlanError as exc:
+        raise PlanError(f"--existing {path}: {exc}") from None
+    return plan
+
+
+def _write_utdf(folder: OutputFolder, plan: TimingPlan, models: dict, net_file: Path, demand: DemandEstimate) -> None:
+    """``plan.utdf.csv`` (plan and volumes) and ``volumes.utdf.csv`` for Synchro."""
+    from optimizer.utdf import utdf_network, write_tmc_volumes, write_utdf
+
+    network = utdf_network(net_file, models, list(plan.intersections))
+    folder.path("plan.utdf.csv").write_text(write_utdf(plan, models, network, demand), encoding="utf-8")
+    folder.path("volumes.utdf.csv").write_text(write_tmc_volumes(demand, models, network), encoding="utf-8")
 
 
 def _check_scenario(resolved: Scenario, routes: Path | None, begin: float | None, end: float | None) -> Scenario:
@@ -229,7 +288,7 @@ def _select(folder: OutputFolder, plans: dict[str, TimingPlan], models: dict, si
 
 
 def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated: Scenario,
-           request: CheckRequest) -> None:
+           request: CheckRequest, models: dict) -> None:
     """Simulate the existing program and the candidate on the same seeds; write the recommended one."""
     import shutil
     from functools import partial
@@ -240,7 +299,12 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
 
     seed_list = list(range(1, request.seeds + 1))
     program = folder.path("program.add.xml")
-    program.write_text(existing_program_xml(simulated.net_file, simulated.additional_files, tls_ids), encoding="utf-8")
+    if request.existing is not None:
+        from optimizer.sumo_export import write_additional
+
+        write_additional(_existing_plan(request.existing, models), models, program)
+    else:
+        program.write_text(existing_program_xml(simulated.net_file, simulated.additional_files, tls_ids), encoding="utf-8")
     jobs = [RunJob(simulated, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")
             for seed in seed_list for label, path in (("program", program), ("plan", candidate))]
     console.print(f"checking in SUMO: existing program and new plan, {len(seed_list)} seed(s), "

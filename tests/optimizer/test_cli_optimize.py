@@ -22,7 +22,8 @@ def test_writes_plan_files(net_file: Path, tmp_path: Path) -> None:
     demand.write_text("tls,movement,flow_veh_h\nJ0,W_J0:through,900\nJ1,J0_J1:through,800\nJ2,J1_J2:through,700\n")
     done = optimize("--net", str(net_file), "--demand", str(demand), "--out", str(tmp_path / "plan"), "--time-limit", "1")
     assert done.returncode == 0, done.stderr
-    assert {p.name for p in (tmp_path / "plan").iterdir()} == {"plan.json", "plan.add.xml", "timing.txt", "time_space.png"}
+    assert {p.name for p in (tmp_path / "plan").iterdir()} == {"plan.json", "plan.add.xml", "timing.txt",
+                                                              "time_space.png", "plan.utdf.csv", "volumes.utdf.csv"}
     assert "J1" in done.stdout
 
 

@@ -16,7 +16,7 @@ def phasewise(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_check_writes_the_recommended_program_and_sim_replays_it(tmp_path: Path) -> None:
     out = tmp_path / "plan"
-    done = phasewise("optimize", "--scenario", SMALL, "--out", str(out), "--end", "600", "--seeds", "2",
+    done = phasewise("optimize", "--scenario", SMALL, "--out", str(out), "--end", "300", "--seeds", "2",
                      "--workers", "1", "--time-limit", "1")
     assert done.returncode == 0, done.stderr
     assert "recommended:" in done.stdout and "Traceback" not in done.stderr
@@ -29,7 +29,7 @@ def test_check_writes_the_recommended_program_and_sim_replays_it(tmp_path: Path)
     # the existing program through `sim --plan`: the same runner, the same numbers as the check
     # (seed 1 only: the check keeps the corridor's demand of --seed 1, sim builds one per seed)
     metrics = tmp_path / "m.json"
-    done = phasewise("sim", "--scenario", SMALL, "--end", "600", "--seeds", "2", "--workers", "1",
+    done = phasewise("sim", "--scenario", SMALL, "--end", "300", "--seeds", "2", "--workers", "1",
                      "--plan", str(out / "program.add.xml"), "--json", str(metrics))
     assert done.returncode == 0, done.stderr
     per_seed = [s["delay_s_per_vehicle"] for s in json.loads(metrics.read_text())["per_seed"]]
@@ -61,3 +61,20 @@ def test_optimize_from_turning_counts(tmp_path: Path) -> None:
                      "--out", str(out), "--time-limit", "1")
     assert done.returncode == 0, done.stderr
     assert "peak hour" in done.stderr and (out / "plan.add.xml").is_file()
+
+
+def test_synchro_file_round_trip_as_demand_and_existing_plan(tmp_path: Path) -> None:
+    first = tmp_path / "first"
+    done = phasewise("optimize", "--scenario", SMALL, "--no-check", "--out", str(first), "--time-limit", "1")
+    assert done.returncode == 0, done.stderr
+    utdf = first / "plan.utdf.csv"
+    assert "[Timeplans]" in utdf.read_text() and (first / "volumes.utdf.csv").is_file()
+    second = tmp_path / "second"
+    done = phasewise("optimize", "--scenario", SMALL, "--utdf", str(utdf), "--existing", str(utdf), "--seeds", "1",
+                     "--no-search", "--workers", "1", "--end", "300", "--out", str(second), "--time-limit", "1")
+    assert done.returncode == 0, done.stderr
+    # the existing plan checked against is the first plan, imported from Synchro's format
+    def programs(path: Path) -> list[str]:  # without the comment naming who created the plan
+        return [line for line in path.read_text().splitlines() if "created by" not in line]
+
+    assert programs(second / "program.add.xml") == programs(first / "plan.add.xml")
