@@ -9,10 +9,13 @@ encodes exactly that. So besides the analytical optimum, :func:`candidate_plans`
 * ``program cycle``: the same optimisation (splits, offsets) at the cycle the network's
   program runs (the longest program cycle of the planned lights): the existing program as a
   warm start for the cycle, re-split and re-offset for the demand;
-* ``halfway to program``: at the program's cycle, each green halfway between the
-  re-split plan and the program's own green (:func:`blend_with_program`): a step from what
+* ``halfway to program``/``near program``: at the program's cycle, each green half (or
+  80 %) of the way from the re-split plan to the program's own green
+  (:func:`blend_with_program`): steps from what
   engineers chose toward what the model wants, for when the model is wrong about a movement
   (a left turn that filters better than HCM's gap acceptance says);
+* ``near program, its offsets``: the latter with the program's own offsets
+  (:func:`with_program_offsets`);
 * ``longer cycle``: the analytical cycle stretched by ``LONGER_CYCLE_FACTOR``: fewer
   switches and more capacity per hour where short links cannot store a cycle's queue.
 
@@ -72,13 +75,33 @@ def candidate_plans(
         plans[label] = dataclasses.replace(plan, note=f"{label}: {plan.note}")
         cycles.append(cycle)
     if "program cycle" in plans:
-        blended = blend_with_program(plans["program cycle"], models, PROGRAM_WEIGHT)
-        if blended is not None:
-            plans["halfway to program"] = blended
+        for label, weight in PROGRAM_WEIGHTS.items():
+            blended = blend_with_program(plans["program cycle"], models, weight)
+            if blended is not None:
+                plans[label] = dataclasses.replace(blended, note=f"{label}: {plans['program cycle'].note}")
+        if "near program" in plans:
+            plans["near program, its offsets"] = with_program_offsets(plans["near program"], models)
     return plans
 
 
-PROGRAM_WEIGHT = 0.5  # halfway: one step of a search between the two, not a new optimum
+PROGRAM_WEIGHTS = {"halfway to program": 0.5, "near program": 0.8}  # steps of a search between the two
+
+
+def with_program_offsets(plan: TimingPlan, models: dict[str, IntersectionModel]) -> TimingPlan:
+    """``plan`` with each sequence starting where the program's does (its SUMO offset).
+
+    The model's progression offsets assume platoons it can predict; on a cluster of lights a
+    few metres apart the program's own alignment (often all starting together) keeps the
+    short links from filling, which SUMO shows and the model does not.
+    """
+    out = {}
+    for tls_id, ip in plan.intersections.items():
+        if abs(ip.cycle_s - models[tls_id].program_cycle_s) > TOLERANCE_S:
+            out[tls_id] = ip
+            continue
+        offset = (models[tls_id].program_offset_s + ip.green_start_s(ip.coordinated_phase)) % ip.cycle_s
+        out[tls_id] = dataclasses.replace(ip, offset_s=offset)
+    return TimingPlan(out, plan.created_by, f"{plan.note}; the program's offsets", dict(plan.objective))
 
 
 def blend_with_program(plan: TimingPlan, models: dict[str, IntersectionModel], weight: float) -> TimingPlan | None:
@@ -109,4 +132,4 @@ def blend_with_program(plan: TimingPlan, models: dict[str, IntersectionModel], w
         changed = changed or not np.allclose(target, greens)
     if not changed:
         return None
-    return TimingPlan(out, plan.created_by, f"halfway to program: {plan.note}", dict(plan.objective))
+    return TimingPlan(out, plan.created_by, plan.note, dict(plan.objective))

@@ -40,3 +40,14 @@ def test_halfway_keeps_the_cycle_and_moves_each_green() -> None:
 def test_other_cycle_is_left_alone() -> None:
     plan = _plan([30, 12, 30, 8])
     assert blend_with_program(plan, {"A": _Model([36, 6, 36, 2], 90.0)}, 0.5) is None  # type: ignore[arg-type]
+
+
+def test_program_offsets_start_the_sequence_where_the_program_does() -> None:
+    from optimizer.candidates import with_program_offsets
+    from optimizer.sumo_export import sumo_offset_s
+
+    plan = _plan([30, 12, 30, 8])  # cycle 100, coordinated phase 0
+    model = _Model([36, 6, 36, 2], 100.0)
+    model.program_offset_s = 17.0  # type: ignore[attr-defined]
+    moved = with_program_offsets(plan, {"A": model})  # type: ignore[arg-type]
+    assert sumo_offset_s(moved.intersections["A"]) == pytest.approx(17.0)
