@@ -29,6 +29,7 @@ from phasewise_errors import ConfigError
 if TYPE_CHECKING:  # the optimizer (SciPy, OR-Tools) is imported when the command runs: a fast CLI start
     from optimizer.demand import DemandEstimate
     from optimizer.plan import TimingPlan
+    from optimizer.webster import IntersectionBounds
     from sumo_scenarios.scenario import Scenario
 
 console = Console(stderr=True)
@@ -111,6 +112,11 @@ def optimize(
     max_saturation: Annotated[
         float, typer.Option(min=0.05, max=1.0, callback=finite, help="degree-of-saturation cap (0.05-1)")
     ] = 0.9,
+    saturation_flow: Annotated[
+        float, typer.Option(min=600.0, max=2600.0, callback=finite,
+                            help="saturation flow, veh/h per lane (600-2600); a measured value (the vision "
+                                 "estimator's discharge rate, a site survey) beats the 1800 default")
+    ] = 1800.0,
     time_limit: Annotated[
         float, typer.Option(max=3600.0, callback=positive,
                             help="solver time limit (s, above 0); the best plan found is returned")
@@ -140,8 +146,11 @@ def optimize(
     if existing is not None and not checking:
         raise ConfigError("--existing is what the SUMO check compares against: give --sumocfg or --scenario, not --no-check")
     with OutputFolder(out, "--out", managed=PLAN_FILES + CHECK_FILES) as folder:
-        _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed,
-                  cycle_min, cycle_max, max_saturation, time_limit,
+        from optimizer.webster import IntersectionBounds
+
+        bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation,
+                                    saturation_flow_veh_h_lane=saturation_flow)
+        _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed, bounds, time_limit,
                   CheckRequest(seeds, workers, existing, search) if checking else None, tmc, utdf)
     console.print(f"written to {out}/")
 
@@ -157,7 +166,7 @@ class CheckRequest:
 def _optimize(
     folder: OutputFolder, net: Path | None, sumocfg: Path | None, scenario: str | None, demand: Path | None,
     counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
-    seed: int, cycle_min: float, cycle_max: float, max_saturation: float, time_limit: float,
+    seed: int, bounds: IntersectionBounds, time_limit: float,
     check: CheckRequest | None, tmc: Path | None = None, utdf: Path | None = None,
 ) -> None:
     from optimizer.candidates import candidate_plans
@@ -167,7 +176,6 @@ def _optimize(
     from optimizer.sumo_export import write_additional
     from optimizer.time_space import plot_time_space
     from optimizer.timing_sheet import timing_sheet
-    from optimizer.webster import IntersectionBounds
     from sumo_scenarios.network import load_intersections
 
     net_file, resolved = _scenario(net, sumocfg, scenario, seed)
@@ -181,7 +189,6 @@ def _optimize(
     estimate.check(models)
     if demand is not None or counts is not None or tmc is not None or utdf is not None:
         models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
-    bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation)
     links = find_links(net_file, models)
     simulated = None
     if check is not None and resolved is not None:
