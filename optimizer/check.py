@@ -170,6 +170,10 @@ def plot_check(check: PlanCheck, path: Path) -> Path:
             ax.plot([x] * len(values), values, "o", color="black", ms=4)
         for x in range(len(check.seeds)):  # each seed's pair joined: the comparison is paired
             ax.plot([0, 1], [per_seed[0][x], per_seed[1][x]], color="black", lw=0.6, alpha=0.5)
+        if key == "delay_s_per_vehicle":
+            d = check.delay_change_s
+            title += (f"\nchange {d.mean:+.1f}" + (f" ({check.confidence:.0%} CI {d.low:+.1f} to {d.high:+.1f})"
+                                                   if math.isfinite(d.low) else ""))
         ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle(f"{check.scenario}: {len(check.seeds)} seed{'s' if len(check.seeds) > 1 else ''} — "
