@@ -136,13 +136,13 @@ def optimize(
     ] = None,
 ) -> None:
     """Optimize cycle, splits and offsets from demand; check the plan in SUMO; write the recommended program."""
-    if check and net is not None:
-        raise ConfigError("--check needs a scenario to simulate: give --sumocfg or --scenario instead of --net")
+    if check and net is not None and routes is None:
+        raise ConfigError("--check needs a scenario to simulate: give --routes with --net, or --sumocfg or --scenario")
     if cycle_min > cycle_max:
         raise ConfigError(f"--cycle-min {cycle_min:g} must not exceed --cycle-max {cycle_max:g}")
     if begin is not None and end is not None and end <= begin:
         raise ConfigError(f"--end {end:g} must be after --begin {begin:g}")
-    checking = check if check is not None else net is None
+    checking = check if check is not None else (net is None or routes is not None)
     if existing is not None and not checking:
         raise ConfigError("--existing is what the SUMO check compares against: give --sumocfg or --scenario, not --no-check")
     with OutputFolder(out, "--out", managed=PLAN_FILES + CHECK_FILES) as folder:
@@ -179,6 +179,11 @@ def _optimize(
     from sumo_scenarios.network import load_intersections
 
     net_file, resolved = _scenario(net, sumocfg, scenario, seed)
+    if resolved is None and routes is not None:  # --net with --routes: enough to simulate
+        from sumo_scenarios.scenario import Scenario
+
+        b = begin if begin is not None else 0.0
+        resolved = Scenario(net_file.stem.removesuffix(".net"), net_file, (routes,), b, end if end is not None else b + 3600.0)
     models = load_intersections(net_file)
     if utdf is not None:
         if any(x is not None for x in (demand, counts, routes, tmc)):

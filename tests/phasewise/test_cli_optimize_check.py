@@ -39,7 +39,7 @@ def test_check_writes_the_recommended_program_and_sim_replays_it(tmp_path: Path)
 def test_check_needs_a_scenario(tmp_path: Path) -> None:
     done = phasewise("optimize", "--net", str(tmp_path / "x.net.xml"), "--check", "--out", str(tmp_path / "o"))
     lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1 and "--check needs a scenario" in lines[0]
+    assert done.returncode == 2 and len(lines) == 1 and "--check needs a scenario" in lines[0], done.stderr
 
 
 def test_sim_plan_that_is_not_a_plan_is_one_line(tmp_path: Path) -> None:
