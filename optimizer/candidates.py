@@ -17,7 +17,9 @@ encodes exactly that. So besides the analytical optimum, :func:`candidate_plans`
 * ``near program, its offsets``: the latter with the program's own offsets
   (:func:`with_program_offsets`);
 * ``longer cycle``: the analytical cycle stretched by ``LONGER_CYCLE_FACTOR``: fewer
-  switches and more capacity per hour where short links cannot store a cycle's queue.
+  switches and more capacity per hour (lost time is paid fewer times);
+* ``storage cycle``: the longest cycle whose red-time queues fit the approach lanes
+  (:mod:`optimizer.storage`: short links, turn bays), when the analytical cycle is longer.
 
 ``phasewise optimize`` simulates each on seeds of its own and keeps the best before the
 check against the program (``phasewise/cmd_optimize.py``). Pure: no SUMO here. Example::
@@ -29,7 +31,8 @@ check against the program (``phasewise/cmd_optimize.py``). Pure: no SUMO here. E
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -37,6 +40,7 @@ from optimizer.corridor import CorridorLink, CorridorOptions, optimize_corridor
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import TOLERANCE_S, IntersectionPlan, TimingPlan
+from optimizer.storage import storage_cycle_cap_s
 from optimizer.webster import IntersectionBounds
 from phasewise_errors import PlanError
 
@@ -56,13 +60,22 @@ def candidate_plans(
     bounds: IntersectionBounds = IntersectionBounds(),
     time_limit_s: float = 5.0,
     options: CorridorOptions = CorridorOptions(),
+    storage_veh: Mapping[str, float] | None = None,
 ) -> dict[str, TimingPlan]:
-    """``{label: plan}``, the analytical optimum first; a variant whose cycle does not fit is left out."""
+    """``{label: plan}``, the analytical optimum first; a variant whose cycle does not fit is left out.
+
+    ``storage_veh`` (lane id -> vehicles, :func:`optimizer.storage.lane_storage_veh`) adds the
+    ``storage cycle`` candidate when the analytical cycle would queue more than the lanes hold.
+    """
     analytical = optimize_corridor(models, demand, links, time_limit_s, bounds, options)
     plans = {"analytical": analytical}
     cycles = [analytical.objective.get("cycle_s", 0.0)]
-    wanted = (("program cycle", program_cycle_s(models)),
-              ("longer cycle", round(analytical.objective.get("cycle_s", 0.0) * LONGER_CYCLE_FACTOR)))
+    wanted = [("program cycle", program_cycle_s(models)),
+              ("longer cycle", round(analytical.objective.get("cycle_s", 0.0) * LONGER_CYCLE_FACTOR))]
+    if storage_veh:
+        cap = storage_cycle_cap_s(analytical, models, demand, storage_veh)
+        if cap < cycles[0]:
+            wanted.append(("storage cycle", max(math.floor(cap), math.ceil(bounds.cycle_min_s))))
     for label, cycle in wanted:
         if cycle <= 0 or any(abs(cycle - c) < SAME_CYCLE_S for c in cycles):
             continue

@@ -170,6 +170,7 @@ def _optimize(
     check: CheckRequest | None, tmc: Path | None = None, utdf: Path | None = None,
 ) -> None:
     from optimizer.candidates import candidate_plans
+    from optimizer.storage import lane_storage_veh
     from optimizer.corridor import optimize_corridor
     from optimizer.corridor_network import find_links
     from optimizer.plan import validate
@@ -198,7 +199,8 @@ def _optimize(
     simulated = None
     if check is not None and resolved is not None:
         simulated = _check_scenario(resolved, routes, begin, end)
-        plans = (candidate_plans(models, estimate, links, bounds, time_limit) if check.search
+        plans = (candidate_plans(models, estimate, links, bounds, time_limit,
+                                 storage_veh=lane_storage_veh(net_file, models)) if check.search
                  else {"analytical": optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds)})
         plan = _select(folder, plans, models, simulated, check) if len(plans) > 1 else plans["analytical"]
     else:
