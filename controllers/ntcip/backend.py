@@ -93,6 +93,11 @@ class NtcipSettings:
 
     patterns: tuple[int, int] = (15, 16)
     phase_control_pattern: int = oids.PATTERN_FREE
+    # False: plans are downloaded and read back but not selected; the controller stays in
+    # phase_control_pattern (free) and the policy's phase commands time it, bounded by the
+    # plan as in SUMO. A selected pattern brings the controller's coordinator (force-off
+    # points, coordinated-phase rest), which then fights the policy's holds.
+    select_plans: bool = True
     release_pattern: int = oids.PATTERN_STANDBY
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     reconnect_s: float = 5.0  # first pause after an agent stopped answering
@@ -294,6 +299,10 @@ class NtcipBackend:
         wrong = [f"{'.'.join(map(str, oid))}={readback[oid]} (wrote {v})" for oid, v in values.items() if readback[oid] != v]
         if wrong:
             raise RequestRefused(f"pattern {target} read back different: {', '.join(wrong[:4])}")
+        if not self.settings.select_plans:
+            link.running_plan_pattern = target  # stored, verified; the next plan goes to the other
+            log.info("%s: plan %s stored as pattern %d (not selected)", link.tls_id, plan.created_by, target)
+            return
         # Selecting the pattern is its own SET: a refusal leaves the running pattern selected.
         await self._write(link, {oids.SYSTEM_PATTERN_CONTROL.instance(): target})
         why = await _pattern_refusal(link.client, target)
