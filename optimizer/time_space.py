@@ -2,17 +2,19 @@
 
 Distance runs up the page in corridor order (cumulative link travel distance), time across.
 Each intersection shows its coordinated phase's green (green bar) and the rest of its cycle
-(red bar). The shaded bands are the through bands of progression (Little's bandwidth, as in
-PASSER/Synchro diagrams): the times at which a vehicle leaving the first light at free-flow
+(red bar). The dark shaded bands are the through bands of progression (Little's bandwidth, as
+in PASSER/Synchro diagrams): the times at which a vehicle leaving the first light at free-flow
 speed (the links' travel times) meets green at every light of the chain, up the page and
-down it. Their widths (bandwidth, s and % of the cycle) are in the legend and returned by
-:func:`through_band_s`.
+down it; the light ones the same from each light to the next (what a plan that coordinates
+pairs, not the whole arterial, gives). Their widths (bandwidth, s and % of the cycle) are in
+the legend and returned by :func:`through_band_s`.
 """
 
 from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 from optimizer.corridor import CorridorLink
@@ -104,7 +106,6 @@ def plot_time_space(plan: TimingPlan, links: Sequence[CorridorLink], path: Path,
         while start < horizon:
             ax.broken_barh([(start, green)], (y - bar / 2, bar), color="#3bb273", zorder=3)
             start += ip.cycle_s
-    legend = []
     if len(order) > 1:
         up = [(t, y) for t, y, _ in order]
         arrive_up = _arrivals([travel for _, _, travel in order])
@@ -114,22 +115,24 @@ def plot_time_space(plan: TimingPlan, links: Sequence[CorridorLink], path: Path,
             (up, arrive_up, "#1f5fa8", "up the page"),
             (list(reversed(up)), arrive_down, "#8e44ad", "down the page"),
         ):
+            ys = [y for _, y in chain]
             start_s, width_s = through_band_s(plan, [(t, a) for (t, _), a in zip(chain, arrivals)])
             first_cycle = plan.intersections[chain[0][0]].cycle_s
-            label = (f"{name} ({short_label(chain[0][0])} → {short_label(chain[-1][0])}): band {width_s:g} s "
+            label = (f"{name} ({short_label(chain[0][0])} → {short_label(chain[-1][0])}): through band {width_s:g} s "
                      f"({width_s / first_cycle:.0%} of the cycle)" if width_s > 0 else f"{name}: no through band")
-            legend.append(label)
-            t0 = start_s - first_cycle * (1 + (max(arrivals) // first_cycle))
-            first = True
-            while width_s > 0 and t0 < horizon:
-                xs = [t0 + a for a in arrivals] + [t0 + width_s + a for a in reversed(arrivals)]
-                ys = [y for _, y in chain] + [y for _, y in reversed(chain)]
-                ax.fill(xs, ys, color=colour, alpha=0.25, lw=0, zorder=2, label=label if first else None)
-                first = False
-                t0 += first_cycle
-            if width_s == 0:
+            if not _draw_band(ax, ys, arrivals, start_s, width_s, first_cycle, horizon, colour, 0.35, label):
                 ax.plot([], [], color=colour, label=label)
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1, fontsize=8, frameon=False)
+            # link by link: what each pair of neighbours passes on green, where no band runs through
+            widths = []
+            for k in range(len(chain) - 1):
+                hop = arrivals[k + 1] - arrivals[k]
+                link_start, link_width = through_band_s(plan, [(chain[k][0], 0.0), (chain[k + 1][0], hop)])
+                widths.append(link_width)
+                _draw_band(ax, ys[k:k + 2], [0.0, hop], link_start, link_width,
+                           plan.intersections[chain[k][0]].cycle_s, horizon, colour, 0.12, None)
+            ax.fill([], [], color=colour, alpha=0.12,
+                    label=f"{name}, light to light: bands {', '.join(f'{w:g}' for w in widths)} s")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
     ax.set_xlim(0, horizon)
     ax.set_ylim(-2 * bar, height + 2 * bar)
     ax.set_xlabel("time (s)")
@@ -143,6 +146,20 @@ def plot_time_space(plan: TimingPlan, links: Sequence[CorridorLink], path: Path,
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _draw_band(ax: Any, ys: Sequence[float], arrivals: Sequence[float], start_s: float, width_s: float,
+               cycle_s: float, horizon_s: float, colour: str, alpha: float, label: str | None) -> bool:
+    """Shade a band (departures ``start_s + [0, width_s)`` each cycle) along ``ys``; False when empty."""
+    if width_s <= 0:
+        return False
+    t0 = start_s - cycle_s * (1 + (max(arrivals) // cycle_s))
+    while t0 < horizon_s:
+        xs = [t0 + a for a in arrivals] + [t0 + width_s + a for a in reversed(arrivals)]
+        ax.fill(xs, [*ys, *reversed(ys)], color=colour, alpha=alpha, lw=0, zorder=2, label=label)
+        label = None
+        t0 += cycle_s
+    return True
 
 
 def _arrivals(travel_s: Sequence[float]) -> list[float]:
