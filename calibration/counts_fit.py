@@ -87,7 +87,8 @@ def fit_routes(net_file: Path, candidate_routes: Sequence[Path], counts: Turning
     turns.write_text(edge_relations_xml(counts, models), encoding="utf-8")
     out = workdir / "routes.rou.xml"
     command = [sys.executable, str(Path(SUMO_HOME) / "tools" / "routeSampler.py"),
-               "-r", ",".join(str(r) for r in candidate_routes), "-t", str(turns), "-o", str(out),
+               "-r", ",".join(str(Path(r).resolve()) for r in candidate_routes), "-t", str(turns.resolve()),
+               "-o", str(out.resolve()),
                "--optimize", "full", "--seed", str(seed), "--attributes", 'departLane="best" departSpeed="max"']
     done = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     if done.returncode != 0 or not out.is_file():
