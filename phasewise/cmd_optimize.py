@@ -82,7 +82,10 @@ def _demand(
 
 @app.command()
 def optimize(
-    out: Annotated[Path, typer.Option(help="folder for plan.json, plan.add.xml, timing.txt, time_space.png")] = Path("out/plan"),
+    out: Annotated[Path, typer.Option(
+        help="folder for plan.add.xml (the recommended program), plan.json, timing.txt, time_space.png, "
+             "plan.utdf.csv, volumes.utdf.csv and, with the check, check.json, check.png, candidate.add.xml, "
+             "program.add.xml")] = Path("out/plan"),
     net: Annotated[Optional[Path], typer.Option(help="a SUMO .net.xml")] = None,
     sumocfg: Annotated[Optional[Path], typer.Option(help="a SUMO .sumocfg (net and routes)")] = None,
     scenario: Annotated[Optional[str], typer.Option(help="corridor[:demand=high,...] or a shared scenario name")] = None,
