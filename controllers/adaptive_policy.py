@@ -179,20 +179,21 @@ class _Node:
         self.waiting_s = np.zeros(len(model.phases))
         # no crossing seen yet: count from the start, not as stalled since forever
         self.last_crossing_s = np.full(n, start_s)
-        self.shares = self.phase_lane_shares({lay.camera_id: lay.serves / lay.serves.sum(axis=1, keepdims=True)
-                                              for lay in layouts})
+        # turn counts per camera: lanes x movements, with a uniform prior over served movements
+        self.turn_counts = {lay.camera_id: lay.serves.astype(float) for lay in layouts}
+        self.shares = self.phase_lane_shares()
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
         self.blocking = LaneBlocking(model, self.lanes, block_after_s)
 
-    def phase_lane_shares(self, lane_turn_shares: Mapping[str, np.ndarray]) -> np.ndarray:
-        """phases x lanes: expected share of a lane's vehicles that the phase lets go, from each
-        camera's (lanes x movements) turning shares."""
+    def phase_lane_shares(self) -> np.ndarray:
+        """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
         model = self.model
         lane_index = {lane: j for j, lane in enumerate(self.lanes)}
         link_lane = {link.index: link.from_lane for link in model.links}  # signal indices may have gaps
         shares = np.zeros((len(model.phases), len(self.lanes)))
         for lay in self.layouts:
-            lane_turn = lane_turn_shares[lay.camera_id]
+            counts = self.turn_counts[lay.camera_id]
+            lane_turn = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
             for m_index, movement_id in enumerate(lay.movements):
                 movement = model.movement(movement_id)
                 for lane_pos, lane in enumerate(lay.lanes):
@@ -205,6 +206,12 @@ class _Node:
                         if links and green:
                             shares[p, lane_index[lane]] += share * green / len(links)
         return np.clip(shares, 0.0, 1.0)
+
+    def learn_turns(self, frame: CameraFrame, decay: float) -> None:
+        counts = self.turn_counts[frame.camera_id]
+        counts *= decay
+        if frame.crossing_lane.size:
+            np.add.at(counts, (frame.crossing_lane, frame.crossing_movement), 1.0)
 
 
 class AdaptivePolicy:
@@ -236,8 +243,7 @@ class AdaptivePolicy:
         self.evaluator = evaluator
         self.strategic_inline = strategic_inline
         self.replan_due: ReplanRequest | None = None
-        self.estimator = DemandEstimator(layouts.values(), rates=rates, origin_s=start_s,
-                                         turn_memory_s=config.turn_memory_s)
+        self.estimator = DemandEstimator(layouts.values(), rates=rates, origin_s=start_s)
         by_tls: dict[str, list[CameraLayout]] = {tls: [] for tls in models}
         for model in models.values():
             for approach in model.approaches:
@@ -277,8 +283,10 @@ class AdaptivePolicy:
         signal shows now (after the step ``dt_s`` that ended at ``now_s``).
         """
         commands: list[Command] = []
+        decay = float(np.exp(-dt_s / self.config.turn_memory_s))
         for frame in frames.values():
             self.estimator.update(frame)
+            self.node_of_camera[frame.camera_id].learn_turns(frame, decay)
             if not frame.ok:
                 self._report.camera_outages.add(frame.camera_id)
         if now_s >= self._next_replan_s:
@@ -297,8 +305,7 @@ class AdaptivePolicy:
         if now_s >= self._next_shares_s:
             self._next_shares_s = (math.floor(now_s / self.config.shares_every_s) + 1) * self.config.shares_every_s
             for node in self.nodes.values():
-                node.shares = node.phase_lane_shares({lay.camera_id: self.estimator.lane_turn_shares(lay.camera_id)
-                                                      for lay in node.layouts})
+                node.shares = node.phase_lane_shares()
         return commands
 
     def _decide(self, node: _Node, signal: SignalStatus, now_s: float, dt_s: float,
