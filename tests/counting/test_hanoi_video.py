@@ -6,6 +6,7 @@ on 2 cores) is shared by every test here. Hand labels: benchmarks/labels/hanoi_i
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from vision.detector import load_detector
 from vision.video import VideoFile
 
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("PHASEWISE_SHARED", ROOT.parent / "shared"))
 VIDEO = SHARED / "videos" / "hanoi_intersection.mp4"
 LABELS = yaml.safe_load((ROOT / "benchmarks" / "labels" / "hanoi_intersection.yaml").read_text())
 TLS = "giangvo_langha"
