@@ -17,6 +17,8 @@ Ctrl-C stops SUMO and the agent and exits with 130.
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -65,22 +67,32 @@ def emulate(
             typer.echo(f"listening {tls_id} udp {host}:{tls_port} (NEMA phases {','.join(map(str, phases))})")
         typer.echo(f"emulating {len(agent.ports)} controller(s) on {sc.name}, {sc.begin_s:g}-{sc.end_s:g} s, "
                    f"speed {'max' if speed == 0 else f'{speed:g}x'}; Ctrl-C to stop", err=True)
-        _run(emulator, sc.end_s, speed)
+        # Ctrl-C sets a flag the loop checks between steps, so it never lands inside SUMO or
+        # while a cabinet's lock is held (the SNMP thread would then wait for it forever)
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+        try:
+            _run(emulator, sc.end_s, speed, stop)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        if stop.is_set():
+            raise KeyboardInterrupt
         typer.echo(f"end of the simulated period; monitor faults: {emulator.violations}", err=True)
     finally:
         agent.stop()
         emulator.close()
 
 
-def _run(emulator: object, end_s: float, speed: float) -> None:
-    """Step the emulator to ``end_s``, paced at ``speed`` simulated seconds per wall second."""
+def _run(emulator: object, end_s: float, speed: float, stop: threading.Event) -> None:
+    """Step the emulator to ``end_s`` (or until ``stop``), paced at ``speed`` simulated seconds
+    per wall second."""
     from controllers.ntcip.emulator import SumoEmulator
 
     assert isinstance(emulator, SumoEmulator)
     wall_start, sim_start = time.monotonic(), emulator.time_s
-    while emulator.time_s < end_s:
+    while emulator.time_s < end_s and not stop.is_set():
         emulator.step()
         if speed > 0:
             ahead_s = (emulator.time_s - sim_start) / speed - (time.monotonic() - wall_start)
             if ahead_s > 0:
-                time.sleep(ahead_s)
+                stop.wait(ahead_s)
