@@ -240,6 +240,10 @@ class DemandEstimator:
             for layout in layouts
         }
 
+    def lane_turn_shares(self, camera_id: str) -> FloatArray:
+        """(L, M): the learnt share of each of the camera's lanes' traffic taking each movement."""
+        return self._cams[camera_id].lane_shares()
+
     # -- input ----------------------------------------------------------------------------
     def update(self, frame: CameraFrame) -> None:
         """Fold one camera frame in. Unknown cameras raise ``KeyError``."""

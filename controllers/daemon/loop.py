@@ -151,6 +151,11 @@ class Daemon:
         if blob and fingerprint and fingerprint.decode() == self._fingerprint:
             try:
                 self.policy.estimator = pickle.loads(blob)
+                counts = self.store.get("turn_counts")
+                for tls, by_camera in (pickle.loads(counts) if counts else {}).items():
+                    node = self.policy.nodes[tls]
+                    node.turn_counts = by_camera
+                    node.shares = node.phase_lane_shares()
                 restored = True
                 log.info("restored the learnt turning shares, saturation flows and rates")
             except Exception as exc:
@@ -351,6 +356,8 @@ class Daemon:
         if now >= self._next_save_s:
             self._next_save_s = now + self.settings.save_learning_s
             self.store.put("estimator", pickle.dumps(self.policy.estimator))
+            # the tactical layer's own turning counts (per intersection and camera) as well
+            self.store.put("turn_counts", pickle.dumps({tls: n.turn_counts for tls, n in self.policy.nodes.items()}))
             self.store.put("estimator_layouts", self._fingerprint)
             self.store.put("camera_health", repr({c: self.health.reason[c] or "up" for c in self.health.up}))
         staged = sum(self.store._pending.values())

@@ -217,6 +217,7 @@ def test_restart_restores_plan_learning_and_counts(tmp_path) -> None:  # type: i
     run_steps(d, 70)  # past a save of the learnt state
     plan_json = d.policy.plan.to_json()
     shares = d.policy.estimator.lane_turn_shares("n").copy()
+    tactical = {tls: {cam: c.copy() for cam, c in n.turn_counts.items()} for tls, n in d.policy.nodes.items()}
     delivered = d.cameras.delivered  # type: ignore[attr-defined]
     d.store._db.close()  # as after kill -9: no shutdown, only what was committed
     clock = SteppedClock(d.clock.now_s() + 30.0, speed=0)
@@ -225,6 +226,9 @@ def test_restart_restores_plan_learning_and_counts(tmp_path) -> None:  # type: i
     assert again.policy.plan.to_json() == plan_json
     assert FakeBackend.instances[-1].plans and FakeBackend.instances[-1].plans[0].to_json() == plan_json  # re-sent
     np.testing.assert_allclose(again.policy.estimator.lane_turn_shares("n"), shares)
+    for tls, by_camera in tactical.items():  # the policy's own turning counts too
+        for cam, counts in by_camera.items():
+            np.testing.assert_allclose(again.policy.nodes[tls].turn_counts[cam], counts)
     assert sum(again.store.counts().values()) == delivered  # every counted crossing kept
 
 
