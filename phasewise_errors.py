@@ -40,3 +40,33 @@ class ModelError(PhasewiseError):
 
 class ControllerError(PhasewiseError):
     """A signal controller backend is unreachable or refused a command."""
+
+
+def read_config_file(path: object, what: str = "", hint: str = "") -> object:
+    """The parsed content of a YAML (or, by suffix, JSON) configuration file.
+
+    ``ConfigError`` names the file when it cannot be read (``what`` says what it should hold,
+    ``hint`` how to fix it) or parsed.
+    """
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    file = Path(str(path))
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read{' ' + what if what else ''} ({exc.strerror}){hint}") from None
+    is_json = file.suffix == ".json"
+    try:
+        return json.loads(text) if is_json else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{file}: not valid {'JSON' if is_json else 'YAML'} ({exc})") from None
+
+
+def validation_error(path: object, exc: Exception, fix: str = "") -> ConfigError:
+    """A pydantic ``ValidationError`` as one ``ConfigError`` naming the file and the first bad field."""
+    err = exc.errors()[0]  # type: ignore[attr-defined]
+    field = ".".join(str(x) for x in err["loc"]) or "(top level)"
+    return ConfigError(f"{path}: {field}: {err['msg']}{fix}")

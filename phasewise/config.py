@@ -26,11 +26,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from controllers.ntcip.config import NtcipConfig
-from phasewise_errors import ConfigError
+from phasewise_errors import ConfigError, read_config_file, validation_error
 
 
 class _Strict(BaseModel):
@@ -160,21 +159,14 @@ def _relative_to(base: Path, config: RunConfig) -> RunConfig:
 def load_run_config(path: str | Path) -> RunConfig:
     """Read and validate ``path``; ``ConfigError`` names the file, the field and the fix."""
     file = Path(path)
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read ({exc.strerror}); give the path of a YAML config, "
-                          f"e.g. examples/sil-corridor.yaml") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML ({exc})") from None
+    raw = read_config_file(file, hint="; give the path of a YAML config, e.g. examples/sil-corridor.yaml")
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}: expected a mapping of settings (site:, network:, state_dir:, ...)")
     try:
         config = RunConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise ConfigError(f"{file}: {field}: {err['msg']}{_fix(field)}") from None
+        field = ".".join(str(x) for x in exc.errors()[0]["loc"]) or "(top level)"
+        raise validation_error(file, exc, _fix(field)) from None
     return _relative_to(file.resolve().parent, config)
 
 

@@ -39,12 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controllers.ntcip import oids
 from controllers.ntcip.cabinet import MAX_PATTERNS, MAX_SPLITS, Cabinet, SetRefused
-from phasewise_errors import ConfigError, ControllerError
+from phasewise_errors import ControllerError, read_config_file, validation_error
 
 log = logging.getLogger(__name__)
 
@@ -75,19 +74,11 @@ class _UsersFile(BaseModel):
 
 def load_users(path: str | Path) -> list[SnmpUser]:
     """Read SNMPv3 users from YAML (``users: [{name, auth_key, priv_key, auth, priv, access}]``)."""
-    file = Path(path)
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read SNMP users ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML ({exc})") from None
+    raw = read_config_file(path, "SNMP users")
     try:
         return _UsersFile.model_validate(raw).users
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise ConfigError(f"{file}: {field}: {err['msg']}") from None
+        raise validation_error(path, exc) from None
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from controllers.ntcip import oids
@@ -33,7 +32,7 @@ from controllers.ntcip.backend import AgentAddress, NtcipBackend, NtcipSettings
 from controllers.ntcip.client import RetryPolicy
 from controllers.ntcip.credentials import CredentialsConfig
 from optimizer.intersection import IntersectionModel
-from phasewise_errors import ConfigError
+from phasewise_errors import ConfigError, read_config_file, validation_error
 
 
 class ControllerConfig(BaseModel):
@@ -96,16 +95,8 @@ class NtcipConfig(BaseModel):
 
 def load_ntcip_config(path: str | Path) -> NtcipConfig:
     """Read and validate ``path`` (YAML); ``ConfigError`` names the file and the field."""
-    file = Path(path)
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML ({exc})") from None
+    raw = read_config_file(path)
     try:
         return NtcipConfig.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise ConfigError(f"{file}: {field}: {err['msg']}") from None
+        raise validation_error(path, exc) from None

@@ -34,18 +34,16 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from controllers.ntcip import oids
 from optimizer.intersection import GREEN_CHARS, IntersectionModel
-from phasewise_errors import ConfigError, PlanError
+from phasewise_errors import ConfigError, PlanError, read_config_file, validation_error
 
 MAX_NEMA_PHASE = 32
 """Highest NEMA phase number we map to (four 8-phase groups; NTCIP allows more, cabinets
@@ -277,20 +275,11 @@ class NemaSiteFile(BaseModel):
 def load_mapping(path: str | Path, models: Mapping[str, IntersectionModel]) -> NemaMapping:
     """Read and validate a site's mapping; ``ConfigError`` names the file and the field."""
     file = Path(path)
-    try:
-        text = file.read_text()
-    except OSError as exc:
-        raise ConfigError(f"{file}: cannot read NEMA mapping ({exc.strerror})") from None
-    try:
-        raw = json.loads(text) if file.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{file}: not valid {'JSON' if file.suffix == '.json' else 'YAML'} ({exc})") from None
+    raw = read_config_file(file, "NEMA mapping")
     try:
         site = NemaSiteFile.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        raise ConfigError(f"{file}: {field}: {err['msg']}") from None
+        raise validation_error(file, exc) from None
     if site.tls_id not in models:
         raise ConfigError(f"{file}: tls_id: no traffic light {site.tls_id!r} in the network ({', '.join(list(models)[:5])}...)")
     model = models[site.tls_id]
