@@ -87,6 +87,8 @@ class AdaptiveController:
         now = self._time_s = sim.time_s
         frames = self.cameras.observe(now)
         for tls, layouts in self._box_cameras.items():
+            if not self.backend.heads[tls].in_clearance:
+                continue  # the box only matters while a change is under way
             in_box = {lane: int(n) for lay in layouts
                       for lane, n in zip(lay.lanes, frames[lay.camera_id].stopped_in_junction)}
             self.backend.box_occupancy(tls, in_box)

@@ -54,7 +54,8 @@ class SumoBackend:
 
     # -- detector inputs and the clock ----------------------------------------------------
     def box_occupancy(self, tls_id: str, in_box_by_lane: Mapping[str, int]) -> None:
-        """Vehicles standing inside the junction box, per incoming lane they came from."""
+        """Vehicles standing inside the junction box, per incoming lane they came from (read
+        only during a clearance; the driver may skip the call otherwise)."""
         head = self.heads[tls_id]
         if not head.in_clearance:
             return
