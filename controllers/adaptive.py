@@ -79,7 +79,7 @@ class AdaptiveController:
                                      rates=self.noise.detection_rates(), evaluator=gate, links=links)
         # the box-clearance input: per intersection, the cameras whose lanes enter it
         self._box_cameras = {tls: list(node.layouts) for tls, node in self.policy.nodes.items()}
-        self._dt_s = 1.0  # the runner's step (sumo_scenarios.runner)
+        self._dt_s = float(sim.conn.simulation.getDeltaT())  # the simulation step
         self.backend.start()
 
     def step(self, sim: Simulation) -> None:

@@ -72,7 +72,7 @@ class NtcipLoopController:
     def start(self, sim: Simulation) -> None:
         cfg = self.config
         self._conn = sim.conn
-        self._dt_s = 1.0  # the runner's step (sumo_scenarios.runner)
+        self._dt_s = float(sim.conn.simulation.getDeltaT())  # the simulation step
         self.cameras = CameraNetwork(sim.conn, sim.intersections, cfg.view_m, self.noise, seed=self.camera_seed + sim.seed)
         self.cabinets = {tls: Cabinet.from_model(model, start_s=sim.time_s) for tls, model in sim.intersections.items()}
         self.monitors = {tls: ConflictMonitor(cab.mapping) for tls, cab in self.cabinets.items()}
