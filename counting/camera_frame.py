@@ -26,8 +26,8 @@ import numpy.typing as npt
 STOPPED_SPEED_M_S = 0.5
 """A vehicle slower than this (m/s) is stopped: the one threshold for "stopped" wherever a
 ``CameraFrame`` is made. The video lane zones (``counting.lane_zone``) use it, measuring
-speed over a 2 s window. The SUMO virtual camera (``sumo_scenarios.sensing``) still uses
-SUMO's halting speed, 0.1 m/s, until the adaptive benchmark is re-measured with this value.
+speed over a 2 s window; the SUMO virtual camera (``sumo_scenarios.sensing``) and its truth
+(``sumo_scenarios.sensing_truth``) on SUMO's instantaneous speed.
 
 Why 0.5 on video (``benchmarks/vision_errors.py``, Hanoi intersection clip, every vehicle
 hand-counted standing at red at frames 96, 192 and 288: 14, 27, 28): a detector's box
@@ -84,7 +84,7 @@ class CameraFrame:
     Per lane (arrays of ``len(lanes)``, in the layout's lane order):
 
     * ``present``: vehicles detected in the view,
-    * ``stopped``: of them, halted (speed below ``STOPPED_SPEED_M_S``; the SUMO camera: 0.1 m/s, see there),
+    * ``stopped``: of them, halted (speed below ``STOPPED_SPEED_M_S``),
     * ``queue_m``: distance from the stop line to the back of the farthest stopped
       vehicle in view (0 when none), at most the view length,
     * ``green``: whether the lane's signal showed green during the step (the controller

@@ -28,7 +28,8 @@ from types import ModuleType
 import numpy as np
 
 from optimizer.intersection import IntersectionModel
-from sumo_scenarios.sensing import HALTING_SPEED_M_S, ViewLane, approach_lanes
+from counting.camera_frame import STOPPED_SPEED_M_S
+from sumo_scenarios.sensing import ViewLane, approach_lanes
 
 WHOLE_APPROACH_M = 1e9
 
@@ -82,14 +83,11 @@ class TruthRecorder:
                         ap.seen.add(vid)
                         dist = vl.offset_m + vl.length_m - vehicle.getLanePosition(vid)
                         self._arrive(ap, vid, time_s + max(dist - ap.view_m, 0.0) / max(speed_m_s, 1.0))
-                halting = lane_api.getLastStepHaltingNumber(vl.lane_id)
-                queue[vl.stop_lane] += halting
-                if halting and vl.offset_m + vl.length_m > ap.view_m:
+                halted = [vid for vid in ids if vehicle.getSpeed(vid) < STOPPED_SPEED_M_S]  # as the cameras
+                queue[vl.stop_lane] += len(halted)
+                if halted and vl.offset_m + vl.length_m > ap.view_m:
                     beyond[vl.stop_lane] += sum(
-                        1 for vid in ids
-                        if vehicle.getSpeed(vid) < HALTING_SPEED_M_S
-                        and vl.offset_m + vl.length_m - vehicle.getLanePosition(vid) > ap.view_m
-                    )
+                        1 for vid in halted if vl.offset_m + vl.length_m - vehicle.getLanePosition(vid) > ap.view_m)
             ap.queue_veh, ap.beyond_view_veh = queue, beyond
 
     def _arrive(self, ap: _Approach, vid: str, arrival_s: float) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from counting.camera_frame import STOPPED_SPEED_M_S
 from phasewise_errors import ConfigError
 from sumo_scenarios.corridor import CorridorSpec, build_corridor
 from sumo_scenarios.network import load_intersections
@@ -39,10 +40,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         noisy = CameraNetwork(conn, models, noise=CameraNoise(
             miss_rate=0.3, false_positive_rate=0.0, fragmentation_rate=0.0,
             outages=(Outage("W_J0", 100.0, 160.0),)), seed=3)
+        occluded = CameraNetwork(conn, models, noise=CameraNoise(0.0, 0.0, 0.0, 0.0, 0.0, queued_miss_rate=0.5), seed=2)
         found = {"perfect": Counter(), "noisy": Counter(), "truth": Counter(), "truth_moves": Counter(),
                  "perfect_moves": Counter(), "near_ok": True, "near_cropped": False, "outage_frames": [],
                  "green_seen": False, "head_checks": 0, "head_agree": 0, "heads_stopped": 0,
-                 "arrival_ok": True, "arrivals_seen": 0, "box_checks": 0, "box_agree": 0, "box_seen": 0}
+                 "arrival_ok": True, "arrivals_seen": 0, "box_checks": 0, "box_agree": 0, "box_seen": 0,
+                 "stopped": 0, "stopped_behind": 0, "stopped_occluded": 0, "occlusion_ok": True}
         left: set[tuple[str, str]] = set()
         boxes = {f":{tls}" for tls in models}  # internal lanes ":<junction>_<link>_<lane>" of signals
         for t in range(1, HORIZON_S + 1):
@@ -60,6 +63,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                     found["perfect_moves"][perfect.layouts[cam_id].movements[move]] += 1
                 found["green_seen"] |= bool(f.green.any())
                 _check_tracks(conn, lanes, f, found)
+            for cam_id, f in occluded.observe(float(t)).items():
+                _check_occlusion(frames[cam_id], f, found)
             for cam_id, f in noisy.observe(float(t)).items():
                 found["noisy"][cam_id] += f.crossing_lane.size
                 if cam_id == "W_J0" and not f.ok:
@@ -88,6 +93,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         conn.close()
 
 
+def _check_occlusion(seen, hidden, found: dict) -> None:
+    """Occlusion hides only stopped vehicles behind a stopped head: never a moving one, never the head."""
+    found["stopped"] += int(seen.stopped.sum())
+    found["stopped_behind"] += int((seen.stopped - seen.head_stopped).clip(0).sum())
+    found["stopped_occluded"] += int(hidden.stopped.sum())
+    found["occlusion_ok"] &= bool(np.array_equal(seen.present - seen.stopped, hidden.present - hidden.stopped)
+                                  and np.array_equal(seen.head_stopped, hidden.head_stopped)
+                                  and (hidden.queue_m <= seen.queue_m).all())
+
+
 def _check_tracks(conn, lanes: tuple[str, ...], f, found: dict) -> None:
     """Compare the frame's track features with SUMO's state on each stop-line lane."""
     for k, lane in enumerate(lanes):
@@ -97,12 +112,12 @@ def _check_tracks(conn, lanes: tuple[str, ...], f, found: dict) -> None:
         length = conn.lane.getLength(lane)
         dist = {v: length - conn.vehicle.getLanePosition(v) for v in ids}
         first = min(ids, key=dist.__getitem__)
-        truth = conn.vehicle.getSpeed(first) < 0.1 and dist[first] < 8.0
+        truth = conn.vehicle.getSpeed(first) < STOPPED_SPEED_M_S and dist[first] < 8.0
         found["head_checks"] += 1
         found["head_agree"] += int(bool(f.head_stopped[k]) == truth)
         found["heads_stopped"] += int(truth)
         moving = [dist[v] / conn.vehicle.getSpeed(v) for v in ids
-                  if conn.vehicle.getSpeed(v) >= 0.1 and dist[v] <= 100.0]  # the default view
+                  if conn.vehicle.getSpeed(v) >= STOPPED_SPEED_M_S and dist[v] <= 100.0]  # the default view
         if moving:
             found["arrivals_seen"] += 1
             # the camera also sees the lanes upstream, so its nearest arrival is never later
@@ -113,6 +128,13 @@ def test_tracks_give_the_stopped_head_and_the_next_arrival(run: dict) -> None:
     assert run["heads_stopped"] > 100 and run["arrivals_seen"] > 100
     assert run["head_agree"] == run["head_checks"]
     assert run["arrival_ok"]
+
+
+def test_queued_occlusion_hides_about_its_rate_of_the_vehicles_behind_the_head(run: dict) -> None:
+    assert run["occlusion_ok"]
+    hidden = run["stopped"] - run["stopped_occluded"]
+    assert run["stopped_behind"] > 200
+    assert 0.35 * run["stopped_behind"] < hidden < 0.65 * run["stopped_behind"]
 
 
 def test_camera_sees_vehicles_standing_in_the_junction_box(run: dict) -> None:
@@ -173,5 +195,5 @@ def test_misses_reduce_counts_and_outages_blank_the_camera(run: dict) -> None:
 def test_noise_is_validated() -> None:
     with pytest.raises(ConfigError):
         CameraNoise(miss_rate=1.5)
-    assert CameraNoise().detection_rates().crossing_ratio == pytest.approx(0.95 * 1.01 + 0.02)
+    assert CameraNoise().detection_rates().crossing_ratio == pytest.approx(0.95 * 1.05 + 0.02)
     assert np.isclose(CameraNoise.perfect().detection_rates().presence_ratio, 1.0)
