@@ -9,8 +9,9 @@ The simulation advances in 1 s steps; each step the controller observes and acts
         controller.step(sim)         # observe -> act
         sim.advance()                # one simulation second
 
-Several seeds run in parallel worker processes (``run_many``). Controllers are passed as
-picklable zero-argument factories so each worker builds its own.
+Several seeds run in parallel worker processes (``run_many``), on this machine or on a Ray
+cluster (:mod:`sumo_scenarios.executor`). Controllers are passed as picklable zero-argument
+factories so each worker builds its own.
 
 Reproducibility: ``libsumo`` keeps some state from one simulation to the next in the same
 process, so a second run of the same scenario and seed can give (slightly) different results
@@ -24,16 +25,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import tempfile
-import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
+from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from types import ModuleType
 from typing import Protocol
@@ -41,6 +37,7 @@ from typing import Protocol
 from optimizer.intersection import IntersectionModel
 from phasewise_errors import ScenarioError, SimulationError
 from sumo_scenarios.metrics import IntersectionProbe, RunMetrics, read_run_metrics
+from sumo_scenarios.executor import Executor, LocalExecutor
 from sumo_scenarios.network import load_intersections
 from sumo_scenarios.scenario import Scenario
 
@@ -249,25 +246,27 @@ def run_many(
     jobs: Sequence[RunJob],
     workers: int | None = None,
     on_done: Callable[[RunResult], None] | None = None,
+    executor: Executor | None = None,
 ) -> list[RunResult]:
-    """Run jobs in parallel worker processes (one SUMO each); results in job order.
+    """Run jobs in parallel, one fresh SUMO process each; results in job order.
 
-    Each job runs in a fresh process (see the module docstring); only a single job in a
-    process that has not run libsumo yet runs in-process.
+    ``executor`` says where (see :mod:`sumo_scenarios.executor`): by default a local pool of
+    ``workers`` fresh processes, closed on return, in which case a single job in a process
+    that has not run libsumo yet runs in-process. A given executor is used and left open.
     """
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    if len(jobs) == 1 and _libsumo_runs == 0:
-        result = run(jobs[0])
-        if on_done:
-            on_done(result)
-        return [result]
+    own = executor is None
+    if own:
+        if len(jobs) == 1 and _libsumo_runs == 0:
+            result = run(jobs[0])
+            if on_done:
+                on_done(result)
+            return [result]
+        executor = LocalExecutor(max(1, min(workers or os.cpu_count() or 1, len(jobs))))
+    assert executor is not None
     results_by_index: dict[int, RunResult] = {}
-    # Ctrl-C is the parent's to handle: workers ignore SIGINT and leave the terminal's process
-    # group (so do the processes they start); an interrupted parent stops them (no tracebacks).
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), max_tasks_per_child=1,
-                               initializer=_detach_from_terminal)
-    with _sigint_ignored():  # workers started now inherit it before the initializer runs
-        futures = {pool.submit(run, job): i for i, job in enumerate(jobs)}
+    # Ctrl-C is the parent's to handle: local workers ignore SIGINT and leave the terminal's
+    # process group (so do the processes they start); an interrupted parent stops them.
+    futures = {executor.submit(run, job): i for i, job in enumerate(jobs)}
     try:
         for future in as_completed(futures):
             try:
@@ -278,52 +277,9 @@ def run_many(
             if on_done:
                 on_done(result)
     except BaseException:
-        _stop_workers(pool)
+        executor.stop()
         raise
-    pool.shutdown()
-    return [results_by_index[i] for i in range(len(jobs))]
-
-
-@contextmanager
-def _sigint_ignored() -> Iterator[None]:
-    """Ignore SIGINT in this process meanwhile (only the main thread may change it)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _detach_from_terminal() -> None:
-    """Worker initializer: a process group of its own, so Ctrl-C reaches only the parent, and
-    SIGTERM as a clean exit (temporary files removed, SUMO and the controller closed)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    os.setpgid(0, 0)
-
-
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-_STOP_GRACE_S = 3.0  # for a clean exit (quick, unless the controller waits on its own workers); then killed
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop every worker and whatever it started (a gate's twins, a TraCI SUMO); close the pool."""
-    workers = list(getattr(pool, "_processes", {}).values())  # no public API before 3.14
-    for process in workers:
-        process.terminate()
-    deadline = time.monotonic() + _STOP_GRACE_S
-    for process in workers:
-        process.join(max(0.0, deadline - time.monotonic()))
-    for process in workers:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)  # its group (see _detach_from_terminal): what it left
-        except OSError:  # no such group: never detached, or everything in it is gone
-            if process.is_alive():
-                process.kill()
-    pool.shutdown(wait=True, cancel_futures=True)
+        if own:
+            executor.close()
+    return [results_by_index[i] for i in range(len(jobs))]
