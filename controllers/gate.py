@@ -32,9 +32,21 @@ error, a crashed worker or an evaluation longer than ``timeout_s`` all give
 broken worker pool is killed and restarted for the next call. Every decision is appended
 to ``PlanGate.decisions`` and logged (INFO; WARNING when failing closed) with its numbers.
 
-SUMO runs in a persistent pool of ``spawn`` worker processes, created and warmed up once
-(process start-up and imports are most of a cold call's cost). Scripts using the gate must
-create it under ``if __name__ == "__main__":``.
+**Sequential mode** (``GateConfig(sequential=True)``): the ``seeds`` first, then
+``seed_step`` more at a time until the decision is confident or the budget (``max_seeds``
+seeds, or a round that would overrun ``timeout_s``) runs out (:func:`decide_sequential`).
+Each look tests at ``alpha / looks`` (Bonferroni over the planned looks, so repeated looks
+keep the overall error rate). It stops on SWITCH (the rule above at that level) or on KEEP
+when the upper confidence bound of the mean relative delay improvement is below
+``min_improvement`` (the candidate cannot reach the required cut); out of budget it keeps
+the running plan. A candidate that jams the twin on some seeds (large spread) thus keeps
+the plan every time instead of switching on lucky seeds.
+
+The twins run on an executor (:mod:`sumo_scenarios.executor`): by default a persistent pool
+of ``workers`` local ``spawn`` processes, created and warmed up once (process start-up and
+imports are most of a cold call's cost); pass ``executor=RayExecutor(...)`` to run them on a
+Ray cluster (a fresh worker process per twin there). Scripts using the gate must create it
+under ``if __name__ == "__main__":``.
 
 Example::
 
@@ -53,11 +65,10 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +79,7 @@ from sumo_scenarios.twin import TwinNetwork, build_twin
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import TimingPlan, validate
+from sumo_scenarios.executor import Executor, LocalExecutor
 from sumo_scenarios.runner import RunJob, run
 
 log = logging.getLogger(__name__)
@@ -80,7 +92,9 @@ class GateConfig:
     """How the gate simulates and decides (seconds; improvements as fractions, 0.03 = 3 %).
 
     ``seeds`` twins (seeds ``first_seed``, ``first_seed + 1``...) are simulated with both
-    plans on ``workers`` processes; the whole evaluation must finish within ``timeout_s``.
+    plans on ``workers`` local processes (unless the gate is given an executor); the whole
+    evaluation must finish within ``timeout_s``. ``sequential`` adds ``seed_step`` seeds at a
+    time up to ``max_seeds`` until the decision is confident (module docstring).
     """
 
     horizon_s: float = 900.0
@@ -91,6 +105,16 @@ class GateConfig:
     timeout_s: float = 20.0
     min_throughput_gain: float = 0.03
     first_seed: int = 1
+    sequential: bool = False
+    max_seeds: int = 16
+    seed_step: int = 4
+
+    @property
+    def looks(self) -> int:
+        """How many times a sequential evaluation may test (1 when not sequential)."""
+        if not self.sequential or self.max_seeds <= self.seeds:
+            return 1
+        return 1 + math.ceil((self.max_seeds - self.seeds) / max(self.seed_step, 1))
 
 
 @dataclass(frozen=True)
@@ -153,6 +177,47 @@ def decide(
     return GateDecision(False, reason, improvement=improvement, p_value=p_delay, **numbers)
 
 
+def decide_sequential(
+    delay_current_s: Sequence[float],
+    delay_candidate_s: Sequence[float],
+    throughput_current: Sequence[int],
+    throughput_candidate: Sequence[int],
+    config: GateConfig,
+    final: bool,
+) -> GateDecision | None:
+    """One look of the sequential test (module docstring); ``None``: not confident yet, add
+    seeds. ``final``: the budget is spent, so an undecided look keeps the running plan. Pure."""
+    alpha_look = (1.0 - config.confidence) / config.looks
+    strict = dataclasses.replace(config, confidence=1.0 - alpha_look)
+    decision = decide(delay_current_s, delay_candidate_s, throughput_current, throughput_candidate, strict)
+    seeds = len(decision.delay_current_s)
+    if decision.switch:
+        return dataclasses.replace(decision, reason=f"{decision.reason}, {seeds} seeds")
+    if decision.reason == "no usable simulation results":
+        return decision
+    current, candidate = np.asarray(delay_current_s, float), np.asarray(delay_candidate_s, float)
+    gains = (current - candidate) / np.where(current > 0, current, 1.0)
+    delay_bound = _upper_bound(gains, alpha_look)
+    tied = abs(decision.improvement) < config.min_improvement
+    thr_current = np.asarray(throughput_current, float)
+    thr_gains = (np.asarray(throughput_candidate, float) - thr_current) / np.maximum(thr_current, 1.0)
+    if delay_bound < config.min_improvement and (not tied or _upper_bound(thr_gains, alpha_look) < config.min_throughput_gain):
+        reason = (f"candidate cannot cut delay by {config.min_improvement:.0%}: at most {delay_bound:+.1%} "
+                  f"(mean {decision.improvement:+.1%}, {1 - alpha_look:.3g} upper bound, {seeds} seeds)")
+        return dataclasses.replace(decision, reason=reason)
+    if final:
+        return dataclasses.replace(decision, reason=f"undecided after {seeds} seeds, running plan kept ({decision.reason})")
+    return None
+
+
+def _upper_bound(values: np.ndarray, alpha: float) -> float:
+    """One-sided ``1 - alpha`` upper confidence bound of the mean (Student t); +inf below 2 values."""
+    if values.size < 2:
+        return math.inf
+    sd = float(np.std(values, ddof=1))
+    return float(np.mean(values) + stats.t.ppf(1.0 - alpha, values.size - 1) * sd / math.sqrt(values.size))
+
+
 def _paired_p(a: np.ndarray, b: np.ndarray, alternative: str) -> float:
     """One-sided paired t-test p of ``a`` vs ``b``; without variance, 0 if every pair agrees
     with the alternative and 1 otherwise."""
@@ -177,7 +242,9 @@ class PlanGate:
 
     ``net_file`` and ``models`` describe the controlled network; ``workdir`` holds the twins'
     route files (a temporary folder, removed by :meth:`close`, when ``None``);
-    ``sumo_options`` are the real scenario's own SUMO options, passed to every twin run.
+    ``sumo_options`` are the real scenario's own SUMO options, passed to every twin run;
+    ``executor`` runs the twins (default: the gate's own warm local pool of
+    ``config.workers`` processes; a given executor is left open by :meth:`close`).
     """
 
     def __init__(
@@ -187,6 +254,7 @@ class PlanGate:
         config: GateConfig = GateConfig(),
         workdir: Path | None = None,
         sumo_options: tuple[str, ...] = (),
+        executor: Executor | None = None,
     ):
         self.net_file = Path(net_file)
         self.sumo_options = tuple(sumo_options)
@@ -198,9 +266,10 @@ class PlanGate:
         self._workdir = Path(tempfile.mkdtemp(prefix="phasewise-gate-")) if workdir is None else Path(workdir)
         self._workdir.mkdir(parents=True, exist_ok=True)
         self._calls = 0
-        self._pool: ProcessPoolExecutor | None = None
         self._closed = False
-        self._start_pool()
+        self._own_executor = executor is None
+        self._executor: Executor = executor if executor is not None else LocalExecutor(
+            config.workers, fresh_process=False, warm_up=_warm_up)
 
     # --- public ---------------------------------------------------------------------
 
@@ -232,13 +301,12 @@ class PlanGate:
         return self._closed
 
     def close(self) -> None:
-        """Stop the worker pool and remove the gate's own temporary folder."""
+        """Stop the gate's own workers and remove its own temporary folder."""
         if self._closed:
             return
         self._closed = True
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        if self._own_executor:
+            self._executor.close()
         if self._own_workdir:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
@@ -265,21 +333,48 @@ class PlanGate:
         if current.intersections == candidate.intersections:
             return GateDecision(False, SAME_PLAN)
         demand.check(self.models)
-        if self._pool is None:
-            self._start_pool()
-        assert self._pool is not None
         self._calls += 1
         folder = self._workdir / f"evaluation-{self._calls}"
         plans = (shifted_plan(current, now_s), shifted_plan(candidate, now_s))
+        results: list[tuple[float, int]] = []  # per seed: running plan, then candidate
+        seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
+        try:
+            while True:
+                round_started = time.perf_counter()
+                outcome = self._simulate(seeds, plans, demand, queues_veh, folder, started)
+                if isinstance(outcome, GateDecision):
+                    return outcome
+                results += outcome
+                delays, throughputs = zip(*results)
+                numbers = (delays[0::2], delays[1::2], throughputs[0::2], throughputs[1::2])
+                if not cfg.sequential:
+                    return decide(*numbers, cfg)
+                done = len(results) // 2
+                elapsed_s = time.perf_counter() - started
+                round_s = time.perf_counter() - round_started
+                final = done >= cfg.max_seeds or elapsed_s + round_s > cfg.timeout_s
+                decision = decide_sequential(*numbers, cfg, final)
+                if decision is not None:
+                    return decision
+                first = cfg.first_seed + done
+                seeds = list(range(first, first + min(cfg.seed_step, cfg.max_seeds - done)))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _simulate(
+        self, seeds: list[int], plans: tuple[TimingPlan, TimingPlan], demand: DemandEstimate,
+        queues_veh: Mapping[str, float], folder: Path, started: float,
+    ) -> list[tuple[float, int]] | GateDecision:
+        """(delay, throughput) per seed and plan, in that order; a KEEP decision on timeout."""
         futures: list[Future[tuple[float, int]]] = []
         try:
-            for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds):
-                twin = build_twin(self.net_file, self.models, demand, queues_veh, cfg.horizon_s, seed, folder,
+            for seed in seeds:
+                twin = build_twin(self.net_file, self.models, demand, queues_veh, self.config.horizon_s, seed, folder,
                                   network=self._network, sumo_options=self.sumo_options)
                 for plan in plans:
                     job = RunJob(twin, seed, partial(FixedPlanController, plan), label=f"{plan.created_by} s{seed}")
-                    futures.append(self._pool.submit(_simulate, job))
-            remaining_s = cfg.timeout_s - (time.perf_counter() - started)
+                    futures.append(self._executor.submit(_simulate, job))
+            remaining_s = self.config.timeout_s - (time.perf_counter() - started)
             done, pending = wait(futures, timeout=max(remaining_s, 0.0), return_when=FIRST_EXCEPTION)
             if pending:
                 failed = [f for f in done if f.exception() is not None]
@@ -287,34 +382,14 @@ class PlanGate:
                     for future in pending:
                         future.cancel()
                     raise failed[0].exception()  # type: ignore[misc]
-                self._restart_pool()
-                return GateDecision(False, f"timed out after {cfg.timeout_s:g} s "
+                # a running SUMO cannot be interrupted: kill the workers, new ones start on demand
+                self._executor.stop()
+                return GateDecision(False, f"timed out after {self.config.timeout_s:g} s "
                                            f"({len(done)} of {len(futures)} simulations done)")
-            results = [f.result() for f in futures]
+            return [f.result() for f in futures]
         except BrokenProcessPool:
-            self._restart_pool()
+            self._executor.stop()
             raise
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        delays, throughputs = zip(*results)
-        return decide(delays[0::2], delays[1::2], throughputs[0::2], throughputs[1::2], cfg)
-
-    def _start_pool(self) -> None:
-        self._pool = ProcessPoolExecutor(max_workers=self.config.workers, mp_context=get_context("spawn"))
-        for _ in range(self.config.workers):
-            self._pool.submit(_warm_up)  # start every worker now: imports are most of a cold call
-
-    def _restart_pool(self) -> None:
-        """Kill the workers (a timed-out SUMO run cannot be interrupted otherwise); a new pool
-        starts at the next evaluation."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public API before 3.14
-            process.kill()
-        # The pool's manager thread now fails the outstanding futures (BrokenProcessPool) and
-        # exits; cancelling them ourselves would race it.
-        pool.shutdown(wait=True)
 
     def _record(self, decision: GateDecision) -> None:
         self.decisions.append(decision)
