@@ -17,6 +17,7 @@ from phasewise.options import positive
 from phasewise.outputs import OutputFolder, output_file, write_text_atomic
 
 if TYPE_CHECKING:  # SUMO and the controllers are imported when a simulation runs: a fast CLI start
+    from sumo_scenarios.executor import Executor
     from sumo_scenarios.runner import ControllerFactory, RunJob, RunResult
 
 console = Console(stderr=True)
@@ -36,12 +37,14 @@ def simulate(
     workers: int | None = None,
     factory: ControllerFactory | None = None,
     first_seed: int = 1,
+    executor: Executor | None = None,
 ) -> dict:
     """Run one controller on one scenario over ``seeds`` seeds; the summary dict (see metrics).
 
     ``factory`` overrides the named controller's default construction (benchmarks use it to
     vary options); ``controller`` is then only the label. Seeds are ``first_seed`` ...
-    ``first_seed + seeds - 1``.
+    ``first_seed + seeds - 1``. ``executor`` runs the simulations (default: a local pool of
+    ``workers`` processes).
     """
     from controllers.registry import controller_factory
     from sumo_scenarios.metrics import summarize
@@ -51,7 +54,7 @@ def simulate(
     factory = factory or controller_factory(controller)
     per_seed = scenarios.resolve(sumocfg, scenario, seed_list, end_s)
     jobs = [RunJob(sc, seed, factory, label=f"{sc.name}/{controller}/seed{seed}") for sc, seed in zip(per_seed, seed_list)]
-    results = _run_with_progress(jobs, workers)
+    results = _run_with_progress(jobs, workers, executor)
     summary = summarize([r.metrics for r in results], seed_list)
     for entry, result in zip(summary["per_seed"], results):
         if result.extra:
@@ -67,7 +70,7 @@ def simulate(
     return summary
 
 
-def _run_with_progress(jobs: list[RunJob], workers: int | None) -> list[RunResult]:
+def _run_with_progress(jobs: list[RunJob], workers: int | None, executor: Executor | None = None) -> list[RunResult]:
     from sumo_scenarios.runner import run_many
 
     with Progress(
@@ -79,7 +82,7 @@ def _run_with_progress(jobs: list[RunJob], workers: int | None) -> list[RunResul
         transient=True,
     ) as progress:
         task = progress.add_task(f"simulating {jobs[0].label.rsplit('/', 1)[0]}", total=len(jobs))
-        return run_many(jobs, workers, on_done=lambda _r: progress.advance(task))
+        return run_many(jobs, workers, on_done=lambda _r: progress.advance(task), executor=executor)
 
 
 @app.command()
@@ -100,13 +103,27 @@ def sim(
     plan: Annotated[
         Optional[Path], typer.Option(help="run this fixed plan instead of --controller: plan.json or plan.add.xml")
     ] = None,
+    executor: Annotated[
+        str, typer.Option(help="where the simulations run: local (processes here) or ray (a Ray cluster)")
+    ] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option(envvar="PHASEWISE_RAY_ADDRESS", show_envvar=True,
+                                    help="with --executor ray: auto (the cluster this machine joined) or HOST:PORT")
+    ] = None,
 ) -> None:
     """Simulate a scenario with one controller and report delay, throughput and stops."""
+    from sumo_scenarios.executor import make_executor
+
     if json_out is not None:
         output_file(json_out, "--json")
     factory = _plan_factory(plan) if plan is not None else None
-    summary = simulate(sumocfg, scenario, f"plan:{plan.name}" if plan is not None else controller, seeds, end, workers,
-                       factory=factory)
+    runner = None if executor == "local" else make_executor(executor, ray_address)
+    try:
+        summary = simulate(sumocfg, scenario, f"plan:{plan.name}" if plan is not None else controller, seeds, end,
+                           workers, factory=factory, executor=runner)
+    finally:
+        if runner is not None:
+            runner.close()
     print_table([summary])
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(summary, indent=2))

@@ -126,6 +126,7 @@ class RayExecutor:
 
     def __init__(self, address: str = "auto", retries: int = RAY_TASK_RETRIES):
         self.address = address
+        self.retries = retries
         self._ray = connect_ray(address)
         self._task = self._ray.remote(num_cpus=1, max_calls=1, max_retries=retries)(_call_capturing)
         self._pending: dict[int, Any] = {}  # id(future) -> ObjectRef, until it settles
@@ -159,7 +160,7 @@ class RayExecutor:
             outer.set_exception(SimulationError("simulation cancelled on the Ray cluster"))
         except self._ray.exceptions.RayError as exc:  # the worker died on every attempt, the node went away...
             outer.set_exception(SimulationError(
-                f"a SUMO task failed on the Ray cluster after {RAY_TASK_RETRIES} retries: "
+                f"a SUMO task failed on the Ray cluster after {self.retries} retries: "
                 f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
         except BaseException as exc:
             outer.set_exception(exc)
