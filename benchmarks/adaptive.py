@@ -1,6 +1,7 @@
 """Headline benchmark: ``adaptive`` (noisy cameras only) against the baselines (exact SUMO state).
 
     .venv/bin/python benchmarks/adaptive.py [--seeds 3] [--first-seed 1] [--json out/adaptive.json] [--no-gate]
+        [--executor ray --ray-address auto]
 
 Scenarios: built-in corridor at low, high and peak demand; RESCO cologne1, cologne3,
 ingolstadt7. Controllers: static, actuated, maxpressure, then adaptive with perfect cameras
@@ -28,6 +29,7 @@ from rich.table import Table  # noqa: E402
 
 from controllers.adaptive import AdaptiveConfig, AdaptiveController  # noqa: E402
 from phasewise.cmd_sim import simulate  # noqa: E402
+from sumo_scenarios.executor import EXECUTOR_NAMES, make_executor  # noqa: E402
 from sumo_scenarios.sensing import CameraNoise  # noqa: E402
 
 SCENARIOS = ["corridor:demand=low", "corridor:demand=high", "corridor:demand=peak", "cologne1", "cologne3", "ingolstadt7"]
@@ -43,12 +45,17 @@ def main() -> None:
     parser.add_argument("--no-gate", action="store_true", help="adaptive without the SUMO gate")
     parser.add_argument("--miss-rates", default="0,0.05,0.2")
     parser.add_argument("--no-coordinated", action="store_true", help="skip adaptive-coordinated (5 % miss)")
+    parser.add_argument("--executor", choices=EXECUTOR_NAMES, default="local",
+                        help="where the simulations run (each adaptive run's gate stays on its own local worker)")
+    parser.add_argument("--ray-address", default=None, help="auto or HOST:PORT (else $PHASEWISE_RAY_ADDRESS)")
     args = parser.parse_args()
+    executor = None if args.executor == "local" else make_executor(args.executor, args.ray_address)
     config = AdaptiveConfig(use_gate=not args.no_gate, gate_workers=1)
     started = time.perf_counter()
     rows = []
     for scenario in args.scenarios.split("|"):
-        run = partial(simulate, None, scenario, seeds=args.seeds, end_s=None, first_seed=args.first_seed)
+        run = partial(simulate, None, scenario, seeds=args.seeds, end_s=None, first_seed=args.first_seed,
+                      executor=executor)
         results = {name: run(name) for name in ("static", "actuated", "maxpressure")}
         for miss in [float(m) for m in args.miss_rates.split(",")]:
             noise = replace(CameraNoise(), miss_rate=miss) if miss > 0 else CameraNoise.perfect()
@@ -77,6 +84,8 @@ def main() -> None:
             f"{RESCO_BEST_S[scenario]:.0f}" if scenario in RESCO_BEST_S and adaptive else "",
         )
     Console(width=160).print(table)
+    if executor is not None:
+        executor.close()
     print(f"total wall time {time.perf_counter() - started:.0f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
