@@ -12,6 +12,7 @@ try:  # loading the commands takes seconds (SUMO, OR-Tools, OpenCV); Ctrl-C then
     from phasewise import cmd_controller  # noqa: F401  (the `controller` group)
     from phasewise import cmd_emulate  # noqa: F401
     from phasewise import cmd_run  # noqa: F401  (`run`: the daemon)
+    from phasewise import cmd_web  # noqa: F401  (`serve` and `token`: the dashboard)
 except KeyboardInterrupt:
     interrupted_exit()
 

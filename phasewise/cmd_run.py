@@ -78,7 +78,6 @@ class Site:
     def __init__(self, config: RunConfig, config_path: Path) -> None:
         from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
         from controllers.daemon.clock import SteppedClock, SystemClock
-        from controllers.daemon.http import OpsServer
         from controllers.daemon.loop import Daemon
         from controllers.daemon.metrics import Metrics
         from controllers.daemon.notify import Notifier
@@ -136,8 +135,28 @@ class Site:
                              _settings(config), JsonlLog(config.state_dir / "decisions.jsonl", self.metrics),
                              Notifier(), self.world)
         self.daemon.on_reload = self.reload
-        self.http = OpsServer(config.http.host, config.http.port, self.metrics, self.daemon.alive, self.daemon.ready)
+        self.http = self._web()
         (config.state_dir / "http.port").write_text(f"{self.http.port}\n")
+
+    def _web(self):  # type: ignore[no-untyped-def]
+        """The dashboard, API and operations endpoints on ``http.host:port`` (``phasewise/web``)."""
+        from controllers.daemon.view import DaemonView
+        from phasewise.web.api import OpsProbes, create_app
+        from phasewise.web.audit import AuditLog
+        from phasewise.web.auth import Authenticator, LoginLimiter, TokenRecord
+        from phasewise.web.server import WebServer
+
+        http = self.config.http
+        view = DaemonView(self.config.site, self.daemon, self.scenario.net_file,
+                          self.config.controller.max_change_per_cycle)
+        self.daemon.view = view
+        auth = Authenticator([TokenRecord(t.name, t.role, t.hash) for t in http.tokens], http.session_s,
+                             LoginLimiter(http.login_failures_per_minute, 60.0))
+        if not http.tokens:
+            log.warning("http.tokens is empty: the dashboard and API refuse everyone (phasewise token new NAME --role ROLE)")
+        app = create_app(view, auth, AuditLog(self.config.state_dir / "audit.jsonl"),
+                         OpsProbes(self.metrics.render, self.daemon.alive, self.daemon.ready), http.secure_cookies)
+        return WebServer(app, http.host, http.port)
 
     def _backend_factory(self):  # type: ignore[no-untyped-def]
         from controllers.safety import SafeBackend

@@ -102,9 +102,48 @@ class FallbackSection(_Strict):
     recover_after_s: float = Field(30.0, ge=0, description="all cameras up this long: take control again")
 
 
+class TokenConfig(_Strict):
+    """One dashboard/API token: who holds it, the role it gives, its scrypt hash (never the
+    token itself; ``phasewise token new NAME --role ROLE`` prints both)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="the holder, as the audit log names them")
+    role: Literal["viewer", "engineer", "operator"] = Field(description="viewer, engineer or operator")
+    hash: str = Field(description="scrypt$N$r$p$salt$hash from: phasewise token new NAME --role ROLE")
+
+    @model_validator(mode="after")
+    def _hash_format(self) -> TokenConfig:
+        from phasewise.web.auth import check_hash_format
+
+        problem = check_hash_format(self.hash)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
 class HttpSection(_Strict):
-    host: str = "127.0.0.1"
+    """The dashboard, API and operations endpoints (``phasewise/web``)."""
+
+    host: str = Field("127.0.0.1", description="listen address; keep 127.0.0.1 behind a TLS reverse proxy (deploy/)")
     port: int = Field(8790, ge=0, le=65535, description="0 = any free port (written to state_dir/http.port)")
+    tokens: list[TokenConfig] = Field(default_factory=list, description="who may use the dashboard/API, by role")
+    session_s: float = Field(8 * 3600.0, gt=0, description="how long a dashboard login lasts (s)")
+    secure_cookies: bool = Field(False, description="true when a TLS reverse proxy serves the dashboard (deploy/)")
+    login_failures_per_minute: int = Field(5, ge=1, description="failed logins per client per minute before 429")
+
+
+class TokensFile(_Strict):
+    """``phasewise serve --tokens FILE``: the ``tokens:`` list of a daemon config's ``http:``."""
+
+    tokens: list[TokenConfig] = Field(description="[{name, role, hash}, ...]")
+
+
+def load_tokens_file(path: str | Path) -> TokensFile:
+    file = Path(path)
+    raw = read_config_file(file, hint="; give a YAML file with tokens: [{name, role, hash}]")
+    try:
+        return TokensFile.model_validate(raw)
+    except ValidationError as exc:
+        raise validation_error(file, exc, "") from None
 
 
 class LogSection(_Strict):

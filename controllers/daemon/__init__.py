@@ -11,8 +11,10 @@ Each second (the tactical loop, :mod:`controllers.daemon.loop`)::
 
 Around it: the fallbacks (``fallback.py``: one camera out -> plan greens on its approach, all
 out -> control handed back to the controller's own schedule until detection is stable
-again, controller unreachable -> retried with backoff), Prometheus metrics and the HTTP
-endpoints (``metrics.py``, ``http.py``), systemd notification (``notify.py``), the clock
+again, controller unreachable -> retried with backoff), Prometheus metrics (``metrics.py``),
+the dashboard's read interface and operator command queue (``view.py``; the HTTP server with
+``/healthz``, ``/readyz``, ``/metrics`` and the API is ``phasewise/web``), systemd
+notification (``notify.py``), the clock
 (``clock.py``) and the software-in-the-loop world (``sil.py``: SUMO + emulated NTCIP cabinets
 on loopback + virtual cameras).
 

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -117,6 +118,11 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.on_reload: Callable[[], None] | None = None
         self._fingerprint = layouts_fingerprint(cameras.layouts)
+        # the dashboard's side (controllers.daemon.view): an operator's hand-back holds until
+        # taken back; the view runs queued operator actions and publishes a snapshot each step
+        self.held_by_operator = False
+        self.view: Any = None
+        self.strategic_listeners: list[Callable[[float, StrategicOutcome], None]] = []
 
     # -- start ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -218,6 +224,8 @@ class Daemon:
         if outcome is not None:
             self._strategic(outcome, now)
         self._metrics(frames)
+        if self.view is not None:
+            self.view.after_step(now, frames, status)
         self._persist(now)
 
     def _read_cameras(self, now: float) -> Mapping:
@@ -240,7 +248,8 @@ class Daemon:
             # must not keep the whole site on the controller's schedule)
             self._all_down_since = None
             self._detection_since = self._detection_since if self._detection_since is not None else now
-            if self.released and self._detection_since is not None and now - self._detection_since >= s.recover_after_s:
+            if (self.released and not self.held_by_operator and self._detection_since is not None
+                    and now - self._detection_since >= s.recover_after_s):
                 self._resume(now)
         if self.backend is None and not self.released:
             self._connect()
@@ -253,6 +262,29 @@ class Daemon:
         self.metrics.set("phasewise_control_released", 1.0)
         self.decisions.write({"t": now, "event": "release", "reason": "all cameras out"})
         self._close_backend()
+
+    def hand_back(self, now: float, who: str) -> None:
+        """An operator hands control back to the controllers' own schedule until :meth:`take_back`."""
+        self.held_by_operator = True
+        self.decisions.write({"t": now, "event": "hand-back", "by": who})
+        if not self.released:
+            self.released = True
+            self.metrics.inc("phasewise_control_releases_total")
+            self.metrics.set("phasewise_control_released", 1.0)
+            self.decisions.write({"t": now, "event": "release", "reason": who})
+            self._close_backend()
+
+    def take_back(self, now: float, who: str) -> None:
+        """End an operator's hand-back; control resumes now unless every camera is out."""
+        self.held_by_operator = False
+        self.decisions.write({"t": now, "event": "take-back", "by": who})
+        if self.released and any(self.health.up.values()):
+            self._resume(now)
+
+    @property
+    def controller_up(self) -> dict[str, bool]:
+        """Per intersection: its controller answers and runs under central control."""
+        return dict(self._controller_up)
 
     def _resume(self, now: float) -> None:
         log.warning("cameras back and stable for %.0f s: taking control again", self.settings.recover_after_s)
@@ -329,6 +361,8 @@ class Daemon:
     def _strategic(self, outcome: StrategicOutcome, now: float) -> None:
         decision = outcome.decision
         self.metrics.inc("phasewise_gate_decisions_total", result=outcome.status)
+        for listener in self.strategic_listeners:
+            listener(now, outcome)
         self.decisions.write({
             "t": now, "event": "strategic", "requested_t": outcome.request.time_s, "result": outcome.status,
             "detail": outcome.detail, "wall_s": round(outcome.wall_s, 3),
@@ -377,7 +411,7 @@ class Daemon:
         ok, why = self.alive()
         problems = [] if ok else [why]
         if self.released:
-            problems.append("control released (cameras lost)")
+            problems.append("control released (" + ("handed back by an operator" if self.held_by_operator else "cameras lost") + ")")
         down = [c for c, up in self.health.up.items() if not up]
         if down:
             problems.append(f"cameras out: {', '.join(sorted(down))}")

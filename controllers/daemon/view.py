@@ -1,0 +1,520 @@
+"""What the daemon shows and what it accepts from people: the read side and the command queue
+behind the dashboard and HTTP API (``phasewise/web``).
+
+The tactical loop calls :meth:`DaemonView.after_step` once per step. It
+
+* runs the operator actions queued since the last step (apply a plan, hand control back to
+  the controller, take it again, acknowledge an alarm) -- on the loop's own thread, so no
+  lock is held around the daemon and nothing an HTTP request does can block a step; a plan
+  goes through the daemon's ``_apply``, i.e. through the safety layer (``SafeBackend``)
+  like every plan;
+* publishes a frozen :class:`SiteSnapshot` (intersections with live phase and queues per
+  lane, camera health, counts per movement and 15-min bin, the plan in force and the
+  candidates, the gate's decisions with their evidence, alarms, health) by swapping one
+  reference, which the HTTP threads read without waiting.
+
+HTTP threads call :meth:`DaemonView.submit`, which queues the action and waits (in the HTTP
+thread) for the loop to run it, up to ``timeout_s``.
+
+Example (what ``phasewise/cmd_run.py`` wires)::
+
+    view = DaemonView("sil-corridor", daemon, net_file)
+    daemon.view = view                    # the loop calls view.after_step(...)
+    view.snapshot().intersections[0].queue_veh
+    view.submit(ApplyPlan("program", who="alice"))   # -> ActionResult(ok=True, ...)
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import logging
+import math
+import queue
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+
+from controllers.backend import SignalStatus
+from counting.camera_frame import CameraFrame
+from optimizer.plan import TimingPlan, validate
+from phasewise_errors import PhasewiseError
+
+if TYPE_CHECKING:
+    from controllers.daemon.loop import Daemon
+
+log = logging.getLogger(__name__)
+
+COUNT_BIN_S = 900.0  # the 15-min bins traffic engineers count in (same as the store's CSVs)
+COUNT_BINS_KEPT = 96  # one day of bins in memory for the page; the store keeps everything
+GATE_RECORDS_KEPT = 200
+PROPOSED_KEPT = 20
+ALARM_AFTER_S = 10.0  # a condition is an alarm once it has lasted this long (start-up, one-step glitches are not)
+MAX_TRANSITION_CYCLES = 50  # a check reports 'more than this' rather than looping on
+
+
+# -- the snapshot --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LaneState:
+    """One lane seen by a camera: stopped vehicles (queue), queue length, vehicles in view."""
+
+    lane: str
+    queue_veh: float
+    queue_m: float
+    present_veh: float
+
+
+@dataclass(frozen=True)
+class CameraState:
+    """One approach camera: up or out (and why), its lanes; ``image`` when it gives frames."""
+
+    camera: str
+    tls: str
+    up: bool
+    reason: str
+    lanes: tuple[LaneState, ...]
+    image: bool = False
+
+    @property
+    def queue_veh(self) -> float:
+        return sum(lane.queue_veh for lane in self.lanes)
+
+
+@dataclass(frozen=True)
+class PhaseState:
+    phase: int
+    movements: tuple[str, ...]
+    plan_green_s: float
+
+
+@dataclass(frozen=True)
+class IntersectionState:
+    """Live signal state of one intersection: the phase shown (``in_clearance``: yellow/all
+    red after it, toward ``next_phase``), control ``mode``, queue and the longest wait of a
+    phase not served (s), plan cycle."""
+
+    tls: str
+    phase: int
+    green_s: float
+    in_clearance: bool
+    next_phase: int | None
+    mode: str
+    queue_veh: float
+    max_wait_s: float
+    cycle_s: float
+    phases: tuple[PhaseState, ...]
+    cameras: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MovementCount:
+    """Vehicles that crossed the stop line per movement (``"<approach>:<turn>"``) and bin."""
+
+    bin_start_s: float
+    bin_s: float
+    tls: str
+    movement: str
+    count: int
+
+
+@dataclass(frozen=True)
+class PlanInfo:
+    """A timing plan by id: ``running`` (in force), ``program`` (the network's own),
+    ``candidate`` (the strategic layer's last), ``proposed-N`` (an engineer's)."""
+
+    id: str
+    created_by: str
+    note: str
+    source: str
+    cycle_s: dict[str, float]
+    plan: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """A gate decision with its evidence: delays per seed of the running plan and of the
+    candidate (s/veh), mean improvement (0.1 = 10 % less delay), p-value, wall time."""
+
+    t_s: float
+    result: str
+    detail: str
+    improvement: float | None
+    p_value: float | None
+    wall_s: float
+    delay_current_s: tuple[float, ...] = ()
+    delay_candidate_s: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A condition someone should know of; it stays listed until it has cleared and been
+    acknowledged."""
+
+    id: int
+    kind: str
+    subject: str
+    text: str
+    since_s: float
+    active: bool
+    acknowledged_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    alive: bool
+    alive_reason: str
+    ready: bool
+    ready_reason: str
+    control_released: bool
+    held_by_operator: bool
+    steps: int
+    step_max_s: float
+
+
+@dataclass(frozen=True)
+class SiteSnapshot:
+    """Everything the dashboard shows, at ``t_s`` (the daemon's timeline, Unix seconds).
+    ``live`` is False for results read from files (``phasewise serve``)."""
+
+    site: str
+    live: bool
+    t_s: float
+    seq: int
+    intersections: tuple[IntersectionState, ...] = ()
+    cameras: tuple[CameraState, ...] = ()
+    counts: tuple[MovementCount, ...] = ()
+    plans: tuple[PlanInfo, ...] = ()
+    gate: tuple[GateRecord, ...] = ()
+    alarms: tuple[Alarm, ...] = ()
+    health: Health | None = None
+
+
+# -- operator actions ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApplyPlan:
+    plan_id: str
+    who: str
+
+
+@dataclass(frozen=True)
+class HandBack:
+    """Hand control back to the controllers' own schedule until :class:`TakeControl`."""
+
+    who: str
+
+
+@dataclass(frozen=True)
+class TakeControl:
+    who: str
+
+
+@dataclass(frozen=True)
+class AcknowledgeAlarm:
+    alarm_id: int
+    who: str
+
+
+Action = Union[ApplyPlan, HandBack, TakeControl, AcknowledgeAlarm]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """``ok`` and a sentence saying what happened (or why not)."""
+
+    ok: bool
+    detail: str
+
+
+@dataclass
+class _Ticket:
+    action: Action
+    done: threading.Event = field(default_factory=threading.Event)
+    result: ActionResult | None = None
+
+
+def plan_info(plan: TimingPlan, plan_id: str, source: str) -> PlanInfo:
+    import json
+
+    return PlanInfo(plan_id, plan.created_by, plan.note, source,
+                    {tls: ip.cycle_s for tls, ip in plan.intersections.items()}, json.loads(plan.to_json()))
+
+
+def _finite(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+class DaemonView:
+    """The daemon's read interface and command queue (module docstring)."""
+
+    def __init__(self, site: str, daemon: Daemon, net_file: Path | None = None, max_change_per_cycle: float = 0.2,
+                 timeout_s: float = 10.0) -> None:
+        self.site, self.daemon, self.net_file, self.timeout_s = site, daemon, net_file, timeout_s
+        self.max_change_per_cycle = max_change_per_cycle
+        self.live = True
+        self._queue: queue.SimpleQueue[_Ticket] = queue.SimpleQueue()
+        self._snapshot = SiteSnapshot(site, True, daemon.clock.now_s(), 0)
+        self._seq = 0
+        self._counts: dict[tuple[float, str, str], int] = {}
+        self._gate: collections.deque[GateRecord] = collections.deque(maxlen=GATE_RECORDS_KEPT)
+        self._proposed: dict[str, TimingPlan] = {}
+        self._proposed_n = 0
+        self._alarms: dict[tuple[str, str], Alarm] = {}
+        self._alarm_n = 0
+        self._condition_since: dict[tuple[str, str], float] = {}
+        self._program: TimingPlan | None = None
+        self._lock = threading.Lock()  # guards proposals (HTTP threads) and the renders
+        self._renders: dict[str, bytes] = {}
+        self._links: Any = None
+        models = daemon.policy.nodes
+        self._tls_of_camera = {lay.camera_id: tls for tls, node in models.items() for lay in node.layouts}
+        self._movements = {lay.camera_id: lay.movements for node in models.values() for lay in node.layouts}
+        daemon.strategic_listeners.append(self._on_strategic)
+
+    # -- HTTP side ---------------------------------------------------------------------------
+    def snapshot(self) -> SiteSnapshot:
+        return self._snapshot
+
+    def submit(self, action: Action) -> ActionResult:
+        """Queue ``action`` for the loop and wait for its result (in the caller's thread)."""
+        ticket = _Ticket(action)
+        self._queue.put(ticket)
+        if not ticket.done.wait(self.timeout_s):
+            return ActionResult(False, f"the daemon did not run the action within {self.timeout_s:g} s")
+        assert ticket.result is not None
+        return ticket.result
+
+    def propose(self, plan: TimingPlan) -> PlanInfo:
+        """An engineer's plan, validated against the site's intersections, listed as
+        ``proposed-N`` for an operator to apply."""
+        validate(plan, {tls: n.model for tls, n in self.daemon.policy.nodes.items()})
+        with self._lock:
+            self._proposed_n += 1
+            plan_id = f"proposed-{self._proposed_n}"
+            self._proposed[plan_id] = plan
+            while len(self._proposed) > PROPOSED_KEPT:
+                self._proposed.pop(next(iter(self._proposed)))
+        return plan_info(plan, plan_id, "engineer")
+
+    def check(self, plan: TimingPlan) -> ActionResult:
+        """The checks a plan must pass before the controller gets it: the plan validator
+        (conflicts, min/max greens, clearances, cycle sum) and the safety layer's rules
+        against the plan in force (same phase sequence; reached by steps of at most
+        ``max_change_per_cycle`` per cycle: how many cycles that takes is reported)."""
+        from controllers.safety import limit_change
+
+        models = {tls: n.model for tls, n in self.daemon.policy.nodes.items()}
+        running = self.daemon.policy.plan.intersections
+        cycles = 0
+        try:
+            validate(plan, models)
+            for tls, target in plan.intersections.items():
+                step, n = running[tls], 0
+                while step != target and n < MAX_TRANSITION_CYCLES:
+                    step, n = limit_change(step, target, self.max_change_per_cycle), n + 1
+                cycles = max(cycles, n)
+        except PhasewiseError as exc:
+            return ActionResult(False, str(exc))
+        return ActionResult(True, f"valid for this site; the safety layer reaches it in {cycles} cycle(s) "
+                                  f"(cycle and splits move at most {self.max_change_per_cycle:.0%} per cycle)")
+
+    def plan(self, plan_id: str) -> TimingPlan | None:
+        daemon = self.daemon
+        if plan_id == "running":
+            return daemon.policy.plan
+        if plan_id == "program":
+            if self._program is None:
+                from controllers.adaptive_policy import program_plan
+
+                self._program = program_plan({tls: n.model for tls, n in daemon.policy.nodes.items()})
+            return self._program
+        if plan_id == "candidate":
+            raw = daemon.store.get("candidate_plan")
+            return TimingPlan.from_json(raw.decode()) if raw else None
+        with self._lock:
+            return self._proposed.get(plan_id)
+
+    def time_space_png(self, plan_id: str) -> bytes | None:
+        """The optimizer's time-space diagram of a plan (``optimizer.time_space``), cached."""
+        plan = self.plan(plan_id)
+        if plan is None or self.net_file is None:
+            return None
+        key = hashlib.sha256(plan.to_json().encode()).hexdigest()
+        with self._lock:
+            if key not in self._renders:
+                from optimizer.corridor_network import find_links
+                from optimizer.time_space import plot_time_space
+
+                if self._links is None:
+                    models = {tls: n.model for tls, n in self.daemon.policy.nodes.items()}
+                    self._links = tuple(find_links(self.net_file, models))
+                with tempfile.TemporaryDirectory(prefix="phasewise-ts-") as tmp:
+                    path = plot_time_space(plan, self._links, Path(tmp) / "time_space.png")
+                    self._renders = {key: path.read_bytes()}  # one kept: plans change rarely
+            return self._renders[key]
+
+    def thumbnail(self, camera: str) -> bytes | None:
+        """The camera's last annotated frame as JPEG, when its source gives frames."""
+        last_image = getattr(self.daemon.cameras, "last_image", None)
+        return last_image(camera) if last_image is not None else None
+
+    # -- loop side ---------------------------------------------------------------------------
+    def after_step(self, now_s: float, frames: Mapping[str, CameraFrame], status: Mapping[str, SignalStatus]) -> None:
+        """Run the queued actions, then publish the step's snapshot. Never raises."""
+        try:
+            self._run_actions(now_s)
+            self._count(now_s, frames)
+            self._update_alarms(now_s)
+            self._snapshot = self._build(now_s, frames, status)
+        except Exception:
+            log.exception("dashboard view failed at %.0f; the loop goes on", now_s)
+
+    def _run_actions(self, now_s: float) -> None:
+        while True:
+            try:
+                ticket = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                ticket.result = self._run(ticket.action, now_s)
+            except Exception as exc:  # a bug in one action must not lose the others
+                log.exception("operator action %r failed", ticket.action)
+                ticket.result = ActionResult(False, f"failed: {exc!r}")
+            ticket.done.set()
+
+    def _run(self, action: Action, now_s: float) -> ActionResult:
+        daemon = self.daemon
+        if isinstance(action, ApplyPlan):
+            plan = self.plan(action.plan_id)
+            if plan is None:
+                return ActionResult(False, f"no plan {action.plan_id!r}")
+            if daemon.released or daemon.backend is None:
+                return ActionResult(False, "control is with the controller's own schedule: take control first")
+            refused = daemon.metrics.get("phasewise_plans_refused_total", by="safety")
+            previous = daemon.policy.plan
+            daemon.policy.adopt(plan)
+            if daemon._apply(plan, reason=f"operator {action.who} applied {action.plan_id}"):
+                return ActionResult(True, f"plan {action.plan_id} ({plan.created_by}) sent to the controller")
+            daemon.policy.adopt(previous)
+            by = "safety layer" if daemon.metrics.get("phasewise_plans_refused_total", by="safety") > refused else "controller"
+            return ActionResult(False, f"plan {action.plan_id} refused by the {by}; the running plan stays")
+        if isinstance(action, HandBack):
+            if daemon.held_by_operator:
+                return ActionResult(True, "control already handed back")
+            daemon.hand_back(now_s, f"operator {action.who}")
+            return ActionResult(True, "control handed back to the controllers' own schedule")
+        if isinstance(action, TakeControl):
+            if not daemon.held_by_operator:
+                return ActionResult(False, "control was not handed back by an operator")
+            daemon.take_back(now_s, f"operator {action.who}")
+            return ActionResult(True, "control taken again" + (" (still released: cameras out)" if daemon.released else ""))
+        if isinstance(action, AcknowledgeAlarm):
+            for key, alarm in self._alarms.items():
+                if alarm.id == action.alarm_id:
+                    self._alarms[key] = dataclasses.replace(alarm, acknowledged_by=action.who)
+                    if not alarm.active:
+                        del self._alarms[key]
+                    return ActionResult(True, f"alarm {alarm.id} acknowledged")
+            return ActionResult(False, f"no alarm {action.alarm_id}")
+        return ActionResult(False, f"unknown action {action!r}")
+
+    def _count(self, now_s: float, frames: Mapping[str, CameraFrame]) -> None:
+        start = math.floor(now_s / COUNT_BIN_S) * COUNT_BIN_S
+        for cam, frame in frames.items():
+            if not frame.ok or not frame.crossing_movement.size:
+                continue
+            movements = self._movements.get(cam, ())
+            ids, n = np.unique(frame.crossing_movement, return_counts=True)
+            for m, count in zip(ids.tolist(), n.tolist()):
+                if 0 <= m < len(movements):
+                    key = (start, cam, movements[m])
+                    self._counts[key] = self._counts.get(key, 0) + int(count)
+        oldest = start - COUNT_BIN_S * (COUNT_BINS_KEPT - 1)
+        if any(k[0] < oldest for k in self._counts):
+            self._counts = {k: v for k, v in self._counts.items() if k[0] >= oldest}
+
+    def _on_strategic(self, t_s: float, outcome: Any) -> None:
+        d = outcome.decision
+        self._gate.append(GateRecord(
+            t_s, outcome.status, outcome.detail, None if d is None else _finite(d.improvement),
+            None if d is None else _finite(d.p_value), round(outcome.wall_s, 3),
+            () if d is None else tuple(map(float, d.delay_current_s)),
+            () if d is None else tuple(map(float, d.delay_candidate_s))))
+
+    def _update_alarms(self, now_s: float) -> None:
+        daemon = self.daemon
+        conditions: dict[tuple[str, str], str] = {}
+        for cam, up in daemon.health.up.items():
+            if not up:
+                conditions[("camera", cam)] = f"camera {cam} out: {daemon.health.reason[cam]}"
+        for tls, up in daemon.controller_up.items():
+            if not up:
+                conditions[("controller", tls)] = f"controller {tls} not under central control"
+        if daemon.released:
+            why = "by an operator" if daemon.held_by_operator else "every camera out"
+            conditions[("control", "site")] = f"control handed back to the controllers' own schedule ({why})"
+        if daemon.metrics.get("phasewise_monitor_violations_total"):
+            conditions[("monitor", "site")] = "conflict monitor reported a violation"
+        self._condition_since = {key: self._condition_since.get(key, now_s) for key in conditions}
+        for key, text in conditions.items():
+            alarm = self._alarms.get(key)
+            if (alarm is None or not alarm.active) and now_s - self._condition_since[key] >= ALARM_AFTER_S:
+                self._alarm_n += 1
+                self._alarms[key] = Alarm(self._alarm_n, key[0], key[1], text, now_s, True)
+        for key, alarm in list(self._alarms.items()):
+            if key not in conditions and alarm.active:
+                if alarm.acknowledged_by is not None:
+                    del self._alarms[key]
+                else:
+                    self._alarms[key] = dataclasses.replace(alarm, active=False)
+
+    def _build(self, now_s: float, frames: Mapping[str, CameraFrame], status: Mapping[str, SignalStatus]) -> SiteSnapshot:
+        daemon = self.daemon
+        policy = daemon.policy
+        cameras = []
+        for cam, layout in daemon.cameras.layouts.items():
+            frame = frames.get(cam)
+            lanes = tuple(
+                LaneState(lane, float(frame.stopped[i]), float(frame.queue_m[i]), float(frame.present[i]))
+                if frame is not None and frame.ok else LaneState(lane, 0.0, 0.0, 0.0)
+                for i, lane in enumerate(layout.lanes))
+            cameras.append(CameraState(cam, self._tls_of_camera.get(cam, ""), bool(daemon.health.up.get(cam)),
+                                       daemon.health.reason.get(cam) or "up", lanes,
+                                       image=hasattr(daemon.cameras, "last_image")))
+        queue_of = collections.defaultdict(float)
+        for c in cameras:
+            queue_of[c.tls] += c.queue_veh
+        intersections = []
+        for tls, node in policy.nodes.items():
+            s = status.get(tls) or SignalStatus(tls, 0, 0.0, None, "unknown")
+            ip = policy.plan.intersections[tls]
+            greens = {p.phase: p.green_s for p in ip.phases}
+            served = s.next_phase if s.in_clearance else s.phase
+            waits = [float(w) for i, w in enumerate(node.waiting_s) if i != served]
+            intersections.append(IntersectionState(
+                tls, s.phase, round(s.green_s, 1), s.in_clearance, s.next_phase, s.mode, queue_of[tls],
+                round(max(waits, default=0.0), 1), ip.cycle_s,
+                tuple(PhaseState(p.index, p.movements, greens.get(p.index, 0.0)) for p in node.model.phases),
+                tuple(lay.camera_id for lay in node.layouts)))
+        counts = tuple(MovementCount(b, COUNT_BIN_S, self._tls_of_camera.get(cam, ""), movement, n)
+                       for (b, cam, movement), n in sorted(self._counts.items()))
+        plans = [plan_info(policy.plan, "running", "in force"), plan_info(self.plan("program"), "program", "network")]
+        candidate = self.plan("candidate")
+        if candidate is not None:
+            plans.append(plan_info(candidate, "candidate", "strategic layer"))
+        with self._lock:
+            plans += [plan_info(p, pid, "engineer") for pid, p in self._proposed.items()]
+        alive, alive_why = daemon.alive()
+        ready, ready_why = daemon.ready()
+        health = Health(alive, alive_why, ready, ready_why, daemon.released, daemon.held_by_operator,
+                        int(daemon.metrics.get("phasewise_steps_total")),
+                        round(daemon.metrics.get("phasewise_step_seconds_max"), 4))
+        self._seq += 1
+        return SiteSnapshot(self.site, True, now_s, self._seq, tuple(intersections), tuple(cameras), counts,
+                            tuple(plans), tuple(self._gate), tuple(sorted(self._alarms.values(), key=lambda a: a.id)),
+                            health)

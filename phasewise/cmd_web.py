@@ -1,0 +1,101 @@
+"""``phasewise serve --results DIR`` (the dashboard on results files) and ``phasewise token``
+(make the tokens of the dashboard/API and the hashes the configs keep).
+
+    phasewise token new alice --role operator      # prints the token once and its config entry
+    phasewise serve --results out/plan --tokens tokens.yaml
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from phasewise.app import app
+from phasewise_errors import ConfigError
+
+token_app = typer.Typer(help="Tokens for the dashboard and API (stored hashed in the config).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("new")
+def token_new(
+    name: Annotated[str, typer.Argument(help="who holds the token (letters, digits, - and _), as the audit log names them")],
+    role: Annotated[str, typer.Option("--role", help="viewer, engineer or operator")],
+) -> None:
+    """Make a token: print it (shown once; give it to its holder) and its http.tokens entry."""
+    from phasewise.web.auth import NAME_PATTERN, ROLES, hash_token, new_token
+
+    if role not in ROLES:
+        raise ConfigError(f"--role {role}: give one of {', '.join(ROLES)}")
+    if not NAME_PATTERN.match(name):
+        raise ConfigError(f"NAME {name!r}: use 1-64 letters, digits, - or _")
+    token = new_token(name)
+    typer.echo(f"token for {name} (shown once; keep it secret): {token}")
+    typer.echo("add to the config's http.tokens (or a --tokens file's tokens:):")
+    typer.echo(f'  - {{name: {name}, role: {role}, hash: "{hash_token(token)}"}}')
+
+
+@token_app.command("hash")
+def token_hash() -> None:
+    """Read a token on standard input; print its hash for the config."""
+    from phasewise.web.auth import hash_token
+
+    token = sys.stdin.readline().strip()
+    if not token or "." not in token:
+        raise ConfigError("give a token NAME.SECRET on standard input (phasewise token new makes one)")
+    typer.echo(hash_token(token))
+
+
+def _tokens(path: Path):  # type: ignore[no-untyped-def]
+    """Tokens from a tokens file (``tokens:``) or a daemon config (its ``http.tokens``)."""
+    from phasewise.config import load_run_config, load_tokens_file
+    from phasewise_errors import read_config_file
+
+    raw = read_config_file(path, hint="; give a YAML file with tokens: [{name, role, hash}]")
+    if isinstance(raw, dict) and "http" in raw:
+        return load_run_config(path).http.tokens
+    return load_tokens_file(path).tokens
+
+
+@app.command("serve")
+def serve(
+    results: Annotated[Path, typer.Option("--results", help="a results folder: phasewise optimize --out, replay --out "
+                                                            "or a daemon's state_dir")],
+    tokens: Annotated[Path, typer.Option("--tokens", help="YAML with tokens: [{name, role, hash}] "
+                                                          "(phasewise token new), or a daemon config")],
+    host: Annotated[str, typer.Option(help="listen address; 127.0.0.1 unless a reverse proxy needs another")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port, printed)")] = 8791,
+    secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="served over TLS by a reverse proxy")] = False,
+) -> None:
+    """Serve the dashboard and API on a results folder (read-only: no operator actions)."""
+    from phasewise.web.api import create_app
+    from phasewise.web.audit import AuditLog
+    from phasewise.web.auth import Authenticator, TokenRecord
+    from phasewise.web.results import ResultsSource
+    from phasewise.web.server import WebServer
+
+    if not results.is_dir():
+        raise ConfigError(f"--results {results}: not a folder (give what optimize/replay --out or run wrote)")
+    records = [TokenRecord(t.name, t.role, t.hash) for t in _tokens(tokens)]
+    source = ResultsSource(results)
+    audit = AuditLog(results / "audit.jsonl")
+    web_app = create_app(source, Authenticator(records), audit, secure_cookies=secure_cookies,
+                         counts_csv=source.counts_csv)
+    try:
+        server = WebServer(web_app, host, port)
+    except OSError as exc:
+        raise ConfigError(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})") from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda s, f: stop.set())
+    signal.signal(signal.SIGINT, lambda s, f: stop.set())
+    server.start()
+    typer.echo(f"serving {results} on http://{host}:{server.port}/ (Ctrl-C stops)", err=True)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
