@@ -17,9 +17,12 @@ encodes exactly that. So besides the analytical optimum, :func:`candidate_plans`
 * ``near program, its offsets``: the latter with the program's own offsets
   (:func:`with_program_offsets`);
 * ``longer cycle``: the analytical cycle stretched by ``LONGER_CYCLE_FACTOR``: fewer
-  switches and more capacity per hour (lost time is paid fewer times);
-* ``storage cycle``: the longest cycle whose red-time queues fit the approach lanes
-  (:mod:`optimizer.storage`: short links, turn bays), when the analytical cycle is longer.
+  switches and more capacity per hour (lost time is paid fewer times); left out when the
+  lanes cannot store its red-time queues.
+
+Queue storage (``bounds.storage_veh``, :mod:`optimizer.storage`) constrains every candidate's
+splits, and the cycle of all but the program-cycle ones: those keep the cycle the
+engineers chose, which SUMO judges.
 
 ``phasewise optimize`` simulates each on seeds of its own and keeps the best before the
 check against the program (``phasewise/cmd_optimize.py``). Pure: no SUMO here. Example::
@@ -40,12 +43,17 @@ from optimizer.corridor import CorridorLink, CorridorOptions, optimize_corridor
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import TOLERANCE_S, IntersectionPlan, TimingPlan
-from optimizer.storage import storage_cycle_cap_s
-from optimizer.webster import IntersectionBounds
+from optimizer.webster import IntersectionBounds, storage_cycle_cap_s
 from phasewise_errors import PlanError
 
 LONGER_CYCLE_FACTOR = 1.3  # one step the model would not take; SUMO decides whether it pays
 SAME_CYCLE_S = 2.0  # candidates whose cycles differ by less are the same plan for SUMO's purposes
+
+
+def storage_cap_s(models: Mapping[str, IntersectionModel], demand: DemandEstimate, bounds: IntersectionBounds) -> float:
+    """The longest common cycle whose red-time queues fit at every light (lights too short for any cycle aside)."""
+    caps = [storage_cycle_cap_s(m, demand, bounds) for m in models.values()] if bounds.storage_veh else []
+    return min((c for c in caps if c is not None), default=math.inf)
 
 
 def program_cycle_s(models: dict[str, IntersectionModel]) -> float:
@@ -60,22 +68,15 @@ def candidate_plans(
     bounds: IntersectionBounds = IntersectionBounds(),
     time_limit_s: float = 5.0,
     options: CorridorOptions = CorridorOptions(),
-    storage_veh: Mapping[str, float] | None = None,
 ) -> dict[str, TimingPlan]:
-    """``{label: plan}``, the analytical optimum first; a variant whose cycle does not fit is left out.
-
-    ``storage_veh`` (lane id -> vehicles, :func:`optimizer.storage.lane_storage_veh`) adds the
-    ``storage cycle`` candidate when the analytical cycle would queue more than the lanes hold.
-    """
+    """``{label: plan}``, the analytical optimum first; a variant whose cycle does not fit is left out."""
     analytical = optimize_corridor(models, demand, links, time_limit_s, bounds, options)
     plans = {"analytical": analytical}
     cycles = [analytical.objective.get("cycle_s", 0.0)]
-    wanted = [("program cycle", program_cycle_s(models)),
-              ("longer cycle", round(analytical.objective.get("cycle_s", 0.0) * LONGER_CYCLE_FACTOR))]
-    if storage_veh:
-        cap = storage_cycle_cap_s(analytical, models, demand, storage_veh)
-        if cap < cycles[0]:
-            wanted.append(("storage cycle", max(math.floor(cap), math.ceil(bounds.cycle_min_s))))
+    longer = round(analytical.objective.get("cycle_s", 0.0) * LONGER_CYCLE_FACTOR)
+    wanted = [("program cycle", program_cycle_s(models))]
+    if longer <= storage_cap_s(models, demand, bounds):
+        wanted.append(("longer cycle", longer))
     for label, cycle in wanted:
         if cycle <= 0 or any(abs(cycle - c) < SAME_CYCLE_S for c in cycles):
             continue

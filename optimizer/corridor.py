@@ -44,16 +44,19 @@ from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import IntersectionPlan, TimingPlan
 from optimizer.webster import (
+    STORAGE_TOLERANCE_VEH,
     IntersectionBounds,
     _report,
     build_plan,
     cycle_range_s,
     green_bounds_s,
+    intersection_storage,
     main_phase,
     movement_flows_veh_h,
     optimal_greens_s,
     saturation_flows_veh_h,
     service_matrix,
+    storage_cycle_cap_s,
 )
 from phasewise_errors import PlanError
 
@@ -88,7 +91,8 @@ class OffsetProblem:
 
     ``options[i][k]`` are the greens (``model.phases`` order) of split option ``k`` of
     intersection ``i``; ``local_cost[i, k]`` its delay; ``links`` hold ``(u, v, travel_s)``
-    and ``tables`` the matching ``(K, K, C)`` progression corrections.
+    and ``tables`` the matching ``(K, K, C)`` progression corrections; ``spilling`` the lights
+    whose storage constraints cannot hold at this cycle.
     """
 
     cycle_s: int
@@ -98,6 +102,7 @@ class OffsetProblem:
     local_cost: FloatArray
     links: tuple[tuple[int, int, int], ...]
     tables: tuple[FloatArray, ...]
+    spilling: tuple[str, ...] = ()  # lights whose queues no split at this cycle fits in their lanes
 
     @property
     def n_options(self) -> int:
@@ -208,11 +213,17 @@ def build_problem(
     tls_ids = tuple(models)
     index = {t: i for i, t in enumerate(tls_ids)}
     split_opts: list[tuple[FloatArray, ...]] = []
+    spilling: list[str] = []
     local = np.zeros((len(tls_ids), len(options.split_shift_s)))
     for i, tls_id in enumerate(tls_ids):
         model = models[tls_id]
         base, _ = optimal_greens_s(model, demand, bounds, cycle_s=cycle_s)
         variants = _split_options(model, base, coordinated[tls_id], options.split_shift_s, bounds)
+        storage = intersection_storage(model, demand, bounds)
+        if len(storage) and storage.holds(base, STORAGE_TOLERANCE_VEH):  # a shift may not spill what the base holds
+            variants = [g if storage.holds(g, STORAGE_TOLERANCE_VEH) else base for g in variants]
+        elif len(storage):
+            spilling.append(tls_id)
         split_opts.append(tuple(variants))
         flows = movement_flows_veh_h(model, demand)
         sat = saturation_flows_veh_h(model, flows, bounds)
@@ -235,7 +246,8 @@ def build_problem(
                 table[ku, kv] = ld.flow_veh_h * platoon_delay_table(cycle_s, platoon_s, float(gv[cv]))
         ends.append((u, v, int(round(link.travel_time_s))))
         tables.append(table)
-    return OffsetProblem(cycle_s, tls_ids, tuple(coordinated[t] for t in tls_ids), tuple(split_opts), local, tuple(ends), tuple(tables))
+    return OffsetProblem(cycle_s, tls_ids, tuple(coordinated[t] for t in tls_ids), tuple(split_opts), local, tuple(ends),
+                         tuple(tables), tuple(spilling))
 
 
 # --- solving ------------------------------------------------------------------------------
@@ -438,7 +450,13 @@ def solve_exhaustive(problem: OffsetProblem) -> OffsetSolution:
 
 def candidate_cycles_s(models: dict[str, IntersectionModel], demand: DemandEstimate, bounds: IntersectionBounds,
                        options: CorridorOptions) -> list[int]:
-    """Common cycles to try: the critical light's optimum and one step longer, all feasible."""
+    """Common cycles to try: the critical light's optimum and one step longer, all feasible.
+
+    Derived cycles stay at or below every light's storage cap (the longest cycle whose
+    red-time queues fit, :func:`optimizer.webster.storage_cycle_cap_s`), except a light whose
+    links are too short for any cycle (it has no cap to give). Cycles asked for in
+    ``options.cycle_candidates_s`` are taken as given; their splits still respect storage.
+    """
     ranges = [cycle_range_s(m, bounds) for m in models.values()]
     lo, hi = math.ceil(max(r[0] for r in ranges) - 1e-9), math.floor(min(r[1] for r in ranges) + 1e-9)
     if lo > hi:
@@ -449,6 +467,9 @@ def candidate_cycles_s(models: dict[str, IntersectionModel], demand: DemandEstim
         if not chosen:
             raise PlanError(f"corridor: none of the cycles {list(options.cycle_candidates_s)} s fits every intersection ({lo}..{hi} s)")
         return chosen
+    if bounds.storage_veh:
+        caps = [storage_cycle_cap_s(m, demand, bounds) for m in models.values()]
+        hi = min([hi, *(math.floor(c + 1e-9) for c in caps if c is not None and c >= lo)])
     critical = max(optimal_greens_s(m, demand, bounds)[1] for m in models.values())
     base = int(min(max(math.ceil(critical - 1e-9), lo), hi))
     return sorted({base, min(base + options.cycle_step_s, hi)})
@@ -474,7 +495,8 @@ def optimize_corridor(
         remaining = time_limit_s - (time.perf_counter() - started)
         budget = max(0.05, remaining / (len(cycles) - n))
         solution = solve_cpsat(problem, budget, workers=options.workers) if problem.links else solve_greedy(problem)
-        if best is None or solution.cost < best[1].cost:
+        # a cycle at which more lights spill back loses whatever the delay model says (it cannot see spill-back)
+        if best is None or (len(problem.spilling), solution.cost) < (len(best[0].spilling), best[1].cost):
             best = (problem, solution)
     assert best is not None
     problem, solution = best

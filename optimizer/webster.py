@@ -13,7 +13,8 @@ for x > 1 and grows with the overflow queue, so minimising total delay sum(v (d1
 oversaturation maximises throughput and balances the degrees of saturation: no NaNs, and
 the cycle never exceeds its bound.
 
-Saturation flow: ``saturation_flow_veh_h_lane`` (1800) per lane of the movement; a lane
+Saturation flow: ``saturation_flow_veh_h_lane`` (1800) per lane of the movement, or the lane's
+measured value (``lane_saturation_veh_h``: the estimator's discharge headways); a lane
 shared by several movements is split between them by their demand per lane. ``A[m, p]``
 is how much of phase ``p``'s green serves movement ``m``: 1 for protected links (``G``);
 for permissive links (``g``: a left turn or U-turn filtering through opposing traffic) the
@@ -36,6 +37,12 @@ critical flow ratios, subject to min/max green, cycle bounds and ``x <= max_satu
 for every movement; when that cap cannot be met (oversaturation) it is dropped. Zero demand
 gives the minimum cycle. Greens are rounded to whole seconds.
 
+Queue storage (``IntersectionBounds.storage_veh``, vehicles per lane from the network,
+:mod:`optimizer.storage`) is a constraint too: each movement's red-time queue must fit its
+shortest lane, which bounds the cycle and shifts split to movements with little room. It
+goes first: the search tries storage with the saturation cap, storage with ``x <= 1``, then
+the cap alone and nothing; :mod:`optimizer.spillback` reports what a plan leaves unfit.
+
 Example::
 
     plan = optimize_intersection(model, demand, IntersectionBounds(cycle_max_s=120))
@@ -44,6 +51,7 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +61,7 @@ from scipy.optimize import linprog, minimize
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel, Movement, Phase
 from optimizer.plan import IntersectionPlan, PhaseTiming, clearance_parts, lost_time_s
+from optimizer.storage import StorageRows, longest_cycle_s, storage_rows
 from phasewise_errors import PlanError
 
 FloatArray = npt.NDArray[np.float64]
@@ -62,6 +71,7 @@ UPSTREAM_I = 1.0  # HCM: isolated intersection
 CRITICAL_HEADWAY_S = 4.5  # HCM 2010: permitted left turn, gap acceptance
 FOLLOW_UP_HEADWAY_S = 2.5
 FILTERING_TURNS = ("left", "uturn")
+STORAGE_TOLERANCE_VEH = 0.1  # SLSQP's constraint slack: a tenth of a vehicle is not a spill-back
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,12 @@ class IntersectionBounds:
     opposing_green_ratio: float = 0.35
     analysis_period_h: float = 0.25
     ped_min_s: dict[int, float] = field(default_factory=dict)
+    storage_veh: Mapping[str, float] = field(default_factory=dict)  # lane id -> vehicles it holds (optimizer.storage)
+    lane_saturation_veh_h: Mapping[str, float] = field(default_factory=dict)  # lane id -> measured, veh/h
+
+    def lane_saturation(self, lane_id: str) -> float:
+        """Saturation flow of one lane (veh/h): measured where known, ``saturation_flow_veh_h_lane`` elsewhere."""
+        return self.lane_saturation_veh_h.get(lane_id, self.saturation_flow_veh_h_lane)
 
 
 @dataclass(frozen=True)
@@ -137,10 +153,9 @@ def _protected_somewhere(model: IntersectionModel, m: Movement) -> bool:
 def saturation_flows_veh_h(
     model: IntersectionModel, flows_veh_h: FloatArray, bounds: IntersectionBounds = IntersectionBounds()
 ) -> FloatArray:
-    """Saturation flow per movement: ``bounds.saturation_flow_veh_h_lane`` per lane, shared
-    lanes split by demand, and slowed by HCM's shared-lane factor where a left turn (or
+    """Saturation flow per movement: each lane's (``bounds.lane_saturation``: measured, or
+    ``saturation_flow_veh_h_lane``), shared lanes split by demand, and slowed by HCM's shared-lane factor where a left turn (or
     U-turn) with no protected phase filters (see the module docstring)."""
-    per_lane_veh_h = bounds.saturation_flow_veh_h_lane
     ratios = permissive_ratios(model, flows_veh_h, bounds)
     per_lane_demand = {m.id: flows_veh_h[k] / len(m.from_lanes) for k, m in enumerate(model.movements)}
     users: dict[str, list[int]] = {}
@@ -162,7 +177,7 @@ def saturation_flows_veh_h(
         for lane in m.from_lanes:
             total = lane_total[lane]
             share = per_lane_demand[m.id] / total if total > 0 else 1.0 / len(users[lane])
-            sat[k] += per_lane_veh_h * share * lane_factor[lane]
+            sat[k] += bounds.lane_saturation(lane) * share * lane_factor[lane]
     return sat
 
 
@@ -274,6 +289,22 @@ def cycle_range_s(model: IntersectionModel, bounds: IntersectionBounds) -> tuple
     return min(lo, longest), min(bounds.cycle_max_s, longest)
 
 
+def intersection_storage(model: IntersectionModel, demand: DemandEstimate, bounds: IntersectionBounds) -> StorageRows:
+    """The storage constraints of ``model`` under ``demand`` (:mod:`optimizer.storage`)."""
+    flows = movement_flows_veh_h(model, demand)
+    service = service_matrix(model, flows, bounds)
+    return storage_rows(model, flows, service, lost_time_s(model, tuple(range(len(model.phases)))), bounds.storage_veh)
+
+
+def storage_cycle_cap_s(model: IntersectionModel, demand: DemandEstimate, bounds: IntersectionBounds) -> float | None:
+    """The longest cycle at which every red-time queue fits (inf with no storage known; None if no cycle does)."""
+    rows = intersection_storage(model, demand, bounds)
+    if not len(rows):
+        return math.inf
+    low, high = green_bounds_s(model, bounds)
+    return longest_cycle_s(rows, low, high)
+
+
 def optimize_intersection(
     model: IntersectionModel,
     demand: DemandEstimate,
@@ -314,11 +345,13 @@ def optimal_greens_s(
     if flows.sum() <= 0:
         return _round_greens(_spread(low, high, c_lo - lost), c_lo - lost, low, high), c_lo
     y = critical_flow_ratios(flows, sat, service)
+    storage = storage_rows(model, flows, service, lost, bounds.storage_veh)
     starts = [_proportional(y, low, high, c - lost) for c in {_clip(webster_cycle_s(lost, min(y.sum(), 0.95)), c_lo, c_hi), c_hi}]
     best, best_delay = starts[0], math.inf
-    for capped in (True, False):
+    attempts = [(bounds.max_saturation, storage), (1.0, storage), (bounds.max_saturation, None), (None, None)]
+    for x_cap, held in attempts if len(storage) else attempts[2:]:
         for start in starts:
-            g = _slsqp(start, low, high, lost, c_lo, c_hi, flows, sat, service, bounds, capped)
+            g = _slsqp(start, low, high, lost, c_lo, c_hi, flows, sat, service, bounds, x_cap, held)
             if g is None:
                 continue
             delay = _report(g.sum() + lost, g, flows, sat, service, bounds).total_veh_h_per_h
@@ -334,19 +367,27 @@ def optimal_greens_s(
 
 def _slsqp(
     start: FloatArray, low: FloatArray, high: FloatArray, lost: float, c_lo: float, c_hi: float,
-    flows: FloatArray, sat: FloatArray, service: FloatArray, bounds: IntersectionBounds, capped: bool,
+    flows: FloatArray, sat: FloatArray, service: FloatArray, bounds: IntersectionBounds,
+    x_cap: float | None, storage: StorageRows | None = None,
 ) -> FloatArray | None:
-    """Local minimum of total delay over the greens; ``None`` if the constraints cannot hold."""
+    """Local minimum of total delay over the greens; ``None`` if the constraints cannot hold.
+
+    Constraints besides green and cycle bounds, both linear in ``g``: ``x <= x_cap`` for
+    every loaded movement (``v (sum g + L) <= x_cap s (A g)``) and the storage rows.
+    """
     ones = np.ones_like(start)
     constraints = [
         {"type": "ineq", "fun": lambda g: g.sum() + lost - c_lo, "jac": lambda g: ones},
         {"type": "ineq", "fun": lambda g: c_hi - g.sum() - lost, "jac": lambda g: -ones},
     ]
     loaded = (flows > 0) & (sat > 0) & (service.max(axis=1) > 0)
-    if capped and loaded.any():
-        # v (sum g + L) <= x_max s (A g): linear in g. Check feasibility first with an LP.
-        rows = flows[loaded, None] * ones[None, :] - bounds.max_saturation * sat[loaded, None] * service[loaded]
+    rows, rhs = np.zeros((0, len(start))), np.zeros(0)
+    if x_cap is not None and loaded.any():
+        rows = flows[loaded, None] * ones[None, :] - x_cap * sat[loaded, None] * service[loaded]
         rhs = -flows[loaded] * lost
+    if storage is not None and len(storage):
+        rows, rhs = np.vstack([rows, storage.rows]), np.concatenate([rhs, storage.rhs])
+    if len(rhs):  # check feasibility first with an LP, and start from a feasible point
         lp = linprog(np.zeros_like(start), A_ub=np.vstack([rows, ones, -ones]),
                      b_ub=np.concatenate([rhs, [c_hi - lost, lost - c_lo]]), bounds=list(zip(low, high)))
         if lp.status != 0:
@@ -367,10 +408,12 @@ def _slsqp(
     cycle = g.sum() + lost
     if not c_lo - 0.5 <= cycle <= c_hi + 0.5:
         return None
-    if capped and loaded.any():
+    if x_cap is not None and loaded.any():
         _, x = movement_delays_s(cycle, g, flows, sat, service, bounds.analysis_period_h)
-        if np.max(x[loaded]) > bounds.max_saturation + 0.01:
+        if np.max(x[loaded]) > x_cap + 0.01:
             return None
+    if storage is not None and not storage.holds(g, tolerance_veh=STORAGE_TOLERANCE_VEH):
+        return None
     return g
 
 

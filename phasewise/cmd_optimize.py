@@ -172,11 +172,14 @@ def _optimize(
     seed: int, bounds: IntersectionBounds, time_limit: float,
     check: CheckRequest | None, tmc: Path | None = None, utdf: Path | None = None,
 ) -> None:
+    import dataclasses
+
     from optimizer.candidates import candidate_plans
-    from optimizer.storage import lane_storage_veh
     from optimizer.corridor import optimize_corridor
     from optimizer.corridor_network import find_links
     from optimizer.plan import validate
+    from optimizer.spillback import spill_backs
+    from optimizer.storage import lane_storage_veh
     from optimizer.sumo_export import write_additional
     from optimizer.time_space import plot_time_space
     from optimizer.timing_sheet import timing_sheet
@@ -199,11 +202,11 @@ def _optimize(
     if demand is not None or counts is not None or tmc is not None or utdf is not None:
         models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
     links = find_links(net_file, models)
+    bounds = dataclasses.replace(bounds, storage_veh=lane_storage_veh(net_file, models))  # queues must fit their lanes
     simulated = None
     if check is not None and resolved is not None:
         simulated = _check_scenario(resolved, routes, begin, end)
-        plans = (candidate_plans(models, estimate, links, bounds, time_limit,
-                                 storage_veh=lane_storage_veh(net_file, models)) if check.search
+        plans = (candidate_plans(models, estimate, links, bounds, time_limit) if check.search
                  else {"analytical": optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds)})
         plan = _select(folder, plans, models, simulated, check) if len(plans) > 1 else plans["analytical"]
     else:
@@ -216,6 +219,8 @@ def _optimize(
     _write_utdf(folder, plan, models, net_file, estimate)
     print(sheet, end="")
     console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h")
+    for spill in spill_backs(plan, models, estimate, bounds):
+        console.print(f"spill-back: {spill.describe()}")
     if check is None or simulated is None:
         write_additional(plan, models, folder.path("plan.add.xml"))
         console.print("not checked in SUMO (--no-check or no scenario): plan.add.xml is the unchecked plan")

@@ -51,25 +51,3 @@ def test_program_offsets_start_the_sequence_where_the_program_does() -> None:
     model.program_offset_s = 17.0  # type: ignore[attr-defined]
     moved = with_program_offsets(plan, {"A": model})  # type: ignore[arg-type]
     assert sumo_offset_s(moved.intersections["A"]) == pytest.approx(17.0)
-
-
-def test_storage_caps_the_cycle() -> None:
-    from optimizer.demand import DemandEstimate
-    from optimizer.storage import storage_cycle_cap_s
-
-    class _Movement:
-        id, from_lanes = "e:through", ("e_0", "e_1")
-
-    class _StoragePhase:
-        def __init__(self, movements: tuple[str, ...]):
-            self.movements = movements
-
-    class _StorageModel:
-        movements = [_Movement()]
-        phases = [_StoragePhase(("e:through",)), _StoragePhase(()), _StoragePhase(()), _StoragePhase(())]
-
-    plan = _plan([30, 12, 30, 8])  # cycle 100, the movement green 30 s: red 70 % of the cycle
-    demand = DemandEstimate({"A": {"e:through": 720.0}})  # 360 veh/h per lane
-    # 7 vehicles per lane of storage: C <= 7 * 3600 / (360 * 0.7) = 100 s
-    cap = storage_cycle_cap_s(plan, {"A": _StorageModel()}, demand, {"e_0": 7.0, "e_1": 9.0})  # type: ignore[dict-item]
-    assert cap == pytest.approx(100.0)
