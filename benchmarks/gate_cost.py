@@ -11,7 +11,11 @@ times the gate; estimation error is measured by ``benchmarks/estimation_truth.py
 
 Prints one row per :meth:`PlanGate.evaluate` call: the first right after the gate is
 created (cold: worker processes still starting), then warm calls at later ``now_s`` (same
-estimate, shifted phase position). Target: warm calls under 10 s.
+estimate, shifted phase position). Target: warm calls under 10 s. Then the agreement of the
+calls: the share that gives the majority decision (target 95 %: the same estimate should
+get the same answer whatever the phase position). ``--sequential`` runs the sequential gate
+(``GateConfig(sequential=True)``: seeds added up to ``--max-seeds`` until confident);
+``--executor ray`` runs the twins on a Ray cluster.
 
 Then, for information, the twin's fidelity: RESCO delay of the running plan over the first
 ``horizon`` seconds in the twin (empty start, flows of that period, mean of the seeds) and
@@ -20,11 +24,14 @@ in the real scenario.
 Usage::
 
     .venv/bin/python benchmarks/gate_cost.py [--seed 1] [--horizon 900] [--seeds 4] [--workers 2] [--calls 5]
+        [--timeout 20] [--sequential --max-seeds 16 --seed-step 4] [--executor ray --ray-address auto]
+        [--no-fidelity]
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import statistics
 import sys
@@ -47,6 +54,7 @@ from optimizer.intersection import IntersectionModel  # noqa: E402
 from optimizer.plan import TimingPlan  # noqa: E402
 from optimizer.webster import build_plan  # noqa: E402
 from sumo_scenarios.corridor import CorridorSpec, build_corridor  # noqa: E402
+from sumo_scenarios.executor import EXECUTOR_NAMES, make_executor  # noqa: E402
 from sumo_scenarios.network import load_intersections  # noqa: E402
 from sumo_scenarios.runner import RunJob, Simulation, run  # noqa: E402
 from sumo_scenarios.scenario import Scenario  # noqa: E402
@@ -94,7 +102,7 @@ def row(call: str, now_s: float, d: GateDecision) -> str:
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.mean(values):6.1f} ± {sd:4.1f}"
 
-    return (f"{call:<6} {now_s:>6.0f} {d.wall_s:>7.2f}  {mean_sd(d.delay_current_s):>13}  "
+    return (f"{call:<6} {now_s:>6.0f} {d.wall_s:>7.2f} {len(d.delay_current_s):>5}  {mean_sd(d.delay_current_s):>13}  "
             f"{mean_sd(d.delay_candidate_s):>13}  {d.improvement:>+7.1%}  {d.p_value:>7.3g}  "
             f"{'SWITCH' if d.switch else 'KEEP':<6}  {d.reason}")
 
@@ -108,6 +116,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--calls", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("out/scenarios"))
+    parser.add_argument("--timeout", type=float, default=GateConfig.timeout_s, help="the gate's timeout_s")
+    parser.add_argument("--sequential", action="store_true", help="GateConfig(sequential=True)")
+    parser.add_argument("--max-seeds", type=int, default=GateConfig.max_seeds)
+    parser.add_argument("--seed-step", type=int, default=GateConfig.seed_step)
+    parser.add_argument("--executor", choices=EXECUTOR_NAMES, default="local",
+                        help="local: the gate's own warm pool of --workers processes")
+    parser.add_argument("--ray-address", default=None, help="auto or HOST:PORT (else $PHASEWISE_RAY_ADDRESS)")
+    parser.add_argument("--no-fidelity", action="store_true", help="skip the twin-fidelity runs")
     args = parser.parse_args()
 
     scenario = build_corridor(CorridorSpec(intersections=4, demand="high"), args.seed, args.out)
@@ -118,14 +134,17 @@ def main() -> None:
     snapshot = run(RunJob(scenario.with_period(0.0, args.now), args.seed, QueueSnapshot))
     queues_veh = snapshot.extra["queues_veh"]
     print(f"gate cost: corridor 4 intersections, high demand, seed {args.seed}; horizon {args.horizon:g} s, "
-          f"{args.seeds} seeds, {args.workers} workers; running = network program (90 s), "
+          f"{args.seeds} seeds{f' sequential up to {args.max_seeds}' if args.sequential else ''}, "
+          f"{args.workers if args.executor == 'local' else 'Ray'} workers; running = network program (90 s), "
           f"candidate = {candidate.note}; {sum(queues_veh.values()):.0f} queued vehicles at now")
 
-    header = (f"{'call':<6} {'now_s':>6} {'wall_s':>7}  {'delay cur s':>13}  {'delay cand s':>13}  "
+    header = (f"{'call':<6} {'now_s':>6} {'wall_s':>7} {'seeds':>5}  {'delay cur s':>13}  {'delay cand s':>13}  "
               f"{'improve':>7}  {'p':>7}  {'decision':<6}  reason")
-    config = GateConfig(horizon_s=args.horizon, seeds=args.seeds, workers=args.workers)
+    config = GateConfig(horizon_s=args.horizon, seeds=args.seeds, workers=args.workers, timeout_s=args.timeout,
+                        sequential=args.sequential, max_seeds=args.max_seeds, seed_step=args.seed_step)
+    executor = None if args.executor == "local" else make_executor(args.executor, args.ray_address)
     started = time.perf_counter()
-    with PlanGate(scenario.net_file, models, config) as gate:
+    with PlanGate(scenario.net_file, models, config, executor=executor) as gate:
         print(f"(PlanGate created in {time.perf_counter() - started:.2f} s)")
         print(header)
         print("-" * len(header))
@@ -133,12 +152,24 @@ def main() -> None:
             now_s = args.now + 60.0 * k
             decision = gate.evaluate(running, candidate, demand, queues_veh, now_s=now_s)
             print(row("cold" if k == 0 else f"warm{k}", now_s, decision), flush=True)
+    if executor is not None:
+        executor.close()
     warm = [d.wall_s for d in gate.decisions[1:]]
     if warm:
         print(f"warm calls: mean {statistics.mean(warm):.2f} s, max {max(warm):.2f} s (target < 10 s); "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(agreement(gate.decisions))
+    if not args.no_fidelity:
+        fidelity(scenario, models, running, args)
 
-    fidelity(scenario, models, running, args)
+
+def agreement(decisions: list[GateDecision]) -> str:
+    """The share of calls that give the majority decision, and the seeds the calls used."""
+    votes = collections.Counter("SWITCH" if d.switch else "KEEP" for d in decisions)
+    majority, count = votes.most_common(1)[0]
+    seeds = [len(d.delay_current_s) for d in decisions]
+    return (f"agreement: {count} of {len(decisions)} calls ({count / len(decisions):.0%}) say {majority} "
+            f"(target 95 %); seeds per call {min(seeds)}-{max(seeds)}, mean {statistics.mean(seeds):.1f}")
 
 
 def fidelity(scenario: Scenario, models: dict[str, IntersectionModel], running: TimingPlan, args: argparse.Namespace) -> None:

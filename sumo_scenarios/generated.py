@@ -27,7 +27,7 @@ from sumo_scenarios.scenario import Scenario
 NetworkKind = Literal["grid", "spider", "rand"]
 
 _KIND_OPTIONS: dict[str, tuple[str, ...]] = {
-    "grid": ("--grid", "--grid.number", "3", "--grid.length", "200", "--grid.attach-length", "150"),
+    "grid": ("--grid", "--grid.length", "200", "--grid.attach-length", "150"),  # size from GeneratedSpec.grid
     "spider": ("--spider", "--spider.arm-number", "5", "--spider.circle-number", "2",
                "--spider.space-radius", "150"),
     "rand": ("--rand", "--rand.iterations", "40", "--rand.min-distance", "120",
@@ -37,7 +37,8 @@ _KIND_OPTIONS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class GeneratedSpec:
-    """What to generate. ``period_s`` of demand at one vehicle every ``vehicle_period_s``."""
+    """What to generate. ``period_s`` of demand at one vehicle every ``vehicle_period_s``;
+    ``grid``: junctions across and down of a grid network (5 x 4 gives 20 signals)."""
 
     kind: NetworkKind = "grid"
     lanes: int = 2
@@ -47,6 +48,7 @@ class GeneratedSpec:
     tls_layout: str = "opposites"
     period_s: float = 300.0
     vehicle_period_s: float = 2.0
+    grid: tuple[int, int] = (3, 3)
 
     @property
     def name(self) -> str:
@@ -55,6 +57,8 @@ class GeneratedSpec:
             extras.append(f"turn{self.left_turn_lanes}")
         if self.crossings:
             extras.append("ped")
+        if self.kind == "grid" and self.grid != (3, 3):
+            extras.append(f"{self.grid[0]}x{self.grid[1]}")
         return f"{self.kind}-{'-'.join(extras)}"
 
 
@@ -68,6 +72,7 @@ def build_generated(spec: GeneratedSpec, seed: int, workdir: Path) -> Scenario:
     if not net_file.is_file():
         _call([
             sumo_binary("netgenerate"), *_KIND_OPTIONS[spec.kind],
+            *(("--grid.x-number", str(spec.grid[0]), "--grid.y-number", str(spec.grid[1])) if spec.kind == "grid" else ()),
             "--seed", str(seed),
             "--default.lanenumber", str(spec.lanes),
             "--turn-lanes", str(spec.left_turn_lanes),
