@@ -119,7 +119,7 @@ def create_app(source: SiteSource, auth: Authenticator, audit: AuditLog, ops: Op
         client = _client(request)
         if header:
             scheme, _, token = header.partition(" ")
-            wait = auth.limiter.retry_after_s(client)
+            wait = 0.0 if auth.verified_before(token.strip()) else auth.limiter.retry_after_s(client)
             if wait:
                 raise HTTPException(429, f"too many failed attempts; retry in {wait:.0f} s",
                                     headers={"Retry-After": str(int(wait) + 1)})
@@ -370,7 +370,7 @@ def create_app(source: SiteSource, auth: Authenticator, audit: AuditLog, ops: Op
         response = RedirectResponse("/", status_code=303)
         response.set_cookie(SESSION_COOKIE, who.session_id, max_age=int(auth.session_s), httponly=True,
                             samesite="strict", secure=secure_cookies, path="/")
-        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login", secure=secure_cookies, httponly=True, samesite="strict")
         return response
 
     @app.post("/logout", include_in_schema=False)
@@ -378,7 +378,7 @@ def create_app(source: SiteSource, auth: Authenticator, audit: AuditLog, ops: Op
         auth.logout(who.session_id)
         request.state.result = "logged out"
         response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookies, httponly=True, samesite="strict")
         return response
 
     @app.get("/favicon.ico", include_in_schema=False)

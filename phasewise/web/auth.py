@@ -17,7 +17,10 @@ cookie (server-side session, ``HttpOnly``, ``SameSite=Strict``, ``Secure`` behin
 CSRF token that every state-changing request from the page must echo in ``X-CSRF-Token``.
 
 Failed logins and wrong bearer tokens are limited per client address (``max_failures`` in
-``window_s``; then 429 until the window has passed), so a token cannot be guessed online.
+``window_s``; then 429 until the window has passed), so tokens cannot be guessed online nor
+scrypt be used to load the CPU; a bearer token already proved valid still works meanwhile.
+Behind a reverse proxy the client address is the proxy's ``X-Forwarded-For`` (uvicorn trusts
+it from 127.0.0.1), so one client's failures do not lock the others out.
 """
 
 from __future__ import annotations
@@ -162,6 +165,12 @@ class Authenticator:
                 self._verified.clear()
             self._verified[key] = record
         return record
+
+    def verified_before(self, token: str) -> bool:
+        """Whether ``token`` was checked and found valid before (no scrypt now): a client
+        held back by the login limiter keeps using the tokens it already proved."""
+        with self._lock:
+            return hashlib.sha256(token.encode()).hexdigest() in self._verified
 
     def bearer(self, token: str) -> Principal | None:
         record = self.check_token(token)
