@@ -1,8 +1,11 @@
 """``phasewise optimize``: demand in, a coordinated timing plan out (JSON, SUMO, sheet, diagram).
 
 Demand comes from exactly one of: a demand CSV (``tls,movement,flow_veh_h[,std_veh_h]``),
-the vision counts CSV with its lane map, or a SUMO route file (defaults to the scenario's
-routes). The network is a SUMO net, a ``.sumocfg`` or the built-in corridor.
+the vision counts CSV with its lane map, turning-movement counts, a Synchro UTDF file, what
+the cameras measured (``--measured``: the daemon's state or a replay folder,
+:mod:`optimizer.demand_measured`) or a SUMO route file (defaults to the scenario's routes).
+``--measured`` also gives the saturation flow per lane where it was measured. The network
+is a SUMO net, a ``.sumocfg`` or the built-in corridor.
 
 With a scenario to simulate (``--sumocfg`` or ``--scenario``) the new plan is checked in SUMO
 against the program the network runs today, on the same seeds (``--no-check`` skips it):
@@ -100,6 +103,12 @@ def optimize(
         Optional[Path], typer.Option(help="the plan in the street, to check against instead of the network's "
                                           "program: a Synchro UTDF file or a plan.json")
     ] = None,
+    measured: Annotated[
+        Optional[Path], typer.Option(help="what the cameras measured: the daemon's state.sqlite (or its folder) or a "
+                                          "replay --intersection folder (demand.csv, discharge.csv): saturation flow "
+                                          "per lane where measured (--saturation-flow elsewhere) and, unless another "
+                                          "demand source is given, the demand per movement")
+    ] = None,
     counts: Annotated[Optional[Path], typer.Option(help="vision counts CSV: bin_start,lane,class,count")] = None,
     lane_map: Annotated[Optional[Path], typer.Option(help="lane map CSV: lane,tls,movement[,share]")] = None,
     routes: Annotated[Optional[Path], typer.Option(help="SUMO route file to count demand from")] = None,
@@ -154,7 +163,7 @@ def optimize(
         bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation,
                                     saturation_flow_veh_h_lane=saturation_flow)
         _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed, bounds, time_limit,
-                  CheckRequest(seeds, workers, existing, search) if checking else None, tmc, utdf)
+                  CheckRequest(seeds, workers, existing, search) if checking else None, tmc, utdf, measured)
     console.print(f"written to {out}/")
 
 
@@ -170,7 +179,7 @@ def _optimize(
     folder: OutputFolder, net: Path | None, sumocfg: Path | None, scenario: str | None, demand: Path | None,
     counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
     seed: int, bounds: IntersectionBounds, time_limit: float,
-    check: CheckRequest | None, tmc: Path | None = None, utdf: Path | None = None,
+    check: CheckRequest | None, tmc: Path | None = None, utdf: Path | None = None, measured: Path | None = None,
 ) -> None:
     import dataclasses
 
@@ -192,14 +201,21 @@ def _optimize(
         b = begin if begin is not None else 0.0
         resolved = Scenario(net_file.stem.removesuffix(".net"), net_file, (routes,), b, end if end is not None else b + 3600.0)
     models = load_intersections(net_file)
+    explicit = any(x is not None for x in (demand, counts, routes, tmc, utdf))
+    measured_demand = None
+    if measured is not None:
+        bounds, measured_demand = _measured(measured, models, bounds)
     if utdf is not None:
         if any(x is not None for x in (demand, counts, routes, tmc)):
             raise ConfigError("give only one demand source: --demand, --tmc, --utdf, --counts (with --lane-map) or --routes")
         estimate = _utdf_demand(utdf, models)
+    elif measured_demand is not None and not explicit:
+        estimate = measured_demand
+        console.print(f"demand: the estimator's arrival rates per movement in {measured_demand.source}")
     else:
         estimate = _demand(models, net_file, resolved, demand, counts, lane_map, routes, begin, end, tmc)
     estimate.check(models)
-    if demand is not None or counts is not None or tmc is not None or utdf is not None:
+    if demand is not None or counts is not None or tmc is not None or utdf is not None or estimate is measured_demand:
         models = {t: m for t, m in models.items() if t in estimate.flows_veh_h} or models
     links = find_links(net_file, models)
     bounds = dataclasses.replace(bounds, storage_veh=lane_storage_veh(net_file, models))  # queues must fit their lanes
@@ -228,6 +244,27 @@ def _optimize(
         candidate = write_additional(plan, models, folder.path("candidate.add.xml"))
         _check(folder, candidate, list(plan.intersections), simulated, check, models)
     folder.commit()
+
+
+def _measured(path: Path, models: dict, bounds: IntersectionBounds) -> tuple[IntersectionBounds, DemandEstimate | None]:
+    """``--measured``: the bounds with the measured saturation flows, and the measured demand (if any)."""
+    import dataclasses
+    import statistics
+
+    from optimizer.demand_measured import read_measured
+
+    if not path.exists():
+        raise ConfigError(f"--measured {path}: not found")
+    measured = read_measured(path, models)
+    lanes = measured.lane_saturation_veh_h
+    if lanes:
+        console.print(f"saturation flow measured on {len(lanes)} lane(s) in {measured.source} (median "
+                      f"{statistics.median(lanes.values()):.0f} veh/h/lane); {bounds.saturation_flow_veh_h_lane:g} "
+                      "elsewhere")
+    else:
+        console.print(f"no saturation flow measured in {measured.source}: {bounds.saturation_flow_veh_h_lane:g} "
+                      "veh/h/lane everywhere")
+    return dataclasses.replace(bounds, lane_saturation_veh_h=dict(lanes)), measured.demand
 
 
 def _utdf_demand(path: Path, models: dict) -> DemandEstimate:
