@@ -15,7 +15,9 @@ What each command writes and what the page shows of it (any combination may be p
                                          (15-min CSVs), ``state.sqlite``'s running plan
 =======================================  ===================================================
 
-Files are read again when they change (the folder of a running daemon, or a re-run).
+Counts of a replay folder are per lane: a count's ``tls`` is the camera (``video``) and its
+``movement`` the lane. Files are read again when they change (the folder of a running daemon,
+or a re-run).
 """
 
 from __future__ import annotations
@@ -198,7 +200,7 @@ class ResultsSource:
     def counts_csv(self) -> str:
         path = self.folder / "counts.csv"
         if path.is_file():
-            return path.read_text()
+            return path.read_bytes().decode()  # as written (CSV's CRLF line ends kept)
         rows = ["bin_start_s,bin_s,camera,lane,count"]
         rows += [f"{c.bin_start_s:.0f},{c.bin_s:.0f},{c.tls},{c.movement},{c.count}" for c in self.snapshot().counts]
         return "\n".join(rows) + "\n"
