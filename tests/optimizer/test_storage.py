@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,8 +16,6 @@ from optimizer.webster import IntersectionBounds, intersection_storage, optimal_
 from sumo_scenarios.corridor import CorridorSpec, build_corridor
 from sumo_scenarios.network import load_intersections
 from sumo_scenarios.scenario import Scenario
-
-from .conftest import two_phase_model
 
 
 def test_storage_shortens_the_cycle_or_moves_green_to_the_short_lane(model: IntersectionModel) -> None:
