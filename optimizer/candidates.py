@@ -22,7 +22,9 @@ encodes exactly that. So besides the analytical optimum, :func:`candidate_plans`
 
 Queue storage (``bounds.storage_veh``, :mod:`optimizer.storage`) constrains every candidate's
 splits, and the cycle of all but the program-cycle ones: those keep the cycle the
-engineers chose, which SUMO judges.
+engineers chose, which SUMO judges. Where storage changes the analytical optimum, that
+optimum without the storage limit is a candidate too (``no storage limit``): the red-time
+queue is a simple model of spill-back, and SUMO shows whether holding it pays.
 
 ``phasewise optimize`` simulates each on seeds of its own and keeps the best before the
 check against the program (``phasewise/cmd_optimize.py``). Pure: no SUMO here. Example::
@@ -72,6 +74,10 @@ def candidate_plans(
     """``{label: plan}``, the analytical optimum first; a variant whose cycle does not fit is left out."""
     analytical = optimize_corridor(models, demand, links, time_limit_s, bounds, options)
     plans = {"analytical": analytical}
+    if bounds.storage_veh:
+        free = optimize_corridor(models, demand, links, time_limit_s, dataclasses.replace(bounds, storage_veh={}), options)
+        if free.intersections != analytical.intersections:
+            plans["no storage limit"] = dataclasses.replace(free, note=f"no storage limit: {free.note}")
     cycles = [analytical.objective.get("cycle_s", 0.0)]
     longer = round(analytical.objective.get("cycle_s", 0.0) * LONGER_CYCLE_FACTOR)
     wanted = [("program cycle", program_cycle_s(models))]
