@@ -52,6 +52,8 @@ from vision.tracker import DENSE_TRAFFIC, ByteTracker
 from vision.video import Frame
 from vision.zoom import RegionDetector
 
+THUMBNAIL_WIDTH_PX = 480  # the dashboard's camera thumbnail
+
 HEAD_AT_LINE_M = 8.0  # as the virtual camera: a stopped vehicle this close to the line is the head
 BOX_CRAWL_M_S = 1.0  # as the virtual camera: a vehicle in the junction slower than this waits there
 
@@ -322,6 +324,29 @@ class VideoCameraSource:
         self.video_s = 0.0
         self.seconds = 0.0
         self.last_tracks = Detections.empty()
+        # the last frame and its tracks, swapped as one reference: read by another thread
+        # (the dashboard's thumbnail, annotated_jpeg) while this one decodes the next
+        self.last_view: tuple[npt.NDArray[np.uint8], Detections] | None = None
+
+    def annotated_jpeg(self, width_px: int = THUMBNAIL_WIDTH_PX) -> bytes | None:
+        """The last frame with the lanes, stop lines (red) and tracked boxes drawn, ``width_px``
+        wide, as JPEG; None before the first frame."""
+        view = self.last_view
+        if view is None:
+            return None
+        import cv2
+
+        from vision.annotate import draw_tracks
+
+        image, tracks = view
+        annotated = image.copy()
+        for lane in self.site.lanes:
+            cv2.polylines(annotated, [np.asarray(lane.polygon, np.int32)], True, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.polylines(annotated, [np.asarray(lane.stop_line, np.int32)], False, (0, 0, 255), 2, cv2.LINE_AA)
+        draw_tracks(annotated, tracks)
+        h, w = annotated.shape[:2]
+        small = cv2.resize(annotated, (width_px, max(1, round(h * width_px / w))), interpolation=cv2.INTER_AREA)
+        return cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
 
     def __iter__(self) -> Iterator[dict[str, CameraFrame]]:
         start = time.perf_counter()
@@ -332,6 +357,7 @@ class VideoCameraSource:
                     dets = fuse_riders(dets, frame_h=frame.image.shape[0])
                 tracks = self.tracker.update(dets, frame.t_s)
                 self.last_tracks = tracks
+                self.last_view = (frame.image, tracks)
                 self.lights = {hid: reader.update(frame.image, frame.t_s) for hid, reader in self.heads.items()}
                 census = None
                 if self.zoom is not None and self.builder.due(frame.t_s):

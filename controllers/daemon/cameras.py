@@ -118,6 +118,7 @@ class StreamCameraSource:
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self._lock = threading.Lock()
         self._mailbox: dict[str, CameraFrame] = {}
+        self.reader: object = None  # what open_stream() returned last (its annotated_jpeg: thumbnails)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"camera-{name}", daemon=True)
         self._thread.start()
@@ -144,7 +145,8 @@ class StreamCameraSource:
         while not self._stop.is_set():
             started = time.monotonic()
             try:
-                for frames in self.open_stream():
+                self.reader = reader = self.open_stream()
+                for frames in reader:
                     self._put(frames)
                     if self._stop.is_set():
                         return
@@ -158,6 +160,12 @@ class StreamCameraSource:
             if self._stop.wait(pause):
                 return
             pause = min(pause * 2, self.max_backoff_s)
+
+    def last_image(self, camera: str) -> bytes | None:
+        """The stream's last frame, annotated, as JPEG (the dashboard's thumbnail); None when
+        the reader gives no images or has none yet."""
+        annotated = getattr(self.reader, "annotated_jpeg", None)
+        return annotated() if camera in self.layouts and annotated is not None else None
 
     def close(self) -> None:
         self._stop.set()
@@ -173,6 +181,13 @@ class CombinedSource:
 
     def read(self, now_s: float) -> dict[str, CameraFrame]:
         return {cam: f for s in self.sources for cam, f in s.read(now_s).items()}
+
+    def last_image(self, camera: str) -> bytes | None:
+        for s in self.sources:
+            if camera in s.layouts:
+                last_image = getattr(s, "last_image", None)
+                return last_image(camera) if last_image is not None else None
+        return None
 
     def close(self) -> None:
         for s in self.sources:
