@@ -358,6 +358,20 @@ class Daemon:
                               "cycle_s": {tls: ip.cycle_s for tls, ip in plan.intersections.items()}})
         return True
 
+    def apply_plan(self, plan: TimingPlan, reason: str) -> str:
+        """Put ``plan`` in force now (an operator's choice): '' when the controller got it,
+        else why not; then the running plan stays. Goes through the safety layer like every plan."""
+        if self.released or self.backend is None:
+            return "control is with the controllers' own schedule: take control first"
+        refused_by_safety = self.metrics.get("phasewise_plans_refused_total", by="safety")
+        previous = self.policy.plan
+        self.policy.adopt(plan)  # the tactical bounds follow the plan sent
+        if self._apply(plan, reason=reason):
+            return ""
+        self.policy.adopt(previous)
+        by_safety = self.metrics.get("phasewise_plans_refused_total", by="safety") > refused_by_safety
+        return f"refused by the {'safety layer' if by_safety else 'controller'} (see the log); the running plan stays"
+
     def _strategic(self, outcome: StrategicOutcome, now: float) -> None:
         decision = outcome.decision
         self.metrics.inc("phasewise_gate_decisions_total", result=outcome.status)

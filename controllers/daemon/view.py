@@ -268,6 +268,15 @@ class DaemonView:
         self._alarm_n = 0
         self._condition_since: dict[tuple[str, str], float] = {}
         self._program: TimingPlan | None = None
+        # the strategic layer's last candidate: kept here (from the listener, on the loop's
+        # thread) so that HTTP threads never touch the store's SQLite connection
+        raw = daemon.store.get("candidate_plan")
+        self._candidate: TimingPlan | None = None
+        if raw:
+            try:
+                self._candidate = TimingPlan.from_json(raw.decode())
+            except PhasewiseError as exc:
+                log.warning("stored candidate plan unusable (%s)", exc)
         self._lock = threading.Lock()  # guards proposals (HTTP threads) and the renders
         self._renders: dict[str, bytes] = {}
         self._links: Any = None
@@ -334,8 +343,7 @@ class DaemonView:
                 self._program = program_plan({tls: n.model for tls, n in daemon.policy.nodes.items()})
             return self._program
         if plan_id == "candidate":
-            raw = daemon.store.get("candidate_plan")
-            return TimingPlan.from_json(raw.decode()) if raw else None
+            return self._candidate
         with self._lock:
             return self._proposed.get(plan_id)
 
@@ -393,16 +401,10 @@ class DaemonView:
             plan = self.plan(action.plan_id)
             if plan is None:
                 return ActionResult(False, f"no plan {action.plan_id!r}")
-            if daemon.released or daemon.backend is None:
-                return ActionResult(False, "control is with the controller's own schedule: take control first")
-            refused = daemon.metrics.get("phasewise_plans_refused_total", by="safety")
-            previous = daemon.policy.plan
-            daemon.policy.adopt(plan)
-            if daemon._apply(plan, reason=f"operator {action.who} applied {action.plan_id}"):
-                return ActionResult(True, f"plan {action.plan_id} ({plan.created_by}) sent to the controller")
-            daemon.policy.adopt(previous)
-            by = "safety layer" if daemon.metrics.get("phasewise_plans_refused_total", by="safety") > refused else "controller"
-            return ActionResult(False, f"plan {action.plan_id} refused by the {by}; the running plan stays")
+            why_not = daemon.apply_plan(plan, reason=f"operator {action.who} applied {action.plan_id}")
+            if why_not:
+                return ActionResult(False, f"plan {action.plan_id}: {why_not}")
+            return ActionResult(True, f"plan {action.plan_id} ({plan.created_by}) sent to the controller")
         if isinstance(action, HandBack):
             if daemon.held_by_operator:
                 return ActionResult(True, "control already handed back")
@@ -439,6 +441,8 @@ class DaemonView:
             self._counts = {k: v for k, v in self._counts.items() if k[0] >= oldest}
 
     def _on_strategic(self, t_s: float, outcome: Any) -> None:
+        if outcome.candidate is not None:
+            self._candidate = outcome.candidate
         d = outcome.decision
         self._gate.append(GateRecord(
             t_s, outcome.status, outcome.detail, None if d is None else _finite(d.improvement),
