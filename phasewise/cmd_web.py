@@ -71,11 +71,13 @@ def serve(
     host: Annotated[str, typer.Option(help="listen address; 127.0.0.1 unless a reverse proxy needs another")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port (0: any free port, printed)")] = 8791,
     secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="served over TLS by a reverse proxy")] = False,
+    session_s: Annotated[float, typer.Option("--session-s", min=1.0, help="how long a login lasts (s)")] = 8 * 3600.0,
+    login_failures_per_minute: Annotated[int, typer.Option(min=1, help="failed logins per client and minute before 429")] = 5,
 ) -> None:
     """Serve the dashboard and API on a results folder (read-only: no operator actions)."""
     from phasewise.web.api import create_app
     from phasewise.web.audit import AuditLog
-    from phasewise.web.auth import Authenticator, TokenRecord
+    from phasewise.web.auth import Authenticator, LoginLimiter, TokenRecord
     from phasewise.web.results import ResultsSource
     from phasewise.web.server import WebServer
 
@@ -84,7 +86,8 @@ def serve(
     records = [TokenRecord(t.name, t.role, t.hash) for t in _tokens(tokens)]
     source = ResultsSource(results)
     audit = AuditLog(results / "audit.jsonl")
-    web_app = create_app(source, Authenticator(records), audit, secure_cookies=secure_cookies,
+    auth = Authenticator(records, session_s, LoginLimiter(login_failures_per_minute, 60.0))
+    web_app = create_app(source, auth, audit, secure_cookies=secure_cookies,
                          counts_csv=source.counts_csv)
     try:
         server = WebServer(web_app, host, port)

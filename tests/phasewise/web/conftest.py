@@ -151,9 +151,11 @@ class SilDaemon(Process):
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def sil_daemon(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    daemon = SilDaemon(tmp_path_factory.mktemp("sil-web"))
+    """One daemon for the API and browser tests (starting one takes seconds). Its login limit
+    is high: session expiry and rate limiting are tested on ``phasewise serve``."""
+    daemon = SilDaemon(tmp_path_factory.mktemp("sil-web"), speed=5, login_failures=100)
     try:
         yield daemon
     finally:

@@ -20,12 +20,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def daemon(web, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    d = web.SilDaemon(tmp_path_factory.mktemp("browser"), speed=5)
-    try:
-        yield d
-    finally:
-        d.stop()
+def daemon(sil_daemon):  # type: ignore[no-untyped-def]
+    return sil_daemon
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +62,8 @@ def test_each_role_sees_live_values(web, browser, daemon: Any, tmp_path: Path, r
     assert page.inner_text("#clock") != clock  # the daemon's time moved on the page (events, 1 s)
     assert page.locator(".intersection[data-tls]").count() == 2 and page.locator(".camera .lane").count() > 0
     assert page.locator("svg.counts").count() == 1
-    assert page.locator("#time-space").evaluate("img => img.complete && img.naturalWidth > 0")
+    # the time-space diagram of the plan in force (rendered on first request; a new plan, a new image)
+    page.wait_for_function("() => { const i = document.getElementById('time-space'); return i.complete && i.naturalWidth > 0; }")
     assert (page.locator("button.apply:visible").count() > 0) == (role == "operator")
     assert (page.locator("button.check:visible").count() > 0) == (role != "viewer")
     assert page.locator("#audit-section").is_visible() == (role != "viewer")

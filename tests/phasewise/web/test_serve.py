@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+SESSION_S = 1.5
+LOGIN_FAILURES = 3
 COUNTS = [  # replay's counts.csv: bin_start, bin_s, lane, class, count, pcu, flow_veh_h
     (0, 900, "lane_1", "car", 31, 31, 124.0), (0, 900, "lane_2", "motorcycle", 12, 6, 48.0),
     (900, 900, "lane_1", "car", 27, 27, 108.0), (900, 900, "lane_2", "car", 9, 9, 36.0),
@@ -49,7 +52,8 @@ def results(web, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(web, results: Path):  # type: ignore[no-untyped-def]
     proc = web.Process(["serve", "--results", str(results), "--tokens", str(results.parent / "tokens.yaml"),
-                        "--port", "0"], results.parent / "serve.log")
+                        "--port", "0", "--session-s", str(SESSION_S), "--login-failures-per-minute", str(LOGIN_FAILURES)],
+                       results.parent / "serve.log")
     try:
         proc.wait(lambda: "serving " in proc.log(), 60, "the server")
         proc.client = web.Client(int(proc.log().split("http://127.0.0.1:", 1)[1].split("/", 1)[0]))
@@ -97,3 +101,29 @@ def test_serve_errors_are_one_line(web, tmp_path: Path) -> None:  # type: ignore
     run = subprocess.run([*web.PHASEWISE, "serve", "--results", str(tmp_path / "none"), "--tokens", str(tmp_path / "t.yaml")],
                          cwd=web.REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and run.stderr.startswith("phasewise: error: --results") and "Traceback" not in run.stderr
+
+
+def test_session_expires(web, server) -> None:  # type: ignore[no-untyped-def]
+    browser = web.Client(server.client.port)
+    assert browser.login(web.TOKENS["viewer"]).headers["location"] == "/"
+    assert browser.call("GET", "/api/snapshot").status == 200 and browser.call("GET", "/").status == 200
+    time.sleep(SESSION_S + 0.3)
+    assert browser.call("GET", "/api/snapshot").status == 401  # expired
+    assert browser.call("GET", "/").headers["location"] == "/login"
+
+
+def test_login_rate_limiting(web, server, results: Path) -> None:  # type: ignore[no-untyped-def]
+    viewer = web.TOKENS["viewer"]
+    c = server.client
+    assert c.call("GET", "/api/snapshot", viewer).status == 200  # proved before the limit
+    attacker = web.Client(c.port)
+    for _ in range(LOGIN_FAILURES):
+        assert attacker.login("operator-2.guess").headers["location"] == "/login?error=token"
+    limited = attacker.login("operator-2.guess")
+    assert limited.status == 429 and 1 <= int(limited.headers["retry-after"]) <= 61
+    assert attacker.login(web.TOKENS["operator"]).status == 429  # even the right token, until the window passes
+    assert c.call("GET", "/api/snapshot", "operator-2.another-guess").status == 429  # no scrypt for it
+    assert c.call("GET", "/api/snapshot", viewer).status == 200  # a token already proved still works
+    audit = [json.loads(line) for line in (results / "audit.jsonl").read_text().splitlines()]
+    assert [e["result"] for e in audit[-LOGIN_FAILURES - 2:]] == (["login failed: wrong token"] * LOGIN_FAILURES
+                                                                 + ["login refused: too many failed attempts"] * 2)
