@@ -150,8 +150,8 @@ class Site:
         view = DaemonView(self.config.site, self.daemon, self.scenario.net_file,
                           self.config.controller.max_change_per_cycle)
         self.daemon.view = view
-        auth = Authenticator([TokenRecord(t.name, t.role, t.hash) for t in http.tokens], http.session_s,
-                             LoginLimiter(http.login_failures_per_minute, 60.0))
+        self.auth = auth = Authenticator([TokenRecord(t.name, t.role, t.hash) for t in http.tokens], http.session_s,
+                                         LoginLimiter(http.login_failures_per_minute, 60.0))
         if not http.tokens:
             log.warning("http.tokens is empty: the dashboard and API refuse everyone (phasewise token new NAME --role ROLE)")
         app = create_app(view, auth, AuditLog(self.config.state_dir / "audit.jsonl"),
@@ -218,7 +218,12 @@ class Site:
             return
         live = {"fallback", "log", "gate"}
         changed = [k for k in RunConfig.model_fields if getattr(new, k) != getattr(self.config, k)]
-        restart = [k for k in changed if k not in live]
+        # the dashboard's tokens, session length and login limit apply live (a revoked token
+        # stops working at once); its address and cookie flag need a restart
+        access = {"tokens", "session_s", "login_failures_per_minute"}
+        http_live = new.http.model_dump(exclude=access) == self.config.http.model_dump(exclude=access)
+        restart = [k for k in changed if k not in live and not (k == "http" and http_live)]
+        self._reload_access(new)
         configure_logging(new)
         self.daemon.settings = _settings(new)
         self.daemon.health.stale_s = new.fallback.camera_stale_s
@@ -226,6 +231,13 @@ class Site:
         self.config = new
         log.info("config reloaded (%s)%s", ", ".join(changed) or "no change",
                  f"; takes effect at restart: {', '.join(restart)}" if restart else "")
+
+    def _reload_access(self, new: RunConfig) -> None:
+        from phasewise.web.auth import TokenRecord
+
+        self.auth.set_tokens([TokenRecord(t.name, t.role, t.hash) for t in new.http.tokens])
+        self.auth.session_s = new.http.session_s
+        self.auth.limiter.max_failures = new.http.login_failures_per_minute
 
     def run(self) -> None:
         self.http.start()

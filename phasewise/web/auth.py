@@ -150,6 +150,16 @@ class Authenticator:
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()
 
+    def set_tokens(self, tokens: Iterable[TokenRecord]) -> None:
+        """Replace the tokens (a config reload): a token removed or given another role stops
+        working at once, and so do its holder's sessions."""
+        new = {t.name: t for t in tokens}
+        with self._lock:
+            self.tokens = new
+            self._verified.clear()
+            self._sessions = {k: s for k, s in self._sessions.items()
+                              if new.get(s.principal.name, None) is not None and new[s.principal.name].role == s.principal.role}
+
     def check_token(self, token: str) -> TokenRecord | None:
         """The token's record, or None for a forged, unknown or malformed token."""
         key = hashlib.sha256(token.encode()).hexdigest()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -210,3 +211,24 @@ def test_bad_token_hash_in_config_is_one_error(web, tmp_path: Path) -> None:
     run = subprocess.run([*web.PHASEWISE, "run", "--config", str(config)], cwd=web.REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.stderr.startswith("phasewise: error: ") and "http.tokens.0" in run.stderr and "phasewise token new" in run.stderr
+
+
+def test_reload_adds_and_revokes_tokens_live(web, daemon: Any) -> None:  # type: ignore[no-untyped-def]
+    config = daemon.tmp / "site.yaml"
+    original = config.read_text()
+    late = "late-9.s3cret-late-token"
+    entry = f'    - {{name: late-9, role: operator, hash: "{web.hash_token(late)}"}}\n'
+    try:
+        config.write_text(original.replace("  tokens:\n", "  tokens:\n" + entry))
+        daemon.proc.send_signal(signal.SIGHUP)
+        daemon.wait(lambda: daemon.client.call("GET", "/api/session", late).status == 200, 10, "the new token")
+        session = web.Client(daemon.port)
+        assert session.login(late).headers["location"] == "/"
+        assert session.call("GET", "/api/snapshot").status == 200
+    finally:
+        config.write_text(original)
+        daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait(lambda: daemon.client.call("GET", "/api/session", late).status == 401, 10, "the token revoked")
+    assert session.call("GET", "/api/snapshot").status == 401  # and its holder's session with it
+    assert daemon.client.call("GET", "/api/session", web.TOKENS["operator"]).status == 200
+    assert "takes effect at restart" not in daemon.log().rsplit("config reloaded", 1)[1].split("\n", 1)[0]

@@ -83,3 +83,11 @@ def test_token_new_prints_a_token_and_its_hash(web) -> None:  # type: ignore[no-
     bad = subprocess.run([*web.PHASEWISE, "token", "new", "alice", "--role", "admin"], cwd=web.REPO,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.strip() == "phasewise: error: --role admin: give one of viewer, engineer, operator"
+
+
+def test_set_tokens_revokes_tokens_and_their_sessions() -> None:
+    auth = Authenticator([TokenRecord("a", "operator", hash_token("a.1")), TokenRecord("b", "viewer", hash_token("b.1"))])
+    sa, sb = auth.login("a.1"), auth.login("b.1")
+    auth.set_tokens([TokenRecord("a", "viewer", hash_token("a.1"))])  # a demoted, b removed
+    assert auth.session(sa.session_id) is None and auth.session(sb.session_id) is None
+    assert auth.bearer("a.1").role == "viewer" and auth.bearer("b.1") is None
