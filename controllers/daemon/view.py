@@ -34,7 +34,7 @@ import math
 import queue
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -233,9 +233,64 @@ class ActionResult:
 
 @dataclass
 class _Ticket:
+    """A queued action: ``state`` goes queued -> running (the loop took it) or queued ->
+    cancelled (its caller stopped waiting: it must then never run)."""
+
     action: Action
     done: threading.Event = field(default_factory=threading.Event)
     result: ActionResult | None = None
+    state: str = "queued"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ActionQueue:
+    """Actions from HTTP threads, run by the loop's thread (:meth:`drain`, never waiting).
+
+    :meth:`submit` waits for the result up to ``timeout_s``; an action the loop has not taken
+    by then is withdrawn (its caller was told it did not happen, so it never runs later).
+
+        actions = ActionQueue(timeout_s=10)
+        actions.submit(HandBack("alice"))                  # HTTP thread: waits
+        actions.drain(lambda action: ActionResult(True, "done"))   # loop thread, each step
+    """
+
+    def __init__(self, timeout_s: float = 10.0) -> None:
+        self.timeout_s = timeout_s
+        self._queue: queue.SimpleQueue[_Ticket] = queue.SimpleQueue()
+
+    def submit(self, action: Action) -> ActionResult:
+        ticket = _Ticket(action)
+        self._queue.put(ticket)
+        if not ticket.done.wait(self.timeout_s):
+            with ticket.lock:
+                if ticket.state == "queued":  # not taken: withdrawn, so that it cannot happen unannounced later
+                    ticket.state = "cancelled"
+                    return ActionResult(False, f"not done: the daemon's loop did not take the action within "
+                                               f"{self.timeout_s:g} s")
+            if not ticket.done.wait(self.timeout_s):
+                return ActionResult(False, "still running after the wait; see decisions.jsonl for its outcome")
+        assert ticket.result is not None
+        return ticket.result
+
+    def drain(self, run: Callable[[Action], ActionResult]) -> int:
+        """Run every action queued and not withdrawn; returns how many ran."""
+        ran = 0
+        while True:
+            try:
+                ticket = self._queue.get_nowait()
+            except queue.Empty:
+                return ran
+            with ticket.lock:
+                if ticket.state == "cancelled":
+                    continue
+                ticket.state = "running"
+            try:
+                ticket.result = run(ticket.action)
+            except Exception as exc:  # a bug in one action must not lose the others
+                log.exception("operator action %r failed", ticket.action)
+                ticket.result = ActionResult(False, f"failed: {exc!r}")
+            ran += 1
+            ticket.done.set()
 
 
 def plan_info(plan: TimingPlan, plan_id: str, source: str) -> PlanInfo:
@@ -254,10 +309,10 @@ class DaemonView:
 
     def __init__(self, site: str, daemon: Daemon, net_file: Path | None = None, max_change_per_cycle: float = 0.2,
                  timeout_s: float = 10.0) -> None:
-        self.site, self.daemon, self.net_file, self.timeout_s = site, daemon, net_file, timeout_s
+        self.site, self.daemon, self.net_file = site, daemon, net_file
         self.max_change_per_cycle = max_change_per_cycle
         self.live = True
-        self._queue: queue.SimpleQueue[_Ticket] = queue.SimpleQueue()
+        self.actions = ActionQueue(timeout_s)
         self._snapshot = SiteSnapshot(site, True, daemon.clock.now_s(), 0)
         self._seq = 0
         self._counts: dict[tuple[float, str, str], int] = {}
@@ -291,12 +346,7 @@ class DaemonView:
 
     def submit(self, action: Action) -> ActionResult:
         """Queue ``action`` for the loop and wait for its result (in the caller's thread)."""
-        ticket = _Ticket(action)
-        self._queue.put(ticket)
-        if not ticket.done.wait(self.timeout_s):
-            return ActionResult(False, f"the daemon did not run the action within {self.timeout_s:g} s")
-        assert ticket.result is not None
-        return ticket.result
+        return self.actions.submit(action)
 
     def propose(self, plan: TimingPlan) -> PlanInfo:
         """An engineer's plan, validated against the site's intersections, listed as
@@ -375,25 +425,12 @@ class DaemonView:
     def after_step(self, now_s: float, frames: Mapping[str, CameraFrame], status: Mapping[str, SignalStatus]) -> None:
         """Run the queued actions, then publish the step's snapshot. Never raises."""
         try:
-            self._run_actions(now_s)
+            self.actions.drain(lambda action: self._run(action, now_s))
             self._count(now_s, frames)
             self._update_alarms(now_s)
             self._snapshot = self._build(now_s, frames, status)
         except Exception:
             log.exception("dashboard view failed at %.0f; the loop goes on", now_s)
-
-    def _run_actions(self, now_s: float) -> None:
-        while True:
-            try:
-                ticket = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                ticket.result = self._run(ticket.action, now_s)
-            except Exception as exc:  # a bug in one action must not lose the others
-                log.exception("operator action %r failed", ticket.action)
-                ticket.result = ActionResult(False, f"failed: {exc!r}")
-            ticket.done.set()
 
     def _run(self, action: Action, now_s: float) -> ActionResult:
         daemon = self.daemon
