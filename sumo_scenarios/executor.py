@@ -14,7 +14,9 @@ call returns a :class:`concurrent.futures.Future`::
   ``fresh_process=False`` keeps warm workers (the gate's: start-up and imports are most of a
   cold twin's cost). It never imports Ray.
 * :class:`RayExecutor`: Ray tasks with ``max_calls=1``, so each task runs in a fresh worker
-  process too, on any node of a running cluster (``ray start --head`` ...). Ray retries a
+  process too, on any node of a running cluster (``ray start --head`` ...); or, with
+  ``fresh_process=False`` (short gate twins, where a new process and its imports cost more
+  than the simulation), workers reused like the local warm pool. Ray retries a
   task whose worker died (``max_retries``); a SUMO run depends only on its job, so a retried
   task returns the same result. The nodes must see the scenario files at the same paths (one
   machine, or a shared file system) and have the same phasewise installed.
@@ -117,18 +119,20 @@ class LocalExecutor:
 
 class RayExecutor:
     """Ray tasks on the cluster at ``address`` (``auto``: the one this machine belongs to;
-    ``HOST:PORT``: the head's GCS port). One CPU and one fresh worker process per task.
+    ``HOST:PORT``: the head's GCS port). One CPU per task, and a fresh worker process per
+    task unless ``fresh_process=False``.
 
     Raises ``ConfigError`` when Ray is not installed or no cluster answers at ``address``.
     """
 
     name = "ray"
 
-    def __init__(self, address: str = "auto", retries: int = RAY_TASK_RETRIES):
+    def __init__(self, address: str = "auto", retries: int = RAY_TASK_RETRIES, *, fresh_process: bool = True):
         self.address = address
         self.retries = retries
         self._ray = connect_ray(address)
-        self._task = self._ray.remote(num_cpus=1, max_calls=1, max_retries=retries)(_call_capturing)
+        max_calls = 1 if fresh_process else 0  # 0: a worker runs any number of tasks
+        self._task = self._ray.remote(num_cpus=1, max_calls=max_calls, max_retries=retries)(_call_capturing)
         self._pending: dict[int, Any] = {}  # id(future) -> ObjectRef, until it settles
         self._lock = threading.Lock()
 
