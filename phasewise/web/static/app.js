@@ -163,6 +163,7 @@ function render(snap) {
   document.getElementById("mode").textContent = snap.live ? "live" : "results";
   document.getElementById("clock").textContent = snap.live ? fmtTime(snap.t_s) + " UTC" : "";
   document.getElementById("seq").textContent = `#${snap.seq}`;
+  document.getElementById("control-section").style.display = snap.live ? "" : "none"; // results: nothing to control
   const health = document.getElementById("health");
   if (snap.health) {
     health.textContent = snap.health.ready ? "ready" : `not ready: ${snap.health.ready_reason}`;
