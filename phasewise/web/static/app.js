@@ -49,6 +49,13 @@ async function call(method, path, body) {
   return { status: r.status, data };
 }
 
+function facts(x, live) {
+  if (!live) return [h("span", {}, `cycle ${x.cycle_s.toFixed(0)} s`), h("span", { class: "mode" }, "plan from results")];
+  return [h("span", { class: "queue" }, `queue ${x.queue_veh.toFixed(0)} veh`), h("span", {}, `wait ${x.max_wait_s.toFixed(0)} s`),
+    h("span", {}, `green ${x.green_s.toFixed(0)} s`), h("span", {}, `cycle ${x.cycle_s.toFixed(0)} s`),
+    h("span", { class: `mode ${x.mode}` }, x.mode)];
+}
+
 function renderIntersections(snap) {
   const box = document.getElementById("intersections");
   box.replaceChildren(...snap.intersections.map((x) => {
@@ -61,12 +68,7 @@ function renderIntersections(snap) {
     return h("div", { class: `intersection ${level(x.queue_veh)}`, "data-tls": x.tls },
       h("div", { class: "name" }, x.tls),
       h("div", { class: "signal" }, ...phases),
-      h("div", { class: "facts" },
-        h("span", { class: "queue" }, `queue ${x.queue_veh.toFixed(0)} veh`),
-        h("span", {}, `wait ${x.max_wait_s.toFixed(0)} s`),
-        h("span", {}, `green ${x.green_s.toFixed(0)} s`),
-        h("span", {}, `cycle ${x.cycle_s.toFixed(0)} s`),
-        h("span", { class: `mode ${x.mode}` }, x.mode)));
+      h("div", { class: "facts" }, ...facts(x, snap.live)));
   }));
 }
 
@@ -124,7 +126,7 @@ function renderPlans(snap) {
   const rows = snap.plans.map((p) => {
     const cycles = Object.values(p.cycle_s).map((c) => c.toFixed(0)).join(" / ");
     const buttons = [];
-    if (allows("engineer")) buttons.push(h("button", { class: "check", "data-plan": p.id, onclick: () => call("POST", `/api/plans/${p.id}/check`) }, "Check"));
+    if (allows("engineer") && snap.live) buttons.push(h("button", { class: "check", "data-plan": p.id, onclick: () => call("POST", `/api/plans/${p.id}/check`) }, "Check"));
     if (allows("operator") && snap.live && p.id !== "running")
       buttons.push(h("button", { class: "apply", "data-plan": p.id, onclick: () => call("POST", `/api/plans/${p.id}/apply`) }, "Apply"));
     return h("tr", { "data-plan": p.id }, h("td", {}, p.id), h("td", {}, p.created_by), h("td", {}, p.source), h("td", {}, cycles), h("td", {}, ...buttons));
@@ -163,7 +165,9 @@ function render(snap) {
   document.getElementById("mode").textContent = snap.live ? "live" : "results";
   document.getElementById("clock").textContent = snap.live ? fmtTime(snap.t_s) + " UTC" : "";
   document.getElementById("seq").textContent = `#${snap.seq}`;
-  document.getElementById("control-section").style.display = snap.live ? "" : "none"; // results: nothing to control
+  // results: nothing to control, no site model to check or propose against
+  document.getElementById("control-section").style.display = snap.live ? "" : "none";
+  document.getElementById("propose-box").style.display = snap.live ? "" : "none";
   const health = document.getElementById("health");
   if (snap.health) {
     health.textContent = snap.health.ready ? "ready" : `not ready: ${snap.health.ready_reason}`;
@@ -171,7 +175,7 @@ function render(snap) {
     document.getElementById("control-state").textContent = snap.health.control_released
       ? `Control is with the controllers' own schedule${snap.health.held_by_operator ? " (handed back by an operator)" : " (cameras out)"}.`
       : "phasewise controls the signals.";
-  } else { health.textContent = ""; }
+  } else { health.textContent = ""; health.className = ""; }
   renderIntersections(snap);
   renderCameras(snap);
   renderCounts(snap);
