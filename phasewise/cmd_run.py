@@ -16,10 +16,13 @@ import json
 import logging
 import math
 import multiprocessing
+import os
 import signal
 import sys
 import threading
 import time
+import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -155,16 +158,24 @@ class Site:
         if not http.tokens:
             log.warning("http.tokens is empty: the dashboard and API refuse everyone (phasewise token new NAME --role ROLE)")
         app = create_app(view, auth, AuditLog(self.config.state_dir / "audit.jsonl"),
-                         OpsProbes(self.metrics.render, self.daemon.alive, self.daemon.ready), http.secure_cookies)
+                         OpsProbes(self._render_metrics, self.daemon.alive, self.daemon.ready), http.secure_cookies)
         return WebServer(app, http.host, http.port)
 
+    def _render_metrics(self) -> str:
+        # with PHASEWISE_TRACEMALLOC=1 (benchmarks/daemon_soak.py) /metrics also shows the
+        # Python heap alone: in software in the loop, SUMO's memory is in the same process
+        if tracemalloc.is_tracing():
+            self.metrics.set("phasewise_python_heap_bytes", float(tracemalloc.get_traced_memory()[0]))
+        return self.metrics.render()
+
     def _backend_factory(self):  # type: ignore[no-untyped-def]
+        from controllers.daemon.controller_link import STEP_RETRY, step_settings
         from controllers.safety import SafeBackend
 
         config, models, clock = self.config, self.models, self.clock
         change = config.controller.max_change_per_cycle
         if self.world is not None:
-            from controllers.ntcip.backend import AgentAddress, NtcipBackend, NtcipSettings
+            from controllers.ntcip.backend import AgentAddress, NtcipBackend
             from controllers.ntcip.credentials import V2cCredentials
 
             ports = self.world.ports
@@ -173,16 +184,23 @@ class Site:
                 ntcip = NtcipBackend.from_models(
                     models, {tls: AgentAddress("127.0.0.1", port) for tls, port in ports.items()},
                     V2cCredentials(community=config.controller.emulated.community),  # type: ignore[arg-type]
-                    NtcipSettings(reconnect_s=2.0, max_reconnect_s=16.0), clock=clock.now_s)
+                    step_settings(), clock=clock.now_s)
                 return SafeBackend(ntcip, models, max_change_per_cycle=change, clock=clock.now_s)
 
             return sil_backend
         ntcip_config = config.controller.ntcip
         assert ntcip_config is not None
+        # requests bounded to the step (controller_link); retries and pauses a site sets win
+        # (the config refuses retries that do not fit the step)
+        explicit = ntcip_config.model_fields_set
+        own = ntcip_config.settings()
+        settings = step_settings(own, own.retry if explicit & {"timeout_s", "attempts", "backoff_s"} else STEP_RETRY)
+        if "reconnect_s" in explicit:
+            settings = replace(settings, reconnect_s=own.reconnect_s)
 
         def field_backend():  # type: ignore[no-untyped-def]
-            return SafeBackend(ntcip_config.backend(models, clock.now_s), models, max_change_per_cycle=change,
-                               clock=clock.now_s)
+            return SafeBackend(ntcip_config.backend(models, clock.now_s, settings), models,
+                               max_change_per_cycle=change, clock=clock.now_s)
 
         return field_backend
 
@@ -261,6 +279,8 @@ def run(
     """Run the headless daemon of one site: cameras -> estimator -> policy -> safety -> controller."""
     cfg = load_run_config(config)
     configure_logging(cfg)
+    if os.environ.get("PHASEWISE_TRACEMALLOC") == "1":
+        tracemalloc.start(1)  # measurement only: slows every allocation
     try:
         site = Site(cfg, config)
     except PhasewiseError:

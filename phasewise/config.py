@@ -81,6 +81,21 @@ class ControllerSection(_Strict):
     emulated: EmulatedConfig = Field(default_factory=EmulatedConfig)
     max_change_per_cycle: float = Field(0.2, gt=0, le=1, description="largest change of cycle/split per cycle (safety layer)")
 
+    @model_validator(mode="after")
+    def _requests_fit_the_step(self) -> ControllerSection:
+        """Retries a site sets must fit the 1 s step (``controllers/daemon/controller_link.py``)."""
+        from controllers.daemon.controller_link import STEP_REQUEST_BUDGET_S, fits_step, worst_case_s
+
+        if self.ntcip is not None and self.ntcip.model_fields_set & {"timeout_s", "attempts", "backoff_s"}:
+            retry = self.ntcip.settings().retry
+            if not fits_step(retry):
+                raise ValueError(
+                    f"ntcip: timeout_s {retry.timeout_s:g} x attempts {retry.attempts} + pauses = "
+                    f"{worst_case_s(retry):.2f} s per request, more than the {STEP_REQUEST_BUDGET_S:g} s a request may "
+                    f"wait in the daemon's 1 s step; leave timeout_s/attempts/backoff_s out (one attempt of "
+                    f"{STEP_REQUEST_BUDGET_S:g} s, retried on later steps) or set attempts: 1, timeout_s <= {STEP_REQUEST_BUDGET_S:g}")
+        return self
+
 
 class GateSection(_Strict):
     enabled: bool = True

@@ -77,9 +77,11 @@ class NtcipConfig(BaseModel):
         )
 
     def backend(
-        self, models: Mapping[str, IntersectionModel], clock: Callable[[], float] = time.monotonic
+        self, models: Mapping[str, IntersectionModel], clock: Callable[[], float] = time.monotonic,
+        settings: NtcipSettings | None = None,
     ) -> NtcipBackend:
-        """The backend for these controllers (reads the secrets and mapping files now)."""
+        """The backend for these controllers (reads the secrets and mapping files now);
+        ``settings`` replaces :meth:`settings` (the daemon bounds requests to its step)."""
         from controllers.ntcip import nema
 
         missing = sorted(set(self.controllers) - set(models))
@@ -90,7 +92,7 @@ class NtcipConfig(BaseModel):
             for tls, c in self.controllers.items()
         }
         agents = {tls: AgentAddress(c.host, c.port) for tls, c in self.controllers.items()}
-        return NtcipBackend(agents, maps, self.snmp.resolve(), self.settings(), clock)
+        return NtcipBackend(agents, maps, self.snmp.resolve(), settings or self.settings(), clock)
 
 
 def load_ntcip_config(path: str | Path) -> NtcipConfig:

@@ -245,3 +245,11 @@ def test_bad_config_names_file_field_and_fix(tmp: Path) -> None:
     done = subprocess.run([*PHASEWISE, "run", "--config", str(config)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{config}: speed:" in done.stderr and "fix:" in done.stderr
+    # field controllers whose retries would not fit the 1 s step (controllers/daemon/controller_link.py)
+    ntcip = ("{ntcip: {controllers: {J0: {host: 127.0.0.1}}, snmp: {community_env: C}, "
+             "timeout_s: 0.4, attempts: 3}}")
+    streams = "{streams: [{name: w, url: w.mp4, site: w.yaml}]}"
+    config = write_config(tmp, mode="field", controller=ntcip, cameras=streams)
+    done = subprocess.run([*PHASEWISE, "run", "--config", str(config)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"{config}: controller:" in done.stderr and "1.50 s per request" in done.stderr, done.stderr
