@@ -11,6 +11,14 @@ met in >= 99.9 % of steps. The step quantiles are the histogram's bucket bounds 
 means: 99 % of steps took at most 250 ms; buckets 10, 25, 50, 100, 250, 500, 1000, 2500 ms);
 the step's work is cameras + status + policy + commands + state, not the simulated world.
 
+In software in the loop SUMO (libsumo) runs inside the daemon's process, so the resident
+memory includes SUMO's, which grows with the vehicles in the network (and the allocator keeps
+what a congested peak took). ``--python-heap`` (on by default) runs the daemon with
+``PHASEWISE_TRACEMALLOC=1``: ``/metrics`` then shows ``phasewise_python_heap_bytes``, the
+daemon's own Python heap (every Python and numpy allocation, none of SUMO's), and its growth
+after the first hour is the daemon's; tracing makes allocations slower, so the step times of
+such a run are pessimistic (``--no-python-heap`` for the step-time distribution alone).
+
     .venv/bin/python benchmarks/daemon_soak.py --hours 24      # the issue's soak
     .venv/bin/python benchmarks/daemon_soak.py --hours 2       # what fits a quick check
 """
@@ -60,6 +68,8 @@ def main() -> None:
     parser.add_argument("--intersections", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--speed", type=float, default=0.0, help="0 = as fast as possible")
+    parser.add_argument("--python-heap", action=argparse.BooleanOptionalAction, default=True,
+                        help="trace the daemon's Python heap (phasewise_python_heap_bytes)")
     args = parser.parse_args()
     duration_s = args.hours * 3600
     with tempfile.TemporaryDirectory(prefix="phasewise-soak-") as tmp:
@@ -73,8 +83,9 @@ def main() -> None:
             "http: {port: 0}\nlog: {level: warning}\n"
             f"state_dir: {state}\n")
         log = open(Path(tmp) / "daemon.log", "w")
+        env = dict(os.environ, PHASEWISE_TRACEMALLOC="1" if args.python_heap else "0")
         proc = subprocess.Popen([sys.executable, "-m", "phasewise.cli", "run", "--config", str(config)], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=log, text=True)
+                                stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         started = time.monotonic()
         while not (state / "http.port").exists() or not (state / "http.port").read_text().strip():
             time.sleep(0.5)
@@ -84,7 +95,7 @@ def main() -> None:
         rows = []
         print(f"soak: {args.hours:g} simulated hours, corridor peak profile, {args.intersections} intersections, "
               f"seed {args.seed}, speed {args.speed:g} (0 = max)")
-        print(f"{'hour':>4} {'wall_min':>8} {'rss_MiB':>8} {'fds':>4} {'threads':>7} {'children':>8} {'steps':>7} "
+        print(f"{'hour':>4} {'wall_min':>8} {'rss_MiB':>8} {'py_MiB':>6} {'fds':>4} {'threads':>7} {'children':>8} {'steps':>7} "
               f"{'p50_ms':>7} {'p99_ms':>7} {'p99.9_ms':>8} {'max_ms':>7} {'>1s':>4} {'plans':>5} {'queue':>5}")
         hour = 1
         # Ctrl-C or SIGTERM ends the soak early with the hours measured so far
@@ -106,9 +117,10 @@ def main() -> None:
                     return next((b for b, c in buckets if c >= q * count), float("inf")) * 1000
 
                 queue = sum(v for k, v in m.items() if k.startswith("phasewise_queue_vehicles"))
+                heap = m.get("phasewise_python_heap_bytes", float("nan")) / 2**20
                 rows.append((hour, rss, fds, threads, m.get("phasewise_step_deadline_missed_total", 0), count,
-                             m.get("phasewise_step_seconds_bucket{le=\"1\"}", count)))
-                print(f"{hour:4d} {(time.monotonic() - started) / 60:8.1f} {rss:8.1f} {fds:4d} {threads:7d} "
+                             m.get("phasewise_step_seconds_bucket{le=\"1\"}", count), heap))
+                print(f"{hour:4d} {(time.monotonic() - started) / 60:8.1f} {rss:8.1f} {heap:6.1f} {fds:4d} {threads:7d} "
                       f"{children(proc.pid):8d} {int(count):7d} {quantile(0.5):7.0f} {quantile(0.99):7.0f} "
                       f"{quantile(0.999):8.0f} {m.get('phasewise_step_seconds_max', 0) * 1000:7.0f} "
                       f"{int(m.get('phasewise_step_deadline_missed_total', 0)):4d} "
@@ -126,9 +138,13 @@ def main() -> None:
         if not rows:
             return
         print("\n" + out.strip())
-        (_, rss1, fds1, thr1, *_), (_, rssn, fdsn, thrn, missed, count, within) = rows[0], rows[-1]
+        (_, rss1, fds1, thr1, *_, heap1), (_, rssn, fdsn, thrn, missed, count, within, heapn) = rows[0], rows[-1]
         growth = (rssn / rss1 - 1) * 100
-        print(f"\nmemory after hour 1: {rss1:.1f} MiB, at the end {rssn:.1f} MiB ({growth:+.1f} %; target < 10 %)")
+        print(f"\nresident memory (daemon + SUMO) after hour 1: {rss1:.1f} MiB, at the end {rssn:.1f} MiB "
+              f"({growth:+.1f} %; target < 10 %)")
+        if args.python_heap:
+            print(f"Python heap (the daemon's own) after hour 1: {heap1:.1f} MiB, at the end {heapn:.1f} MiB "
+                  f"({(heapn / heap1 - 1) * 100:+.1f} %; target < 10 %)")
         print(f"fds {fds1} -> {fdsn}, threads {thr1} -> {thrn} (target: no growth)")
         print(f"1 s deadline met in {within / count * 100:.3f} % of {int(count)} steps ({int(missed)} missed; target >= 99.9 %)")
 

@@ -26,7 +26,9 @@ biases of :class:`DetectionRates`, so they are unbiased):
 * **saturation flow** from discharge headways (HCM 2016, ch. 19): in each green that
   starts with a queue, the headways of the 5th to the last queued vehicle, shrunk towards
   1800 veh/h/lane with the weight of ``saturation_prior_veh`` headways;
-* **bins**: arrivals are also summed per ``bin_s`` bin (:meth:`DemandEstimator.bins`);
+* **bins**: arrivals are also summed per ``bin_s`` bin (:meth:`DemandEstimator.bins`); a
+  process that runs for months drops bins and ended outages it no longer needs
+  (:meth:`DemandEstimator.forget_before`);
 * **bad data**: an outage frame (``ok`` False) or an implausible one (negative or NaN
   values, more vehicles than the view can hold, more crossings than lanes can discharge)
   is not used: rates keep their last value with a growing uncertainty, arrivals in the
@@ -415,6 +417,17 @@ class DemandEstimator:
             outage=cam.in_outage, stale=stale, implausible=cam.implausible,
             last_good_s=cam.last_good_s, outages=outages, implausible_frames=cam.implausible_frames,
         )
+
+    def forget_before(self, time_s: float) -> None:
+        """Drop the completed bins that end and the outages that ended before ``time_s``
+        (the rates, queues, turning shares and saturation flows are kept: they are state,
+        not history)."""
+        for cam in self._cams.values():
+            last = math.floor((time_s - self.origin_s) / self.bin_s) - 1  # the last bin ending by time_s
+            for index in [i for i in cam.bins if i <= last]:
+                del cam.bins[index]
+            current = cam.outages[-1:] if cam.in_outage else []
+            cam.outages = [o for o in cam.outages[:len(cam.outages) - len(current)] if o[1] >= time_s] + current
 
     def bins(self) -> dict[float, dict[str, float]]:
         """Arrivals per movement (veh) of every completed bin, keyed by the bin's start (s)."""

@@ -60,7 +60,15 @@ class RunMetrics:
 
 
 class IntersectionProbe:
-    """Samples queues and approach time loss of every intersection once per step."""
+    """Samples queues and approach time loss of every intersection once per step.
+
+    Vehicles are counted once per intersection: an id is remembered while the vehicle is on
+    the intersection's incoming lanes and for ``FORGET_AFTER_STEPS`` after (a vehicle is not
+    back on the same approaches after that long), then only counted, so that a run of days
+    (the daemon's software in the loop) keeps a bounded set.
+    """
+
+    FORGET_AFTER_STEPS = 900
 
     def __init__(self, conn: ModuleType, intersections: dict[str, IntersectionModel]):
         self._conn = conn
@@ -86,7 +94,8 @@ class IntersectionProbe:
         self._queue_sum = np.zeros(len(approach_keys))
         self._queue_max = np.zeros(len(approach_keys))
         self._time_loss = np.zeros(len(self._ids))
-        self._seen: list[set[str]] = [set() for _ in self._ids]
+        self._seen: list[dict[str, int]] = [{} for _ in self._ids]  # vehicle id -> step last seen
+        self._forgotten = [0] * len(self._ids)
         self._steps = 0
 
     def sample(self) -> None:
@@ -99,9 +108,15 @@ class IntersectionProbe:
         np.maximum(self._queue_max, queue, out=self._queue_max)
         loss = count * np.clip(1.0 - speed / np.maximum(self._max_speed, 0.1), 0.0, 1.0)
         self._time_loss += np.bincount(self._owner, loss, len(self._ids))
+        step = self._steps
         for i in np.flatnonzero(count):
-            self._seen[self._owner[i]].update(lane_api.getLastStepVehicleIDs(self._lanes[i]))
+            self._seen[self._owner[i]].update(dict.fromkeys(lane_api.getLastStepVehicleIDs(self._lanes[i]), step))
         self._steps += 1
+        if self._steps % self.FORGET_AFTER_STEPS == 0:
+            for k, seen in enumerate(self._seen):
+                kept = {v: last for v, last in seen.items() if step - last < self.FORGET_AFTER_STEPS}
+                self._forgotten[k] += len(seen) - len(kept)
+                self._seen[k] = kept
 
     def summary(self) -> dict[str, IntersectionMetrics]:
         steps = max(self._steps, 1)
@@ -115,7 +130,7 @@ class IntersectionProbe:
                 for j, key in enumerate(self._approach_keys)
                 if key.startswith(f"{tls_id}|")
             }
-            vehicles = len(self._seen[k])
+            vehicles = len(self._seen[k]) + self._forgotten[k]
             out[tls_id] = IntersectionMetrics(
                 delay_s_per_vehicle=round(float(self._time_loss[k] / max(vehicles, 1)), 3),
                 vehicles=vehicles,

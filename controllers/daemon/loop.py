@@ -63,6 +63,9 @@ class DaemonSettings:
     ``timeout_s``). ``save_learning_s``: how often the estimator's learnt state is saved.
     ``export_every_s``: how often closed count bins are looked for. ``alive_s``: ``/healthz``
     fails when the loop has not completed a step for this long (wall time).
+    ``keep_history_s``: the estimator's 15-min bins and ended camera outages older than this
+    are dropped from memory (the counts are in the state store and its CSVs; a daemon of
+    months must not keep every bin).
     """
 
     step_s: float = 1.0
@@ -74,6 +77,7 @@ class DaemonSettings:
     export_every_s: float = 10.0
     alive_s: float = 10.0
     clock_jump_s: float = 2.0
+    keep_history_s: float = 86400.0
 
 
 def layouts_fingerprint(layouts: Mapping[str, object]) -> str:
@@ -403,6 +407,7 @@ class Daemon:
     def _persist(self, now: float) -> None:
         if now >= self._next_save_s:
             self._next_save_s = now + self.settings.save_learning_s
+            self.policy.estimator.forget_before(now - self.settings.keep_history_s)
             self.store.put("estimator", pickle.dumps(self.policy.estimator))
             # the tactical layer's own turning counts (per intersection and camera) as well
             self.store.put("turn_counts", pickle.dumps({tls: n.turn_counts for tls, n in self.policy.nodes.items()}))

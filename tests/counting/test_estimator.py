@@ -110,6 +110,25 @@ def test_outage_keeps_the_last_rate_flags_it_and_imputes_bins() -> None:
     assert after.ok and after.outages == ((900.0, 1201.0),)
 
 
+def test_forget_before_drops_old_bins_and_ended_outages_and_keeps_the_state() -> None:
+    est = DemandEstimator([ONE_LANE], bin_s=300.0)
+    feed_steady(est, ONE_LANE, 300)
+    for t in range(301, 361):  # an outage that ends
+        est.update(frame(ONE_LANE, float(t), ok=False))
+    for t in range(361, 1201):
+        est.update(frame(ONE_LANE, float(t), crossings=[(0, 0)] if t % 4 == 0 else []))
+    for t in range(1201, 1211):  # an outage still going on
+        est.update(frame(ONE_LANE, float(t), ok=False))
+    rate = est.estimate(1210.0).flow_veh_h["a:through"]
+    est.forget_before(900.0)
+    assert sorted(est.bins()) == [900.0]  # the bins ending at 300, 600 and 900 s are gone
+    status = est.estimate(1210.0).flags["a"]
+    assert status.outage and status.outages == ((1200.0, 1210.0),)  # the ongoing one is kept
+    assert est.estimate(1210.0).flow_veh_h["a:through"] == rate
+    est.forget_before(0.0)  # nothing older: nothing more to drop
+    assert sorted(est.bins()) == [900.0]
+
+
 def test_implausible_and_stale_frames_are_flagged_not_used() -> None:
     est = DemandEstimator([ONE_LANE])
     feed_steady(est, ONE_LANE, 300)

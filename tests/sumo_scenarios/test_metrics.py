@@ -47,3 +47,31 @@ def test_summary_has_the_documented_keys(tmp_path: Path) -> None:
     for key in ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle", "vehicles", "unfinished", "never_inserted"):
         assert key in summary
     assert [s["seed"] for s in summary["per_seed"]] == [1, 2]
+
+
+def test_intersection_probe_forgets_vehicles_gone_and_counts_the_same(tmp_path: Path) -> None:
+    """A probe that forgets vehicles unseen for 60 steps counts as many vehicles per
+    intersection as one that remembers every id, and holds fewer ids (a run of days)."""
+    from sumo_scenarios.corridor import CorridorSpec, build_corridor
+    from sumo_scenarios.metrics import IntersectionProbe
+    from sumo_scenarios.network import load_intersections
+    from sumo_scenarios.runner import sumo_binary, sumo_module
+
+    scenario = build_corridor(CorridorSpec(demand="medium", intersections=2, duration_s=400), 1, tmp_path)
+    models = load_intersections(scenario.net_file)
+    conn = sumo_module()
+    conn.start([sumo_binary(), "-n", str(scenario.net_file), "-r", str(scenario.route_files[0]),
+                "--no-step-log", "true", "--no-warnings", "true", "--seed", "1"])
+    try:
+        remembers, forgets = IntersectionProbe(conn, models), IntersectionProbe(conn, models)
+        remembers.FORGET_AFTER_STEPS, forgets.FORGET_AFTER_STEPS = 10**9, 60
+        for _ in range(400):
+            conn.simulationStep()
+            remembers.sample()
+            forgets.sample()
+    finally:
+        conn.close()
+    full, bounded = remembers.summary(), forgets.summary()
+    assert all(full[tls].vehicles > 50 for tls in models)
+    assert {tls: m.vehicles for tls, m in bounded.items()} == {tls: m.vehicles for tls, m in full.items()}
+    assert sum(map(len, forgets._seen)) < sum(map(len, remembers._seen)) / 2
