@@ -15,8 +15,8 @@ In software in the loop SUMO (libsumo) runs inside the daemon's process, so the 
 memory includes SUMO's, which grows with the vehicles in the network (and the allocator keeps
 what a congested peak took). ``--python-heap`` (on by default) runs the daemon with
 ``PHASEWISE_TRACEMALLOC=1``: ``/metrics`` then shows ``phasewise_python_heap_bytes``, the
-daemon's own Python heap (every Python and numpy allocation, none of SUMO's), and its growth
-after the first hour is the daemon's; tracing makes allocations slower, so the step times of
+daemon's own Python heap (every Python and numpy allocation after start-up, none of SUMO's),
+and its growth after the first hour is the daemon's; tracing makes allocations slower, so the step times of
 such a run are pessimistic (``--no-python-heap`` for the step-time distribution alone).
 
     .venv/bin/python benchmarks/daemon_soak.py --hours 24      # the soak

@@ -75,6 +75,41 @@ def _scenario(config: RunConfig):  # type: ignore[no-untyped-def]
     return scenario
 
 
+def check_camera_coverage(models: dict, layouts: dict, config_path: Path) -> None:
+    """Field mode: every camera watches an approach of the network, every approach has a camera.
+
+    A camera's approach and lanes carry the network's names (the incoming edge and its lanes
+    at the stop line, set in the camera's site file), or the policy cannot tell which phase
+    serves what it sees. An approach without a camera would show no demand, and the policy
+    skips phases nobody waits for: its phases would never be called.
+    """
+    approaches = {a: tls for tls, m in models.items() for a in m.approaches}
+    unknown = sorted(set(layouts) - set(approaches))
+    if unknown:
+        raise ConfigError(
+            f"{config_path}: cameras.streams: approach {', '.join(unknown)} of a stream's site file is not an approach of "
+            f"the network (approaches: {', '.join(sorted(approaches))}) (fix: name the site file's lanes' approach as "
+            "the network's incoming edge, and its lanes as that edge's lanes)")
+    for tls, model in models.items():
+        missing = [a for a in model.approaches if a not in layouts]
+        if missing:
+            raise ConfigError(
+                f"{config_path}: cameras.streams: intersection {tls}: no camera watches {', '.join(missing)}; the policy "
+                "would never call a phase nobody is seen waiting for (fix: one stream per approach, its site file "
+                "naming the approach)")
+        lanes = {link.from_lane for link in model.links}
+        for approach in model.approaches:
+            unseen = [lane for lane in layouts[approach].lanes if lane not in lanes]
+            if len(unseen) == len(layouts[approach].lanes):
+                raise ConfigError(
+                    f"{config_path}: cameras.streams: approach {approach}: none of the site file's lanes "
+                    f"({', '.join(unseen)}) is a lane of the network's {approach} (fix: name the lanes as the "
+                    f"network's, e.g. {', '.join(sorted(l for l in lanes if l.startswith(approach)))})")
+            if unseen:
+                log.info("approach %s: lanes %s are count-only (no lane of that name in the network)",
+                         approach, ", ".join(unseen))
+
+
 class Site:
     """Everything ``phasewise run`` builds from a config; :meth:`run` until stopped."""
 
@@ -114,7 +149,7 @@ class Site:
             from counting.estimator import DetectionRates
 
             self.clock = SystemClock()
-            cameras = self._streams()
+            cameras = self._streams(models)
             rates = DetectionRates()
         gate = None
         if config.gate.enabled:
@@ -204,15 +239,17 @@ class Site:
 
         return field_backend
 
-    def _streams(self):  # type: ignore[no-untyped-def]
+    def _streams(self, models: dict):  # type: ignore[no-untyped-def]
         """One reconnecting reader per video stream, through the vision pipeline."""
         from calibration.site import load_site
         from controllers.daemon.cameras import CombinedSource, StreamCameraSource
         from counting.video_source import VideoCameraSource, approach_layouts
 
+        sites = [load_site(stream.site) for stream in self.config.cameras.streams]
+        check_camera_coverage(models, {a: lay for site in sites for a, lay in approach_layouts(site).items()},
+                              self.config_path)
         sources = []
-        for stream in self.config.cameras.streams:
-            site = load_site(stream.site)
+        for stream, site in zip(self.config.cameras.streams, sites):
 
             def open_stream(stream=stream, site=site):  # type: ignore[no-untyped-def]
                 from vision.detector import load_detector
@@ -279,14 +316,16 @@ def run(
     """Run the headless daemon of one site: cameras -> estimator -> policy -> safety -> controller."""
     cfg = load_run_config(config)
     configure_logging(cfg)
-    if os.environ.get("PHASEWISE_TRACEMALLOC") == "1":
-        tracemalloc.start(1)  # measurement only: slows every allocation
     try:
         site = Site(cfg, config)
     except PhasewiseError:
         raise
     except OSError as exc:
         raise ConfigError(f"{config}: cannot start: {exc}") from None
+    if os.environ.get("PHASEWISE_TRACEMALLOC") == "1":
+        # measurement only (benchmarks/daemon_soak.py): from here on, every Python allocation
+        # is traced (and slower); start-up, with its imports, is not
+        tracemalloc.start(1)
     stopping = threading.Event()
 
     def on_stop(signum: int, frame: object) -> None:

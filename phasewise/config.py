@@ -52,8 +52,10 @@ class NetworkConfig(_Strict):
 
 
 class StreamConfig(_Strict):
-    """One camera stream: ``url`` is rtsp://, http(s)://, a device number or a video file;
-    ``site`` its calibration YAML (lanes, stop lines, homography, approach ids)."""
+    """One camera stream: ``url`` is rtsp://, http(s)://, a device number or a video file
+    (relative to the config's folder; read to its end, then reopened);
+    ``site`` its calibration YAML (lanes, stop lines, homography, approach ids: the
+    approach and its lanes named as in ``network``)."""
 
     name: str
     url: str
@@ -200,7 +202,14 @@ def _relative_to(base: Path, config: RunConfig) -> RunConfig:
     updates: dict = {"state_dir": fix(config.state_dir) or config.state_dir}
     if config.network.sumocfg is not None:
         updates["network"] = config.network.model_copy(update={"sumocfg": fix(config.network.sumocfg) or config.network.sumocfg})
-    streams = [s.model_copy(update={"site": fix(s.site) or s.site, "weights": fix(s.weights) or s.weights})
+
+    def fix_url(url: str) -> str:
+        from vision.stream import is_stream_spec
+
+        return url if is_stream_spec(url) else str(fix(Path(url)) or url)
+
+    streams = [s.model_copy(update={"site": fix(s.site) or s.site, "weights": fix(s.weights) or s.weights,
+                                    "url": fix_url(s.url)})
                for s in config.cameras.streams]
     updates["cameras"] = config.cameras.model_copy(update={"streams": streams})
     emulated = config.controller.emulated

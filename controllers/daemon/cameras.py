@@ -33,6 +33,10 @@ from counting.camera_frame import CameraFrame, CameraLayout
 
 log = logging.getLogger(__name__)
 
+# how long stopping waits for the stream readers to finish the video step they are on
+# (a few detector passes on a busy CPU); SIGTERM's 5 s count up to the flushed state, before this
+CLOSE_TIMEOUT_S = 5.0
+
 
 class CameraSource(Protocol):
     layouts: Mapping[str, CameraLayout]
@@ -167,9 +171,13 @@ class StreamCameraSource:
         annotated = getattr(self.reader, "annotated_jpeg", None)
         return annotated() if camera in self.layouts and annotated is not None else None
 
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Ask the reader to stop after the frame it is on (:meth:`close` waits for it)."""
         self._stop.set()
-        self._thread.join(1.0)
+
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
 
 
 class CombinedSource:
@@ -190,5 +198,15 @@ class CombinedSource:
         return None
 
     def close(self) -> None:
+        # every reader is told first, then each is waited for within one budget: a reader
+        # still inside the decoder or the detector at exit would abort the process
         for s in self.sources:
-            s.close()
+            stop = getattr(s, "stop", None)
+            if stop is not None:
+                stop()
+        deadline = time.monotonic() + CLOSE_TIMEOUT_S
+        for s in self.sources:
+            if isinstance(s, StreamCameraSource):
+                s.close(max(deadline - time.monotonic(), 0.0))
+            else:
+                s.close()

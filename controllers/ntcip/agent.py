@@ -51,7 +51,9 @@ NTCIP_SUBTREE = (1, 3, 6, 1, 4, 1, 1206)
 """What the agent serves (VACM views): the NTCIP node."""
 NO_WRITE_SUBTREE = (1, 3, 6, 1, 6, 3, 255)
 """Write view of read-only users: an unused subtree (an empty view means 'all' to pysnmp)."""
-START_TIMEOUT_S = 5.0
+# the agent answers as soon as its engine is up (~0.3 s of CPU); on a busy machine that takes
+# seconds of wall time, and giving up early would stop a software-in-the-loop run for nothing
+START_TIMEOUT_S = 30.0
 
 
 class SnmpUser(BaseModel):
