@@ -332,7 +332,8 @@ class DaemonView:
                 self._candidate = TimingPlan.from_json(raw.decode())
             except PhasewiseError as exc:
                 log.warning("stored candidate plan unusable (%s)", exc)
-        self._lock = threading.Lock()  # guards proposals (HTTP threads) and the renders
+        self._lock = threading.Lock()  # guards proposals (HTTP threads)
+        self._render_lock = threading.Lock()  # one render at a time (seconds: never under _lock)
         self._renders: dict[str, bytes] = {}
         self._links: Any = None
         models = daemon.policy.nodes
@@ -403,7 +404,7 @@ class DaemonView:
         if plan is None or self.net_file is None:
             return None
         key = hashlib.sha256(plan.to_json().encode()).hexdigest()
-        with self._lock:
+        with self._render_lock:
             if key not in self._renders:
                 from optimizer.corridor_network import find_links
                 from optimizer.time_space import plot_time_space

@@ -63,7 +63,8 @@ def test_each_role_sees_live_values(web, browser, daemon: Any, tmp_path: Path, r
     assert page.locator(".intersection[data-tls]").count() == 2 and page.locator(".camera .lane").count() > 0
     assert page.locator("svg.counts").count() == 1
     # the time-space diagram of the plan in force (rendered on first request; a new plan, a new image)
-    page.wait_for_function("() => { const i = document.getElementById('time-space'); return i.complete && i.naturalWidth > 0; }")
+    page.wait_for_function("() => { const i = document.getElementById('time-space'); return i.complete && i.naturalWidth > 0; }",
+                           timeout=90_000)
     assert (page.locator("button.apply:visible").count() > 0) == (role == "operator")
     assert (page.locator("button.check:visible").count() > 0) == (role != "viewer")
     assert page.locator("#audit-section").is_visible() == (role != "viewer")
