@@ -52,7 +52,7 @@ def children(pid: int) -> int:
 
 
 def scrape(url: str) -> dict[str, float]:
-    with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+    with urllib.request.urlopen(url + "/metrics", timeout=30) as r:
         text = r.read().decode()
     values = {}
     for line in text.splitlines():
@@ -105,7 +105,11 @@ def main() -> None:
                 time.sleep(1.0)
                 if proc.poll() is not None:
                     sys.exit(f"daemon exited early: {Path(log.name).read_text()[-2000:]}")
-                m = scrape(url)
+                try:
+                    m = scrape(url)
+                except OSError as exc:  # a busy machine answers late: ask again
+                    print(f"  (scrape failed: {exc}; retrying)", flush=True)
+                    continue
                 if m.get("phasewise_steps_total", 0) < hour * 3600:
                     continue
                 rss, fds, threads = proc_stats(proc.pid)

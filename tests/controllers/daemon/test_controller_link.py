@@ -38,7 +38,8 @@ def test_request_worst_case_counts_every_attempt_and_pause() -> None:
     assert fits_step(STEP_RETRY) and 2 * worst_case_s(STEP_RETRY) < DaemonSettings().step_s
 
 
-def test_stopped_agent_costs_each_step_less_than_its_second_and_control_resumes(tmp_path: Path) -> None:
+def test_stopped_agent_costs_each_step_less_than_its_second_and_control_resumes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     model = cross_model()
     clock = SteppedClock(START_S, speed=0)
     cabinet = Cabinet.from_model(model, start_s=START_S)
@@ -72,14 +73,16 @@ def test_stopped_agent_costs_each_step_less_than_its_second_and_control_resumes(
         assert metrics.get("phasewise_controller_up", tls="X") == 1.0
         agent.stop()
         agent = None
+        caplog.clear()
         down = steps(12)
         assert metrics.get("phasewise_controller_up", tls="X") == 0.0
         assert metrics.get("phasewise_step_errors_total") == 0.0
         # the silent controller is asked once per request and again only after growing pauses:
         # no step waits for it longer than one step (the default retries took ~1.6 s)
         assert max(down) < DaemonSettings().step_s, down
-        waited = [s for s in down if s >= STEP_RETRY.timeout_s * 0.9]
-        assert 1 <= len(waited) <= 5, down  # pauses of 1, 2, 4 s over 12 s: not every step
+        # asked again after pauses of 1, 2, 4 s (at 0, 1, 3, 7 s of the 12): not every step
+        tries = [r for r in caplog.records if "controller unreachable" in r.getMessage()]
+        assert 1 <= len(tries) <= 4, [r.getMessage() for r in tries]
         agent = serve(cabinet, port)
         steps(10)  # the next try is at most 8 s away
         assert metrics.get("phasewise_controller_up", tls="X") == 1.0 and daemon.ready()[0]
