@@ -35,10 +35,13 @@ def test_replay_with_site_writes_counts_queue_and_video(shared_data, tmp_path):
     for row in rows:
         by_lane[row["lane"]] = by_lane.get(row["lane"], 0) + int(row["count"])
     assert by_lane == {"sb_1": 0, "sb_2": 2, "sb_3": 4, "sb_4": 3}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # the defaults for 640 px wide video at 30 fps: input 320, every 2nd frame
+    assert (summary["imgsz"], summary["detect_every"], summary["frames_detected"]) == (320, 2, 100)
     queue = list(csv.DictReader(open(tmp_path / "queue.csv")))
-    assert len(queue) == 200 * 4 and queue[0]["queue_m"] != ""
+    assert len(queue) == 100 * 4 and queue[0]["queue_m"] != ""
     cap = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 200
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 100
 
 
 def test_replay_quick_line_count(shared_data, tmp_path):
@@ -119,6 +122,7 @@ def test_replay_intersection_outputs_and_one_count_definition(shared_data, tmp_p
     # one definition: vehicles crossing a stop line (riders' person boxes never count)
     assert summary["vehicles_total"] == counts == sum(int(tmc[0][k]) for k in ("NBL", "NBT", "NBR", "NBU"))
     assert 9 <= counts <= 11              # hand labels: 10 vehicles in frames 0-120
+    assert (summary["imgsz"], summary["detect_every"]) == (640, 1)   # packed two-wheelers: every frame at 640
     assert tmc[0]["DATE"] == "2022-09-25" and tmc[0]["TIME"] == "16:15"
     assert (tmp_path / "queue_profile.png").stat().st_size > 10_000
     discharge = list(csv.DictReader(open(tmp_path / "discharge.csv")))
