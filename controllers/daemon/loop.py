@@ -11,8 +11,10 @@ camera stream fails              reopened with backoff (``cameras.StreamCameraSo
 every camera out ``release_after_s``  control handed back: ``backend.close()`` releases the
                                  controller to its own schedule (standby pattern); taken
                                  back once cameras are up again for ``recover_after_s``
-controller unreachable           its status is ``unknown``, commands dropped, retried with
-                                 backoff (``NtcipBackend``); the plan it missed is re-sent
+controller unreachable           its status is ``unknown``, commands dropped; one 0.3 s try per
+                                 request, none more inside the step, again after growing
+                                 pauses (``controller_link``, ``NtcipBackend``); the plan it
+                                 missed is re-sent
 plan refused (safety/controller) the running plan stays
 optimizer/gate fails or hangs    the running plan stays (``strategic.StrategicWorker``)
 state write fails (disk full)    kept in memory, retried every step (``store``)
