@@ -58,7 +58,7 @@ class NoiseLevel:
 
 NOISE_LEVELS = (
     NoiseLevel("none", CameraNoise.perfect()),
-    NoiseLevel("5%miss/2%FP", CameraNoise()),
+    NoiseLevel("default", CameraNoise()),  # measured on the intersection clip (sensing.CameraNoise)
     NoiseLevel("20%miss", CameraNoise(miss_rate=0.20)),
     NoiseLevel("20%miss,uncal", CameraNoise(miss_rate=0.20), assumed=CameraNoise().detection_rates()),
     NoiseLevel("1 camera out", CameraNoise(), camera_out=True),
