@@ -106,10 +106,16 @@ def _number(file: Path, line: int, tls_id: str, movement_id: str, column: str, r
         if required:
             raise ConfigError(f"{file}:{line}: {tls_id} movement {movement_id}: {column} is missing")
         return 0.0
+    return non_negative_number(text, f"{file}:{line}: {tls_id} movement {movement_id}", column)
+
+
+def non_negative_number(raw: str | None, where: str, column: str) -> float:
+    """A CSV cell that must hold a finite number >= 0; else one error naming ``where`` and ``column``."""
+    text = (raw or "").strip()
     try:
         value = float(text)
     except ValueError:
-        raise ConfigError(f"{file}:{line}: {tls_id} movement {movement_id}: {column} {text!r} is not a number") from None
+        raise ConfigError(f"{where}: {column} {text!r} is not a number") from None
     if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{file}:{line}: {tls_id} movement {movement_id}: {column} {text} must be a non-negative number")
+        raise ConfigError(f"{where}: {column} {text} must be a non-negative number")
     return value

@@ -26,7 +26,6 @@ slip) are ignored. Example::
 
 from __future__ import annotations
 
-import math
 import pickle
 import sqlite3
 import statistics
@@ -34,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from optimizer.demand import DemandEstimate, csv_rows
+from optimizer.demand import DemandEstimate, csv_rows, non_negative_number
 from optimizer.intersection import IntersectionModel
 from phasewise_errors import ConfigError
 
@@ -107,9 +106,9 @@ def _from_replay(folder: Path, models: Mapping[str, IntersectionModel]) -> Measu
                                   "movement,flow_veh_h[,std_veh_h]"):
             movement = (row.get("movement") or "").strip()
             tls_id = _tls_of(owner, movement, f"{demand_file}:{line}")
-            flows.setdefault(tls_id, {})[movement] = _number(row.get("flow_veh_h"), f"{demand_file}:{line}", "flow_veh_h")
+            flows.setdefault(tls_id, {})[movement] = non_negative_number(row.get("flow_veh_h"), f"{demand_file}:{line}", "flow_veh_h")
             if (row.get("std_veh_h") or "").strip():
-                stds.setdefault(tls_id, {})[movement] = _number(row.get("std_veh_h"), f"{demand_file}:{line}", "std_veh_h")
+                stds.setdefault(tls_id, {})[movement] = non_negative_number(row.get("std_veh_h"), f"{demand_file}:{line}", "std_veh_h")
         demand = DemandEstimate(flows, stds, source=str(demand_file))
     saturation: dict[str, float] = {}
     discharge_file = folder / "discharge.csv"
@@ -121,7 +120,7 @@ def _from_replay(folder: Path, models: Mapping[str, IntersectionModel]) -> Measu
             text = (row.get("saturation_flow_veh_h_lane") or "").strip()
             if not text:  # a green without enough queued vehicles to measure
                 continue
-            value = _number(text, f"{discharge_file}:{line}", "saturation_flow_veh_h_lane")
+            value = non_negative_number(text, f"{discharge_file}:{line}", "saturation_flow_veh_h_lane")
             for lane in (row.get("lanes") or "").split():
                 if _check_lane(lanes, lane, f"{discharge_file}:{line}") and _plausible(value):
                     per_lane.setdefault(lane, []).append(value)
@@ -155,14 +154,3 @@ def _check_lane(known: set[str], lane: str, where: str) -> bool:
 
 def _plausible(value: float) -> bool:
     return PLAUSIBLE_VEH_H_LANE[0] <= value <= PLAUSIBLE_VEH_H_LANE[1]
-
-
-def _number(raw: str | None, where: str, column: str) -> float:
-    text = (raw or "").strip()
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{where}: {column} {text!r} is not a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{where}: {column} {text} must be a non-negative number")
-    return value

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.demand import DemandEstimate, csv_rows
+from optimizer.demand import DemandEstimate, csv_rows, non_negative_number
 from phasewise_errors import ConfigError
 
 DEFAULT_BIN_S = 900.0
@@ -71,8 +71,8 @@ def read_tmc_csv(path: str | Path) -> TurningCounts:
         if not tls or not movement:
             raise ConfigError(f"{file}:{line}: tls and movement must not be empty")
         start = _seconds(file, line, row.get("bin_start"))
-        count = _count(file, line, "count", row.get("count"))
-        bin_lengths.add(_count(file, line, "bin_s", row.get("bin_s")) if (row.get("bin_s") or "").strip() else DEFAULT_BIN_S)
+        count = non_negative_number(row.get("count"), f"{file}:{line}", "count")
+        bin_lengths.add(non_negative_number(row.get("bin_s"), f"{file}:{line}", "bin_s") if (row.get("bin_s") or "").strip() else DEFAULT_BIN_S)
         bins = counts.setdefault((tls, movement), {})
         bins[start] = bins.get(start, 0.0) + count
     if not counts:
@@ -93,12 +93,3 @@ def _seconds(file: Path, line: int, raw: str | None) -> float:
         raise ConfigError(f"{file}:{line}: bin_start {text!r} is not seconds or HH:MM") from None
 
 
-def _count(file: Path, line: int, column: str, raw: str | None) -> float:
-    text = (raw or "").strip()
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{file}:{line}: {column} {text!r} is not a number") from None
-    if not np.isfinite(value) or value < 0:
-        raise ConfigError(f"{file}:{line}: {column} {text!r} must be a non-negative number")
-    return value
