@@ -188,7 +188,7 @@ class _Camera:
     box_lanes: frozenset[str]  # the junction's internal lanes reached from the stop lines
     prev_in_view: dict[str, int] = field(default_factory=dict)  # vid -> stop-line lane
     in_box: dict[str, int] = field(default_factory=dict)  # crossed, still in the junction
-    draw: dict[str, tuple[bool, bool, bool]] = field(default_factory=dict)  # missed, fragmented, confused
+    draw: dict[str, tuple[bool, bool, bool, bool]] = field(default_factory=dict)  # missed, fragmented, confused, hidden when queued
 
 
 class CameraNetwork:
@@ -330,8 +330,7 @@ class CameraNetwork:
         behind = queued & (dist_m > first_m[lanes])
         hidden = np.zeros(len(vids), dtype=bool)
         for i in np.flatnonzero(behind):
-            key = f"{self.seed}|occluded|{cam.layout.camera_id}|{vids[i]}".encode()
-            hidden[i] = zlib.crc32(key) / 2**32 < self.noise.queued_miss_rate
+            hidden[i] = self._draw(cam, vids[i])[3]
         return hidden
 
     def _stopped_in_junction(self, cam: _Camera, gone: set[str]) -> np.ndarray:
@@ -356,7 +355,7 @@ class CameraNetwork:
         classes: list[int] = []
         per_lane = np.zeros(len(cam.stop_lanes), dtype=np.int64)
         for vid, lane in crossed:
-            missed, fragmented, confused = cam.draw.pop(vid, None) or self._draws(cam, vid)
+            missed, fragmented, confused, _ = cam.draw.pop(vid, None) or self._draws(cam, vid)
             move = self._movement(cam, vid, lane)
             per_lane[lane] += 1
             if missed:
@@ -396,20 +395,21 @@ class CameraNetwork:
             return -1
         return cam.movement_of_edge.get(nxt, -1)
 
-    def _draw(self, cam: _Camera, vid: str) -> tuple[bool, bool, bool]:
+    def _draw(self, cam: _Camera, vid: str) -> tuple[bool, bool, bool, bool]:
         draw = cam.draw.get(vid)
         if draw is None:
             draw = cam.draw[vid] = self._draws(cam, vid)
         return draw
 
-    def _draws(self, cam: _Camera, vid: str) -> tuple[bool, bool, bool]:
-        """(missed, fragmented, class confused): fixed per (seed, camera, vehicle)."""
+    def _draws(self, cam: _Camera, vid: str) -> tuple[bool, bool, bool, bool]:
+        """(missed, fragmented, class confused, hidden when queued): fixed per (seed, camera, vehicle)."""
         def uniform(salt: str) -> float:
             return zlib.crc32(f"{self.seed}|{salt}|{cam.layout.camera_id}|{vid}".encode()) / 2**32
 
         return (uniform("miss") < self.noise.miss_rate,
                 uniform("fragment") < self.noise.fragmentation_rate,
-                uniform("class") < self.noise.class_confusion)
+                uniform("class") < self.noise.class_confusion,
+                uniform("occluded") < self.noise.queued_miss_rate)
 
     def _vehicle(self, vid: str) -> tuple[int, float]:
         known = self._class.get(vid)
