@@ -55,9 +55,11 @@ def read_config_file(path: object, what: str = "", hint: str = "") -> object:
 
     file = Path(str(path))
     try:
-        text = file.read_text()
+        text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read{' ' + what if what else ''} ({exc.strerror}){hint}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not a UTF-8 text file (byte {exc.start}: {exc.reason}){hint}") from None
     is_json = file.suffix == ".json"
     try:
         return json.loads(text) if is_json else yaml.safe_load(text)

@@ -225,7 +225,7 @@ class AdaptivePolicy:
     ``config.coordinate``; ``strategic_inline``: re-optimize and evaluate inside :meth:`step`
     (the SUMO runner); False leaves a :class:`ReplanRequest` in :attr:`replan_due` instead,
     for a driver that runs :meth:`candidate_plan` and the evaluator in a worker and hands the
-    result to :meth:`consider` (the daemon, ``controllers.daemon``).
+    result to :meth:`consider` (the daemon, ``daemon``).
     """
 
     def __init__(

@@ -4,7 +4,7 @@ Two sources, both named after the network (movement ids ``"<approach edge>:<turn
 lane ids), read by :func:`read_measured`:
 
 * **the daemon's state** (``state.sqlite`` or the folder holding it,
-  :mod:`controllers.daemon.store` writes it): the estimator it learnt
+  :mod:`daemon.store` writes it): the estimator it learnt
   (:class:`counting.estimator.DemandEstimator`, key ``estimator``), asked for its estimate
   at the daemon's last clock (key ``clock_s``). Its demand per movement is each lane's
   arrivals split by the turning shares it counted at the stop line; its saturation flow per

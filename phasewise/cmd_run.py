@@ -1,4 +1,4 @@
-"""``phasewise run --config FILE``: the headless daemon of one site (``controllers.daemon``).
+"""``phasewise run --config FILE``: the headless daemon of one site (``daemon``).
 
 This module only reads the config (``phasewise.config``) and wires the parts: the site's
 models from its SUMO network, the cameras (SUMO virtual cameras in software in the loop, video
@@ -58,7 +58,7 @@ def configure_logging(config: RunConfig) -> None:
 
 
 def _settings(config: RunConfig):  # type: ignore[no-untyped-def]
-    from controllers.daemon.loop import DaemonSettings
+    from daemon.loop import DaemonSettings
 
     f = config.fallback
     return DaemonSettings(camera_stale_s=f.camera_stale_s, release_after_s=f.release_after_s,
@@ -115,12 +115,12 @@ class Site:
 
     def __init__(self, config: RunConfig, config_path: Path) -> None:
         from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
-        from controllers.daemon.clock import SteppedClock, SystemClock
-        from controllers.daemon.loop import Daemon
-        from controllers.daemon.metrics import Metrics
-        from controllers.daemon.notify import Notifier
-        from controllers.daemon.store import JsonlLog, StateStore
-        from controllers.daemon.strategic import StrategicWorker
+        from daemon.clock import SteppedClock, SystemClock
+        from daemon.loop import Daemon
+        from daemon.prometheus import Metrics
+        from daemon.notify import Notifier
+        from daemon.store import JsonlLog, StateStore
+        from daemon.strategic import StrategicWorker
         from sumo_scenarios.network import load_intersections
         from sumo_scenarios.sensing import CameraNoise
 
@@ -133,7 +133,7 @@ class Site:
         self.world = None
         noise = CameraNoise() if config.cameras.noise == "default" else CameraNoise.perfect()
         if config.mode == "sil":
-            from controllers.daemon.sil import SilWorld
+            from daemon.sil_world import SilWorld
 
             emulated = config.controller.emulated
             self.world = SilWorld(self.scenario, models, config.network.seed, emulated.port, emulated.community,
@@ -178,7 +178,7 @@ class Site:
 
     def _web(self):  # type: ignore[no-untyped-def]
         """The dashboard, API and operations endpoints on ``http.host:port`` (``phasewise/web``)."""
-        from controllers.daemon.view import DaemonView
+        from daemon.view import DaemonView
         from phasewise.web.api import OpsProbes, create_app
         from phasewise.web.audit import AuditLog
         from phasewise.web.auth import Authenticator, LoginLimiter, TokenRecord
@@ -204,7 +204,7 @@ class Site:
         return self.metrics.render()
 
     def _backend_factory(self):  # type: ignore[no-untyped-def]
-        from controllers.daemon.controller_link import STEP_RETRY, step_settings
+        from daemon.controller_link import STEP_RETRY, step_settings
         from controllers.safety import SafeBackend
 
         config, models, clock = self.config, self.models, self.clock
@@ -242,7 +242,7 @@ class Site:
     def _streams(self, models: dict):  # type: ignore[no-untyped-def]
         """One reconnecting reader per video stream, through the vision pipeline."""
         from calibration.site import load_site
-        from controllers.daemon.cameras import CombinedSource, StreamCameraSource
+        from daemon.cameras import CombinedSource, StreamCameraSource
         from counting.video_source import VideoCameraSource, approach_layouts
 
         sites = [load_site(stream.site) for stream in self.config.cameras.streams]
@@ -264,7 +264,7 @@ class Site:
 
     def reload(self) -> None:
         """SIGHUP: re-read the config; apply what can change live, name what needs a restart."""
-        from controllers.daemon.loop import DaemonSettings  # noqa: F401
+        from daemon.loop import DaemonSettings  # noqa: F401
 
         try:
             new = load_run_config(self.config_path)

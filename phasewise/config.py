@@ -85,8 +85,8 @@ class ControllerSection(_Strict):
 
     @model_validator(mode="after")
     def _requests_fit_the_step(self) -> ControllerSection:
-        """Retries a site sets must fit the 1 s step (``controllers/daemon/controller_link.py``)."""
-        from controllers.daemon.controller_link import STEP_REQUEST_BUDGET_S, fits_step, worst_case_s
+        """Retries a site sets must fit the 1 s step (``daemon/controller_link.py``)."""
+        from daemon.controller_link import STEP_REQUEST_BUDGET_S, fits_step, worst_case_s
 
         if self.ntcip is not None and self.ntcip.model_fields_set & {"timeout_s", "attempts", "backoff_s"}:
             retry = self.ntcip.settings().retry

@@ -8,5 +8,5 @@
 * ``static/``: the page (plain HTML, JS and CSS; no build step, nothing from the network).
 
 The live data and the operator actions come from the daemon's read interface and command
-queue, ``controllers.daemon.view``.
+queue, ``daemon.view``.
 """

@@ -1,7 +1,7 @@
 """The dashboard's HTTP API and page (FastAPI): one app for the live daemon and for results.
 
 ``create_app(source, auth, audit)`` serves a :class:`SiteSource`: the running daemon's
-:class:`~controllers.daemon.view.DaemonView` (``phasewise run``) or a results folder read
+:class:`~daemon.view.DaemonView` (``phasewise run``) or a results folder read
 from files (``phasewise serve``, :mod:`phasewise.web.results`). Routes and the role each
 needs (``phasewise.web.auth``; OpenAPI schema at ``/api/openapi.json``):
 
@@ -37,7 +37,7 @@ import json
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
@@ -45,9 +45,9 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from controllers.daemon.view import (
+from daemon.snapshot import (
     AcknowledgeAlarm, Action, ActionResult, Alarm, ApplyPlan, CameraState, GateRecord, HandBack, Health,
-    IntersectionState, MovementCount, PlanInfo, SiteSnapshot, TakeControl,
+    IntersectionState, MovementCount, PlanInfo, SiteSnapshot, SiteSource, TakeControl,
 )
 from optimizer.plan import TimingPlan
 from phasewise.web.audit import AuditLog
@@ -67,20 +67,6 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
                                "frame-ancestors 'none'; form-action 'self'",
 }
-
-
-class SiteSource(Protocol):
-    """What the app serves; ``live`` is False for results read from files (no actions)."""
-
-    live: bool
-
-    def snapshot(self) -> SiteSnapshot: ...
-    def submit(self, action: Action) -> ActionResult: ...
-    def propose(self, plan: TimingPlan) -> PlanInfo: ...
-    def check(self, plan: TimingPlan) -> ActionResult: ...
-    def plan(self, plan_id: str) -> TimingPlan | None: ...
-    def time_space_png(self, plan_id: str) -> bytes | None: ...
-    def thumbnail(self, camera: str) -> bytes | None: ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ import sqlite3
 from collections import defaultdict
 from pathlib import Path
 
-from controllers.daemon.view import (
+from daemon.snapshot import (
     Action, ActionResult, CameraState, GateRecord, IntersectionState, LaneState, MovementCount, PhaseState, PlanInfo,
     SiteSnapshot, plan_info,
 )

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from controllers.daemon.store import StateStore
+from daemon.store import StateStore
 from counting.camera_frame import CameraFrame, CameraLayout
 from counting.estimator import DemandEstimator
 from optimizer.demand_measured import read_measured

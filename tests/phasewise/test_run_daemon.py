@@ -1,6 +1,6 @@
 """``phasewise run`` as a process: software in the loop with faults injected while it runs.
 
-The daemon drives emulated NTCIP cabinets on loopback (``controllers/daemon/sil.py``); faults
+The daemon drives emulated NTCIP cabinets on loopback (``daemon/sil_world.py``); faults
 go through the SIL fault file (a camera stream that stops, the SNMP agent that stops), the
 process itself is killed with SIGKILL and restarted, its state file corrupted. The conflict
 monitor on the emulated cabinets must never see an unsafe state.
@@ -245,7 +245,7 @@ def test_bad_config_names_file_field_and_fix(tmp: Path) -> None:
     done = subprocess.run([*PHASEWISE, "run", "--config", str(config)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{config}: speed:" in done.stderr and "fix:" in done.stderr
-    # field controllers whose retries would not fit the 1 s step (controllers/daemon/controller_link.py)
+    # field controllers whose retries would not fit the 1 s step (daemon/controller_link.py)
     ntcip = ("{ntcip: {controllers: {J0: {host: 127.0.0.1}}, snmp: {community_env: C}, "
              "timeout_s: 0.4, attempts: 3}}")
     streams = "{streams: [{name: w, url: w.mp4, site: w.yaml}]}"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from controllers.daemon.metrics import Metrics
-from controllers.daemon.store import JsonlLog, StateStore
+from daemon.prometheus import Metrics
+from daemon.store import JsonlLog, StateStore
 from optimizer.plan import IntersectionPlan, PhaseTiming, TimingPlan
 from phasewise.web.results import ResultsSource
 

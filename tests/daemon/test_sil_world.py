@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controllers.daemon.sil import SilWorld
+from daemon.sil_world import SilWorld
 from controllers.ntcip.backend import AgentAddress, NtcipBackend
 from controllers.ntcip.credentials import V2cCredentials
 from sumo_scenarios.corridor import CorridorSpec, build_corridor

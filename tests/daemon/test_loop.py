@@ -11,11 +11,11 @@ import pytest
 
 from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
 from controllers.backend import PhaseCommand, SignalStatus
-from controllers.daemon.clock import SteppedClock, SystemClock
-from controllers.daemon.loop import Daemon, DaemonSettings
-from controllers.daemon.metrics import Metrics
-from controllers.daemon.store import StateStore
-from controllers.daemon.strategic import StrategicWorker
+from daemon.clock import SteppedClock, SystemClock
+from daemon.loop import Daemon, DaemonSettings
+from daemon.prometheus import Metrics
+from daemon.store import StateStore
+from daemon.strategic import StrategicWorker
 from controllers.gate import GateDecision
 from counting.camera_frame import CameraFrame, CameraLayout
 from optimizer.intersection import IntersectionModel, Movement, Phase, SignalLink
@@ -313,7 +313,7 @@ def test_metrics_render_in_prometheus_text_format() -> None:
 
 @pytest.mark.parametrize("env,expected", [({}, ""), ({"NOTIFY_SOCKET": "@x", "WATCHDOG_USEC": "2000000"}, "\0x")])
 def test_notifier_reads_systemd_environment(env, expected) -> None:  # type: ignore[no-untyped-def]
-    from controllers.daemon.notify import Notifier
+    from daemon.notify import Notifier
 
     n = Notifier(env)
     assert n.address == expected
@@ -323,7 +323,7 @@ def test_notifier_reads_systemd_environment(env, expected) -> None:  # type: ign
 def test_notifier_sends_ready_and_watchdog_datagrams(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import socket
 
-    from controllers.daemon.notify import Notifier
+    from daemon.notify import Notifier
 
     path = str(tmp_path / "notify")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -339,7 +339,7 @@ def test_notifier_sends_ready_and_watchdog_datagrams(tmp_path) -> None:  # type:
 
 
 def test_a_failing_stream_is_reopened_with_backoff_and_unread_crossings_are_kept() -> None:
-    from controllers.daemon.cameras import StreamCameraSource
+    from daemon.cameras import StreamCameraSource
 
     opened = []
 
@@ -370,7 +370,7 @@ def test_a_failing_stream_is_reopened_with_backoff_and_unread_crossings_are_kept
 
 
 def test_decisions_log_rotates_and_survives_write_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from controllers.daemon.store import JsonlLog
+    from daemon.store import JsonlLog
 
     metrics = Metrics()
     log = JsonlLog(tmp_path / "decisions.jsonl", metrics, max_bytes=200, backups=2)

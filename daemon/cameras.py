@@ -28,7 +28,7 @@ from typing import Protocol
 
 import numpy as np
 
-from controllers.daemon.metrics import Metrics
+from daemon.prometheus import Metrics
 from counting.camera_frame import CameraFrame, CameraLayout
 
 log = logging.getLogger(__name__)

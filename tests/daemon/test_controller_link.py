@@ -13,19 +13,19 @@ from pathlib import Path
 import pytest
 
 from controllers.adaptive_policy import AdaptiveConfig, AdaptivePolicy
-from controllers.daemon.clock import SteppedClock
-from controllers.daemon.controller_link import STEP_RETRY, fits_step, step_settings, worst_case_s
-from controllers.daemon.loop import Daemon, DaemonSettings
-from controllers.daemon.metrics import Metrics
-from controllers.daemon.store import StateStore
-from controllers.daemon.strategic import StrategicWorker
+from daemon.clock import SteppedClock
+from daemon.controller_link import STEP_RETRY, fits_step, step_settings, worst_case_s
+from daemon.loop import Daemon, DaemonSettings
+from daemon.prometheus import Metrics
+from daemon.store import StateStore
+from daemon.strategic import StrategicWorker
 from controllers.ntcip.agent import NtcipAgent
 from controllers.ntcip.backend import AgentAddress, NtcipBackend
 from controllers.ntcip.cabinet import Cabinet
 from controllers.ntcip.client import RetryPolicy
 from controllers.ntcip.credentials import V2cCredentials
 from controllers.safety import SafeBackend
-from tests.controllers.daemon.test_loop import LAYOUTS, START_S, FakeCameras, cross_model
+from tests.daemon.test_loop import LAYOUTS, START_S, FakeCameras, cross_model
 
 
 def serve(cabinet: Cabinet, port: int) -> NtcipAgent:

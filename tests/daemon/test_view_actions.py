@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from controllers.daemon.view import ActionQueue, ActionResult, HandBack, TakeControl
+from daemon.snapshot import ActionResult, HandBack, TakeControl
+from daemon.view import ActionQueue
 
 
 def submit_in_thread(actions: ActionQueue, action: object) -> tuple[threading.Thread, list[ActionResult]]:

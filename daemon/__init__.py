@@ -1,6 +1,6 @@
 """The headless daemon at the intersection (``phasewise run``): one process per site.
 
-Each second (the tactical loop, :mod:`controllers.daemon.loop`)::
+Each second (the tactical loop, :mod:`daemon.loop`)::
 
     frames = cameras.read(now_s)                 # cameras.py: streams, health, stale/implausible -> outage frames
     status = backend.status()                    # SafeBackend(NtcipBackend | SUMO), unreachable -> mode "unknown"

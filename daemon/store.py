@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from controllers.daemon.metrics import Metrics
+from daemon.prometheus import Metrics
 
 log = logging.getLogger(__name__)
 

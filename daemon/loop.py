@@ -40,12 +40,12 @@ import numpy as np
 
 from controllers.adaptive_policy import AdaptivePolicy
 from controllers.backend import PhaseCommand, SignalBackend, SignalStatus
-from controllers.daemon.cameras import CameraHealth, CameraSource
-from controllers.daemon.clock import Clock
-from controllers.daemon.metrics import Metrics
-from controllers.daemon.notify import Notifier
-from controllers.daemon.store import JsonlLog, StateStore
-from controllers.daemon.strategic import StrategicOutcome, StrategicWorker
+from daemon.cameras import CameraHealth, CameraSource
+from daemon.clock import Clock
+from daemon.prometheus import Metrics
+from daemon.notify import Notifier
+from daemon.store import JsonlLog, StateStore
+from daemon.strategic import StrategicOutcome, StrategicWorker
 from optimizer.plan import TimingPlan
 from phasewise_errors import PhasewiseError, PlanError
 
@@ -124,7 +124,7 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.on_reload: Callable[[], None] | None = None
         self._fingerprint = layouts_fingerprint(cameras.layouts)
-        # the dashboard's side (controllers.daemon.view): an operator's hand-back holds until
+        # the dashboard's side (daemon.view): an operator's hand-back holds until
         # taken back; the view runs queued operator actions and publishes a snapshot each step
         self.held_by_operator = False
         self.view: Any = None

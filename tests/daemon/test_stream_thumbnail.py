@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 
 from calibration.site import load_site
-from controllers.daemon.cameras import CombinedSource, StreamCameraSource
-from controllers.daemon.metrics import Metrics
+from daemon.cameras import CombinedSource, StreamCameraSource
+from daemon.prometheus import Metrics
 from counting.video_source import THUMBNAIL_WIDTH_PX, VideoCameraSource, approach_layouts
 from vision.detector import load_detector
 from vision.video import VideoFile
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("PHASEWISE_SHARED", ROOT.parent / "shared"))
 
 

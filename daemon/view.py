@@ -37,17 +37,21 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from controllers.backend import SignalStatus
 from counting.camera_frame import CameraFrame
+from daemon.snapshot import (
+    AcknowledgeAlarm, Action, ActionResult, Alarm, ApplyPlan, CameraState, GateRecord, HandBack, Health,
+    IntersectionState, LaneState, MovementCount, PhaseState, PlanInfo, SiteSnapshot, TakeControl, plan_info,
+)
 from optimizer.plan import TimingPlan, validate
 from phasewise_errors import PhasewiseError
 
 if TYPE_CHECKING:
-    from controllers.daemon.loop import Daemon
+    from daemon.loop import Daemon
 
 log = logging.getLogger(__name__)
 
@@ -57,178 +61,6 @@ GATE_RECORDS_KEPT = 200
 PROPOSED_KEPT = 20
 ALARM_AFTER_S = 10.0  # a condition is an alarm once it has lasted this long (start-up, one-step glitches are not)
 MAX_TRANSITION_CYCLES = 50  # a check reports 'more than this' rather than looping on
-
-
-# -- the snapshot --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LaneState:
-    """One lane seen by a camera: stopped vehicles (queue), queue length, vehicles in view."""
-
-    lane: str
-    queue_veh: float
-    queue_m: float
-    present_veh: float
-
-
-@dataclass(frozen=True)
-class CameraState:
-    """One approach camera: up or out (and why), its lanes; ``image`` when it gives frames."""
-
-    camera: str
-    tls: str
-    up: bool
-    reason: str
-    lanes: tuple[LaneState, ...]
-    image: bool = False
-
-    @property
-    def queue_veh(self) -> float:
-        return sum(lane.queue_veh for lane in self.lanes)
-
-
-@dataclass(frozen=True)
-class PhaseState:
-    phase: int
-    movements: tuple[str, ...]
-    plan_green_s: float
-
-
-@dataclass(frozen=True)
-class IntersectionState:
-    """Live signal state of one intersection: the phase shown (``in_clearance``: yellow/all
-    red after it, toward ``next_phase``), control ``mode``, queue and the longest wait of a
-    phase not served (s), plan cycle."""
-
-    tls: str
-    phase: int
-    green_s: float
-    in_clearance: bool
-    next_phase: int | None
-    mode: str
-    queue_veh: float
-    max_wait_s: float
-    cycle_s: float
-    phases: tuple[PhaseState, ...]
-    cameras: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class MovementCount:
-    """Vehicles that crossed the stop line per movement (``"<approach>:<turn>"``) and bin."""
-
-    bin_start_s: float
-    bin_s: float
-    tls: str
-    movement: str
-    count: int
-
-
-@dataclass(frozen=True)
-class PlanInfo:
-    """A timing plan by id: ``running`` (in force), ``program`` (the network's own),
-    ``candidate`` (the strategic layer's last), ``proposed-N`` (an engineer's)."""
-
-    id: str
-    created_by: str
-    note: str
-    source: str
-    cycle_s: dict[str, float]
-    plan: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class GateRecord:
-    """A gate decision with its evidence: delays per seed of the running plan and of the
-    candidate (s/veh), mean improvement (0.1 = 10 % less delay), p-value, wall time."""
-
-    t_s: float
-    result: str
-    detail: str
-    improvement: float | None
-    p_value: float | None
-    wall_s: float
-    delay_current_s: tuple[float, ...] = ()
-    delay_candidate_s: tuple[float, ...] = ()
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """A condition someone should know of; it stays listed until it has cleared and been
-    acknowledged."""
-
-    id: int
-    kind: str
-    subject: str
-    text: str
-    since_s: float
-    active: bool
-    acknowledged_by: str | None = None
-
-
-@dataclass(frozen=True)
-class Health:
-    alive: bool
-    alive_reason: str
-    ready: bool
-    ready_reason: str
-    control_released: bool
-    held_by_operator: bool
-    steps: int
-    step_max_s: float
-
-
-@dataclass(frozen=True)
-class SiteSnapshot:
-    """Everything the dashboard shows, at ``t_s`` (the daemon's timeline, Unix seconds).
-    ``live`` is False for results read from files (``phasewise serve``)."""
-
-    site: str
-    live: bool
-    t_s: float
-    seq: int
-    intersections: tuple[IntersectionState, ...] = ()
-    cameras: tuple[CameraState, ...] = ()
-    counts: tuple[MovementCount, ...] = ()
-    plans: tuple[PlanInfo, ...] = ()
-    gate: tuple[GateRecord, ...] = ()
-    alarms: tuple[Alarm, ...] = ()
-    health: Health | None = None
-
-
-# -- operator actions ----------------------------------------------------------------------
-@dataclass(frozen=True)
-class ApplyPlan:
-    plan_id: str
-    who: str
-
-
-@dataclass(frozen=True)
-class HandBack:
-    """Hand control back to the controllers' own schedule until :class:`TakeControl`."""
-
-    who: str
-
-
-@dataclass(frozen=True)
-class TakeControl:
-    who: str
-
-
-@dataclass(frozen=True)
-class AcknowledgeAlarm:
-    alarm_id: int
-    who: str
-
-
-Action = Union[ApplyPlan, HandBack, TakeControl, AcknowledgeAlarm]
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    """``ok`` and a sentence saying what happened (or why not)."""
-
-    ok: bool
-    detail: str
 
 
 @dataclass
@@ -291,13 +123,6 @@ class ActionQueue:
                 ticket.result = ActionResult(False, f"failed: {exc!r}")
             ran += 1
             ticket.done.set()
-
-
-def plan_info(plan: TimingPlan, plan_id: str, source: str) -> PlanInfo:
-    import json
-
-    return PlanInfo(plan_id, plan.created_by, plan.note, source,
-                    {tls: ip.cycle_s for tls, ip in plan.intersections.items()}, json.loads(plan.to_json()))
 
 
 def _finite(x: float | None) -> float | None:
