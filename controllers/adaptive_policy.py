@@ -417,14 +417,14 @@ class AdaptivePolicy:
 
     def consider(self, request: ReplanRequest, candidate: TimingPlan,
                  decision: GateDecision | None) -> PlanCommand | None:
-        """Count ``candidate``, record the evaluator's ``decision`` (None: no evaluator) and
-        adopt the plan when it passes; returns the command that runs it."""
+        """Count ``candidate``, record the evaluator's ``decision`` (None: no evaluator);
+        returns the command that runs it when it passes. The plan is not adopted here: the
+        driver adopts it (:meth:`adopt`) once the controllers accepted it."""
         self._report.plans_considered += 1
         if decision is not None:
             self._report.gate_decisions.append(TimedGateDecision(request.time_s, decision))
             if not decision.switch:
                 return None
-        self.adopt(candidate)
         return PlanCommand(candidate)
 
     def adopt(self, plan: TimingPlan) -> None:
@@ -446,7 +446,12 @@ class AdaptivePolicy:
             decision = self.evaluator.evaluate(request.current, candidate, request.demand, request.queues_veh,
                                                now_s=now_s)
         command = self.consider(request, candidate, decision)
-        return None if command is None else command.plan
+        if command is None:
+            return None
+        # in simulation the policy and the safety layer share the process and the step: the
+        # plan is adopted as it is sent (a refusal there is logged by dispatch)
+        self.adopt(command.plan)
+        return command.plan
 
     def report(self) -> AdaptiveReport:
         self._report.offset_transition_cycles = sum(clock.transitions for clock in self.clocks.values())

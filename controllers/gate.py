@@ -116,6 +116,7 @@ class GateConfig:
     sequential: bool = False
     max_seeds: int = 24
     seed_step: int = 8
+    worker_nice: int = 0  # the twins' CPU priority below the caller's (the daemon's loop comes first)
 
     @property
     def looks(self) -> int:
@@ -277,7 +278,7 @@ class PlanGate:
         self._closed = False
         self._own_executor = executor is None
         self._executor: Executor = executor if executor is not None else LocalExecutor(
-            config.workers, fresh_process=False, warm_up=_warm_up)
+            config.workers, fresh_process=False, warm_up=_warm_up, nice=config.worker_nice)
 
     # --- public ---------------------------------------------------------------------
 

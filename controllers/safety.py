@@ -61,6 +61,9 @@ controllers, our own offset seeking in ``controllers.coordination``) stays withi
 of the cycle per cycle."""
 
 
+TRANSITION_RETRY_S = 10.0
+"""A bounded transition step the controllers did not take is sent again after this."""
+
 STATUS_MAX_AGE_S = 1.0
 """A status older than this (one control step) is read again before commands are judged on it."""
 
@@ -183,13 +186,13 @@ class SafeBackend:
         except PlanError as exc:
             self.refusals.append(exc)
             raise
+        self._send(step_plan)  # raises when the controllers refuse: nothing changes here then
         now = self.clock()
         for tls, ip in plan.intersections.items():
             if first[tls] is not ip:
                 self._transitions[tls] = _Transition(first[tls], ip, now)
             else:
                 self._transitions.pop(tls, None)
-        self._send(step_plan)
 
     def close(self) -> None:
         self._transitions.clear()
@@ -207,7 +210,7 @@ class SafeBackend:
         due = {tls: t for tls, t in self._transitions.items() if now - t.applied_s >= t.running.cycle_s}
         if not due:
             return
-        steps = {}
+        steps, later = {}, {}
         for tls, t in due.items():
             step = limit_change(t.running, t.target, self.max_change_per_cycle)
             try:
@@ -217,12 +220,22 @@ class SafeBackend:
                 del self._transitions[tls]
                 continue
             steps[tls] = step
-            if step is t.target:
+            later[tls] = None if step is t.target else _Transition(step, t.target, now)
+        if not steps:
+            return
+        try:
+            self._send(TimingPlan(steps, created_by="safety: bounded transition"))
+        except PhasewiseError as exc:  # the controllers keep the running step; tried again shortly
+            log.warning("bounded transition step not taken (%s); retried in %.0f s", exc, TRANSITION_RETRY_S)
+            for tls in steps:
+                t = self._transitions[tls]
+                self._transitions[tls] = _Transition(t.running, t.target, now - t.running.cycle_s + TRANSITION_RETRY_S)
+            return
+        for tls, nxt in later.items():
+            if nxt is None:
                 del self._transitions[tls]
             else:
-                self._transitions[tls] = _Transition(step, t.target, now)
-        if steps:
-            self._send(TimingPlan(steps, created_by="safety: bounded transition"))
+                self._transitions[tls] = nxt
 
     def _screen(self, tls: str, batch: list[PhaseCommand]) -> tuple[list[PhaseCommand], list[ControllerError]]:
         model = self.models.get(tls)

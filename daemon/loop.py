@@ -15,12 +15,20 @@ controller unreachable           its status is ``unknown``, commands dropped; on
                                  request, none more inside the step, again after growing
                                  pauses (``controller_link``, ``NtcipBackend``); the plan it
                                  missed is re-sent
-plan refused (safety/controller) the running plan stays
+plan refused (validator, safety  the running plan stays: a plan must cover every intersection
+layer or a controller)           of the site; every cabinet gets it or none keeps it (the ones
+                                 already switched are switched back); the policy adopts a plan
+                                 only once the controllers accepted it
+steps fail (a bug, a bad state)  counted; after ``failsafe_after_steps`` in a row control is
+                                 handed back to the controllers' own schedule (fail safe),
+                                 ``/healthz`` and ``/readyz`` say 503 and why; taken back after
+                                 ``recover_after_s`` of good steps
 optimizer/gate fails or hangs    the running plan stays (``strategic.StrategicWorker``)
 state write fails (disk full)    kept in memory, retried every step (``store``)
 wall clock jumps                 reported; the timeline stays monotonic (``clock``)
 the daemon dies                  the controller reverts after ``unitBackupTime`` on its own;
-                                 a restart restores plans, learnt shares and counts
+                                 a restart restores the plan, an operator's hand-back, learnt
+                                 shares and counts, and its start record says which
 ===============================  ========================================================
 """
 
@@ -28,6 +36,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import json
 import logging
 import pickle
 import threading
@@ -46,7 +55,7 @@ from daemon.prometheus import Metrics
 from daemon.notify import Notifier
 from daemon.store import JsonlLog, StateStore
 from daemon.strategic import StrategicOutcome, StrategicWorker
-from optimizer.plan import TimingPlan
+from optimizer.plan import TimingPlan, validate
 from phasewise_errors import PhasewiseError, PlanError
 
 log = logging.getLogger(__name__)
@@ -67,7 +76,9 @@ class DaemonSettings:
     fails when the loop has not completed a step for this long (wall time).
     ``keep_history_s``: the estimator's 15-min bins and ended camera outages older than this
     are dropped from memory (the counts are in the state store and its CSVs; a daemon of
-    months must not keep every bin).
+    months must not keep every bin). ``failsafe_after_steps``: this many failed steps in a row
+    and control goes back to the controllers' own schedule (and the probes fail): a daemon
+    that cannot step must not keep the cabinets under commands it no longer computes.
     """
 
     step_s: float = 1.0
@@ -80,6 +91,7 @@ class DaemonSettings:
     alive_s: float = 10.0
     clock_jump_s: float = 2.0
     keep_history_s: float = 86400.0
+    failsafe_after_steps: int = 3
 
 
 def layouts_fingerprint(layouts: Mapping[str, object]) -> str:
@@ -87,7 +99,12 @@ def layouts_fingerprint(layouts: Mapping[str, object]) -> str:
 
 
 class Daemon:
-    """One site: cameras -> policy -> safety layer -> backend, with state, metrics, fallbacks."""
+    """One site: cameras -> policy -> safety layer -> backend, with state, metrics, fallbacks.
+
+    Control is with the daemon unless something released it; each cause is a reason of its
+    own (``cameras``: every camera out; ``operator``: handed back on the dashboard, kept across
+    restarts; ``failsafe``: steps failing), and control is taken again only once none is left.
+    """
 
     def __init__(
         self,
@@ -110,69 +127,108 @@ class Daemon:
         self.notifier = notifier or Notifier({})
         self.world = world  # SilWorld in software in the loop: advanced after each step
         self.health = CameraHealth(cameras.layouts, metrics, settings.camera_stale_s)
+        self.models = {tls: node.model for tls, node in policy.nodes.items()}
         self.backend: SignalBackend | None = None
-        self.released = False
+        self._release_reasons: dict[str, str] = {}  # cause -> what the decisions log said
         self._all_down_since: float | None = None
         self._detection_since: float | None = None
         self._status: dict[str, SignalStatus] = {tls: SignalStatus(tls, 0, 0.0, None, "unknown") for tls in policy.nodes}
         self._controller_up: dict[str, bool] = {}
         self._running_plan_json = ""
+        self._restart_plan: TimingPlan | None = None  # restored, in force once a controller accepts it
+        self._next_restart_try_s = 0.0
+        self.restored: dict[str, Any] = {}
+        self._failed_steps = 0
+        self._last_error = ""
+        self._good_since: float | None = None
+        self._frames: Mapping = {}
         self._next_save_s = self._next_export_s = clock.now_s()
-        self.last_step_wall = time.monotonic()
+        self.last_step_wall = self.last_good_step_wall = time.monotonic()
         self.step_seconds: collections.deque[float] = collections.deque(maxlen=3600)  # the last hour, for tests
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
         self.on_reload: Callable[[], None] | None = None
         self._fingerprint = layouts_fingerprint(cameras.layouts)
-        # the dashboard's side (daemon.view): an operator's hand-back holds until
-        # taken back; the view runs queued operator actions and publishes a snapshot each step
-        self.held_by_operator = False
+        # the dashboard's side (daemon.view): it runs queued operator actions and publishes a
+        # snapshot after each step, also after a step that failed
         self.view: Any = None
         self.strategic_listeners: list[Callable[[float, StrategicOutcome], None]] = []
 
+    @property
+    def released(self) -> bool:
+        """Control is with the controllers' own schedule (for any reason)."""
+        return bool(self._release_reasons)
+
+    @property
+    def held_by_operator(self) -> bool:
+        return "operator" in self._release_reasons
+
+    @property
+    def release_reasons(self) -> dict[str, str]:
+        return dict(self._release_reasons)
+
     # -- start ------------------------------------------------------------------------------
     def start(self) -> None:
-        """Restore what was learnt and the plan in force, then take control."""
-        restored = self._restore()
-        self.metrics.set("phasewise_state_restored", float(restored))
+        """Restore what was learnt, the plan in force and an operator's hand-back, then take
+        control (unless handed back). The start record says what was restored and what not."""
+        self.restored = self._restore()
+        self.metrics.set("phasewise_state_restored", float(self.restored["plan"] != "none" or self.restored["learning"]))
         self.metrics.set("phasewise_up", 1.0)
         for counter in ("phasewise_control_releases_total", "phasewise_step_errors_total", "phasewise_clock_jumps_total",
                         "phasewise_plans_applied_total", "phasewise_vehicles_counted_total",
-                        "phasewise_step_deadline_missed_total", "phasewise_commands_refused_total"):
+                        "phasewise_step_deadline_missed_total", "phasewise_commands_refused_total",
+                        "phasewise_failsafe_total"):
             self.metrics.inc(counter, 0.0)  # exported from the start: a scraper sees 0, not nothing
-        self.metrics.set("phasewise_control_released", 0.0)
-        self._connect()
-        self.notifier.ready(f"controlling {len(self.policy.nodes)} intersections")
-        self.decisions.write({"t": self.clock.now_s(), "event": "start", "restored": restored,
+        self.metrics.set("phasewise_control_released", float(self.released))
+        self.metrics.set("phasewise_steps_failing", 0.0)
+        if self.released:
+            log.warning("control stays with the controllers' own schedule: %s", "; ".join(self._release_reasons.values()))
+        else:
+            self._connect()
+        self.notifier.ready(f"controlling {len(self.policy.nodes)} intersections" if not self.released
+                            else "control handed back by an operator")
+        self.decisions.write({"t": self.clock.now_s(), "event": "start", "restored": self.restored,
                               "plan": self.policy.plan.created_by})
 
-    def _restore(self) -> bool:
-        restored = False
+    def _restore(self) -> dict[str, Any]:
+        """What survives a restart; returns the record of what was restored and what was not."""
+        record: dict[str, Any] = {"plan": "none", "hand_back": None, "learning": False,
+                                  "counts": self.store.committed_total()}
         raw = self.store.get("running_plan")
         if raw:
             try:
-                plan = TimingPlan.from_json(raw.decode())
-                if set(plan.intersections) == set(self.policy.nodes):
-                    self.policy.adopt(plan)
-                    self._running_plan_json = raw.decode()
-                    restored = True
-                    log.info("restored the running plan (%s)", plan.created_by)
-            except Exception as exc:  # a stored plan from another site or version
-                log.error("stored running plan unusable (%r); starting from the network's program", exc)
+                plan = TimingPlan.from_json(raw.decode("utf-8", errors="replace"))
+                validate(plan, self.models, complete=True)
+                self._restart_plan = plan
+                record["plan"] = f"pending: {plan.created_by}"
+            except PhasewiseError as exc:  # a stored plan from another site or version
+                record["plan"] = f"refused: {exc}"
+                log.error("stored running plan not restored (%s); starting from the network's program", exc)
+        hold = self.store.get("operator_hand_back")
+        if hold:
+            try:
+                who = json.loads(hold.decode())
+                self._release_reasons["operator"] = f"handed back by {who['by']} (before the restart)"
+                record["hand_back"] = who
+            except (ValueError, KeyError, TypeError) as exc:
+                # unreadable: the safe reading of a hand-back record is that it holds
+                self._release_reasons["operator"] = "handed back (record unreadable)"
+                record["hand_back"] = {"by": "unknown", "error": repr(exc)}
         blob, fingerprint = self.store.get("estimator"), self.store.get("estimator_layouts")
         if blob and fingerprint and fingerprint.decode() == self._fingerprint:
             try:
-                self.policy.estimator = pickle.loads(blob)
+                estimator = pickle.loads(blob)
                 counts = self.store.get("turn_counts")
                 for tls, by_camera in (pickle.loads(counts) if counts else {}).items():
                     node = self.policy.nodes[tls]
                     node.turn_counts = by_camera
                     node.shares = node.phase_lane_shares()
-                restored = True
+                self.policy.estimator = estimator
+                record["learning"] = True
                 log.info("restored the learnt turning shares, saturation flows and rates")
             except Exception as exc:
                 log.error("stored learnt state unusable (%r); learning again", exc)
-        return restored
+        return record
 
     def _connect(self) -> None:
         try:
@@ -182,18 +238,45 @@ class Daemon:
             self.metrics.inc("phasewise_controller_errors_total", kind="start")
             self.backend = None
             return
-        if self._running_plan_json:  # the plan in force: make sure the controller runs it
-            self._apply(self.policy.plan, reason="restart")
+        if self._restart_plan is None and self._running_plan_json:
+            self._restart_plan = self.policy.plan  # taken again after a release: make sure it runs
+        self._send_restart_plan(self.clock.now_s())
+
+    def _send_restart_plan(self, now: float) -> None:
+        """The plan in force before a restart or release goes to the controllers; until they
+        accept it (all of them), the policy keeps the bounds of the plan they do run."""
+        plan = self._restart_plan
+        if plan is None or self.backend is None or self.released:
+            return
+        why = self._apply(plan, reason="restart")
+        if why:
+            self._next_restart_try_s = now + 10.0
+            self.restored["plan"] = f"pending: {plan.created_by} ({why})"
+            return
+        self._restart_plan = None
+        self.restored["plan"] = f"applied: {plan.created_by}"
 
     # -- one step ---------------------------------------------------------------------------
     def step(self) -> None:
+        """One second of control; never raises. A step that raises is counted, and after
+        ``failsafe_after_steps`` in a row control is handed back (fail safe). The dashboard's
+        actions and the state commit run whatever the step did."""
         started = time.perf_counter()
         now = self.clock.now_s()
         try:
             self._step(now)
-        except Exception:  # a bug must not stop the signals' supervision; it is logged and counted
+        except Exception as exc:  # a bug must not stop the signals' supervision; counted, and fail safe
             log.exception("step at %.0f failed", now)
             self.metrics.inc("phasewise_step_errors_total")
+            self._step_failed(now, exc)
+        else:
+            self._step_succeeded(now)
+        if self.view is not None:
+            self.view.after_step(now, self._frames, dict(self._status))
+        try:
+            self._persist(now)
+        except Exception:
+            log.exception("state at %.0f not saved; retried next step", now)
         work_s = time.perf_counter() - started
         self.metrics.observe("phasewise_step_seconds", work_s)
         if work_s > self.metrics.get("phasewise_step_seconds_max"):
@@ -205,6 +288,28 @@ class Daemon:
         self.last_step_wall = time.monotonic()
         self.notifier.watchdog()
 
+    def _step_failed(self, now: float, exc: BaseException) -> None:
+        self._failed_steps += 1
+        self._good_since = None
+        self._last_error = f"{type(exc).__name__}: {exc}"[:300]
+        self.metrics.set("phasewise_steps_failing", float(self._failed_steps))
+        if self._failed_steps >= self.settings.failsafe_after_steps and "failsafe" not in self._release_reasons:
+            log.error("%d steps failed in a row (last: %s): control handed back to the controllers' own schedule",
+                      self._failed_steps, self._last_error)
+            self.metrics.inc("phasewise_failsafe_total")
+            self._release(now, "failsafe", f"{self._failed_steps} steps failed in a row: {self._last_error}")
+
+    def _step_succeeded(self, now: float) -> None:
+        if self._failed_steps:
+            log.warning("steps succeed again after %d failures", self._failed_steps)
+        self._failed_steps = 0
+        self.metrics.set("phasewise_steps_failing", 0.0)
+        self.last_good_step_wall = time.monotonic()
+        if "failsafe" in self._release_reasons:
+            self._good_since = now if self._good_since is None else self._good_since
+            if now - self._good_since >= self.settings.recover_after_s:
+                self._unrelease(now, "failsafe", f"steps good for {self.settings.recover_after_s:.0f} s")
+
     def _step(self, now: float) -> None:
         jump = self.clock.wall_jump_s()
         if abs(jump) > self.settings.clock_jump_s:
@@ -214,12 +319,16 @@ class Daemon:
             if acknowledge is not None:
                 acknowledge()
         frames = self.health.frames(now, self._read_cameras(now))
+        self._frames = frames
         for cam, frame in frames.items():
             if frame.ok and frame.crossing_lane.size:
-                self.store.add_crossings(now, cam, self.cameras.layouts[cam].lanes, frame.crossing_lane,
-                                         frame.crossing_class)
+                layout = self.cameras.layouts[cam]
+                self.store.add_crossings(now, cam, layout.lanes, frame.crossing_lane, frame.crossing_class)
+                self.store.add_movements(now, cam, layout.movements, frame.crossing_movement)
         self._fallback(now)
         status = self._read_status()
+        if self._restart_plan is not None and now >= self._next_restart_try_s:
+            self._send_restart_plan(now)
         commands = self.policy.step(now, self.settings.step_s, frames, status)
         if self.backend is not None and not self.released:
             self._send([c for c in commands if isinstance(c, PhaseCommand)])
@@ -230,9 +339,6 @@ class Daemon:
         if outcome is not None:
             self._strategic(outcome, now)
         self._metrics(frames)
-        if self.view is not None:
-            self.view.after_step(now, frames, status)
-        self._persist(now)
 
     def _read_cameras(self, now: float) -> Mapping:
         try:
@@ -241,63 +347,66 @@ class Daemon:
             log.error("camera source failed (%r): every camera out this step", exc)
             return {}
 
-    # -- fallbacks --------------------------------------------------------------------------
+    # -- fallbacks and control --------------------------------------------------------------
     def _fallback(self, now: float) -> None:
         s = self.settings
         if not any(self.health.up.values()):
             self._detection_since = None
             self._all_down_since = self._all_down_since if self._all_down_since is not None else now
-            if not self.released and now - self._all_down_since >= s.release_after_s:
-                self._release(now)
+            if "cameras" not in self._release_reasons and now - self._all_down_since >= s.release_after_s:
+                log.warning("every camera out for %.0f s: control handed back to the controllers' own schedule",
+                            now - self._all_down_since)
+                self._release(now, "cameras", "all cameras out")
         else:
             # detection is back when some camera has stayed up (one camera broken for good
             # must not keep the whole site on the controller's schedule)
             self._all_down_since = None
             self._detection_since = self._detection_since if self._detection_since is not None else now
-            if (self.released and not self.held_by_operator and self._detection_since is not None
-                    and now - self._detection_since >= s.recover_after_s):
-                self._resume(now)
+            if "cameras" in self._release_reasons and now - self._detection_since >= s.recover_after_s:
+                self._unrelease(now, "cameras", f"cameras back and stable for {s.recover_after_s:.0f} s")
         if self.backend is None and not self.released:
             self._connect()
 
-    def _release(self, now: float) -> None:
-        log.warning("every camera out for %.0f s: control handed back to the controllers' own schedule",
-                    now - (self._all_down_since or now))
-        self.released = True
-        self.metrics.inc("phasewise_control_releases_total")
-        self.metrics.set("phasewise_control_released", 1.0)
-        self.decisions.write({"t": now, "event": "release", "reason": "all cameras out"})
-        self._close_backend()
-
-    def hand_back(self, now: float, who: str) -> None:
-        """An operator hands control back to the controllers' own schedule until :meth:`take_back`."""
-        self.held_by_operator = True
-        self.decisions.write({"t": now, "event": "hand-back", "by": who})
-        if not self.released:
-            self.released = True
+    def _release(self, now: float, cause: str, why: str) -> None:
+        """Hand control back to the controllers' own schedule for ``cause`` (until it ends)."""
+        first = not self.released
+        self._release_reasons[cause] = why
+        self.decisions.write({"t": now, "event": "release", "cause": cause, "reason": why})
+        if first:
             self.metrics.inc("phasewise_control_releases_total")
             self.metrics.set("phasewise_control_released", 1.0)
-            self.decisions.write({"t": now, "event": "release", "reason": who})
             self._close_backend()
 
+    def _unrelease(self, now: float, cause: str, why: str) -> None:
+        """``cause`` has ended; control is taken again once no other cause holds it."""
+        if self._release_reasons.pop(cause, None) is None:
+            return
+        self.decisions.write({"t": now, "event": "release-ended", "cause": cause, "reason": why})
+        if not self.released:
+            log.warning("%s: taking control again", why)
+            self.metrics.set("phasewise_control_released", 0.0)
+            self.decisions.write({"t": now, "event": "resume"})
+            self._connect()
+
+    def hand_back(self, now: float, who: str) -> None:
+        """An operator hands control back to the controllers' own schedule until
+        :meth:`take_back`; the hand-back is stored at once and holds across restarts."""
+        self.store.put("operator_hand_back", json.dumps({"by": who, "t": now}))
+        self.store.commit(now)
+        self.decisions.write({"t": now, "event": "hand-back", "by": who})
+        self._release(now, "operator", f"handed back by {who}")
+
     def take_back(self, now: float, who: str) -> None:
-        """End an operator's hand-back; control resumes now unless every camera is out."""
-        self.held_by_operator = False
+        """End an operator's hand-back; control resumes now unless another cause holds it."""
+        self.store.put("operator_hand_back", "")
+        self.store.commit(now)
         self.decisions.write({"t": now, "event": "take-back", "by": who})
-        if self.released and any(self.health.up.values()):
-            self._resume(now)
+        self._unrelease(now, "operator", f"taken back by {who}")
 
     @property
     def controller_up(self) -> dict[str, bool]:
         """Per intersection: its controller answers and runs under central control."""
         return dict(self._controller_up)
-
-    def _resume(self, now: float) -> None:
-        log.warning("cameras back and stable for %.0f s: taking control again", self.settings.recover_after_s)
-        self.released = False
-        self.metrics.set("phasewise_control_released", 0.0)
-        self.decisions.write({"t": now, "event": "resume"})
-        self._connect()
 
     def _close_backend(self) -> None:
         backend, self.backend = self.backend, None
@@ -309,22 +418,25 @@ class Daemon:
 
     # -- controller -------------------------------------------------------------------------
     def _read_status(self) -> dict[str, SignalStatus]:
+        """What each signal shows; ``unknown`` when released or unreachable. A controller is
+        up (``phasewise_controller_up``) only while it answers and runs under our control."""
         if self.backend is None or self.released:
-            return {tls: replace(s, mode="unknown") for tls, s in self._status.items()}
-        try:
-            status = dict(self.backend.status())
-        except Exception as exc:
-            log.error("controller status failed: %s", exc)
-            self.metrics.inc("phasewise_controller_errors_total", kind="status")
             status = {tls: replace(s, mode="unknown") for tls, s in self._status.items()}
+        else:
+            try:
+                status = dict(self.backend.status())
+            except Exception as exc:
+                log.error("controller status failed: %s", exc)
+                self.metrics.inc("phasewise_controller_errors_total", kind="status")
+                status = {tls: replace(s, mode="unknown") for tls, s in self._status.items()}
         for tls in self._status:
             if tls in status:
                 self._status[tls] = status[tls]
         for tls, s in self._status.items():
-            up = s.mode == "engine"
+            up = s.mode == "engine" and not self.released
             if self._controller_up.get(tls) != up:
                 self.decisions.write({"t": self.clock.now_s(), "event": "controller", "tls": tls, "mode": s.mode})
-                if not up and s.mode == "unknown":
+                if not up and s.mode == "unknown" and not self.released:
                     self.metrics.inc("phasewise_controller_errors_total", kind="unreachable")
             self._controller_up[tls] = up
             self.metrics.set("phasewise_controller_up", float(up), tls=tls)
@@ -344,39 +456,44 @@ class Daemon:
         if refusals is not None and len(refusals) > 1000:  # logged and counted: a daemon of months keeps no list
             del refusals[:]
 
-    def _apply(self, plan: TimingPlan, reason: str) -> bool:
+    def _apply(self, plan: TimingPlan, reason: str) -> str:
+        """Send ``plan`` (already validated for the whole site) to every controller; '' when
+        all accepted it, and only then does the policy adopt it; else why not (the controllers
+        run the plan they ran: the backend switches all of them or none)."""
         if self.backend is None or self.released:
-            return False
+            return "control is with the controllers' own schedule: take control first"
         try:
             self.backend.apply(plan)
         except PlanError as exc:
             log.error("plan refused by the safety layer (%s); the running plan stays", exc)
             self.metrics.inc("phasewise_plans_refused_total", by="safety")
-            return False
-        except PhasewiseError as exc:
-            log.error("plan refused by the controller (%s); the running plan stays", exc)
+            return f"refused by the safety layer: {exc}"
+        except Exception as exc:  # PhasewiseError from a controller, or a bug in a backend
+            log.error("plan refused by the controllers (%s); the running plan stays", exc)
             self.metrics.inc("phasewise_plans_refused_total", by="controller")
-            return False
+            return f"refused by the controllers: {exc}"
+        self.policy.adopt(plan)  # one way: the tactical bounds follow a plan the controllers run
         self.metrics.inc("phasewise_plans_applied_total")
         self._running_plan_json = plan.to_json()
         self.store.put("running_plan", self._running_plan_json)
         self.decisions.write({"t": self.clock.now_s(), "event": "plan", "reason": reason, "created_by": plan.created_by,
                               "cycle_s": {tls: ip.cycle_s for tls, ip in plan.intersections.items()}})
-        return True
+        return ""
 
     def apply_plan(self, plan: TimingPlan, reason: str) -> str:
-        """Put ``plan`` in force now (an operator's choice): '' when the controller got it,
-        else why not; then the running plan stays. Goes through the safety layer like every plan."""
-        if self.released or self.backend is None:
-            return "control is with the controllers' own schedule: take control first"
-        refused_by_safety = self.metrics.get("phasewise_plans_refused_total", by="safety")
-        previous = self.policy.plan
-        self.policy.adopt(plan)  # the tactical bounds follow the plan sent
-        if self._apply(plan, reason=reason):
-            return ""
-        self.policy.adopt(previous)
-        by_safety = self.metrics.get("phasewise_plans_refused_total", by="safety") > refused_by_safety
-        return f"refused by the {'safety layer' if by_safety else 'controller'} (see the log); the running plan stays"
+        """Put ``plan`` in force now (an operator's choice): '' when every controller got it,
+        else why not; then the running plan stays. The plan validator (the whole site) and
+        the safety layer judge it like every plan."""
+        try:
+            validate(plan, self.models, complete=True)
+        except PlanError as exc:
+            self.metrics.inc("phasewise_plans_refused_total", by="validator")
+            return f"refused by the plan validator: {exc}; the running plan stays"
+        why = self._apply(plan, reason=reason)
+        if why:
+            return f"{why}; the running plan stays"
+        self._restart_plan = None  # an operator's plan supersedes one waiting from before a restart
+        return ""
 
     def _strategic(self, outcome: StrategicOutcome, now: float) -> None:
         decision = outcome.decision
@@ -392,10 +509,17 @@ class Daemon:
         if outcome.candidate is None:
             return  # no candidate, timeout or error: the running plan stays
         self.store.put("candidate_plan", outcome.candidate.to_json())
-        previous = self.policy.plan
         command = self.policy.consider(outcome.request, outcome.candidate, decision)
-        if command is not None and not self._apply(command.plan, reason="gate"):
-            self.policy.adopt(previous)  # refused: the tactical bounds follow the plan still running
+        if command is None:
+            return
+        try:
+            validate(command.plan, self.models, complete=True)
+        except PlanError as exc:
+            log.error("the strategic layer's plan is not valid for the site (%s); the running plan stays", exc)
+            self.metrics.inc("phasewise_plans_refused_total", by="validator")
+            return
+        if self._restart_plan is None:
+            self._apply(command.plan, reason="gate")
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _metrics(self, frames: Mapping) -> None:
@@ -415,7 +539,7 @@ class Daemon:
             self.store.put("turn_counts", pickle.dumps({tls: n.turn_counts for tls, n in self.policy.nodes.items()}))
             self.store.put("estimator_layouts", self._fingerprint)
             self.store.put("camera_health", repr({c: self.health.reason[c] or "up" for c in self.health.up}))
-        staged = sum(self.store._pending.values())
+        staged = self.store.staged_vehicles
         self.store.put("clock_s", repr(now))
         if self.store.commit(now):
             self.metrics.inc("phasewise_vehicles_counted_total", staged)
@@ -425,20 +549,38 @@ class Daemon:
 
     # -- probes -----------------------------------------------------------------------------
     def alive(self) -> tuple[bool, str]:
+        """``/healthz``: the loop steps, and its steps succeed (a loop that runs but fails
+        every step is not alive: it controls nothing)."""
         quiet = time.monotonic() - self.last_step_wall
-        return quiet < self.settings.alive_s, f"last step {quiet:.1f} s ago"
+        if quiet >= self.settings.alive_s:
+            return False, f"last step {quiet:.1f} s ago"
+        if self._failed_steps >= self.settings.failsafe_after_steps:
+            return False, f"{self._failed_steps} steps failed in a row (last: {self._last_error})"
+        good = time.monotonic() - self.last_good_step_wall
+        if good >= self.settings.alive_s:
+            return False, f"no step succeeded for {good:.0f} s (last error: {self._last_error})"
+        return True, f"last step {quiet:.1f} s ago"
 
     def ready(self) -> tuple[bool, str]:
+        """``/readyz``: the site is under control as configured; else each failing part named."""
         ok, why = self.alive()
         problems = [] if ok else [why]
+        if self._failed_steps and ok:
+            problems.append(f"steps failing ({self._failed_steps} in a row, last: {self._last_error})")
         if self.released:
-            problems.append("control released (" + ("handed back by an operator" if self.held_by_operator else "cameras lost") + ")")
+            problems.append("control released (" + "; ".join(self._release_reasons.values()) + ")")
+        if self._restart_plan is not None:
+            problems.append(f"the plan in force before the restart is not yet accepted by the controllers "
+                            f"({self.restored.get('plan', '')})")
         down = [c for c, up in self.health.up.items() if not up]
         if down:
             problems.append(f"cameras out: {', '.join(sorted(down))}")
         not_engine = [tls for tls, up in self._controller_up.items() if not up]
-        if not_engine or not self._controller_up:
+        if (not_engine or not self._controller_up) and not self.released:
             problems.append(f"controllers not under control: {', '.join(sorted(not_engine)) or 'no status yet'}")
+        failing = self.store.failing_s(time.monotonic())
+        if failing is not None:
+            problems.append(f"state not written for {failing:.0f} s (counts kept in memory)")
         return not problems, "; ".join(problems) or "ok"
 
     # -- run --------------------------------------------------------------------------------
@@ -449,7 +591,10 @@ class Daemon:
             if self.reload_requested.is_set():
                 self.reload_requested.clear()
                 if self.on_reload is not None:
-                    self.on_reload()
+                    try:
+                        self.on_reload()
+                    except Exception:  # a reload never stops the daemon: the running config stays
+                        log.exception("config reload failed; keeping the running config")
             self.step()
             next_t += self.settings.step_s
             advance = getattr(self.world, "advance", None)
@@ -462,19 +607,25 @@ class Daemon:
             now = self.clock.now_s()
             if now > next_t + self.settings.step_s:  # far behind: do not race to catch up
                 next_t = now
-            self.clock.sleep_until(next_t)
+            if not self.stop_event.is_set():
+                self.clock.sleep_until(next_t)
 
     def shutdown(self) -> None:
         """Release the controllers, flush the state; bounded in time (SIGTERM: within 5 s)."""
         now = self.clock.now_s()
         self.notifier.stopping()
         self.metrics.set("phasewise_up", 0.0)
+        self.strategic.abandon()  # a running gate call is not awaited
         self._close_backend()
         self.decisions.write({"t": now, "event": "stop"})
-        self._persist(now)
-        self.store.put("estimator", pickle.dumps(self.policy.estimator))
-        self.store.close(now)
+        try:
+            self._persist(now)
+            self.store.put("estimator", pickle.dumps(self.policy.estimator))
+        except Exception:
+            log.exception("state not staged at stop")
+        lost = self.store.close(now)
+        if lost:
+            log.error("stopping with %d vehicles counted but not written (state write failing); their counts "
+                      "by bin, camera, lane and class: %s", sum(lost.values()),
+                      json.dumps([[*k, n] for k, n in sorted(lost.items())]))
         self.cameras.close()
-        closer = threading.Thread(target=self.strategic.close, daemon=True)
-        closer.start()
-        closer.join(1.0)

@@ -85,7 +85,13 @@ class StrategicWorker:
             return StrategicOutcome(request, "timeout", detail=f"no answer after {self.deadline_s:g} s")
         return None
 
-    def close(self) -> None:
+    def abandon(self) -> None:
+        """Stop now: a running job is dropped, not awaited (its worker processes are the
+        caller's to kill); nothing more is started."""
+        self._job = None
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self.abandon()
         if self.evaluator is not None:
             self.evaluator.close()

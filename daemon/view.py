@@ -47,6 +47,7 @@ from daemon.snapshot import (
     AcknowledgeAlarm, Action, ActionResult, Alarm, ApplyPlan, CameraState, GateRecord, HandBack, Health,
     IntersectionState, LaneState, MovementCount, PhaseState, PlanInfo, SiteSnapshot, TakeControl, plan_info,
 )
+from daemon.store import UNASSIGNED
 from optimizer.plan import TimingPlan, validate
 from phasewise_errors import PhasewiseError
 
@@ -165,6 +166,26 @@ class DaemonView:
         self._tls_of_camera = {lay.camera_id: tls for tls, node in models.items() for lay in node.layouts}
         self._movements = {lay.camera_id: lay.movements for node in models.values() for lay in node.layouts}
         daemon.strategic_listeners.append(self._on_strategic)
+        self._load_counts()
+
+    def _load_counts(self) -> None:
+        """The last day's movement counts from the state database (they survive restarts)."""
+        from daemon.store import read_movement_counts
+
+        now = self.daemon.clock.now_s()
+        since = math.floor(now / COUNT_BIN_S) * COUNT_BIN_S - COUNT_BIN_S * (COUNT_BINS_KEPT - 1)
+        for b, cam, movement, n in read_movement_counts(self.daemon.store.path, since):
+            self._counts[(b, cam, movement)] = self._counts.get((b, cam, movement), 0) + n
+
+    def counts_csv(self) -> str:
+        """Every movement count in the state database, as the dashboard's export (CSV):
+        ``bin_start_s,bin_s,tls,movement,count`` (what was committed; at most a step behind)."""
+        from daemon.store import read_movement_counts
+
+        rows = ["bin_start_s,bin_s,tls,movement,count"]
+        rows += [f"{b:.0f},{COUNT_BIN_S:.0f},{self._tls_of_camera.get(cam, '')},{movement},{n}"
+                 for b, cam, movement, n in read_movement_counts(self.daemon.store.path)]
+        return "\n".join(rows) + "\n"
 
     # -- HTTP side ---------------------------------------------------------------------------
     def snapshot(self) -> SiteSnapshot:
@@ -177,7 +198,7 @@ class DaemonView:
     def propose(self, plan: TimingPlan) -> PlanInfo:
         """An engineer's plan, validated against the site's intersections, listed as
         ``proposed-N`` for an operator to apply."""
-        validate(plan, {tls: n.model for tls, n in self.daemon.policy.nodes.items()})
+        validate(plan, self.daemon.models, complete=True)
         with self._lock:
             self._proposed_n += 1
             plan_id = f"proposed-{self._proposed_n}"
@@ -193,11 +214,10 @@ class DaemonView:
         ``max_change_per_cycle`` per cycle: how many cycles that takes is reported)."""
         from controllers.safety import limit_change
 
-        models = {tls: n.model for tls, n in self.daemon.policy.nodes.items()}
         running = self.daemon.policy.plan.intersections
         cycles = 0
         try:
-            validate(plan, models)
+            validate(plan, self.daemon.models, complete=True)
             for tls, target in plan.intersections.items():
                 step, n = running[tls], 0
                 while step != target and n < MAX_TRANSITION_CYCLES:
@@ -277,7 +297,8 @@ class DaemonView:
             if not daemon.held_by_operator:
                 return ActionResult(False, "control was not handed back by an operator")
             daemon.take_back(now_s, f"operator {action.who}")
-            return ActionResult(True, "control taken again" + (" (still released: cameras out)" if daemon.released else ""))
+            still = "; ".join(daemon.release_reasons.values())
+            return ActionResult(True, "control taken again" + (f" (still released: {still})" if still else ""))
         if isinstance(action, AcknowledgeAlarm):
             for key, alarm in self._alarms.items():
                 if alarm.id == action.alarm_id:
@@ -296,9 +317,8 @@ class DaemonView:
             movements = self._movements.get(cam, ())
             ids, n = np.unique(frame.crossing_movement, return_counts=True)
             for m, count in zip(ids.tolist(), n.tolist()):
-                if 0 <= m < len(movements):
-                    key = (start, cam, movements[m])
-                    self._counts[key] = self._counts.get(key, 0) + int(count)
+                key = (start, cam, movements[m] if 0 <= m < len(movements) else UNASSIGNED)
+                self._counts[key] = self._counts.get(key, 0) + int(count)
         oldest = start - COUNT_BIN_S * (COUNT_BINS_KEPT - 1)
         if any(k[0] < oldest for k in self._counts):
             self._counts = {k: v for k, v in self._counts.items() if k[0] >= oldest}
@@ -323,8 +343,11 @@ class DaemonView:
             if not up:
                 conditions[("controller", tls)] = f"controller {tls} not under central control"
         if daemon.released:
-            why = "by an operator" if daemon.held_by_operator else "every camera out"
+            why = "; ".join(daemon.release_reasons.values())
             conditions[("control", "site")] = f"control handed back to the controllers' own schedule ({why})"
+        alive, alive_why = daemon.alive()
+        if not alive:
+            conditions[("daemon", "site")] = f"the daemon is not healthy: {alive_why}"
         if daemon.metrics.get("phasewise_monitor_violations_total"):
             conditions[("monitor", "site")] = "conflict monitor reported a violation"
         self._condition_since = {key: self._condition_since.get(key, now_s) for key in conditions}

@@ -24,6 +24,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 
 from optimizer.intersection import IntersectionModel
@@ -111,23 +112,73 @@ class TimingPlan:
 
     @classmethod
     def from_json(cls, text: str) -> TimingPlan:
-        """Parse :meth:`to_json` output; a malformed document raises ``PlanError``."""
+        """Parse :meth:`to_json` output; a malformed document raises ``PlanError``.
+
+        Every duration must be a JSON number (not a string, not a boolean) and finite; an
+        intersection may appear once."""
         try:
             raw = json.loads(text)
-            plans = {}
+        except ValueError as exc:
+            raise PlanError(f"not a timing plan JSON document (not JSON: {exc})") from None
+        try:
+            if not isinstance(raw, dict) or not isinstance(raw.get("intersections"), list):
+                raise PlanError("expected an object with an 'intersections' list")
+            plans: dict[str, IntersectionPlan] = {}
             for item in raw["intersections"]:
-                phases = tuple(PhaseTiming(**p) for p in item["phases"])
-                plan = IntersectionPlan(
-                    tls_id=str(item["tls_id"]),
-                    cycle_s=float(item["cycle_s"]),
-                    offset_s=float(item["offset_s"]),
-                    phases=phases,
-                    coordinated_phase=int(item["coordinated_phase"]),
-                )
+                plan = _intersection_from_json(item)
+                if plan.tls_id in plans:
+                    raise PlanError(f"{plan.tls_id}: listed twice")
                 plans[plan.tls_id] = plan
-            return cls(plans, str(raw.get("created_by", "")), str(raw.get("note", "")), dict(raw.get("objective", {})))
+            objective = raw.get("objective", {})
+            if not isinstance(objective, dict):
+                raise PlanError("'objective' must be an object")
+            return cls(plans, str(raw.get("created_by", ""))[:200], str(raw.get("note", ""))[:2000], dict(objective))
+        except PlanError as exc:
+            raise PlanError(f"not a timing plan JSON document ({exc})") from None
         except (KeyError, TypeError, ValueError) as exc:
-            raise PlanError(f"not a timing plan JSON document ({type(exc).__name__}: {exc})") from None
+            raise PlanError(f"not a timing plan JSON document ({type(exc).__name__}: {str(exc)[:200]})") from None
+
+
+PHASE_FIELDS = ("phase", "green_s", "yellow_s", "all_red_s", "min_green_s", "max_green_s", "ped_min_s")
+
+
+def _number(item: dict, key: str, where: str, integer: bool = False) -> float:
+    """``item[key]`` as a finite number; PlanError naming ``where`` and ``key`` otherwise."""
+    if key not in item:
+        raise PlanError(f"{where}: '{key}' is missing")
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PlanError(f"{where}: '{key}' must be a number, not {type(value).__name__}")
+    if not math.isfinite(value):
+        raise PlanError(f"{where}: '{key}' is {value}, not a finite number")
+    if integer and value != int(value):
+        raise PlanError(f"{where}: '{key}' must be a whole number, not {value}")
+    return int(value) if integer else float(value)
+
+
+def _intersection_from_json(item: object) -> IntersectionPlan:
+    if not isinstance(item, dict) or not isinstance(item.get("tls_id"), str) or not isinstance(item.get("phases"), list):
+        raise PlanError("each intersection needs 'tls_id' (a string) and 'phases' (a list)")
+    tls = item["tls_id"][:100]
+    phases = []
+    for p in item["phases"]:
+        if not isinstance(p, dict):
+            raise PlanError(f"{tls}: each phase must be an object")
+        unknown = sorted(set(p) - set(PHASE_FIELDS))
+        if unknown:
+            raise PlanError(f"{tls}: unknown phase field(s) {', '.join(map(str, unknown))[:100]}")
+        where = f"{tls} phase {p.get('phase', '?')}"
+        values = {k: _number(p, k, where, integer=k == "phase") for k in PHASE_FIELDS if k != "ped_min_s"}
+        if "ped_min_s" in p:
+            values["ped_min_s"] = _number(p, "ped_min_s", where)
+        phases.append(PhaseTiming(**values))  # type: ignore[arg-type]
+    return IntersectionPlan(
+        tls_id=tls,
+        cycle_s=_number(item, "cycle_s", tls),
+        offset_s=_number(item, "offset_s", tls),
+        phases=tuple(phases),
+        coordinated_phase=int(_number(item, "coordinated_phase", tls, integer=True)),
+    )
 
 
 def clearance_parts(model: IntersectionModel, from_phase: int, to_phase: int) -> tuple[float, float]:
@@ -156,19 +207,44 @@ def skippable_phases(model: IntersectionModel) -> frozenset[int]:
     return frozenset(out)
 
 
-def validate(plan: TimingPlan, models: dict[str, IntersectionModel]) -> None:
+def validate(plan: TimingPlan, models: dict[str, IntersectionModel], *, complete: bool = False) -> None:
     """Refuse an impossible or unsafe plan with a ``PlanError`` naming tls and phase.
 
-    Checks, per intersection: the tls exists; phases exist, appear once, and only phases
-    that no movement needs are left out; greens within [max(min green, ped min), max green]
-    of both the plan and the model; yellow and all-red at least what the model's transition
-    needs; the phases add up to the cycle; the offset lies in [0, cycle); no state shown
-    (greens and clearances) puts conflicting links green together.
+    Checks, per intersection: the tls exists; every number is finite; phases exist, appear
+    once, and only phases that no movement needs are left out; greens within [max(min green,
+    ped min), max green] of both the plan and the model; yellow and all-red at least what the
+    model's transition needs; the phases add up to the cycle; the offset lies in [0, cycle);
+    no state shown (greens and clearances) puts conflicting links green together.
+
+    ``complete``: the plan is for a whole site (``models``): it must hold every intersection
+    of ``models`` (a plan for part of a site would leave the rest without one). The daemon
+    and the optimizer's outputs validate with it; the safety layer's bounded steps do not.
     """
+    if complete:
+        missing = sorted(set(models) - set(plan.intersections))
+        if missing:
+            raise PlanError(f"the plan has no timing for {', '.join(missing)} (a plan must cover every intersection "
+                            f"of the site: {', '.join(sorted(models))})")
     for tls_id, ip in plan.intersections.items():
         if tls_id not in models:
             raise PlanError(f"{tls_id}: no such traffic light in the network")
+        if tls_id != ip.tls_id:
+            raise PlanError(f"{tls_id}: the plan's entry names {ip.tls_id}")
+        _check_finite(ip)
         _validate_intersection(ip, models[tls_id])
+
+
+def _check_finite(ip: IntersectionPlan) -> None:
+    for name in ("cycle_s", "offset_s"):
+        if not math.isfinite(getattr(ip, name)):
+            raise PlanError(f"{ip.tls_id}: {name} is {getattr(ip, name)}, not a finite number")
+    for pt in ip.phases:
+        for name in PHASE_FIELDS[1:]:
+            value = getattr(pt, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise PlanError(f"{ip.tls_id} phase {pt.phase}: {name} is {value!r}, not a finite number")
+        if pt.yellow_s < 0 or pt.all_red_s < 0 or pt.min_green_s < 0 or pt.ped_min_s < 0:
+            raise PlanError(f"{ip.tls_id} phase {pt.phase}: durations must not be negative")
 
 
 def _validate_intersection(ip: IntersectionPlan, model: IntersectionModel) -> None:

@@ -81,10 +81,11 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, *, fresh_process: bool = True,
-                 warm_up: Callable[[], None] | None = None):
+                 warm_up: Callable[[], None] | None = None, nice: int = 0):
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.fresh_process = fresh_process
         self.warm_up = warm_up
+        self.nice = nice
         self._pool: ProcessPoolExecutor | None = None
         if not fresh_process:
             self._start()
@@ -108,9 +109,10 @@ class LocalExecutor:
     def _start(self) -> ProcessPoolExecutor:
         if self.fresh_process:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                             max_tasks_per_child=1, initializer=_detach_from_terminal)
+                                             max_tasks_per_child=1, initializer=_init_worker, initargs=(True, self.nice))
         else:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
+                                             initializer=_init_worker, initargs=(False, self.nice))
             if self.warm_up is not None:
                 for _ in range(self.workers):
                     self._pool.submit(self.warm_up)  # start every worker now: imports are most of a cold call
@@ -238,6 +240,28 @@ def _sigint_ignored() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+PARENT_POLL_S = 1.0
+
+
+def _init_worker(detach: bool, nice: int) -> None:
+    """Worker initializer: it ends when its parent is gone (also after ``kill -9`` of the
+    parent, which runs no cleanup), runs ``nice`` steps below its parent (a daemon's gate
+    twins must not take the CPU from its control loop), and with ``detach`` leaves the
+    terminal's process group (:func:`_detach_from_terminal`)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os.killpg(os.getpgid(0), signal.SIGKILL) if detach else os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if nice:
+        os.nice(nice)
+    if detach:
+        _detach_from_terminal()
 
 
 def _detach_from_terminal() -> None:

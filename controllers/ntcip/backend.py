@@ -16,9 +16,12 @@ send what a central system may send:
   sent this step is cleared) and ``systemPatternControl``, which keeps the controller under
   central control; if the agent applies the SET only in part, the values are read back and
   the previous step's restored before ``ControllerError`` is raised;
-* :meth:`apply`: the plan goes into a pattern that is not running (two pattern numbers
-  alternate), in an NTCIP 1201 ``dbCreateTransaction`` when the controller has one, is read
-  back, then selected with ``systemPatternControl``; a refusal keeps the running pattern;
+* :meth:`apply`: all intersections or none. First every controller gets the plan in a
+  pattern that is not running (two pattern numbers alternate), in an NTCIP 1201
+  ``dbCreateTransaction`` when it has one, read back; only when every one of them stored it
+  is it selected (``systemPatternControl``) everywhere. A controller that is unreachable or
+  refuses in the first part leaves every controller on its running pattern; one that refuses
+  the switch gets the ones already switched switched back. ``ControllerError`` says which;
 * :meth:`close`: clears every control bit and sets ``systemPatternControl`` to
   ``release_pattern`` (0 = standby: the controller's own time-of-day schedule).
 
@@ -30,7 +33,7 @@ An agent that does not answer is not an exception loop: after the retries its st
 ``mode="unknown"``, commands to it are dropped, a warning says the controller keeps its own
 schedule, and it is not contacted again for ``reconnect_s`` (doubling up to
 ``max_reconnect_s``) so the other intersections keep their step time. A plan sent meanwhile
-is applied by the first command after it answers again.
+is refused (all or none): the running plan stays everywhere.
 
 Example::
 
@@ -119,7 +122,6 @@ class _Link:
     has_transactions: bool = False
     has_phase_nexts: bool = False
     pending_next: int | None = None  # the target of our last serve_next, until it turns green
-    pending_plan: TimingPlan | None = None  # a plan that found the controller unreachable
     selected_pattern: int | None = None  # what we keep writing to systemPatternControl
     running_plan_pattern: int | None = None  # the pattern holding our current plan
     pattern_written_at: float = float("-inf")
@@ -195,12 +197,58 @@ class NtcipBackend:
         self._raise_refusals(links, results, "command")
 
     def apply(self, plan: TimingPlan) -> None:
-        links = [self._links[tls] for tls in plan.intersections if tls in self._links]
-        results = self._loop.gather([self._apply_one(link, plan) for link in links])
+        """Run ``plan`` on every controller it names, or on none (module docstring)."""
+        unknown = sorted(set(plan.intersections) - set(self._links))
+        if unknown:
+            raise ControllerError(f"plan not applied: no controller configured for {', '.join(unknown)}")
+        links = [self._links[tls] for tls in plan.intersections]
+        results = self._loop.gather([self._store_pattern(link, plan) for link in links])
+        failed = self._failures(links, results)
+        if failed:
+            raise ControllerError(f"plan not applied, every controller keeps its running pattern: {'; '.join(failed)}")
+        targets = dict(zip((link.tls_id for link in links), results))
+        if not self.settings.select_plans:
+            for link in links:
+                link.running_plan_pattern = targets[link.tls_id]  # stored, verified; the next plan goes to the other
+            log.info("plan %s stored as patterns %s (not selected)", plan.created_by, targets)
+            return
+        before = {link.tls_id: link.selected_pattern for link in links}
+        results = self._loop.gather([self._select(link, targets[link.tls_id]) for link in links])
+        failed = self._failures(links, results)
+        if failed:
+            switched = [link for link, r in zip(links, results) if not isinstance(r, BaseException)]
+            raise ControllerError(f"plan not applied: {'; '.join(failed)}" + self._switch_back(switched, before))
+        for link in links:
+            link.selected_pattern = link.running_plan_pattern = targets[link.tls_id]
+            log.info("%s: plan %s running as pattern %d", link.tls_id, plan.created_by, targets[link.tls_id])
+
+    def _failures(self, links: list[_Link], results: list[object]) -> list[str]:
+        failed = []
         for link, result in zip(links, results):
             if isinstance(result, AgentUnreachable):
-                link.pending_plan = plan  # applied by the first command after the controller is back
-        self._raise_refusals(links, results, "plan")
+                self._mark_down(link, result)
+                failed.append(f"{link.tls_id}: unreachable")
+            elif isinstance(result, BaseException):
+                failed.append(f"{link.tls_id}: {result}")
+        return failed
+
+    def _switch_back(self, switched: list[_Link], before: Mapping[str, int | None]) -> str:
+        """Select again what ``switched`` ran before; a sentence saying how that went."""
+        if not switched:
+            return "; no controller was switched"
+        back = {link.tls_id: before[link.tls_id] if before[link.tls_id] is not None else self.settings.release_pattern
+                for link in switched}
+        results = self._loop.gather([self._write(link, {oids.SYSTEM_PATTERN_CONTROL.instance(): back[link.tls_id]})
+                                     for link in switched])
+        done = [link.tls_id for link, r in zip(switched, results) if not isinstance(r, BaseException)]
+        stuck = [f"{link.tls_id} ({r})" for link, r in zip(switched, results) if isinstance(r, BaseException)]
+        for link in switched:
+            link.selected_pattern = before[link.tls_id]  # what every later command keeps writing
+        text = f"; switched back: {', '.join(done)}" if done else ""
+        if stuck:
+            log.error("plan switch-back failed on %s; the next commands select the running pattern again", stuck)
+            text += f"; not yet switched back (retried with every command): {', '.join(stuck)}"
+        return text
 
     def close(self) -> None:
         """Clear every control bit, hand the controller back its own schedule, stop the loop.
@@ -272,15 +320,14 @@ class NtcipBackend:
 
     async def _command_one(self, link: _Link, values: dict[Oid, int]) -> None:
         await self._connect(link)
-        if link.pending_plan is not None:  # back after an outage: the plan it missed first
-            plan, link.pending_plan = link.pending_plan, None
-            await self._apply_one(link, plan)
         if link.selected_pattern is None:
             link.selected_pattern = self.settings.phase_control_pattern
         values[oids.SYSTEM_PATTERN_CONTROL.instance()] = link.selected_pattern
         await self._write(link, values)
 
-    async def _apply_one(self, link: _Link, plan: TimingPlan) -> None:
+    async def _store_pattern(self, link: _Link, plan: TimingPlan) -> int:
+        """Download ``plan``'s timing into a pattern the controller is not running, verified by
+        reading it back; returns that pattern's number (nothing is selected)."""
         await self._connect(link)
         first, second = self.settings.patterns
         target = second if link.running_plan_pattern == first else first
@@ -299,19 +346,16 @@ class NtcipBackend:
         wrong = [f"{'.'.join(map(str, oid))}={readback[oid]} (wrote {v})" for oid, v in values.items() if readback[oid] != v]
         if wrong:
             raise RequestRefused(f"pattern {target} read back different: {', '.join(wrong[:4])}")
-        if not self.settings.select_plans:
-            link.running_plan_pattern = target  # stored, verified; the next plan goes to the other
-            log.info("%s: plan %s stored as pattern %d (not selected)", link.tls_id, plan.created_by, target)
-            return
-        # Selecting the pattern is its own SET: a refusal leaves the running pattern selected.
+        return target
+
+    async def _select(self, link: _Link, target: int) -> None:
+        """Select ``target``; a controller that will not run it is switched back at once."""
         await self._write(link, {oids.SYSTEM_PATTERN_CONTROL.instance(): target})
         why = await _pattern_refusal(link.client, target)
         if why is not None:  # accepted the SET but will not run it (NTCIP: it runs free instead)
             previous = link.selected_pattern if link.selected_pattern is not None else self.settings.release_pattern
             await self._write(link, {oids.SYSTEM_PATTERN_CONTROL.instance(): previous})
             raise RequestRefused(f"the controller will not run pattern {target} (localFreeStatus {why})")
-        link.selected_pattern = link.running_plan_pattern = target
-        log.info("%s: plan %s running as pattern %d", link.tls_id, plan.created_by, target)
 
     async def _download_in_transaction(self, link: _Link, values: dict[Oid, int]) -> None:
         """NTCIP 1201 transaction: buffer, verify, then commit (normal) or report the error."""

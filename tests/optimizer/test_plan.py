@@ -82,3 +82,46 @@ def test_phase_may_be_skipped_only_if_no_movement_needs_it(corridor_models: dict
 def test_malformed_json_is_a_plan_error() -> None:
     with pytest.raises(PlanError, match="not a timing plan"):
         TimingPlan.from_json('{"intersections": [{"tls_id": "X"}]}')
+
+
+@pytest.mark.parametrize("green, message", [
+    (float("nan"), "green_s is nan, not a finite number"),
+    (float("inf"), "green_s is inf, not a finite number"),
+])
+def test_non_finite_green_is_refused(model: IntersectionModel, green: float, message: str) -> None:
+    # NaN compares false with every bound: without its own check it passed every range test
+    phases = (PhaseTiming(0, green, 3, 1, 5, 60), PhaseTiming(1, 20.0, 3, 1, 5, 60))
+    with pytest.raises(PlanError, match=message):
+        validate(with_phases(plan_for(model), *phases, cycle_s=58.0), {"X": model})
+
+
+def test_a_plan_for_part_of_a_site_is_refused_where_the_whole_site_is_meant(model: IntersectionModel) -> None:
+    other = replace(model, tls_id="Y")
+    plan = plan_for(model)
+    validate(plan, {"X": model, "Y": other})  # a part: fine for the safety layer's bounded steps
+    with pytest.raises(PlanError, match="the plan has no timing for Y"):
+        validate(plan, {"X": model, "Y": other}, complete=True)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["intersections"][0]["phases"][0].update(green_s="30"), "'green_s' must be a number, not str"),
+    (lambda d: d["intersections"][0]["phases"][0].update(green_s=True), "'green_s' must be a number, not bool"),
+    (lambda d: d["intersections"][0].update(cycle_s=None), "'cycle_s' must be a number, not NoneType"),
+    (lambda d: d["intersections"].append(d["intersections"][0]), "X: listed twice"),
+    (lambda d: d["intersections"][0]["phases"][0].update(phase=0.5), "'phase' must be a whole number"),
+    (lambda d: d["intersections"][0]["phases"][0].pop("yellow_s"), "'yellow_s' is missing"),
+    (lambda d: d.update(intersections={}), "an 'intersections' list"),
+])
+def test_from_json_refuses_what_is_not_a_plan(model: IntersectionModel, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    doc = json.loads(plan_for(model).to_json())
+    edit(doc)
+    with pytest.raises(PlanError, match=message):
+        TimingPlan.from_json(json.dumps(doc))
+
+
+def test_from_json_refuses_nan_written_by_python(model: IntersectionModel) -> None:
+    text = plan_for(model).to_json().replace('"green_s": 30.0', '"green_s": NaN', 1)
+    with pytest.raises(PlanError, match="'green_s' is nan"):
+        TimingPlan.from_json(text)

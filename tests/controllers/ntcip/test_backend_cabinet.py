@@ -8,7 +8,7 @@ the cabinet's, which the test advances under the agent's lock.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from pydantic import SecretStr
@@ -154,3 +154,75 @@ def test_close_releases_the_controller(site):
     assert site.read("systemPatternControl") == 0
     site.run(1)
     assert site.read("unitControlStatus") != 2  # not under central control any more
+
+
+@pytest.fixture
+def two_sites(four_phase: IntersectionModel) -> Iterator[tuple[dict[str, Cabinet], NtcipAgent, type]]:
+    """Two cabinets ("a", "b") behind one agent, and a backend class whose ``b`` may refuse
+    the switch (``refuse_switch``): the seam where a controller says no after storing."""
+    from controllers.ntcip.client import RequestRefused
+
+    class Backend(NtcipBackend):
+        refuse_switch = False
+
+        async def _select(self, link, target):  # type: ignore[no-untyped-def]
+            if self.refuse_switch and link.tls_id == "b":
+                raise RequestRefused("b will not switch (test)")
+            await super()._select(link, target)
+
+    cabinets = {tls: Cabinet.from_model(four_phase, backup_time_s=30) for tls in ("a", "b")}
+    with NtcipAgent(cabinets, port=0, community=None, users=[USER]) as agent:
+        yield cabinets, agent, Backend
+
+
+def two_backend(cabinets, agent, cls, four_phase):  # type: ignore[no-untyped-def]
+    credentials = V3Credentials(user=USER.name, auth_key=SecretStr(USER.auth_key), priv_key=SecretStr(USER.priv_key))
+    return cls.from_models({tls: four_phase for tls in cabinets},
+                           {tls: AgentAddress("127.0.0.1", agent.ports[tls]) for tls in cabinets}, credentials,
+                           NtcipSettings(retry=RetryPolicy(timeout_s=0.5, attempts=2, backoff_s=0.05)),
+                           clock=lambda: cabinets["a"].now_s)
+
+
+def both(four_phase, greens_s, b_greens_s=None, b_min_green_s=None):  # type: ignore[no-untyped-def]
+    a = plan_for(four_phase, greens_s).intersections[TLS]
+    b = plan_for(four_phase, b_greens_s or greens_s, min_green_s=b_min_green_s).intersections[TLS]
+    return TimingPlan({"a": replace(a, tls_id="a"), "b": replace(b, tls_id="b")}, "test")
+
+
+def read(agent, cabinet, name):  # type: ignore[no-untyped-def]
+    with agent.lock:
+        return cabinet.read(name, ())
+
+
+def test_a_plan_one_cabinet_refuses_runs_on_none(two_sites, four_phase):
+    cabinets, agent, cls = two_sites
+    backend = two_backend(cabinets, agent, cls, four_phase)
+    try:
+        backend.apply(both(four_phase, (20.0, 30.0, 15.0, 25.0)))
+        assert [read(agent, c, "coordPatternStatus") for c in cabinets.values()] == [15, 15]
+        # b's database check refuses 2 s minimum greens: a must not switch either
+        with pytest.raises(ControllerError, match="every controller keeps its running pattern: b: .*bad_cycle_time"):
+            backend.apply(both(four_phase, (25.0, 25.0, 15.0, 25.0), (2.0, 30.0, 15.0, 25.0), b_min_green_s=2.0))
+        assert [read(agent, c, "systemPatternControl") for c in cabinets.values()] == [15, 15]
+        backend.command([])
+        assert [read(agent, c, "systemPatternControl") for c in cabinets.values()] == [15, 15]
+    finally:
+        backend.close()
+
+
+def test_a_cabinet_that_refuses_the_switch_gets_the_others_switched_back(two_sites, four_phase):
+    cabinets, agent, cls = two_sites
+    backend = two_backend(cabinets, agent, cls, four_phase)
+    try:
+        backend.apply(both(four_phase, (20.0, 30.0, 15.0, 25.0)))
+        backend.refuse_switch = True
+        with pytest.raises(ControllerError, match="b will not switch .*switched back: a"):
+            backend.apply(both(four_phase, (25.0, 25.0, 15.0, 25.0)))
+        assert [read(agent, c, "systemPatternControl") for c in cabinets.values()] == [15, 15]
+        backend.command([])  # and every later command keeps them there
+        assert [read(agent, c, "systemPatternControl") for c in cabinets.values()] == [15, 15]
+        backend.refuse_switch = False
+        backend.apply(both(four_phase, (25.0, 25.0, 15.0, 25.0)))
+        assert [read(agent, c, "systemPatternControl") for c in cabinets.values()] == [16, 16]
+    finally:
+        backend.close()

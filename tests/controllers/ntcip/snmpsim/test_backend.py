@@ -240,7 +240,7 @@ def test_a_pattern_number_the_controller_refuses_keeps_the_running_one(agent, pr
     try:
         backend.apply(four_phase_plan())
         assert control_bits(probe)["pattern"] == 15
-        with pytest.raises(ControllerError, match=r"plan refused: J1: .*wrongValue"):
+        with pytest.raises(ControllerError, match=r"plan not applied: J1: .*wrongValue"):
             backend.apply(four_phase_plan(offset_s=30.0))
         assert control_bits(probe)["pattern"] == 15
         backend.command([])
@@ -288,18 +288,21 @@ def test_agent_down_gives_mode_unknown_a_warning_and_no_retry_storm(unused_udp_p
 
 
 
-def test_a_plan_sent_while_the_controller_is_down_is_applied_when_it_answers_again(snmpsim_agent, unused_udp_port):
+def test_a_plan_sent_while_the_controller_is_down_is_refused_and_not_applied_later(snmpsim_agent, unused_udp_port):
+    # all or none: a plan one controller cannot get is no controller's plan, now or later
     clock = FakeClock()
     backend = NtcipBackend({TLS: AgentAddress("127.0.0.1", unused_udp_port)}, {TLS: DualRingMap()},
                            V2cCredentials(community=SecretStr("ntcip")), NtcipSettings(retry=FAST), clock)
     try:
-        backend.apply(four_phase_plan())  # unreachable: no exception, the plan waits
-        assert backend.status()[TLS].mode == "unknown"
+        with pytest.raises(ControllerError, match=r"plan not applied, every controller keeps its running pattern: J1: unreachable"):
+            backend.apply(four_phase_plan())
         agent = snmpsim_agent(port=unused_udp_port)  # the controller comes back
         clock.now_s = 6.0  # after the reconnect pause
         assert backend.status()[TLS].mode == "local"
         backend.command([])
         probe = SnmpClient(agent.host, agent.port, agent.v2c, FAST)
+        assert control_bits(probe)["pattern"] != 15  # phase control only: the refused plan never runs
+        backend.apply(four_phase_plan())  # sent again, now it runs
         assert control_bits(probe)["pattern"] == 15
         assert probe.get([oids.PATTERN_CYCLE_TIME.instance(15)])[oids.PATTERN_CYCLE_TIME.instance(15)] == 94
         probe.close()
