@@ -34,6 +34,10 @@ from phasewise_errors import ConfigError, PhasewiseError
 
 log = logging.getLogger("phasewise.run")
 
+LOCK_FILE = "daemon.lock"
+GATE_WORKER_NICE = 10  # the gate's SUMO twins yield the CPU to the 1 s control loop
+STOP_BUDGET_S = 5.0  # SIGTERM to exit, worst case (systemd's TimeoutStopSec is larger)
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message (+ exception)."""
@@ -157,7 +161,8 @@ class Site:
 
             g = config.gate
             gate = PlanGate(self.scenario.net_file, dict(models),
-                            GateConfig(horizon_s=g.horizon_s, seeds=g.seeds, workers=g.workers, timeout_s=g.timeout_s),
+                            GateConfig(horizon_s=g.horizon_s, seeds=g.seeds, workers=g.workers, timeout_s=g.timeout_s,
+                                       worker_nice=GATE_WORKER_NICE),
                             workdir=config.state_dir / "gate", sumo_options=self.scenario.sumo_options)
         links: tuple = ()
         if config.policy.coordinate:
@@ -193,8 +198,9 @@ class Site:
         if not http.tokens:
             log.warning("http.tokens is empty: the dashboard and API refuse everyone (phasewise token new NAME --role ROLE)")
         app = create_app(view, auth, AuditLog(self.config.state_dir / "audit.jsonl"),
-                         OpsProbes(self._render_metrics, self.daemon.alive, self.daemon.ready), http.secure_cookies)
-        return WebServer(app, http.host, http.port)
+                         OpsProbes(self._render_metrics, self.daemon.alive, self.daemon.ready), http.secure_cookies,
+                         counts_csv=view.counts_csv, max_body_bytes=http.max_body_bytes)
+        return WebServer(app, http.host, http.port, http.trusted_proxies)
 
     def _render_metrics(self) -> str:
         # with PHASEWISE_TRACEMALLOC=1 (benchmarks/daemon_soak.py) /metrics also shows the
@@ -268,7 +274,7 @@ class Site:
 
         try:
             new = load_run_config(self.config_path)
-        except ConfigError as exc:
+        except PhasewiseError as exc:
             log.error("reload refused, keeping the running config: %s", exc)
             return
         live = {"fallback", "log", "gate"}
@@ -303,10 +309,59 @@ class Site:
         self.daemon.run(until=(lambda: world.done) if world is not None else (lambda: False))
 
     def stop(self) -> None:
+        """Children first (a running gate call is abandoned, not awaited), then the controllers
+        released and the state flushed, then the web server."""
+        kill_children()
         self.daemon.shutdown()
         self.http.stop()
-        for child in multiprocessing.active_children():  # the gate's twins: ours, not waited for
-            child.kill()
+        closer = threading.Thread(target=self.daemon.strategic.close, daemon=True)  # the gate's files and pool
+        closer.start()
+        closer.join(0.5)
+
+
+def kill_children() -> None:
+    """SIGKILL every process this one started (gate twins with what they started, the
+    multiprocessing tracker); nothing of theirs is awaited."""
+    for child in multiprocessing.active_children():
+        try:
+            os.killpg(child.pid, signal.SIGKILL) if os.getpgid(child.pid) == child.pid else child.kill()
+        except OSError:
+            pass
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker._resource_tracker, "_pid", None)  # no public API
+    if tracker:
+        try:
+            os.kill(tracker, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def lock_state_dir(state_dir: Path, config_path: Path):  # type: ignore[no-untyped-def]
+    """One daemon per state dir: an exclusive lock on ``state_dir/daemon.lock`` held for the
+    process's life (the kernel drops it when the process ends, also on ``kill -9``); the
+    file names the PID holding it. A second daemon gets a ConfigError naming that PID."""
+    import fcntl
+
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        handle = open(state_dir / LOCK_FILE, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: state_dir {state_dir}: cannot be used ({exc.strerror}) "
+                          "(fix: a folder the daemon's user may write)") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        pid = handle.read().strip() or "unknown"
+        handle.close()
+        raise ConfigError(f"{config_path}: state_dir {state_dir} is in use by another phasewise run (PID {pid}) "
+                          "(fix: stop that daemon first, or give this site its own state_dir)") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 @app.command("run")
@@ -316,6 +371,7 @@ def run(
     """Run the headless daemon of one site: cameras -> estimator -> policy -> safety -> controller."""
     cfg = load_run_config(config)
     configure_logging(cfg)
+    lock = lock_state_dir(cfg.state_dir, config)  # noqa: F841 (held until the process ends)
     try:
         site = Site(cfg, config)
     except PhasewiseError:
@@ -339,8 +395,11 @@ def run(
     try:
         site.run()
     finally:
+        stop_started = time.monotonic()
         site.stop()
     if site.world is not None:
-        result = site.world.finish(static_timeout_s=3.0 if stopping.is_set() else 120.0)
+        # stopped by a signal: the static baseline gets what is left of the stop budget
+        left_s = STOP_BUDGET_S - 1.0 - (time.monotonic() - stop_started)
+        result = site.world.finish(static_timeout_s=max(0.5, left_s) if stopping.is_set() else 120.0)
         (cfg.state_dir / "sil-summary.json").write_text(json.dumps(result.__dict__, indent=1) + "\n")
         typer.echo(result.table())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import sqlite3
 import time
@@ -382,3 +383,103 @@ def test_decisions_log_rotates_and_survives_write_errors(tmp_path) -> None:  # t
     bad = JsonlLog(tmp_path / "missing-dir" / "d.jsonl", metrics)
     bad.write({"event": "x"})  # the folder is gone: counted, not raised
     assert metrics.get("phasewise_state_write_errors_total", kind="decisions") == 1
+
+
+def test_failing_steps_fail_safe_then_control_comes_back(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path)
+    run_steps(d, 3)
+    first = FakeBackend.instances[-1]
+    assert d.alive()[0] and d.ready()[0]
+    real_step = d.policy.step
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyError("J1")  # what a plan for part of the site did to every step
+
+    monkeypatch.setattr(d.policy, "step", broken)
+    run_steps(d, 2)
+    assert d.alive()[0] and not d.ready()[0] and "steps failing" in d.ready()[1]  # two: not yet fail safe
+    run_steps(d, 1)
+    assert not d.alive()[0] and "3 steps failed in a row" in d.alive()[1] and "KeyError" in d.alive()[1]
+    assert d.released and first.closed and d.metrics.get("phasewise_failsafe_total") == 1.0
+    assert "failsafe" in d.release_reasons and d.metrics.get("phasewise_step_errors_total") == 3.0
+    committed = d.store.committed_total()
+    run_steps(d, 3)
+    assert d.store.committed_total() > committed  # counts are still committed while steps fail
+    monkeypatch.setattr(d.policy, "step", real_step)
+    run_steps(d, 1)
+    assert d.alive()[0] and d.released  # good again, not yet for recover_after_s
+    run_steps(d, 10)
+    assert not d.released and d.backend is FakeBackend.instances[-1] and not FakeBackend.instances[-1].closed
+    run_steps(d, 1)
+    assert d.ready() == (True, "ok")
+
+
+def test_a_plan_the_controller_refuses_is_not_adopted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from controllers.adaptive_policy import program_plan
+    from phasewise_errors import PlanError
+
+    d = make_daemon(tmp_path)
+    run_steps(d, 2)
+    running = d.policy.plan
+    program = program_plan({"X": cross_model()})
+    longer = TimingPlan({"X": dataclasses.replace(program.intersections["X"], phases=tuple(
+        dataclasses.replace(p, green_s=p.green_s + 5) for p in program.intersections["X"].phases),
+        cycle_s=program.intersections["X"].cycle_s + 10)}, "test")
+
+    def refuse(plan):  # type: ignore[no-untyped-def]
+        raise ControllerError("X: will not switch")
+
+    d.backend.apply = refuse  # type: ignore[union-attr,method-assign]
+    why = d.apply_plan(longer, "test")
+    assert "refused by the controllers" in why and d.policy.plan is running
+    assert d.metrics.get("phasewise_plans_applied_total") == 0.0
+    assert "refused by the plan validator" in d.apply_plan(TimingPlan({}, "empty"), "test")
+    del d.backend.apply  # type: ignore[union-attr]
+    assert d.apply_plan(longer, "test") == "" and d.policy.plan is longer
+    assert d.metrics.get("phasewise_plans_applied_total") == 1.0
+    assert isinstance(PlanError("x"), Exception)
+
+
+def test_a_hand_back_holds_across_a_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path)
+    run_steps(d, 2)
+    d.hand_back(d.clock.now_s(), "operator alice")
+    assert d.released and FakeBackend.instances[-1].closed
+    d.store.close(d.clock.now_s())  # a crash after the hand-back: what was committed is all there is
+    again = make_daemon(tmp_path)
+    assert again.held_by_operator and again.released and again.backend is None and not FakeBackend.instances
+    assert again.restored["hand_back"]["by"] == "operator alice"
+    run_steps(again, 40)
+    assert again.released  # cameras up all along: an operator's hand-back is not the cameras'
+    again.take_back(again.clock.now_s(), "operator bob")
+    assert not again.released and again.backend is not None
+    again.store.close(again.clock.now_s())
+    third = make_daemon(tmp_path)
+    assert not third.released and third.restored["hand_back"] is None
+
+
+def test_counts_that_cannot_be_written_at_stop_are_logged_with_their_values(tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path)
+    run_steps(d, 3)
+
+    class FullDisk:
+        def __init__(self, db):  # type: ignore[no-untyped-def]
+            self.db = db
+
+        def execute(self, sql, *args):  # type: ignore[no-untyped-def]
+            if sql.startswith(("BEGIN", "INSERT")):
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.db.execute(sql, *args)
+
+        def executemany(self, sql, *args):  # type: ignore[no-untyped-def]
+            raise sqlite3.OperationalError("database or disk is full")
+
+        def close(self) -> None:
+            self.db.close()
+
+    d.store._db = FullDisk(d.store._db)  # type: ignore[assignment]
+    run_steps(d, 2)
+    assert d.store.staged_vehicles == 4 and "state not written" in d.ready()[1]
+    d.shutdown()
+    lost = [r for r in caplog.records if "counted but not written" in r.getMessage()]
+    assert lost and lost[0].levelname == "ERROR" and '"n", "n_0", 2, 2' in lost[0].getMessage()
