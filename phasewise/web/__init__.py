@@ -1,8 +1,12 @@
 """The dashboard and HTTP API of phasewise (``phasewise run`` live, ``phasewise serve`` offline).
 
-* ``api.py``: the FastAPI app, its routes and the roles they need;
+* ``api.py``: the FastAPI app (``create_app``): state, middlewares, routers;
+* ``routers/``: the routes, one module per resource, and the roles they need;
+* ``deps.py``: what routes depend on: the site, the authenticator, the caller by role;
 * ``auth.py``: roles, hashed tokens, sessions, login rate limiting;
 * ``audit.py``: the append-only audit log of state-changing calls;
+* ``middleware.py``: the audit trail and security headers around every request;
+* ``errors.py``: refusals as FastAPI's ``{"detail": ...}``, reasons cut to a line;
 * ``results.py``: a results folder (replay, optimize, a daemon's state dir) as a site;
 * ``server.py``: uvicorn in a thread;
 * ``static/``: the page (plain HTML, JS and CSS; no build step, nothing from the network).
