@@ -11,12 +11,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from phasewise.app import app
+from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from phasewise_errors import ConfigError
+
+if TYPE_CHECKING:
+    from phasewise.web.auth import TokenRecord
 
 token_app = typer.Typer(help="Tokens for the dashboard and API (stored hashed in the config).", no_args_is_help=True)
 app.add_typer(token_app, name="token")
@@ -62,6 +66,29 @@ def _tokens(path: Path):  # type: ignore[no-untyped-def]
     return load_tokens_file(path).tokens
 
 
+def _refuse_demo_tokens(host: str, records: list[TokenRecord], tokens_file: Path) -> None:
+    """Refuse an address other than loopback with the demo tokens the README publishes."""
+    from phasewise.web.auth import is_loopback, published_tokens
+
+    if is_loopback(host):
+        return
+    published = published_tokens((r.name, r.hash) for r in records)
+    if published:
+        raise ConfigError(
+            f"{tokens_file}: --host {host} is not a loopback address and its tokens {', '.join(published)} (http.tokens) "
+            "are demo tokens whose secrets the README publishes (fix: make your own with phasewise token new NAME "
+            "--role ROLE, or serve on 127.0.0.1)")
+
+
+def _trusted_proxies(proxies: list[str]) -> list[str]:
+    from phasewise.web.auth import proxy_problem
+
+    problem = next((p for p in map(proxy_problem, proxies) if p), "")
+    if problem:
+        raise ConfigError(f"--trusted-proxy: {problem}")
+    return proxies
+
+
 @app.command("serve")
 def serve(
     results: Annotated[Path, typer.Option("--results", help="a results folder: phasewise optimize --out, replay --out "
@@ -73,6 +100,11 @@ def serve(
     secure_cookies: Annotated[bool, typer.Option("--secure-cookies", help="served over TLS by a reverse proxy")] = False,
     session_s: Annotated[float, typer.Option("--session-s", min=1.0, help="how long a login lasts (s)")] = 8 * 3600.0,
     login_failures_per_minute: Annotated[int, typer.Option(min=1, help="failed logins per client and minute before 429")] = 5,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1, help="a larger request body is refused "
+                                                                                 "(413) before it is read")] = DEFAULT_MAX_BODY_BYTES,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        "--trusted-proxy", help="an address whose X-Forwarded-For is believed (the reverse proxy in front, e.g. "
+                                "127.0.0.1); repeatable; none by default")] = None,
 ) -> None:
     """Serve the dashboard and API on a results folder (read-only: no operator actions)."""
     from phasewise.web.api import create_app
@@ -84,13 +116,15 @@ def serve(
     if not results.is_dir():
         raise ConfigError(f"--results {results}: not a folder (give what optimize/replay --out or run wrote)")
     records = [TokenRecord(t.name, t.role, t.hash) for t in _tokens(tokens)]
+    _refuse_demo_tokens(host, records, tokens)
+    proxies = _trusted_proxies(trusted_proxy or [])
     source = ResultsSource(results)
     audit = AuditLog(results / "audit.jsonl")
     auth = Authenticator(records, session_s, LoginLimiter(login_failures_per_minute, 60.0))
     web_app = create_app(source, auth, audit, secure_cookies=secure_cookies,
-                         counts_csv=source.counts_csv)
+                         counts_csv=source.counts_csv, max_body_bytes=max_body_bytes)
     try:
-        server = WebServer(web_app, host, port)
+        server = WebServer(web_app, host, port, proxies)
     except OSError as exc:
         raise ConfigError(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})") from None
     stop = threading.Event()

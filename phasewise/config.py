@@ -29,6 +29,7 @@ from typing import Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from controllers.ntcip.config import NtcipConfig
+from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from phasewise_errors import ConfigError, read_config_file, validation_error
 
 
@@ -138,7 +139,10 @@ class TokenConfig(_Strict):
 
 
 class HttpSection(_Strict):
-    """The dashboard, API and operations endpoints (``phasewise/web``)."""
+    """The dashboard, API and operations endpoints (``phasewise/web``).
+
+    Refused at load: an address other than loopback with a token whose secret the README
+    publishes (the demo tokens of ``examples/sil-corridor.yaml``)."""
 
     host: str = Field("127.0.0.1", description="listen address; keep 127.0.0.1 behind a TLS reverse proxy (deploy/)")
     port: int = Field(8790, ge=0, le=65535, description="0 = any free port (written to state_dir/http.port)")
@@ -146,6 +150,34 @@ class HttpSection(_Strict):
     session_s: float = Field(8 * 3600.0, gt=0, description="how long a dashboard login lasts (s)")
     secure_cookies: bool = Field(False, description="true when a TLS reverse proxy serves the dashboard (deploy/)")
     login_failures_per_minute: int = Field(5, ge=1, description="failed logins per client per minute before 429")
+    max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1,
+                                description="a request body larger than this is refused (413) before it is read")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description='addresses whose X-Forwarded-For is believed, e.g. ["127.0.0.1"] behind '
+                                          "deploy/'s nginx; none by default")
+
+    @model_validator(mode="after")
+    def _proxies_are_addresses(self) -> HttpSection:
+        from phasewise.web.auth import proxy_problem
+
+        problem = next((p for p in map(proxy_problem, self.trusted_proxies) if p), "")
+        if problem:
+            raise ValueError(f"http.trusted_proxies: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _no_published_tokens_off_loopback(self) -> HttpSection:
+        from phasewise.web.auth import is_loopback, published_tokens
+
+        if is_loopback(self.host):
+            return self
+        published = published_tokens((t.name, t.hash) for t in self.tokens)
+        if published:
+            raise ValueError(
+                f"http.host {self.host} is not a loopback address and http.tokens {', '.join(published)} are demo "
+                "tokens whose secrets the README publishes (fix: make your own with phasewise token new NAME "
+                "--role ROLE, or keep http.host 127.0.0.1)")
+        return self
 
 
 class TokensFile(_Strict):

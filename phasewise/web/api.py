@@ -25,9 +25,12 @@ POST /api/alarms/{id}/acknowledge       operator  acknowledge an alarm
 GET  /healthz /readyz /metrics          none      the daemon's operations endpoints (loopback)
 ======================================  ========  =============================================
 
-Every request goes through the audit trail (every request that is not a GET/HEAD is written
-to the audit log, whatever its outcome: 401, 403, 409, 200...) and the security headers
-(:mod:`phasewise.web.middleware`).
+Every request goes through, from the outside in: the audit trail (every request that is not
+a GET/HEAD is written to the audit log, whatever its outcome: 401, 403, 409, 413, 200...), the
+security headers, and the body limit (413 for a body over ``max_body_bytes``, before it is
+read and before the token is checked); :mod:`phasewise.web.middleware`,
+:mod:`phasewise.web.body_limit`. A refused request never gets its input back
+(:mod:`phasewise.web.errors`).
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daemon.snapshot import SiteSource
 from phasewise.web.audit import AuditLog
 from phasewise.web.auth import Authenticator
-from phasewise.web.errors import on_http_error
+from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
+from phasewise.web.errors import on_http_error, on_invalid_request
 from phasewise.web.middleware import AuditTrail, SecurityHeaders
 from phasewise.web.routers import alarms, control, page, plans, snapshot
 from phasewise.web.routers import audit as audit_routes
@@ -53,23 +58,27 @@ __all__ = ["OpsProbes", "create_app"]
 
 
 def create_app(source: SiteSource, auth: Authenticator, audit: AuditLog, ops: OpsProbes | None = None,
-               secure_cookies: bool = False, counts_csv: Callable[[], str] | None = None) -> FastAPI:
+               secure_cookies: bool = False, counts_csv: Callable[[], str] | None = None,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """The FastAPI app (module docstring). ``ops``: the daemon's operations endpoints (none
     for results); ``secure_cookies``: mark cookies ``Secure`` (the site is served over TLS by a
     reverse proxy, see ``deploy/``); ``counts_csv``: the counts export, when the source has
-    its own (else made from the snapshot's counts)."""
+    its own (else made from the snapshot's counts); ``max_body_bytes``: the largest request
+    body taken."""
     app = FastAPI(title="phasewise", summary="adaptive traffic signals: dashboard API",
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     app.state.source, app.state.auth, app.state.audit, app.state.ops = source, auth, audit, ops
     app.state.secure_cookies, app.state.counts_csv = secure_cookies, counts_csv
     app.state.snapshot_json = SnapshotJson()
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_invalid_request)
     for router in (snapshot.router, plans.router, control.router, alarms.router, audit_routes.router, page.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     if ops is not None:
         app.include_router(ops_routes.router)
-    # each middleware added wraps the ones before it
+    # each middleware added wraps the ones before it: the body limit is inside the other two
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AuditTrail, audit=audit)
     return app

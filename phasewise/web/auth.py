@@ -19,8 +19,14 @@ CSRF token that every state-changing request from the page must echo in ``X-CSRF
 Failed logins and wrong bearer tokens are limited per client address (``max_failures`` in
 ``window_s``; then 429 until the window has passed), so tokens cannot be guessed online nor
 scrypt be used to load the CPU; a bearer token already proved valid still works meanwhile.
-Behind a reverse proxy the client address is the proxy's ``X-Forwarded-For`` (uvicorn trusts
-it from 127.0.0.1), so one client's failures do not lock the others out.
+The client address is the TCP peer's; ``X-Forwarded-For`` replaces it only when the peer is a
+configured trusted proxy (``http.trusted_proxies``, none by default; ``phasewise.web.server``),
+so behind nginx one client's failures do not lock the others out, and without a proxy a
+client cannot pick a new address for each guess.
+
+The demo tokens of ``examples/sil-corridor.yaml`` are published in the README
+(:data:`PUBLISHED_DEMO_TOKENS`): :func:`published_tokens` finds them in a token list, and the
+daemon config and ``phasewise serve`` refuse them on an address other than loopback.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import threading
@@ -40,6 +47,12 @@ ROLES = ("viewer", "engineer", "operator")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 VERIFIED_KEPT = 256  # tokens verified once are remembered (by SHA-256) so scrypt runs once per token
+# the tokens of examples/sil-corridor.yaml, whose secrets the README prints: for loopback only
+PUBLISHED_DEMO_TOKENS = (
+    "demo-viewer.sil-corridor-demo",
+    "demo-engineer.sil-corridor-demo",
+    "demo-operator.sil-corridor-demo",
+)
 
 
 def role_allows(role: str, needed: str) -> bool:
@@ -80,6 +93,37 @@ def verify_token(token: str, stored: str) -> bool:
 
 def new_token(name: str) -> str:
     return f"{name}.{secrets.token_urlsafe(24)}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether listening on ``host`` keeps the server on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host.strip())
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
+
+
+def proxy_problem(entry: str) -> str:
+    """'' when ``entry`` names proxies by address (``127.0.0.1``) or network (``10.0.0.0/8``),
+    else what is wrong with it."""
+    try:
+        ipaddress.ip_network(entry.strip())
+    except ValueError:
+        return (f"{entry!r} is not an IP address or network (address/prefix, host bits zero); name the reverse "
+                "proxy's own address, e.g. 127.0.0.1 for nginx on this machine")
+    return ""
+
+
+def published_tokens(tokens: Iterable[tuple[str, str]]) -> list[str]:
+    """The names among ``(name, hash)`` pairs whose hash takes a token of
+    :data:`PUBLISHED_DEMO_TOKENS`. A token is looked up by the name before its dot, so only an
+    entry of that name can let a published token in: one scrypt check per such entry."""
+    published = {token.split(".", 1)[0]: token for token in PUBLISHED_DEMO_TOKENS}
+    return [name for name, stored in tokens if name in published and verify_token(published[name], stored)]
 
 
 @dataclass(frozen=True)

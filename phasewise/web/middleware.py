@@ -1,12 +1,13 @@
 """What every response of the dashboard/API goes through: security headers and the audit trail.
 
 Both are pure ASGI middlewares that read the request's headers and the route's state, never
-its body, and leave a streamed response (the event stream) streaming:
+its body, so the body limit (``phasewise.web.body_limit``) can sit inside them and a 413 is
+audited and gets the headers like any other answer:
 
-    AuditTrail(SecurityHeaders(app))
+    AuditTrail(SecurityHeaders(BodyLimit(app)))
 
 ``AuditTrail`` writes one entry per request that is not a GET/HEAD/OPTIONS, whatever its
-outcome (401, 403, 409, 422, 200, 500...), before its response leaves. It reads what the
+outcome (401, 403, 409, 413, 422, 200, 500...), before its response leaves. It reads what the
 routes leave in ``request.state``: ``principal`` (who, once authenticated), ``claimed`` (the
 name a refused token claimed) and ``result`` (a sentence; else the status's phrase).
 """

@@ -1,15 +1,29 @@
-"""Tokens, sessions and the login limiter, on an injected clock; ``phasewise token new``."""
+"""Tokens, sessions and the login limiter, on an injected clock; ``phasewise token new``; the
+published demo tokens refused off loopback by ``phasewise run`` and ``phasewise serve``."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
+from phasewise.config import load_run_config
 from phasewise.web.auth import (
-    Authenticator, LoginLimiter, TokenRecord, check_hash_format, hash_token, role_allows, verify_token,
+    PUBLISHED_DEMO_TOKENS,
+    Authenticator,
+    LoginLimiter,
+    TokenRecord,
+    check_hash_format,
+    hash_token,
+    is_loopback,
+    published_tokens,
+    role_allows,
+    verify_token,
 )
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 class Clock:
@@ -91,3 +105,54 @@ def test_set_tokens_revokes_tokens_and_their_sessions() -> None:
     auth.set_tokens([TokenRecord("a", "viewer", hash_token("a.1"))])  # a demoted, b removed
     assert auth.session(sa.session_id) is None and auth.session(sb.session_id) is None
     assert auth.bearer("a.1").role == "viewer" and auth.bearer("b.1") is None
+
+
+def test_loopback_addresses() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "localhost", "::ffff:127.0.0.1"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.5", "phasewise.example.org", ""))
+
+
+def test_published_demo_tokens_are_the_examples() -> None:
+    """The one list of published tokens: the README prints them, the example's hashes take them."""
+    readme = (REPO / "README.md").read_text()
+    example = load_run_config(REPO / "examples" / "sil-corridor.yaml")
+    assert all(token in readme for token in PUBLISHED_DEMO_TOKENS)
+    assert is_loopback(example.http.host)  # loaded: the example runs on loopback with its demo tokens
+    names = [t.name for t in example.http.tokens]
+    assert published_tokens((t.name, t.hash) for t in example.http.tokens) == names
+    assert published_tokens([("demo-viewer", hash_token("demo-viewer.my-own-secret"))]) == []
+
+
+def _exposed_config(tmp_path: Path, host: str) -> Path:
+    text = (REPO / "examples" / "sil-corridor.yaml").read_text()
+    config = tmp_path / "site.yaml"
+    config.write_text(text.replace("  host: 127.0.0.1\n", f"  host: {host}\n")
+                      .replace("state_dir: ../out/sil-corridor", f"state_dir: {tmp_path / 'state'}"))
+    return config
+
+
+def _one_line_refusal(run: subprocess.CompletedProcess, file: Path) -> None:  # type: ignore[type-arg]
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith(f"phasewise: error: {file}: ")
+    assert "host" in run.stderr and "http.tokens" in run.stderr and "phasewise token new" in run.stderr
+
+
+def test_run_refuses_published_tokens_off_loopback(web, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = _exposed_config(tmp_path, "0.0.0.0")
+    run = subprocess.run([*web.PHASEWISE, "run", "--config", str(config)], cwd=web.REPO, capture_output=True,
+                         text=True, timeout=60)
+    _one_line_refusal(run, config)
+    assert "http.host 0.0.0.0" in run.stderr and not (tmp_path / "state").exists()  # refused before anything started
+
+
+def test_serve_refuses_published_tokens_off_loopback(web, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    tokens = tmp_path / "tokens.yaml"
+    tokens.write_text("tokens:\n" + "".join(line.replace("    - ", "  - ") + "\n" for line in
+                                            (REPO / "examples" / "sil-corridor.yaml").read_text().splitlines()
+                                            if "name: demo-" in line))
+    (tmp_path / "results").mkdir()
+    for file in (tokens, REPO / "examples" / "sil-corridor.yaml"):  # a tokens file, or the example's config
+        run = subprocess.run([*web.PHASEWISE, "serve", "--results", str(tmp_path / "results"), "--tokens", str(file),
+                              "--host", "0.0.0.0", "--port", "0"], cwd=web.REPO, capture_output=True, text=True, timeout=60)
+        _one_line_refusal(run, file)
+        assert "--host 0.0.0.0" in run.stderr
