@@ -227,7 +227,7 @@ def _optimize(
         plan = _select(folder, plans, models, simulated, check) if len(plans) > 1 else plans["analytical"]
     else:
         plan = optimize_corridor(models, estimate, links, time_limit_s=time_limit, bounds=bounds)
-    validate(plan, models)
+    validate(plan, models, complete=True)  # the whole corridor: the plan a daemon or a controller gets
     folder.path("plan.json").write_text(plan.to_json(), encoding="utf-8")
     sheet = timing_sheet(plan)
     folder.path("timing.txt").write_text(sheet, encoding="utf-8")

@@ -35,7 +35,7 @@ from phasewise_errors import ConfigError, PhasewiseError
 log = logging.getLogger("phasewise.run")
 
 LOCK_FILE = "daemon.lock"
-GATE_WORKER_NICE = 10  # the gate's SUMO twins yield the CPU to the 1 s control loop
+GATE_WORKER_NICE = 10  # the gate's SUMO twins yield the CPU to the 1 s control loop (PHASEWISE_GATE_NICE: benchmarks)
 STOP_BUDGET_S = 5.0  # SIGTERM to exit, worst case (systemd's TimeoutStopSec is larger)
 
 
@@ -162,7 +162,7 @@ class Site:
             g = config.gate
             gate = PlanGate(self.scenario.net_file, dict(models),
                             GateConfig(horizon_s=g.horizon_s, seeds=g.seeds, workers=g.workers, timeout_s=g.timeout_s,
-                                       worker_nice=GATE_WORKER_NICE),
+                                       worker_nice=int(os.environ.get("PHASEWISE_GATE_NICE", GATE_WORKER_NICE))),
                             workdir=config.state_dir / "gate", sumo_options=self.scenario.sumo_options)
         links: tuple = ()
         if config.policy.coordinate:
