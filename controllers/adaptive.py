@@ -71,7 +71,8 @@ class AdaptiveController:
             gate = PlanGate(
                 sim.scenario.net_file,
                 dict(sim.intersections),
-                GateConfig(horizon_s=cfg.gate_horizon_s, seeds=cfg.gate_seeds, workers=cfg.gate_workers),
+                GateConfig(horizon_s=cfg.gate_horizon_s, seeds=cfg.gate_seeds, workers=cfg.gate_workers,
+                           timeout_s=cfg.gate_timeout_s),
                 sumo_options=sim.scenario.sumo_options,
             )
         links = find_links(sim.scenario.net_file, dict(sim.intersections)) if cfg.coordinate else ()

@@ -105,6 +105,7 @@ class AdaptiveConfig:
     gate_horizon_s: float = 900.0
     gate_seeds: int = 4
     gate_workers: int = 2
+    gate_timeout_s: float | None = None  # simulation: the gate's budget is its simulated work, not wall time
 
 
 class PlanEvaluator(Protocol):

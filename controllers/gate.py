@@ -93,7 +93,10 @@ class GateConfig:
 
     ``seeds`` twins (seeds ``first_seed``, ``first_seed + 1``...) are simulated with both
     plans on ``workers`` local processes (unless the gate is given an executor); the whole
-    evaluation must finish within ``timeout_s``. ``sequential`` adds ``seed_step`` seeds at a
+    evaluation must finish within ``timeout_s`` of wall time (the daemon: a decision must come
+    while it still matters). ``timeout_s=None``: no wall-clock limit, the budget is the
+    simulated work alone (``seeds`` or ``max_seeds`` twins of ``horizon_s``), so the decision
+    never depends on the machine's load (simulation and benchmarks). ``sequential`` adds ``seed_step`` seeds at a
     time up to ``max_seeds`` until the decision is confident (module docstring).
 
     Sequential defaults (looks at 4, 12, 20, 24 seeds): on the corridor of
@@ -110,7 +113,7 @@ class GateConfig:
     workers: int = 2
     min_improvement: float = 0.03
     confidence: float = 0.9
-    timeout_s: float = 20.0
+    timeout_s: float | None = 20.0
     min_throughput_gain: float = 0.03
     first_seed: int = 1
     sequential: bool = False
@@ -361,7 +364,7 @@ class PlanGate:
                 done = len(results) // 2
                 elapsed_s = time.perf_counter() - started
                 round_s = time.perf_counter() - round_started
-                final = done >= cfg.max_seeds or elapsed_s + round_s > cfg.timeout_s
+                final = done >= cfg.max_seeds or (cfg.timeout_s is not None and elapsed_s + round_s > cfg.timeout_s)
                 decision = decide_sequential(*numbers, cfg, final)
                 if decision is not None:
                     return decision
@@ -383,8 +386,9 @@ class PlanGate:
                 for plan in plans:
                     job = RunJob(twin, seed, partial(FixedPlanController, plan), label=f"{plan.created_by} s{seed}")
                     futures.append(self._executor.submit(_simulate, job))
-            remaining_s = self.config.timeout_s - (time.perf_counter() - started)
-            done, pending = wait(futures, timeout=max(remaining_s, 0.0), return_when=FIRST_EXCEPTION)
+            limit_s = self.config.timeout_s
+            remaining_s = None if limit_s is None else max(limit_s - (time.perf_counter() - started), 0.0)
+            done, pending = wait(futures, timeout=remaining_s, return_when=FIRST_EXCEPTION)
             if pending:
                 failed = [f for f in done if f.exception() is not None]
                 if failed:

@@ -503,6 +503,7 @@ class Daemon:
         self.decisions.write({
             "t": now, "event": "strategic", "requested_t": outcome.request.time_s, "result": outcome.status,
             "detail": outcome.detail, "wall_s": round(outcome.wall_s, 3),
+            "wall_budget_s": self.strategic.wall_budget_s,
             "improvement": None if decision is None else decision.improvement,
             "p_value": None if decision is None else decision.p_value,
         })

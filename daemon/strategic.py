@@ -43,6 +43,11 @@ class StrategicWorker:
         self._job: tuple[ReplanRequest, Future[StrategicOutcome], float] | None = None
 
     @property
+    def wall_budget_s(self) -> float | None:
+        """The gate's wall-clock limit per call (None without a gate or without a limit)."""
+        return getattr(getattr(self.evaluator, "config", None), "timeout_s", None)
+
+    @property
     def busy(self) -> bool:
         return self._job is not None
 

@@ -92,7 +92,9 @@ def sim(
     scenario: Annotated[
         Optional[str], typer.Option(help="corridor[:demand=high,intersections=4,...] or a shared scenario name")
     ] = None,
-    seeds: Annotated[int, typer.Option(min=1, max=1000, help="number of seeds (1..N), run in parallel")] = 1,
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="number of seeds, run in parallel")] = 1,
+    first_seed: Annotated[int, typer.Option("--first-seed", min=0, max=2**31 - 1000,
+                                            help="the first seed: seeds N .. N + --seeds - 1")] = 1,
     end: Annotated[
         Optional[float], typer.Option(callback=positive, help="simulation end time in s (default: the scenario's)")
     ] = None,
@@ -120,7 +122,7 @@ def sim(
     runner = None if executor == "local" else make_executor(executor, ray_address)
     try:
         summary = simulate(sumocfg, scenario, f"plan:{plan.name}" if plan is not None else controller, seeds, end,
-                           workers, factory=factory, executor=runner)
+                           workers, factory=factory, executor=runner, first_seed=first_seed)
     finally:
         if runner is not None:
             runner.close()

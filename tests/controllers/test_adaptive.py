@@ -57,3 +57,40 @@ def test_gated_adaptive_in_worker_processes_ends_and_releases_its_gate(corridor:
     for result in results:
         assert result.extra["plans_considered"] == 2
         assert len(result.extra["gate_decisions"]) == 2
+
+
+def _spin() -> None:
+    while True:
+        pass
+
+
+def test_a_simulated_result_does_not_depend_on_the_machines_load(tmp_path: Path) -> None:
+    """The gate's budget in simulation is its simulated work (seeds x horizon), not wall
+    time: the same seed gives the same decisions and delay beside two busy processes."""
+    import json
+    import multiprocessing
+    import subprocess
+    import sys
+
+    def sim(out: Path) -> dict:
+        done = subprocess.run([sys.executable, "-m", "phasewise.cli", "sim", "--scenario",
+                               "corridor:demand=peak,intersections=2", "--controller", "adaptive", "--end", "900",
+                               "--json", str(out)], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+        return json.loads(out.read_text())
+
+    quiet = sim(tmp_path / "quiet.json")
+    busy = [multiprocessing.get_context("fork").Process(target=_spin, daemon=True) for _ in range(2)]
+    for p in busy:
+        p.start()
+    try:
+        loaded = sim(tmp_path / "busy.json")
+        assert all(p.is_alive() for p in busy)  # they were busy all along
+    finally:
+        for p in busy:
+            p.kill()
+    decisions = [[(g["time_s"], g["switch"], g["reason"]) for g in s["controller_report"]["gate_decisions"]]
+                 for s in (quiet["per_seed"][0], loaded["per_seed"][0])]
+    assert decisions[0] and decisions[0] == decisions[1]
+    assert not any("timed out" in reason for _, _, reason in decisions[0])
+    assert quiet["delay_s_per_vehicle"] == loaded["delay_s_per_vehicle"]

@@ -26,6 +26,17 @@ def test_sim_writes_metrics_json(tmp_path: Path) -> None:
     assert len(data["per_seed"]) == 2
 
 
+def test_first_seed_runs_the_seeds_from_it(tmp_path: Path) -> None:
+    both, one = tmp_path / "both.json", tmp_path / "one.json"
+    common = ("sim", "--scenario", "corridor:demand=low,intersections=2", "--controller", "maxpressure", "--end", "300")
+    assert _phasewise(*common, "--seeds", "2", "--first-seed", "5", "--json", str(both)).returncode == 0
+    assert _phasewise(*common, "--first-seed", "6", "--json", str(one)).returncode == 0
+    pair, single = json.loads(both.read_text()), json.loads(one.read_text())
+    assert pair["seeds"] == [5, 6] and single["seeds"] == [6]
+    assert pair["per_seed"][1] == single["per_seed"][0]  # seed 6 is seed 6, whichever run it is in
+    assert pair["per_seed"][0] != pair["per_seed"][1]
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
