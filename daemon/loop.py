@@ -42,6 +42,8 @@ import pickle
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -98,6 +100,25 @@ def layouts_fingerprint(layouts: Mapping[str, object]) -> str:
     return hashlib.sha256(repr(sorted((k, repr(v)) for k, v in layouts.items())).encode()).hexdigest()[:16]
 
 
+APPLY_WAIT_AT_STOP_S = 2.0  # a plan being downloaded at SIGTERM: its controllers' answer is awaited this long
+
+
+class PendingApply:
+    """A plan on its way to the controllers (downloaded, verified, switched on the apply
+    thread: seconds, while the loop keeps its 1 s step). ``result`` is None while under way,
+    then '' when every controller runs it, else why not."""
+
+    def __init__(self, plan: TimingPlan, reason: str, on_done: Callable[[str], None] | None = None) -> None:
+        self.plan, self.reason, self.on_done = plan, reason, on_done
+        self.result: str | None = None
+        self.future: Future[None] | None = None
+
+    def resolve(self, result: str) -> None:
+        self.result = result
+        if self.on_done is not None:
+            self.on_done(result)
+
+
 class Daemon:
     """One site: cameras -> policy -> safety layer -> backend, with state, metrics, fallbacks.
 
@@ -142,6 +163,9 @@ class Daemon:
         self._last_error = ""
         self._good_since: float | None = None
         self._frames: Mapping = {}
+        self._applying: PendingApply | None = None
+        self._close_after_apply = False
+        self._apply_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply")
         self._next_save_s = self._next_export_s = clock.now_s()
         self.last_step_wall = self.last_good_step_wall = time.monotonic()
         self.step_seconds: collections.deque[float] = collections.deque(maxlen=3600)  # the last hour, for tests
@@ -246,15 +270,19 @@ class Daemon:
         """The plan in force before a restart or release goes to the controllers; until they
         accept it (all of them), the policy keeps the bounds of the plan they do run."""
         plan = self._restart_plan
-        if plan is None or self.backend is None or self.released:
+        if plan is None or self.backend is None or self.released or self._applying is not None:
             return
-        why = self._apply(plan, reason="restart")
-        if why:
-            self._next_restart_try_s = now + 10.0
-            self.restored["plan"] = f"pending: {plan.created_by} ({why})"
-            return
-        self._restart_plan = None
-        self.restored["plan"] = f"applied: {plan.created_by}"
+
+        def done(why: str) -> None:
+            if why:
+                self._next_restart_try_s = self.clock.now_s() + 10.0
+                self.restored["plan"] = f"pending: {plan.created_by} ({why})"
+            elif self._restart_plan is plan:
+                self._restart_plan = None
+                self.restored["plan"] = f"applied: {plan.created_by}"
+
+        self._next_restart_try_s = now + 10.0
+        self._start_apply(PendingApply(plan, "restart", done))
 
     # -- one step ---------------------------------------------------------------------------
     def step(self) -> None:
@@ -311,6 +339,7 @@ class Daemon:
                 self._unrelease(now, "failsafe", f"steps good for {self.settings.recover_after_s:.0f} s")
 
     def _step(self, now: float) -> None:
+        self._poll_apply()
         jump = self.clock.wall_jump_s()
         if abs(jump) > self.settings.clock_jump_s:
             self.metrics.inc("phasewise_clock_jumps_total")
@@ -330,7 +359,7 @@ class Daemon:
         if self._restart_plan is not None and now >= self._next_restart_try_s:
             self._send_restart_plan(now)
         commands = self.policy.step(now, self.settings.step_s, frames, status)
-        if self.backend is not None and not self.released:
+        if self.backend is not None and not self.released and self._applying is None:
             self._send([c for c in commands if isinstance(c, PhaseCommand)])
         if self.policy.replan_due is not None:  # a request while the worker is busy is skipped
             self.strategic.submit(self.policy.replan_due)
@@ -375,7 +404,10 @@ class Daemon:
         if first:
             self.metrics.inc("phasewise_control_releases_total")
             self.metrics.set("phasewise_control_released", 1.0)
-            self._close_backend()
+            if self._applying is not None:
+                self._close_after_apply = True  # the apply thread uses the backend: closed when it is done
+            else:
+                self._close_backend()
 
     def _unrelease(self, now: float, cause: str, why: str) -> None:
         """``cause`` has ended; control is taken again once no other cause holds it."""
@@ -420,6 +452,8 @@ class Daemon:
     def _read_status(self) -> dict[str, SignalStatus]:
         """What each signal shows; ``unknown`` when released or unreachable. A controller is
         up (``phasewise_controller_up``) only while it answers and runs under our control."""
+        if self._applying is not None:  # the apply thread has the controllers: the last status stands
+            return {tls: replace(s, mode="unknown") for tls, s in self._status.items()}
         if self.backend is None or self.released:
             status = {tls: replace(s, mode="unknown") for tls, s in self._status.items()}
         else:
@@ -456,44 +490,78 @@ class Daemon:
         if refusals is not None and len(refusals) > 1000:  # logged and counted: a daemon of months keeps no list
             del refusals[:]
 
-    def _apply(self, plan: TimingPlan, reason: str) -> str:
-        """Send ``plan`` (already validated for the whole site) to every controller; '' when
-        all accepted it, and only then does the policy adopt it; else why not (the controllers
-        run the plan they ran: the backend switches all of them or none)."""
+    def _start_apply(self, pending: PendingApply) -> PendingApply:
+        """Send ``pending.plan`` (validated for the whole site) to every controller on the apply
+        thread; the loop takes the outcome at a later step (:meth:`_poll_apply`). While it is
+        under way the loop leaves the controllers to it (no status, no commands: they time on
+        their own, as when the daemon is silent) and keeps stepping."""
         if self.backend is None or self.released:
-            return "control is with the controllers' own schedule: take control first"
-        try:
-            self.backend.apply(plan)
-        except PlanError as exc:
+            pending.resolve("control is with the controllers' own schedule: take control first")
+        elif self._applying is not None:
+            pending.resolve(f"another plan ({self._applying.plan.created_by}) is being sent; try again in a few seconds")
+        else:
+            self._applying = pending
+            pending.future = self._apply_thread.submit(self.backend.apply, pending.plan)
+        return pending
+
+    def _poll_apply(self, wait_s: float = 0.0) -> None:
+        """Take the outcome of the plan sent to the controllers, if it has come: only a plan
+        every controller accepted is adopted by the policy (one way: nothing to revert)."""
+        job = self._applying
+        if job is None or job.future is None:
+            return
+        if not job.future.done():
+            if wait_s > 0:
+                wait_for([job.future], timeout=wait_s)
+            if not job.future.done():
+                return
+        self._applying = None
+        exc = job.future.exception() if not job.future.cancelled() else PhasewiseError("cancelled at stop")
+        if isinstance(exc, PlanError):
             log.error("plan refused by the safety layer (%s); the running plan stays", exc)
             self.metrics.inc("phasewise_plans_refused_total", by="safety")
-            return f"refused by the safety layer: {exc}"
-        except Exception as exc:  # PhasewiseError from a controller, or a bug in a backend
+            self._apply_ended(job, f"refused by the safety layer: {exc}")
+            return
+        if exc is not None:  # PhasewiseError from a controller, or a bug in a backend
             log.error("plan refused by the controllers (%s); the running plan stays", exc)
             self.metrics.inc("phasewise_plans_refused_total", by="controller")
-            return f"refused by the controllers: {exc}"
+            self._apply_ended(job, f"refused by the controllers: {exc}")
+            return
+        plan = job.plan
         self.policy.adopt(plan)  # one way: the tactical bounds follow a plan the controllers run
         self.metrics.inc("phasewise_plans_applied_total")
         self._running_plan_json = plan.to_json()
         self.store.put("running_plan", self._running_plan_json)
-        self.decisions.write({"t": self.clock.now_s(), "event": "plan", "reason": reason, "created_by": plan.created_by,
+        self.decisions.write({"t": self.clock.now_s(), "event": "plan", "reason": job.reason,
+                              "created_by": plan.created_by,
                               "cycle_s": {tls: ip.cycle_s for tls, ip in plan.intersections.items()}})
-        return ""
+        self._apply_ended(job, "")
 
-    def apply_plan(self, plan: TimingPlan, reason: str) -> str:
-        """Put ``plan`` in force now (an operator's choice): '' when every controller got it,
-        else why not; then the running plan stays. The plan validator (the whole site) and
-        the safety layer judge it like every plan."""
+    def _apply_ended(self, job: PendingApply, result: str) -> None:
+        if self._close_after_apply:
+            self._close_after_apply = False
+            self._close_backend()
+        job.resolve(result)
+
+    def apply_plan(self, plan: TimingPlan, reason: str, on_done: Callable[[str], None] | None = None) -> PendingApply:
+        """Put ``plan`` in force (an operator's choice). The plan validator (the whole site)
+        and the safety layer judge it like every plan; the result comes when the controllers
+        answered (:class:`PendingApply`: '' when every one runs it, else why not, and then the
+        running plan stays)."""
+        def done(why: str) -> None:
+            if not why and self._restart_plan is not None:
+                self._restart_plan = None  # an operator's plan supersedes one waiting from before a restart
+            if on_done is not None:
+                on_done(f"{why}; the running plan stays" if why else "")
+
+        pending = PendingApply(plan, reason, done)
         try:
             validate(plan, self.models, complete=True)
         except PlanError as exc:
             self.metrics.inc("phasewise_plans_refused_total", by="validator")
-            return f"refused by the plan validator: {exc}; the running plan stays"
-        why = self._apply(plan, reason=reason)
-        if why:
-            return f"{why}; the running plan stays"
-        self._restart_plan = None  # an operator's plan supersedes one waiting from before a restart
-        return ""
+            pending.resolve(f"refused by the plan validator: {exc}")
+            return pending
+        return self._start_apply(pending)
 
     def _strategic(self, outcome: StrategicOutcome, now: float) -> None:
         decision = outcome.decision
@@ -520,7 +588,7 @@ class Daemon:
             self.metrics.inc("phasewise_plans_refused_total", by="validator")
             return
         if self._restart_plan is None:
-            self._apply(command.plan, reason="gate")
+            self._start_apply(PendingApply(command.plan, "gate"))
 
     # -- bookkeeping ------------------------------------------------------------------------
     def _metrics(self, frames: Mapping) -> None:
@@ -617,7 +685,10 @@ class Daemon:
         self.notifier.stopping()
         self.metrics.set("phasewise_up", 0.0)
         self.strategic.abandon()  # a running gate call is not awaited
+        if self._applying is not None:  # a plan being downloaded: its answer, briefly
+            self._poll_apply(wait_s=APPLY_WAIT_AT_STOP_S)
         self._close_backend()
+        self._apply_thread.shutdown(wait=False, cancel_futures=True)
         self.decisions.write({"t": now, "event": "stop"})
         try:
             self._persist(now)

@@ -64,6 +64,10 @@ ALARM_AFTER_S = 10.0  # a condition is an alarm once it has lasted this long (st
 MAX_TRANSITION_CYCLES = 50  # a check reports 'more than this' rather than looping on
 
 
+Deferred = Callable[[], "ActionResult | None"]
+"""An action's outcome still to come: called on each drain, None until it has come."""
+
+
 @dataclass
 class _Ticket:
     """A queued action: ``state`` goes queued -> running (the loop took it) or queued ->
@@ -90,6 +94,7 @@ class ActionQueue:
     def __init__(self, timeout_s: float = 10.0) -> None:
         self.timeout_s = timeout_s
         self._queue: queue.SimpleQueue[_Ticket] = queue.SimpleQueue()
+        self._deferred: list[tuple[_Ticket, Deferred]] = []
 
     def submit(self, action: Action) -> ActionResult:
         ticket = _Ticket(action)
@@ -105,8 +110,16 @@ class ActionQueue:
         assert ticket.result is not None
         return ticket.result
 
-    def drain(self, run: Callable[[Action], ActionResult]) -> int:
-        """Run every action queued and not withdrawn; returns how many ran."""
+    def drain(self, run: Callable[[Action], ActionResult | Deferred]) -> int:
+        """Run every action queued and not withdrawn; returns how many ran. An action whose
+        outcome comes later (a :class:`Deferred`: a plan on its way to the controllers) is
+        answered on the drain after its outcome came."""
+        for ticket, deferred in list(self._deferred):
+            result = deferred()
+            if result is not None:
+                self._deferred.remove((ticket, deferred))
+                ticket.result = result
+                ticket.done.set()
         ran = 0
         while True:
             try:
@@ -118,12 +131,16 @@ class ActionQueue:
                     continue
                 ticket.state = "running"
             try:
-                ticket.result = run(ticket.action)
+                outcome = run(ticket.action)
             except Exception as exc:  # a bug in one action must not lose the others
                 log.exception("operator action %r failed", ticket.action)
-                ticket.result = ActionResult(False, f"failed: {exc!r}")
+                outcome = ActionResult(False, f"failed: {exc!r}")
             ran += 1
-            ticket.done.set()
+            if isinstance(outcome, ActionResult):
+                ticket.result = outcome
+                ticket.done.set()
+            else:
+                self._deferred.append((ticket, outcome))
 
 
 def _finite(x: float | None) -> float | None:
@@ -278,16 +295,22 @@ class DaemonView:
         except Exception:
             log.exception("dashboard view failed at %.0f; the loop goes on", now_s)
 
-    def _run(self, action: Action, now_s: float) -> ActionResult:
+    def _run(self, action: Action, now_s: float) -> ActionResult | Deferred:
         daemon = self.daemon
         if isinstance(action, ApplyPlan):
             plan = self.plan(action.plan_id)
             if plan is None:
                 return ActionResult(False, f"no plan {action.plan_id!r}")
-            why_not = daemon.apply_plan(plan, reason=f"operator {action.who} applied {action.plan_id}")
-            if why_not:
-                return ActionResult(False, f"plan {action.plan_id}: {why_not}")
-            return ActionResult(True, f"plan {action.plan_id} ({plan.created_by}) sent to the controller")
+            outcome: list[str] = []
+            daemon.apply_plan(plan, reason=f"operator {action.who} applied {action.plan_id}", on_done=outcome.append)
+
+            def result() -> ActionResult | None:
+                if not outcome:
+                    return None
+                if outcome[0]:
+                    return ActionResult(False, f"plan {action.plan_id}: {outcome[0]}")
+                return ActionResult(True, f"plan {action.plan_id} ({plan.created_by}) sent to the controllers; every one runs it")
+            return result() or result
         if isinstance(action, HandBack):
             if daemon.held_by_operator:
                 return ActionResult(True, "control already handed back")
