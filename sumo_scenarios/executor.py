@@ -109,10 +109,10 @@ class LocalExecutor:
     def _start(self) -> ProcessPoolExecutor:
         if self.fresh_process:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                             max_tasks_per_child=1, initializer=_init_worker, initargs=(True, self.nice))
+                                             max_tasks_per_child=1, initializer=_init_worker, initargs=(True, self.nice, os.getpid()))
         else:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=get_context("spawn"),
-                                             initializer=_init_worker, initargs=(False, self.nice))
+                                             initializer=_init_worker, initargs=(False, self.nice, os.getpid()))
             if self.warm_up is not None:
                 for _ in range(self.workers):
                     self._pool.submit(self.warm_up)  # start every worker now: imports are most of a cold call
@@ -245,12 +245,12 @@ def _sigint_ignored() -> Iterator[None]:
 PARENT_POLL_S = 1.0
 
 
-def _init_worker(detach: bool, nice: int) -> None:
+def _init_worker(detach: bool, nice: int, parent: int) -> None:
     """Worker initializer: it ends when its parent is gone (also after ``kill -9`` of the
     parent, which runs no cleanup), runs ``nice`` steps below its parent (a daemon's gate
     twins must not take the CPU from its control loop), and with ``detach`` leaves the
-    terminal's process group (:func:`_detach_from_terminal`)."""
-    parent = os.getppid()
+    terminal's process group (:func:`_detach_from_terminal`). ``parent`` is the parent's PID as
+    the parent saw it: a worker still starting when its parent died is already orphaned here."""
 
     def watch() -> None:
         while os.getppid() == parent:
