@@ -164,6 +164,7 @@ class Daemon:
         self._good_since: float | None = None
         self._frames: Mapping = {}
         self._applying: PendingApply | None = None
+        self._apply_queue: collections.deque[PendingApply] = collections.deque()
         self._close_after_apply = False
         self._apply_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="apply")
         self._next_save_s = self._next_export_s = clock.now_s()
@@ -498,7 +499,7 @@ class Daemon:
         if self.backend is None or self.released:
             pending.resolve("control is with the controllers' own schedule: take control first")
         elif self._applying is not None:
-            pending.resolve(f"another plan ({self._applying.plan.created_by}) is being sent; try again in a few seconds")
+            self._apply_queue.append(pending)  # sent when the one under way has its answer
         else:
             self._applying = pending
             pending.future = self._apply_thread.submit(self.backend.apply, pending.plan)
@@ -542,6 +543,8 @@ class Daemon:
             self._close_after_apply = False
             self._close_backend()
         job.resolve(result)
+        if self._apply_queue:
+            self._start_apply(self._apply_queue.popleft())
 
     def apply_plan(self, plan: TimingPlan, reason: str, on_done: Callable[[str], None] | None = None) -> PendingApply:
         """Put ``plan`` in force (an operator's choice). The plan validator (the whole site)

@@ -220,7 +220,10 @@ def _static_run(scenario: Scenario, seed: int) -> float:
 
 
 def static_delay(scenario: Scenario, seed: int, timeout_s: float) -> float | None:
-    """The static program's delay over ``scenario``'s period, or None when not done in time."""
+    """The static program's delay over ``scenario``'s period, or None when not done in time
+    (``timeout_s`` 0: not tried)."""
+    if timeout_s <= 0:
+        return None
     pool = ProcessPoolExecutor(1, mp_context=get_context("spawn"))
     try:
         return pool.submit(_static_run, scenario, seed).result(timeout=timeout_s)

@@ -37,6 +37,7 @@ log = logging.getLogger("phasewise.run")
 LOCK_FILE = "daemon.lock"
 GATE_WORKER_NICE = 10  # the gate's SUMO twins yield the CPU to the 1 s control loop (PHASEWISE_GATE_NICE: benchmarks)
 STOP_BUDGET_S = 5.0  # SIGTERM to exit, worst case (systemd's TimeoutStopSec is larger)
+SIL_FINISH_MARGIN_S = 2.5  # software in the loop: closing SUMO and reading its trips after the stop
 
 
 class JsonFormatter(logging.Formatter):
@@ -311,30 +312,28 @@ class Site:
     def stop(self) -> None:
         """Children first (a running gate call is abandoned, not awaited), then the controllers
         released and the state flushed, then the web server."""
+        started = time.monotonic()
         kill_children()
         self.daemon.shutdown()
+        released = time.monotonic() - started
         self.http.stop()
         closer = threading.Thread(target=self.daemon.strategic.close, daemon=True)  # the gate's files and pool
         closer.start()
         closer.join(0.5)
+        log.info("stopped: controllers released and state flushed in %.1f s, web server and workers in %.1f s",
+                 released, time.monotonic() - started - released)
 
 
 def kill_children() -> None:
     """SIGKILL every process this one started (gate twins with what they started, the
-    multiprocessing tracker); nothing of theirs is awaited."""
+    multiprocessing tracker follows them); nothing of theirs is awaited."""
     for child in multiprocessing.active_children():
         try:
             os.killpg(child.pid, signal.SIGKILL) if os.getpgid(child.pid) == child.pid else child.kill()
         except OSError:
             pass
-    from multiprocessing import resource_tracker
-
-    tracker = getattr(resource_tracker._resource_tracker, "_pid", None)  # no public API
-    if tracker:
-        try:
-            os.kill(tracker, signal.SIGKILL)
-        except OSError:
-            pass
+    # the multiprocessing resource tracker ends by itself once this process and the killed
+    # workers have closed its pipe (killing it makes multiprocessing start another)
 
 
 def lock_state_dir(state_dir: Path, config_path: Path):  # type: ignore[no-untyped-def]
@@ -384,8 +383,11 @@ def run(
         tracemalloc.start(1)
     stopping = threading.Event()
 
+    signal_at: list[float] = []
+
     def on_stop(signum: int, frame: object) -> None:
         log.info("signal %d: stopping", signum)
+        signal_at.append(time.monotonic())
         stopping.set()
         site.daemon.stop_event.set()
 
@@ -395,11 +397,11 @@ def run(
     try:
         site.run()
     finally:
-        stop_started = time.monotonic()
         site.stop()
     if site.world is not None:
-        # stopped by a signal: the static baseline gets what is left of the stop budget
-        left_s = STOP_BUDGET_S - 1.0 - (time.monotonic() - stop_started)
-        result = site.world.finish(static_timeout_s=max(0.5, left_s) if stopping.is_set() else 120.0)
+        # stopped by a signal: the static baseline gets what is left of the stop budget, after a
+        # margin for closing SUMO and reading its trips (none left: not computed)
+        left_s = STOP_BUDGET_S - SIL_FINISH_MARGIN_S - (time.monotonic() - signal_at[0]) if signal_at else 120.0
+        result = site.world.finish(static_timeout_s=left_s if left_s >= 0.5 else 0.0)
         (cfg.state_dir / "sil-summary.json").write_text(json.dumps(result.__dict__, indent=1) + "\n")
         typer.echo(result.table())

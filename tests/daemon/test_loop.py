@@ -497,3 +497,31 @@ def test_counts_that_cannot_be_written_at_stop_are_logged_with_their_values(tmp_
     d.shutdown()
     lost = [r for r in caplog.records if "counted but not written" in r.getMessage()]
     assert lost and lost[0].levelname == "ERROR" and '"n", "n_0", 2, 2' in lost[0].getMessage()
+
+
+def test_a_plan_sent_while_another_is_on_its_way_follows_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from controllers.adaptive_policy import program_plan
+
+    d = make_daemon(tmp_path)
+    run_steps(d, 2)
+    program = program_plan({"X": cross_model()})
+    longer = TimingPlan({"X": dataclasses.replace(program.intersections["X"], phases=tuple(
+        dataclasses.replace(p, green_s=p.green_s + 5) for p in program.intersections["X"].phases),
+        cycle_s=program.intersections["X"].cycle_s + 10)}, "longer")
+    backend = FakeBackend.instances[-1]
+    real_apply = backend.apply
+
+    def slow(plan):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)  # a cabinet's download and verify take seconds
+        real_apply(plan)
+
+    backend.apply = slow  # type: ignore[method-assign]
+    first, second = d.apply_plan(program, "operator a"), d.apply_plan(longer, "operator b")
+    for _ in range(100):
+        run_steps(d, 1)
+        if second.result is not None:
+            break
+        time.sleep(0.01)
+    assert (first.result, second.result) == ("", "")
+    assert [p.created_by for p in backend.plans] == ["network program", "longer"] and d.policy.plan is longer
+    assert max(d.step_seconds) < 0.2  # the downloads never ran on the loop

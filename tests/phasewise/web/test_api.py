@@ -121,6 +121,8 @@ def test_operator_actions_change_the_daemon(web, daemon: Any, program: dict) -> 
     assert c.call("POST", "/api/plans/program/apply", op).status == 409  # not while handed back
     assert c.call("POST", "/api/control/take-back", op).status == 200
     daemon.wait(lambda: not c.call("GET", "/api/health", op).json()["control_released"], 10, "control again")
+    # taking control again re-sends the running plan: ready once every controller has it
+    daemon.wait(lambda: c.call("GET", "/readyz").status == 200, 30, "the running plan re-sent")
     before = float(next(line.rsplit(" ", 1)[1] for line in c.call("GET", "/metrics").body.decode().splitlines()
                         if line.startswith("phasewise_plans_applied_total")))
     assert c.call("POST", "/api/plans/program/apply", op).status == 200
