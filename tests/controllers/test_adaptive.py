@@ -74,7 +74,7 @@ def test_a_simulated_result_does_not_depend_on_the_machines_load(tmp_path: Path)
 
     def sim(out: Path) -> dict:
         done = subprocess.run([sys.executable, "-m", "phasewise.cli", "sim", "--scenario",
-                               "corridor:demand=peak,intersections=2", "--controller", "adaptive", "--end", "900",
+                               "corridor:demand=peak,intersections=2", "--controller", "adaptive", "--end", "600",
                                "--json", str(out)], capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr
         return json.loads(out.read_text())
