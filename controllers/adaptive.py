@@ -75,7 +75,9 @@ class AdaptiveController:
                            timeout_s=cfg.gate_timeout_s),
                 sumo_options=sim.scenario.sumo_options,
             )
-        links = find_links(sim.scenario.net_file, dict(sim.intersections)) if cfg.coordinate else ()
+        # the signal links: exits into other signals (exit room), clusters (gridlock watchdog),
+        # the corridor to coordinate (adaptive-coordinated)
+        links = find_links(sim.scenario.net_file, dict(sim.intersections))
         self.policy = AdaptivePolicy(sim.intersections, self.cameras.layouts, sim.time_s, cfg,
                                      rates=self.noise.detection_rates(), evaluator=gate, links=links)
         # the box-clearance input: per intersection, the cameras whose lanes enter it

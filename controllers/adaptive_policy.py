@@ -33,9 +33,21 @@ Lanes shared by several movements are split by turning shares learnt from the st
 crossings the cameras see (a camera sees which way each vehicle leaves); a shared lane whose
 first vehicle stands on green (a left-turner waiting for a gap) counts for the phase that can
 release it instead (:mod:`controllers.lane_blocking`). A camera in outage contributes the
-estimator's last queue for its lanes and its phase holds to the plan green; so does every
-phase of an intersection where nothing has left for ``stall_s`` although vehicles wait (a jam
-inside the junction, which fast phase flipping only feeds).
+estimator's last queue for its lanes and its phase holds to the plan green.
+
+**No green into a full exit** (:mod:`controllers.exit_room`): a link whose exit leads to
+another signal's approach is not released while the road between has room for fewer than
+``min_exit_room_veh`` vehicles per lane (storage from the network, the queue from the
+downstream camera, the vehicles standing in this junction's box); its share of the lane's
+demand counts for no phase until the queue there moves.
+
+**Gridlock watchdog** (:mod:`controllers.gridlock`): an intersection where a movement has
+had ``gridlock_after_s`` of protected green with its first vehicle standing at the line and
+none crossing, or where vehicles wait and nothing has crossed a stop line for that long, or
+a cluster of linked signals where nothing has crossed anywhere for that long, is locked:
+each of its phases runs its plan green (fast phase flipping only feeds a locked box), and
+the phases that release what stands in the junction box go first. Each lock is logged and
+counted (``AdaptiveReport.gridlocks``).
 
 **Coordination** (``coordinate=True``, controller ``adaptive-coordinated``): with the network's
 signal links (:func:`optimizer.corridor_network.find_links`) the strategic layer optimizes the
@@ -56,7 +68,9 @@ import numpy as np
 
 from controllers.backend import Command, PhaseCommand, PlanCommand, SignalStatus
 from controllers.coordination import CoordinationClock
+from controllers.exit_room import ExitLinks, edge_of_lane
 from controllers.gate import GateDecision
+from controllers.gridlock import GridlockEvent, GridlockWatchdog, JunctionView, clusters
 from controllers.lane_blocking import LaneBlocking
 from controllers.tactical import LaneObservation, decide
 from counting.camera_frame import CameraFrame, CameraLayout
@@ -83,6 +97,11 @@ class AdaptiveConfig:
     between camera outages (the costliest per-step work; those queues change slowly).
     ``shares_every_s``: how often the learnt turning shares are turned into phase-lane
     shares (on multiples of it, so decisions do not depend on the start time).
+    ``gridlock_after_s``: seconds of green with a vehicle standing at the line and no
+    crossing before a movement, or without any crossing while vehicles wait before an
+    intersection (or cluster), counts as locked (:mod:`controllers.gridlock`);
+    ``min_exit_room_veh``: vehicles per lane an exit must still hold for a link into it to
+    be released (:mod:`controllers.exit_room`).
     The remaining knobs are described in the module docstring; ``use_gate``, ``gate_*``,
     ``view_m`` configure the driver's ports (gate, cameras).
     """
@@ -93,7 +112,8 @@ class AdaptiveConfig:
     min_extension_s: float = 10.0
     wait_weight_s: float = 300.0
     block_after_s: float = 3.0
-    stall_s: float = 30.0
+    gridlock_after_s: float = 30.0
+    min_exit_room_veh: float = 2.0
     box_hold_s: float = 4.0
     coordinate: bool = False
     optimize_time_s: float = 2.0
@@ -147,6 +167,13 @@ class AdaptiveReport:
     camera_outages: set[str] = field(default_factory=set)
     coordinated_intersections: tuple[str, ...] = ()
     offset_transition_cycles: int = 0
+    gridlock_events: list[GridlockEvent] = field(default_factory=list)
+
+    @property
+    def gridlocks(self) -> int:
+        """Locks the watchdog recognised (intersections and clusters; the daemon's
+        ``phasewise_gridlocks_total``)."""
+        return len(self.gridlock_events)
 
     def as_dict(self) -> dict:
         """JSON-ready form (the runner stores it with the run's results)."""
@@ -161,11 +188,17 @@ class AdaptiveReport:
             "camera_outages": sorted(self.camera_outages),
             "coordinated_intersections": sorted(self.coordinated_intersections),
             "offset_transition_cycles": self.offset_transition_cycles,
+            "gridlocks": self.gridlocks,
+            "gridlock_events": [e.as_dict() for e in self.gridlock_events],
         }
 
 
 class _Node:
-    """One intersection: its cameras' lanes, the lane->phase demand weights and its memory."""
+    """One intersection: its cameras' lanes, the lane->phase demand weights and its memory.
+
+    ``shares`` (phases x lanes) is also kept split by the exit edge its links lead to
+    (``exit_shares``), so the share that goes into a full exit can be taken out of it.
+    """
 
     def __init__(self, model: IntersectionModel, layouts: list[CameraLayout], start_s: float, block_after_s: float):
         self.model = model
@@ -178,20 +211,31 @@ class _Node:
             start += len(lay.lanes)
         n = len(self.lanes)
         self.waiting_s = np.zeros(len(model.phases))
-        # no crossing seen yet: count from the start, not as stalled since forever
+        # no crossing seen yet: count from the start, not as quiet since forever
         self.last_crossing_s = np.full(n, start_s)
         # turn counts per camera: lanes x movements, with a uniform prior over served movements
         self.turn_counts = {lay.camera_id: lay.serves.astype(float) for lay in layouts}
+        self.exit_shares: dict[str, np.ndarray] = {}
         self.shares = self.phase_lane_shares()
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
         self.blocking = LaneBlocking(model, self.lanes, block_after_s)
+        # phases x lanes: the phase shows green on every link of the lane (nothing it stops)
+        lane_links = [[link.index for link in model.links if link.from_lane == lane] for lane in self.lanes]
+        self.lane_all_green = np.array([[all(i in phase.green_links for i in links) for links in lane_links]
+                                        for phase in model.phases], dtype=bool).reshape(len(model.phases), n)
+        # phases x lanes: the phase gives every link of the lane priority ('G', not a permitted 'g')
+        self.lane_protected = np.array([[all(phase.state[i] == "G" for i in links) for links in lane_links]
+                                        for phase in model.phases], dtype=bool).reshape(len(model.phases), n)
 
     def phase_lane_shares(self) -> np.ndarray:
-        """phases x lanes: expected share of a lane's vehicles that the phase lets go."""
+        """phases x lanes: expected share of a lane's vehicles that the phase lets go (and,
+        in ``exit_shares``, the same split by the exit edge they leave by)."""
         model = self.model
         lane_index = {lane: j for j, lane in enumerate(self.lanes)}
         link_lane = {link.index: link.from_lane for link in model.links}  # signal indices may have gaps
+        link_exit = {link.index: edge_of_lane(link.to_lane) for link in model.links}
         shares = np.zeros((len(model.phases), len(self.lanes)))
+        by_exit: dict[str, np.ndarray] = {}
         for lay in self.layouts:
             counts = self.turn_counts[lay.camera_id]
             lane_turn = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1e-9)
@@ -203,16 +247,55 @@ class _Node:
                         continue
                     links = [i for i in movement.link_indices if link_lane[i] == lane]
                     for p, phase in enumerate(model.phases):
-                        green = sum(1 for i in links if i in phase.green_links)
+                        green = [i for i in links if i in phase.green_links]
                         if links and green:
-                            shares[p, lane_index[lane]] += share * green / len(links)
+                            shares[p, lane_index[lane]] += share * len(green) / len(links)
+                        for i in green:
+                            exit_share = by_exit.setdefault(link_exit[i], np.zeros_like(shares))
+                            exit_share[p, lane_index[lane]] += share / len(links)
+        self.exit_shares = by_exit
         return np.clip(shares, 0.0, 1.0)
+
+    def shares_with_room(self, full_exits: frozenset[str]) -> np.ndarray:
+        """``shares`` without what goes into ``full_exits``."""
+        if not full_exits:
+            return self.shares
+        full = sum((self.exit_shares[e] for e in full_exits if e in self.exit_shares),
+                   np.zeros_like(self.shares))
+        return np.clip(self.shares - full, 0.0, 1.0)
 
     def learn_turns(self, frame: CameraFrame, decay: float) -> None:
         counts = self.turn_counts[frame.camera_id]
         counts *= decay
         if frame.crossing_lane.size:
             np.add.at(counts, (frame.crossing_lane, frame.crossing_movement), 1.0)
+
+
+@dataclass(frozen=True)
+class _Sensed:
+    """One step's camera view of one intersection, per lane (``_Node.lanes`` order)."""
+
+    obs: LaneObservation
+    crossings: np.ndarray
+    in_box: np.ndarray
+    green: np.ndarray
+    head_stopped: np.ndarray
+    ok: np.ndarray
+
+
+def _box_first(node: _Node, shares: np.ndarray, sensed: _Sensed) -> np.ndarray:
+    """``shares`` keeping only the phases that stop no lane whose vehicles stand in the
+    junction box (they let the box empty), when one of them has demand; else unchanged."""
+    box = sensed.in_box > 0
+    if not box.any():
+        return shares
+    releasing = node.lane_all_green[:, box].all(axis=1)
+    demand = shares @ (sensed.obs.queue_veh + 0.5 * sensed.obs.moving_veh)
+    if not (demand[releasing] > 0.0).any():
+        return shares
+    kept = shares.copy()
+    kept[~releasing] = 0.0
+    return kept
 
 
 class AdaptivePolicy:
@@ -222,8 +305,11 @@ class AdaptivePolicy:
     camera id (a camera watches one approach; approaches are matched to intersections);
     ``start_s``: the time of the first step; ``rates``: the cameras' known detection rates
     (for the estimator's corrections); ``evaluator``: the plan gate, or None to apply every
-    re-optimized plan; ``links``: the corridor's signal links, used when
-    ``config.coordinate``; ``strategic_inline``: re-optimize and evaluate inside :meth:`step`
+    re-optimized plan; ``links``: the signal links between the intersections
+    (:func:`optimizer.corridor_network.find_links`): exits into other signals' approaches
+    (:mod:`controllers.exit_room`), clusters for the gridlock watchdog and, when
+    ``config.coordinate``, the corridor to coordinate (without them: neither exit room nor
+    clusters); ``strategic_inline``: re-optimize and evaluate inside :meth:`step`
     (the SUMO runner); False leaves a :class:`ReplanRequest` in :attr:`replan_due` instead,
     for a driver that runs :meth:`candidate_plan` and the evaluator in a worker and hands the
     result to :meth:`consider` (the daemon, ``daemon``).
@@ -254,6 +340,9 @@ class AdaptivePolicy:
         self.node_of_camera = {lay.camera_id: node for node in self.nodes.values() for lay in node.layouts}
         self.plan = program_plan(models)
         self._apply_plan_bounds(self.plan)
+        self.exits = ExitLinks(models, links)
+        self.watchdog = GridlockWatchdog({tls: len(node.lanes) for tls, node in self.nodes.items()},
+                                         clusters(models, links), config.gridlock_after_s, start_s)
         self._links = tuple(links) if config.coordinate else ()
         linked = {tls for link in self._links for tls in (link.upstream, link.downstream)}
         self.clocks = {tls: CoordinationClock(ip.cycle_s, ip.offset_s, start_s)
@@ -262,7 +351,8 @@ class AdaptivePolicy:
         self._next_estimate_s = start_s
         self._next_shares_s = math.ceil(start_s / config.shares_every_s) * config.shares_every_s
         self._estimate: TrafficEstimate | None = None
-        self._report = AdaptiveReport(coordinated_intersections=tuple(self.clocks))
+        self._report = AdaptiveReport(coordinated_intersections=tuple(self.clocks),
+                                      gridlock_events=self.watchdog.events)
 
     def _apply_plan_bounds(self, plan: TimingPlan) -> None:
         cfg = self.config
@@ -301,32 +391,41 @@ class AdaptivePolicy:
         if now_s >= self._next_estimate_s or any(not f.ok for f in frames.values()):
             self._estimate = self.estimator.estimate(now_s)
             self._next_estimate_s = now_s + self.config.estimate_every_s
+        sensed = {tls: self._sense(node, frames) for tls, node in self.nodes.items()}
+        locked = self.watchdog.update(now_s, dt_s, {
+            tls: JunctionView(v.obs.queue_veh, v.head_stopped, v.crossings,
+                              self.nodes[tls].lane_protected[status[tls].phase] & (not status[tls].in_clearance), v.ok)
+            for tls, v in sensed.items()})
+        full = self._full_exits(sensed)
         for tls, node in self.nodes.items():
-            commands.extend(self._decide(node, status[tls], now_s, dt_s, frames))
+            commands.extend(self._decide(node, sensed[tls], status[tls], now_s, dt_s, full.get(tls, frozenset()),
+                                         tls in locked))
         if now_s >= self._next_shares_s:
             self._next_shares_s = (math.floor(now_s / self.config.shares_every_s) + 1) * self.config.shares_every_s
             for node in self.nodes.values():
                 node.shares = node.phase_lane_shares()
         return commands
 
-    def _decide(self, node: _Node, signal: SignalStatus, now_s: float, dt_s: float,
-                frames: Mapping[str, CameraFrame]) -> Iterable[PhaseCommand]:
+    def _decide(self, node: _Node, sensed: _Sensed, signal: SignalStatus, now_s: float, dt_s: float,
+                full_exits: frozenset[str], locked: bool) -> Iterable[PhaseCommand]:
         node.waiting_s += dt_s
         node.waiting_s[signal.phase] = 0.0
         if signal.in_clearance:
             return ()
         tls = node.model.tls_id
-        obs, outage_served = self._observation(node, signal, frames, now_s)
+        outage_served = self._remember(node, sensed, signal, now_s)
+        obs = sensed.obs
         phase = node.model.phases[signal.phase]
         plan_green = self.plan.intersections[tls].timing(signal.phase).green_s
-        # no vehicle has left the junction for a while although some wait: a jam inside the
-        # junction; flipping phases every few seconds only feeds it, so each phase runs its
-        # plan green (as during a camera outage) until traffic moves again
-        stalled = (now_s - node.last_crossing_s.max()) > self.config.stall_s and obs.queue_veh.sum() >= 1
-        if stalled:
+        if locked:  # see controllers.gridlock: recovery
             node.blocking.clear()
-        min_green = max(phase.min_green_s, plan_green if outage_served or stalled else 0.0)
-        decision = decide(node.blocking.shares(node.shares), signal.phase, signal.green_s, min_green,
+        shares = node.blocking.shares(node.shares_with_room(full_exits))
+        if locked:
+            shares = _box_first(node, shares, sensed)
+        # a camera out or a lock: each phase runs its plan green; flipping phases every few
+        # seconds only feeds a jam inside the junction
+        min_green = max(phase.min_green_s, plan_green if outage_served or locked else 0.0)
+        decision = decide(shares, signal.phase, signal.green_s, min_green,
                           node.max_green_s[signal.phase], node.waiting_s, obs, self.config.wait_weight_s)
         due = self._coordinated_phase_due(node, signal, now_s)
         if decision.hold or decision.next_phase is None:
@@ -350,39 +449,65 @@ class AdaptivePolicy:
             return None
         return coordinated
 
-    def _observation(self, node: _Node, signal: SignalStatus, frames: Mapping[str, CameraFrame],
-                     now_s: float) -> tuple[LaneObservation, bool]:
-        """Per-lane queue (in view, plus the estimated part beyond the view when the queue
-        spills back), moving vehicles and discharge state; whether an out camera's lanes
-        are served by the current phase."""
+    def _sense(self, node: _Node, frames: Mapping[str, CameraFrame]) -> _Sensed:
+        """What the cameras show of ``node`` this step: per-lane queue (in view, plus the
+        estimated part beyond the view when the queue spills back; the estimator's queue for
+        a camera in outage), moving vehicles, discharge state, crossings, the junction box."""
         estimate = self._estimate
         n = len(node.lanes)
         queue, moving, near = np.zeros(n), np.zeros(n), np.zeros(n)
-        outage_served = False
+        crossings, in_box = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        green, head_stopped, ok = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
         for lay in node.layouts:
             sl = node.lane_slices[lay.camera_id]
             frame = frames[lay.camera_id]
             if not frame.ok:
                 if estimate is not None:
                     queue[sl] = [estimate.queue_veh.get(lane, 0.0) for lane in lay.lanes]
-                near[sl] = 0.0
-                if node.shares[signal.phase, sl].any():
-                    outage_served = True
                 continue
+            ok[sl] = True
             queue[sl] = frame.stopped
             if estimate is not None:
                 hidden = [estimate.queue_veh.get(lane, 0.0) if estimate.spillback.get(lane, False) else 0.0
                           for lane in lay.lanes]
                 queue[sl] = np.maximum(frame.stopped, hidden)
             moving[sl] = np.maximum(frame.present - frame.stopped, 0)
-            node.last_crossing_s[sl][frame.crossings > 0] = now_s
-            quiet_s = now_s - node.last_crossing_s[sl]
-            node.blocking.update(now_s, signal.phase, signal.green_s, frame.green, frame.head_stopped, quiet_s, sl)
             # a lane keeps its green while a vehicle is due at the stop line within the gap
             # (passage time) or its queue is discharging (the head moves, others still wait)
             serving = (frame.arrival_s <= self.config.gap_s) | ((frame.stopped > 0) & ~frame.head_stopped & frame.green)
             near[sl] = serving.astype(float)
-        return LaneObservation(queue, near, moving), outage_served
+            crossings[sl] = frame.crossings
+            in_box[sl] = frame.stopped_in_junction
+            green[sl] = frame.green
+            head_stopped[sl] = frame.head_stopped
+        return _Sensed(LaneObservation(queue, near, moving), crossings, in_box, green, head_stopped, ok)
+
+    def _remember(self, node: _Node, sensed: _Sensed, signal: SignalStatus, now_s: float) -> bool:
+        """Update the node's memory from this step's view (last crossing per lane, blocked
+        lanes); whether a camera in outage watches lanes the current phase serves."""
+        outage_served = False
+        for lay in node.layouts:
+            sl = node.lane_slices[lay.camera_id]
+            if not sensed.ok[sl].all():
+                outage_served |= bool(node.shares[signal.phase, sl].any())
+                continue
+            node.last_crossing_s[sl][sensed.crossings[sl] > 0] = now_s
+            quiet_s = now_s - node.last_crossing_s[sl]
+            node.blocking.update(now_s, signal.phase, signal.green_s, sensed.green[sl], sensed.head_stopped[sl],
+                                 quiet_s, sl)
+        return outage_served
+
+    def _full_exits(self, sensed: Mapping[str, _Sensed]) -> dict[str, frozenset[str]]:
+        """Per intersection, its exit edges without room (:mod:`controllers.exit_room`)."""
+        if not len(self.exits):
+            return {}
+        queue_by_lane: dict[str, float] = {}
+        in_box_by_lane: dict[str, float] = {}
+        for tls, node in self.nodes.items():
+            queue_by_lane.update(zip(node.lanes, sensed[tls].obs.queue_veh.tolist()))
+            in_box_by_lane.update(zip(node.lanes, sensed[tls].in_box.tolist()))
+        room = self.exits.room_veh(queue_by_lane, in_box_by_lane)
+        return {tls: self.exits.full_exits(tls, room, self.config.min_exit_room_veh) for tls in self.nodes}
 
     # -- strategic layer ------------------------------------------------------------------
     # Three parts, so that a driver can run the slow middle one in a worker: the request

@@ -11,6 +11,7 @@ from controllers.backend import PhaseCommand, PlanCommand, SignalStatus
 from controllers.gate import GateDecision
 from controllers.tactical import LaneObservation, decide
 from counting.camera_frame import CameraFrame, CameraLayout
+from optimizer.corridor import CorridorLink
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel, Movement, Phase, SignalLink
 from optimizer.plan import TimingPlan
@@ -130,3 +131,48 @@ def test_tactical_decide_skips_empty_phases_and_obeys_max_green() -> None:
     assert not at_max.hold and at_max.next_phase == 2
     # below min green it holds whatever waits
     assert decide(shares, 0, 3.0, 5.0, 40.0, waiting, obs).hold
+
+
+def two_signals() -> tuple[dict[str, IntersectionModel], dict[str, CameraLayout], list[CorridorLink]]:
+    """A: approach ``a`` straight on into ``ab`` (phase 0) and a side street ``s`` (phase 1);
+    ``ab`` is 75 m (10 vehicles) long and the approach of B."""
+    a_links = (SignalLink(0, "a_0", "ab_0", "a", "through"), SignalLink(1, "s_0", "s_out_0", "s", "through"))
+    a_moves = (Movement("a:through", "a", "through", (0,), ("a_0",), ("ab",)),
+               Movement("s:through", "s", "through", (1,), ("s_0",), ("s_out",)))
+    a = IntersectionModel("A", a_links, a_moves, (Phase(0, "Gr", 30.0, 5.0, 60.0), Phase(1, "rG", 30.0, 5.0, 60.0)),
+                          3.0, 2.0, 70.0)
+    b = IntersectionModel("B", (SignalLink(0, "ab_0", "b_out_0", "ab", "through"),),
+                          (Movement("ab:through", "ab", "through", (0,), ("ab_0",), ("b_out",)),),
+                          (Phase(0, "G", 30.0, 5.0, 60.0),), 3.0, 2.0, 35.0)
+    layouts = {cam: CameraLayout(cam, (f"{cam}_0",), (f"{cam}:through",), ((True,),)) for cam in ("a", "s", "ab")}
+    return {"A": a, "B": b}, layouts, [CorridorLink("A", "B", 7.0, 75.0, exit_edge="ab", approach="ab")]
+
+
+def test_no_green_into_a_full_exit_until_the_queue_there_moves() -> None:
+    models, layouts, links = two_signals()
+    pol = AdaptivePolicy(models, layouts, start_s=0.0, config=AdaptiveConfig(use_gate=False), links=links)
+    status = {"A": SignalStatus("A", phase=1, green_s=20.0), "B": SignalStatus("B", phase=0, green_s=20.0)}
+
+    def a_commands(t: float, queue_at_b: int) -> list[PhaseCommand]:
+        frames = {"a": frame("a", t, stopped=5), "s": frame("s", t, green=True),
+                  "ab": frame("ab", t, stopped=queue_at_b, green=False, head_stopped=True)}
+        return [c for c in phase_commands(pol.step(t, 1.0, frames, status)) if c.tls_id == "A"]
+
+    # 9 of 10 vehicles' room taken at B's stop line: a's 5 waiting vehicles are not released
+    assert a_commands(1.0, queue_at_b=9) == [PhaseCommand("A", "hold", 1)]
+    # B's queue moves up to 3: a goes next
+    assert a_commands(2.0, queue_at_b=3) == [PhaseCommand("A", "serve_next", 0)]
+
+
+def test_a_movement_that_stands_through_its_green_is_a_counted_gridlock_and_runs_its_plan_green() -> None:
+    pol = policy(AdaptiveConfig(use_gate=False, gridlock_after_s=30.0))
+    commands: list[PhaseCommand] = []
+    for t in range(1, 41):  # n stands at the line through 40 s of green, nothing crosses; e waits
+        frames = {"n": frame("n", float(t), stopped=6, green=True, head_stopped=True),
+                  "e": frame("e", float(t), stopped=3)}
+        commands = phase_commands(pol.step(float(t), 1.0, frames, {"X": SignalStatus("X", 0, 10.0)}))
+    report = pol.report()
+    assert report.gridlocks == 1 and report.as_dict()["gridlocks"] == 1
+    assert report.gridlock_events[0].members == ("X",) and report.gridlock_events[0].end_s is None
+    # locked: the phase keeps its plan green (30 s) instead of flipping after its 5 s minimum
+    assert commands == [PhaseCommand("X", "hold", 0)]
