@@ -11,8 +11,14 @@ ones: per vehicle ``timeLoss + departDelay`` from SUMO's tripinfo, counting
 ``delay_s_per_vehicle`` is the mean over all three groups. Throughput is the number of
 arrived vehicles; stops per vehicle is SUMO's ``waitingCount`` (times a vehicle came to a
 halt) averaged over the same vehicles. Per intersection, :class:`IntersectionProbe` samples
-every step the halting vehicles per approach (queue, vehicles) and the time lost on the
-approach lanes (``n * (1 - mean speed / speed limit)`` per lane and second).
+every step the halting vehicles per approach (queue, vehicles), the time lost on the
+approach lanes (``n * (1 - mean speed / speed limit)`` per lane and second) and the longest
+stall: on one approach lane, the seconds of protected green (``G`` on each of its links) it
+was shown while vehicles halted on it and none of its vehicles came out of the junction onto
+an exit lane, summed from one vehicle out to the next (a lock: a movement that has its green
+and a queue and does not discharge, because its exit is full or the box is blocked; red
+time does not count, so a long red is no stall, nor does a permitted turn waiting for a
+gap).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class IntersectionMetrics:
     vehicles: int
     time_loss_s: float
     approaches: dict[str, ApproachQueue]
+    longest_stall_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,15 @@ class IntersectionProbe:
         self._queue_max = np.zeros(len(approach_keys))
         self._time_loss = np.zeros(len(self._ids))
         self._seen: list[dict[str, int]] = [{} for _ in self._ids]  # vehicle id -> step last seen
+        models = list(intersections.values())
+        self._lane_links = [[link.index for link in models[k].links if link.from_lane == lane]
+                            for lane, k in zip(lanes, owner)]
+        self._exit_lanes = list(dict.fromkeys(lane for model in models for lane in model.outgoing_lanes))
+        self._on_exit: set[str] = set()  # vehicles on the exit lanes last step
+        self._origin: dict[str, int] = {}  # vehicle -> the approach lane (index) it was last seen on
+        self._step_s = float(conn.simulation.getDeltaT())
+        self._stall = np.zeros(len(lanes))  # per approach lane: protected green seconds with a queue, none out
+        self._longest_stall = np.zeros(len(self._ids))
         self._forgotten = [0] * len(self._ids)
         self._steps = 0
 
@@ -109,14 +125,38 @@ class IntersectionProbe:
         loss = count * np.clip(1.0 - speed / np.maximum(self._max_speed, 0.1), 0.0, 1.0)
         self._time_loss += np.bincount(self._owner, loss, len(self._ids))
         step = self._steps
+        self._sample_stall(halting)  # before this step's approach lanes: an exit may be one too
         for i in np.flatnonzero(count):
-            self._seen[self._owner[i]].update(dict.fromkeys(lane_api.getLastStepVehicleIDs(self._lanes[i]), step))
+            ids = lane_api.getLastStepVehicleIDs(self._lanes[i])
+            self._seen[self._owner[i]].update(dict.fromkeys(ids, step))
+            self._origin.update(dict.fromkeys(ids, int(i)))
         self._steps += 1
         if self._steps % self.FORGET_AFTER_STEPS == 0:
             for k, seen in enumerate(self._seen):
                 kept = {v: last for v, last in seen.items() if step - last < self.FORGET_AFTER_STEPS}
                 self._forgotten[k] += len(seen) - len(kept)
                 self._seen[k] = kept
+            self._origin = {v: i for v, i in self._origin.items() if v in self._seen[self._owner[i]]}
+
+    def _sample_stall(self, halting: np.ndarray) -> None:
+        """Advance each approach lane's stall clock (see the module docstring): a vehicle new on
+        an exit lane came out from the approach lane it was last seen on."""
+        lane_api, light_api = self._conn.lane, self._conn.trafficlight
+        on_exit: set[str] = set()
+        for lane in self._exit_lanes:
+            if lane_api.getLastStepVehicleNumber(lane):
+                on_exit.update(lane_api.getLastStepVehicleIDs(lane))
+        out = np.zeros(len(self._lanes), dtype=bool)
+        for vid in on_exit - self._on_exit:
+            lane = self._origin.pop(vid, None)
+            if lane is not None:
+                out[lane] = True
+        self._on_exit = on_exit
+        states = [light_api.getRedYellowGreenState(tls) for tls in self._ids]
+        green = np.array([bool(links) and all(i < len(states[k]) and states[k][i] == "G" for i in links)
+                          for k, links in zip(self._owner, self._lane_links)], dtype=bool)
+        self._stall = np.where(out | (halting == 0), 0.0, self._stall + np.where(green, self._step_s, 0.0))
+        np.maximum.at(self._longest_stall, self._owner, self._stall)
 
     def summary(self) -> dict[str, IntersectionMetrics]:
         steps = max(self._steps, 1)
@@ -136,6 +176,7 @@ class IntersectionProbe:
                 vehicles=vehicles,
                 time_loss_s=round(float(self._time_loss[k]), 1),
                 approaches=approaches,
+                longest_stall_s=float(self._longest_stall[k]),
             )
         return out
 

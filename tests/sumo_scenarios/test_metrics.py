@@ -75,3 +75,53 @@ def test_intersection_probe_forgets_vehicles_gone_and_counts_the_same(tmp_path: 
     assert all(full[tls].vehicles > 50 for tls in models)
     assert {tls: m.vehicles for tls, m in bounded.items()} == {tls: m.vehicles for tls, m in full.items()}
     assert sum(map(len, forgets._seen)) < sum(map(len, remembers._seen)) / 2
+
+
+class _Sumo:
+    """A scripted stand-in for libsumo: one signal, approach lane ``a_0`` (link 0) into exit
+    ``x_0``. ``play`` sets, per step, the signal state and which vehicles stand where."""
+
+    def __init__(self) -> None:
+        self.state, self.lanes, self.halting = "r", {"a_0": [], "x_0": []}, 0
+        sumo = self
+
+        class lane:
+            getLastStepHaltingNumber = staticmethod(lambda l: sumo.halting if l == "a_0" else 0)
+            getLastStepVehicleNumber = staticmethod(lambda l: len(sumo.lanes[l]))
+            getLastStepMeanSpeed = staticmethod(lambda l: 0.0)
+            getLastStepVehicleIDs = staticmethod(lambda l: tuple(sumo.lanes[l]))
+            getMaxSpeed = staticmethod(lambda l: 13.9)
+
+        class trafficlight:
+            getRedYellowGreenState = staticmethod(lambda tls: sumo.state)
+
+        class simulation:
+            getDeltaT = staticmethod(lambda: 1.0)
+
+        self.lane, self.trafficlight, self.simulation = lane, trafficlight, simulation
+
+
+def test_the_longest_stall_counts_green_with_a_queue_and_nothing_coming_out(tmp_path: Path) -> None:
+    from optimizer.intersection import IntersectionModel, Movement, Phase, SignalLink
+    from sumo_scenarios.metrics import IntersectionProbe
+
+    model = IntersectionModel("J", (SignalLink(0, "a_0", "x_0", "a", "through"),),
+                              (Movement("a:through", "a", "through", (0,), ("a_0",), ("x",)),),
+                              (Phase(0, "G", 30.0, 5.0, 60.0),), 3.0, 0.0, 33.0)
+    sumo = _Sumo()
+    probe = IntersectionProbe(sumo, {"J": model})  # type: ignore[arg-type]
+
+    def play(steps: int, state: str, on_approach: list[str], out: list[str]) -> None:
+        sumo.state, sumo.lanes, sumo.halting = state, {"a_0": on_approach, "x_0": out}, len(on_approach)
+        for _ in range(steps):
+            probe.sample()
+
+    play(60, "r", ["v1", "v2"], [])          # a long red: no stall
+    play(20, "G", ["v1", "v2"], [])          # 20 s of green, nobody out
+    play(30, "r", ["v1", "v2"], [])          # red again: the clock waits
+    play(15, "G", ["v1", "v2"], [])          # 35 s of green in all
+    play(1, "G", ["v2"], ["v1"])             # v1 comes out: the clock starts again
+    play(10, "G", ["v2"], ["v1"])
+    assert probe.summary()["J"].longest_stall_s == 35.0
+    play(10, "g", ["v2"], ["v1"])            # a permitted turn waiting for a gap is no stall
+    assert probe.summary()["J"].longest_stall_s == 35.0
