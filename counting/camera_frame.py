@@ -37,6 +37,20 @@ vehicles the lane zones held (input 640), 5, 9 and 6 read stopped at 0.1 m/s, 9,
 at 0.5 m/s, 10, 12 and 11 at 1.0 m/s. 0.5 m/s (1.8 km/h) is still well below a queue's
 creeping speed when it starts to discharge."""
 
+BOX_CRAWL_M_S = 3.0
+"""A vehicle inside the junction box slower than this (m/s) stands there: it will not be out
+of the way before a crossing stream released now reaches it (``CameraFrame.stopped_in_junction``;
+the SUMO virtual camera and the video frame builder both use it).
+
+Why 3.0 and not a standing speed (``benchmarks/adaptive.py``, cologne3, README "Adaptive
+control"): on cologne3's large cluster junction (33 m through the box) a through vehicle held
+up by left-turners crawls on at 1-2 m/s. At 1.0 m/s it did not count, the all-red ended, the
+crossing phase was released into it and the box deadlocked (seeds 3 and 5: 37.4 and 39.5
+s/veh, the vehicles teleported by SUMO after 300 s); at 3.0 m/s the all-red waits for it and
+neither seed locks (18.7 and 16.0). Counting every vehicle in the box whatever its speed lost
+more green than it saved (seeds 3 and 5 with a 10 s hold: 17.6 and 20.6 against 16.9 and
+17.6 at 3.0 m/s)."""
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -94,7 +108,7 @@ class CameraFrame:
     * ``head_stopped``: the first vehicle of the lane stands within a few metres of the
       stop line,
     * ``stopped_in_junction``: vehicles that crossed the lane's stop line and stand (or
-      crawl) inside the junction box, e.g. a turn waiting for a gap.
+      crawl, below ``BOX_CRAWL_M_S``) inside the junction box, e.g. a turn waiting for a gap.
 
     The last three come from the tracks; a source that has no tracks may leave them out
     (``arrival_s`` is then all ``inf``, ``head_stopped`` all False, ``stopped_in_junction`` zero).

@@ -13,7 +13,7 @@ estimator and the adaptive policy cannot tell video from simulation:
 * ``arrival_s``: distance to the stop line over speed of the nearest moving vehicle;
 * ``head_stopped``: the lane's first vehicle stands within ``HEAD_AT_LINE_M`` of the line;
 * ``stopped_in_junction``: counted vehicles inside the site's junction polygon slower than
-  ``BOX_CRAWL_M_S`` (as the virtual camera);
+  ``counting.camera_frame.BOX_CRAWL_M_S`` (as the virtual camera);
 * ``green``: the lane's signal head read from the pixels (:mod:`vision.signal_head`),
   when the site has one; False otherwise.
 
@@ -41,7 +41,7 @@ import numpy.typing as npt
 
 from calibration.geometry import points_in_polygon, point_segment_distance
 from calibration.site import TURNS, LaneConfig, SiteConfig
-from counting.camera_frame import CameraFrame, CameraLayout
+from counting.camera_frame import BOX_CRAWL_M_S, CameraFrame, CameraLayout
 from counting.counter import SiteCounter
 from counting.events import Crossing, CountedMovement, QueueSample
 from vision.detections import Detections
@@ -55,7 +55,6 @@ from vision.zoom import RegionDetector
 THUMBNAIL_WIDTH_PX = 480  # the dashboard's camera thumbnail
 
 HEAD_AT_LINE_M = 8.0  # as the virtual camera: a stopped vehicle this close to the line is the head
-BOX_CRAWL_M_S = 1.0  # as the virtual camera: a vehicle in the junction slower than this waits there
 
 
 def approach_layouts(site: SiteConfig) -> dict[str, CameraLayout]:

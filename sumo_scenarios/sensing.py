@@ -63,7 +63,7 @@ from types import ModuleType
 
 import numpy as np
 
-from counting.camera_frame import STOPPED_SPEED_M_S, CameraFrame, CameraLayout
+from counting.camera_frame import BOX_CRAWL_M_S, STOPPED_SPEED_M_S, CameraFrame, CameraLayout
 from counting.estimator import DetectionRates
 from optimizer.intersection import GREEN_CHARS, IntersectionModel
 from phasewise_errors import ConfigError
@@ -72,7 +72,6 @@ CAR, BUS, TRUCK, MOTORCYCLE = 2, 5, 7, 3
 _VCLASS_TO_COCO = {"passenger": CAR, "truck": TRUCK, "trailer": TRUCK, "delivery": TRUCK,
                    "bus": BUS, "coach": BUS, "motorcycle": MOTORCYCLE, "moped": MOTORCYCLE}
 HEAD_AT_LINE_M = 8.0  # a stopped vehicle this close to the stop line is the lane's head
-BOX_CRAWL_M_S = 1.0  # a vehicle inside the junction slower than this is waiting there
 
 
 @dataclass(frozen=True)
