@@ -8,8 +8,10 @@ ingolstadt7. Controllers: static, actuated, maxpressure, then adaptive with perf
 (0 %) and with the default camera noise (``sumo_scenarios.sensing.CameraNoise``: measured on
 the intersection clip) at 5 % (its default) and 20 % miss rate, and ``adaptive-coordinated``
 (the plan's offsets kept, default noise).
-Prints one table with, for adaptive, its delay change against static and against the
-better of actuated/maxpressure, and the published RESCO reference where known.
+Prints one table with delay (mean ± std over seeds, and the worst seed), for adaptive its
+delay change against static and against the better of actuated/maxpressure, throughput,
+stops, CO2 and fuel per vehicle (SUMO's HBEFA 4.2 model), and the published RESCO
+reference where known.
 """
 
 from __future__ import annotations
@@ -71,19 +73,22 @@ def main() -> None:
             print(f"{summary['scenario']:<16} {label:<20} delay {summary['delay_s_per_vehicle']:7.1f}", flush=True)
     last_seed = args.first_seed + args.seeds - 1
     table = Table(title=f"adaptive vs baselines, mean of seeds {args.first_seed}-{last_seed}, RESCO delay (s/veh)")
-    for col in ("scenario", "controller", "delay s/veh", "vs static", "vs best of act/MP", "throughput", "stops/veh", "RESCO best"):
+    for col in ("scenario", "controller", "delay s/veh", "worst seed", "vs static", "vs best of act/MP", "throughput",
+                "stops/veh", "CO2 g/veh", "fuel ml/veh", "RESCO best"):
         table.add_column(col, justify="left" if col in ("scenario", "controller") else "right")
     for scenario, label, s, static, best in rows:
         d = s["delay_s_per_vehicle"]
         adaptive = label.startswith("adaptive")
         table.add_row(
             scenario, label, f"{d:.1f} ± {s['delay_s_per_vehicle_std']:.1f}",
+            f"{max(r['delay_s_per_vehicle'] for r in s['per_seed']):.1f}",
             f"{(d - static) / static:+.0%}" if adaptive else "",
             f"{(d - best) / best:+.0%}" if adaptive else "",
             f"{s['throughput_veh']:.0f}", f"{s['stops_per_vehicle']:.2f}",
+            f"{s['co2_g_per_vehicle']:.0f}", f"{s['fuel_ml_per_vehicle']:.0f}",
             f"{RESCO_BEST_S[scenario]:.0f}" if scenario in RESCO_BEST_S and adaptive else "",
         )
-    Console(width=160).print(table)
+    Console(width=200).print(table)
     if executor is not None:
         executor.close()
     print(f"total wall time {time.perf_counter() - started:.0f} s")

@@ -384,7 +384,8 @@ class PlanGate:
                 twin = build_twin(self.net_file, self.models, demand, queues_veh, self.config.horizon_s, seed, folder,
                                   network=self._network, sumo_options=self.sumo_options)
                 for plan in plans:
-                    job = RunJob(twin, seed, partial(FixedPlanController, plan), label=f"{plan.created_by} s{seed}")
+                    job = RunJob(twin, seed, partial(FixedPlanController, plan), label=f"{plan.created_by} s{seed}",
+                                 emissions=False)
                     futures.append(self._executor.submit(_simulate, job))
             limit_s = self.config.timeout_s
             remaining_s = None if limit_s is None else max(limit_s - (time.perf_counter() - started), 0.0)

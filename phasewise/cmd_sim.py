@@ -156,7 +156,8 @@ def _plan_factory(path: Path) -> ControllerFactory:
 
 def print_table(summaries: list[dict], title: str = "") -> None:
     table = Table(title=title or None)
-    for col in ("scenario", "controller", "delay s/veh", "throughput veh", "stops/veh", "unfinished", "never inserted", "seeds"):
+    for col in ("scenario", "controller", "delay s/veh", "throughput veh", "stops/veh", "CO2 g/veh", "fuel ml/veh",
+                "unfinished", "never inserted", "seeds"):
         table.add_column(col, justify="left" if col in ("scenario", "controller") else "right")
     for s in summaries:
         table.add_row(
@@ -165,11 +166,13 @@ def print_table(summaries: list[dict], title: str = "") -> None:
             f"{s['delay_s_per_vehicle']:.1f} ± {s['delay_s_per_vehicle_std']:.1f}",
             f"{s['throughput_veh']:.0f}",
             f"{s['stops_per_vehicle']:.2f}",
+            "-" if s.get("co2_g_per_vehicle") is None else f"{s['co2_g_per_vehicle']:.0f}",
+            "-" if s.get("fuel_ml_per_vehicle") is None else f"{s['fuel_ml_per_vehicle']:.0f}",
             f"{s['unfinished']:.0f}",
             f"{s['never_inserted']:.0f}",
             str(len(s["seeds"])),
         )
-    Console(width=max(Console().width, 120)).print(table)
+    Console(width=max(Console().width, 150)).print(table)
 
 
 @app.command()

@@ -10,7 +10,13 @@ ones: per vehicle ``timeLoss + departDelay`` from SUMO's tripinfo, counting
 
 ``delay_s_per_vehicle`` is the mean over all three groups. Throughput is the number of
 arrived vehicles; stops per vehicle is SUMO's ``waitingCount`` (times a vehicle came to a
-halt) averaged over the same vehicles. Per intersection, :class:`IntersectionProbe` samples
+halt) averaged over the same vehicles. CO2 (g) and fuel (ml) per vehicle come from SUMO's
+emission device on every vehicle (HBEFA 4.2, SUMO's default emission classes; fuel as
+volume with ``--emissions.volumetric-fuel``): everything the vehicles emitted in the network
+during the period, arrived or still running, over the same vehicles as the delay. A vehicle
+never inserted emits nothing here (it waits outside the network), so a controller that
+blocks the entries looks cleaner than it is; its delay shows it. They are None for a run
+without the device (the gate's twins). Per intersection, :class:`IntersectionProbe` samples
 every step the halting vehicles per approach (queue, vehicles), the time lost on the
 approach lanes (``n * (1 - mean speed / speed limit)`` per lane and second) and the longest
 stall: on one approach lane, the seconds of protected green (``G`` on each of its links) it
@@ -61,6 +67,8 @@ class RunMetrics:
     unfinished: int
     never_inserted: int
     intersections: dict[str, IntersectionMetrics] = field(default_factory=dict)
+    co2_g_per_vehicle: float | None = None
+    fuel_ml_per_vehicle: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -232,7 +240,14 @@ def read_run_metrics(
     stops: list[float] = []
     inserted: set[str] = set()
     arrived = unfinished = 0
+    co2_mg = fuel_ml = 0.0
+    with_emissions = False
     for _, elem in ET.iterparse(tripinfo, events=("end",)):
+        if elem.tag == "emissions":
+            with_emissions = True
+            co2_mg += float(elem.get("CO2_abs", 0))
+            fuel_ml += float(elem.get("fuel_abs", 0))
+            continue
         if elem.tag != "tripinfo":
             continue
         if float(elem.get("depart", "-1")) < 0:
@@ -261,22 +276,29 @@ def read_run_metrics(
         unfinished=unfinished,
         never_inserted=len(never),
         intersections=intersections,
+        co2_g_per_vehicle=round(co2_mg / 1000 / n, 2) if with_emissions and n else None,
+        fuel_ml_per_vehicle=round(fuel_ml / n, 2) if with_emissions and n else None,
     )
 
 
 
 HEADLINE = ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle", "vehicles", "unfinished", "never_inserted")
+EMISSIONS = ("co2_g_per_vehicle", "fuel_ml_per_vehicle")
 
 
 def summarize(runs: list[RunMetrics], seeds: list[int]) -> dict:
     """Means over seeds at the top level, per-seed values and per-intersection detail below.
 
-    The top-level keys are ``HEADLINE`` (means over seeds), ``seeds``, ``per_seed`` (each
+    The top-level keys are ``HEADLINE`` and ``EMISSIONS`` (means over seeds; an emission is
+    None when a run did not measure it), ``seeds``, ``per_seed`` (each
     run's full metrics) and ``intersections`` (per tls: delay and queues averaged over seeds).
     """
     if not runs:
         raise ValueError("summarize needs at least one run")
     out: dict = {key: round(float(np.mean([getattr(r, key) for r in runs])), 3) for key in HEADLINE}
+    for key in EMISSIONS:
+        values = [getattr(r, key) for r in runs]
+        out[key] = None if None in values else round(float(np.mean(values)), 2)
     out["delay_s_per_vehicle_std"] = round(float(np.std([r.delay_s_per_vehicle for r in runs])), 3)
     out["seeds"] = list(seeds)
     intersections: dict[str, dict] = {}
