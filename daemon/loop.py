@@ -599,6 +599,7 @@ class Daemon:
             queue = sum(float(np.sum(frames[lay.camera_id].stopped)) for lay in node.layouts if frames[lay.camera_id].ok)
             self.metrics.set("phasewise_queue_vehicles", queue, tls=tls)
             self.metrics.set("phasewise_plan_cycle_seconds", self.policy.plan.intersections[tls].cycle_s, tls=tls)
+        self.metrics.set("phasewise_gridlocks_total", float(self.policy.report().gridlocks))
         if self.world is not None:
             self.metrics.set("phasewise_monitor_violations_total", float(getattr(self.world, "violations", 0)))
 

@@ -40,6 +40,8 @@ HELP = {
     "phasewise_state_write_errors_total": ("counter", "failed writes of the state store, exports or logs"),
     "phasewise_state_restored": ("gauge", "1 when learnt state was restored at start"),
     "phasewise_clock_jumps_total": ("counter", "wall-clock jumps detected (the timeline keeps going)"),
+    "phasewise_gridlocks_total": ("counter", "gridlocks the watchdog recognised: an intersection or cluster where vehicles "
+                                  "wait and none get away (each logged with its start and end)"),
     "phasewise_monitor_violations_total": ("counter", "conflict-monitor violations (software in the loop)"),
 }
 STEP_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -165,11 +165,11 @@ class Site:
                             GateConfig(horizon_s=g.horizon_s, seeds=g.seeds, workers=g.workers, timeout_s=g.timeout_s,
                                        worker_nice=int(os.environ.get("PHASEWISE_GATE_NICE", GATE_WORKER_NICE))),
                             workdir=config.state_dir / "gate", sumo_options=self.scenario.sumo_options)
-        links: tuple = ()
-        if config.policy.coordinate:
-            from optimizer.corridor_network import find_links
+        # the signal links: exits into other signals (exit room), clusters (gridlock watchdog),
+        # and with coordination the offsets
+        from optimizer.corridor_network import find_links
 
-            links = tuple(find_links(self.scenario.net_file, dict(models)))
+        links = tuple(find_links(self.scenario.net_file, dict(models)))
         policy = AdaptivePolicy(models, cameras.layouts, self.clock.now_s(),
                                 AdaptiveConfig(replan_s=config.policy.replan_s, coordinate=config.policy.coordinate,
                                                view_m=config.cameras.view_m, use_gate=config.gate.enabled),

@@ -525,3 +525,23 @@ def test_a_plan_sent_while_another_is_on_its_way_follows_it(tmp_path) -> None:  
     assert (first.result, second.result) == ("", "")
     assert [p.created_by for p in backend.plans] == ["network program", "longer"] and d.policy.plan is longer
     assert max(d.step_seconds) < 0.2  # the downloads never ran on the loop
+
+
+class LockedCameras(FakeCameras):
+    """Both approaches hold a queue whose first vehicle stands at the line, and nothing
+    crosses: whatever is green does not discharge (a full exit or a blocked box)."""
+
+    def read(self, now_s: float) -> dict[str, CameraFrame]:
+        return {cam: CameraFrame(now_s, cam, True, np.array([6]), np.array([6]), np.array([40.0]), np.array([True]),
+                                 arrival_s=np.array([np.inf]), head_stopped=np.array([True]))
+                for cam in LAYOUTS}
+
+
+def test_a_lock_is_counted_once_in_the_gridlocks_metric(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    d = make_daemon(tmp_path, cameras=LockedCameras())
+    run_steps(d, 20)
+    assert d.metrics.get("phasewise_gridlocks_total") == 0.0  # not yet: a lock takes 30 s to recognise
+    run_steps(d, 60)
+    assert d.metrics.get("phasewise_gridlocks_total") == 1.0  # one lock, however long it lasts
+    assert "phasewise_gridlocks_total 1" in d.metrics.render()
+    d.shutdown()
