@@ -136,7 +136,8 @@ class BenchRow:
     delay_ci95: Optional[list[float]]
     wall_s: float
     wall_clock_timeouts: int
-    co2_g_per_vehicle: Optional[list[float]] = None  # not measured yet
+    co2_g_per_vehicle: Optional[list[float]] = None  # per seed; None in results written before emissions
+    fuel_ml_per_vehicle: Optional[list[float]] = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -201,10 +202,12 @@ def row_from_summary(scenario: str, controller: str, summary: dict, wall_s: floa
     values = {k: [float(s[k]) for s in per_seed] for k in METRICS}
     timeouts = sum(1 for s in per_seed for g in (s.get("controller_report") or {}).get("gate_decisions", [])
                    if "timed out" in str(g.get("reason", "")))
+    emissions = {k: None if any(s.get(k) is None for s in per_seed) else [float(s[k]) for s in per_seed]
+                 for k in ("co2_g_per_vehicle", "fuel_ml_per_vehicle")}
     return BenchRow(scenario, controller, [int(s["seed"]) for s in per_seed], values["delay_s_per_vehicle"],
                     values["throughput_veh"], values["stops_per_vehicle"],
                     {k: round(sum(v) / len(v), 3) for k, v in values.items()}, mean_ci95(values["delay_s_per_vehicle"]),
-                    round(wall_s, 1), timeouts)
+                    round(wall_s, 1), timeouts, emissions["co2_g_per_vehicle"], emissions["fuel_ml_per_vehicle"])
 
 
 # -- comparison ---------------------------------------------------------------------------

@@ -172,7 +172,17 @@ def print_table(summaries: list[dict], title: str = "") -> None:
             f"{s['never_inserted']:.0f}",
             str(len(s["seeds"])),
         )
-    Console(width=max(Console().width, 150)).print(table)
+    console_ = Console(width=max(Console().width, 150))
+    console_.print(table)
+    if any(set(s.get("by_vclass", {})) - {"passenger"} for s in summaries):
+        by_class = Table(title="by vehicle class (pedestrians: per person)")
+        for col in ("scenario", "controller", "class", "delay s/veh", "count", "stops/veh"):
+            by_class.add_column(col, justify="left" if col in ("scenario", "controller", "class") else "right")
+        for s in summaries:
+            for name, m in s.get("by_vclass", {}).items():
+                by_class.add_row(s["scenario"], s["controller"], name, f"{m['delay_s_per_vehicle']:.1f}",
+                                 f"{m['vehicles']:.0f}", f"{m['stops_per_vehicle']:.2f}")
+        console_.print(by_class)
 
 
 @app.command()

@@ -16,7 +16,14 @@ volume with ``--emissions.volumetric-fuel``): everything the vehicles emitted in
 during the period, arrived or still running, over the same vehicles as the delay. A vehicle
 never inserted emits nothing here (it waits outside the network), so a controller that
 blocks the entries looks cleaner than it is; its delay shows it. They are None for a run
-without the device (the gate's twins). Per intersection, :class:`IntersectionProbe` samples
+without the device (the gate's twins).
+
+``by_vclass`` splits delay, count and stops by SUMO vehicle class (``passenger``, ``bus``,
+``emergency``, ... from the vType definitions in the route and additional files; a type
+without ``vClass`` is ``passenger`` as in SUMO), with the same three groups of vehicles, and
+adds ``pedestrian`` when the run has persons: their delay is the ``timeLoss`` of their walks
+(waiting at crossings included), per person. The headline numbers stay per vehicle. Per
+intersection, :class:`IntersectionProbe` samples
 every step the halting vehicles per approach (queue, vehicles), the time lost on the
 approach lanes (``n * (1 - mean speed / speed limit)`` per lane and second) and the longest
 stall: on one approach lane, the seconds of protected green (``G`` on each of its links) it
@@ -57,6 +64,15 @@ class IntersectionMetrics:
 
 
 @dataclass(frozen=True)
+class ClassMetrics:
+    """Delay, count and stops of one vehicle class (or pedestrians, per person)."""
+
+    delay_s_per_vehicle: float
+    vehicles: int
+    stops_per_vehicle: float
+
+
+@dataclass(frozen=True)
 class RunMetrics:
     """Metrics of one run (one seed)."""
 
@@ -69,6 +85,7 @@ class RunMetrics:
     intersections: dict[str, IntersectionMetrics] = field(default_factory=dict)
     co2_g_per_vehicle: float | None = None
     fuel_ml_per_vehicle: float | None = None
+    by_vclass: dict[str, ClassMetrics] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -191,16 +208,41 @@ class IntersectionProbe:
 
 def scheduled_departures(scenario: Scenario) -> dict[str, float]:
     """Vehicle id -> scheduled departure for every vehicle/trip (and expanded flow) in the period."""
-    departures: dict[str, float] = {}
+    return {vid: depart for vid, (depart, _) in _schedule(scenario).items()}
+
+
+DEFAULT_TYPES = {"DEFAULT_VEHTYPE": "passenger", "DEFAULT_PEDTYPE": "pedestrian", "DEFAULT_BIKETYPE": "bicycle",
+                 "DEFAULT_TAXITYPE": "taxi", "DEFAULT_RAILTYPE": "rail_urban", "DEFAULT_CONTAINERTYPE": "ignoring"}
+
+
+def vehicle_classes(scenario: Scenario) -> dict[str, str]:
+    """vType id -> SUMO vClass, from the route and additional files (SUMO's default types included)."""
+    classes = dict(DEFAULT_TYPES)
+    for path in (*scenario.route_files, *scenario.additional_files):
+        try:
+            for _, elem in ET.iterparse(path, events=("end",)):
+                if elem.tag == "vType":
+                    classes[elem.get("id", "")] = elem.get("vClass", "passenger")
+                elif elem.tag in ("vehicle", "trip", "flow", "person"):
+                    elem.clear()
+        except (OSError, ET.ParseError):
+            continue  # SUMO has read these files; one it could not is reported by SUMO itself
+    return classes
+
+
+def _schedule(scenario: Scenario) -> dict[str, tuple[float, str]]:
+    """Vehicle id -> (scheduled departure, vType id) for every vehicle/trip (and expanded flow) in the period."""
+    departures: dict[str, tuple[float, str]] = {}
     for route_file in scenario.route_files:
         for _, elem in ET.iterparse(route_file, events=("end",)):
             if elem.tag in ("vehicle", "trip"):
                 depart = _depart_seconds(elem.get("depart", "0"))
                 if depart is not None and scenario.begin_s <= depart < scenario.end_s:
-                    departures[elem.get("id", "")] = depart
+                    departures[elem.get("id", "")] = (depart, elem.get("type", "DEFAULT_VEHTYPE"))
                 elem.clear()
             elif elem.tag == "flow":
-                departures.update(_flow_departures(elem, scenario))
+                vtype = elem.get("type", "DEFAULT_VEHTYPE")
+                departures.update({vid: (t, vtype) for vid, t in _flow_departures(elem, scenario).items()})
                 elem.clear()
     return departures
 
@@ -236,17 +278,29 @@ def read_run_metrics(
     """Combine SUMO's tripinfo (with unfinished vehicles) and the schedule into RunMetrics."""
     if not tripinfo.is_file():
         raise SimulationError(f"{scenario.name}: SUMO wrote no tripinfo output")
+    classes = vehicle_classes(scenario)
     delays: list[float] = []
     stops: list[float] = []
+    vclass: list[str] = []
     inserted: set[str] = set()
     arrived = unfinished = 0
     co2_mg = fuel_ml = 0.0
     with_emissions = False
+    person_delays: list[float] = []
+    walk_loss = 0.0
     for _, elem in ET.iterparse(tripinfo, events=("end",)):
         if elem.tag == "emissions":
             with_emissions = True
             co2_mg += float(elem.get("CO2_abs", 0))
             fuel_ml += float(elem.get("fuel_abs", 0))
+            continue
+        if elem.tag == "walk":
+            walk_loss += max(float(elem.get("timeLoss", 0)), 0.0)
+            continue
+        if elem.tag == "personinfo":
+            person_delays.append(walk_loss)
+            walk_loss = 0.0
+            elem.clear()
             continue
         if elem.tag != "tripinfo":
             continue
@@ -256,18 +310,26 @@ def read_run_metrics(
         inserted.add(elem.get("id", ""))
         delays.append(float(elem.get("timeLoss", 0)) + float(elem.get("departDelay", 0)))
         stops.append(float(elem.get("waitingCount", 0)))
+        vclass.append(classes.get(elem.get("vType", ""), "passenger"))
         if float(elem.get("arrival", "-1")) >= 0:
             arrived += 1
         else:
             unfinished += 1
         elem.clear()
-    never = [
-        scenario.end_s - depart
-        for vid, depart in scheduled_departures(scenario).items()
-        if vid not in inserted
-    ]
-    all_delays = delays + never
+    never = [(scenario.end_s - depart, classes.get(vtype, "passenger"))
+             for vid, (depart, vtype) in _schedule(scenario).items() if vid not in inserted]
+    all_delays = delays + [d for d, _ in never]
+    all_stops = stops + [0.0] * len(never)
+    all_classes = vclass + [c for _, c in never]
     n = len(all_delays)
+    by_vclass = {
+        name: ClassMetrics(round(float(np.mean([d for d, c in zip(all_delays, all_classes) if c == name])), 3),
+                           all_classes.count(name),
+                           round(float(np.mean([st for st, c in zip(all_stops, all_classes) if c == name])), 4))
+        for name in sorted(set(all_classes))
+    }
+    if person_delays:
+        by_vclass["pedestrian"] = ClassMetrics(round(float(np.mean(person_delays)), 3), len(person_delays), 0.0)
     return RunMetrics(
         delay_s_per_vehicle=round(float(np.mean(all_delays)), 3) if n else 0.0,
         throughput_veh=arrived,
@@ -278,8 +340,8 @@ def read_run_metrics(
         intersections=intersections,
         co2_g_per_vehicle=round(co2_mg / 1000 / n, 2) if with_emissions and n else None,
         fuel_ml_per_vehicle=round(fuel_ml / n, 2) if with_emissions and n else None,
+        by_vclass=by_vclass,
     )
-
 
 
 HEADLINE = ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle", "vehicles", "unfinished", "never_inserted")
@@ -291,7 +353,9 @@ def summarize(runs: list[RunMetrics], seeds: list[int]) -> dict:
 
     The top-level keys are ``HEADLINE`` and ``EMISSIONS`` (means over seeds; an emission is
     None when a run did not measure it), ``seeds``, ``per_seed`` (each
-    run's full metrics) and ``intersections`` (per tls: delay and queues averaged over seeds).
+    run's full metrics), ``intersections`` (per tls: delay and queues averaged over seeds) and
+    ``by_vclass`` (per class: delay and stops averaged over the seeds that had the class,
+    vehicles over all seeds).
     """
     if not runs:
         raise ValueError("summarize needs at least one run")
@@ -316,5 +380,15 @@ def summarize(runs: list[RunMetrics], seeds: list[int]) -> dict:
             },
         }
     out["intersections"] = intersections
+    out["by_vclass"] = {
+        name: {
+            "delay_s_per_vehicle": round(float(np.mean([r.by_vclass[name].delay_s_per_vehicle for r in runs
+                                                         if name in r.by_vclass])), 3),
+            "vehicles": round(float(np.mean([r.by_vclass[name].vehicles if name in r.by_vclass else 0 for r in runs])), 1),
+            "stops_per_vehicle": round(float(np.mean([r.by_vclass[name].stops_per_vehicle for r in runs
+                                                       if name in r.by_vclass])), 4),
+        }
+        for name in sorted({name for r in runs for name in r.by_vclass})
+    }
     out["per_seed"] = [{"seed": s, **r.to_dict()} for s, r in zip(seeds, runs)]
     return out

@@ -41,6 +41,9 @@ def test_the_result_holds_every_row_with_per_seed_numbers_and_the_versions(first
         assert row["seeds"] == [1, 2] and len(row["delay_s_per_vehicle"]) == 2 and row["wall_s"] > 0
         lo, hi = row["delay_ci95"]
         assert lo <= row["mean"]["delay_s_per_vehicle"] <= hi and row["wall_clock_timeouts"] == 0
+        # SUMO's HBEFA model: a few hundred metres of city driving is tens to hundreds of grams
+        assert len(row["co2_g_per_vehicle"]) == 2 and all(10 < g < 1000 for g in row["co2_g_per_vehicle"])
+        assert all(1 < ml < 500 for ml in row["fuel_ml_per_vehicle"])
 
 
 def test_a_second_run_against_the_first_passes_and_a_30_percent_better_baseline_fails(first: tuple[Path, Path]) -> None:

@@ -125,3 +125,39 @@ def test_the_longest_stall_counts_green_with_a_queue_and_nothing_coming_out(tmp_
     assert probe.summary()["J"].longest_stall_s == 35.0
     play(10, "g", ["v2"], ["v1"])            # a permitted turn waiting for a gap is no stall
     assert probe.summary()["J"].longest_stall_s == 35.0
+
+
+def test_delay_by_vehicle_class_and_per_person(tmp_path: Path) -> None:
+    routes = tmp_path / "r.rou.xml"
+    routes.write_text(
+        "<routes>"
+        '<vType id="city_bus" vClass="bus"/><vType id="amb" vClass="emergency"/><vType id="car"/>'
+        '<vehicle id="a" type="car" depart="0"><route edges="x"/></vehicle>'
+        '<vehicle id="b" type="city_bus" depart="10"><route edges="x"/></vehicle>'
+        '<vehicle id="c" type="city_bus" depart="60"><route edges="x"/></vehicle>'
+        '<vehicle id="d" type="amb" depart="20"><route edges="x"/></vehicle>'
+        '<vehicle id="e" depart="30"><route edges="x"/></vehicle>'
+        "</routes>"
+    )
+    tripinfo = tmp_path / "tripinfo.xml"
+    tripinfo.write_text(
+        "<tripinfos>"
+        '<tripinfo id="a" vType="car" depart="0" departDelay="0" arrival="50" timeLoss="10" waitingCount="1"/>'
+        '<tripinfo id="b" vType="city_bus" depart="10" departDelay="1" arrival="-1" timeLoss="29" waitingCount="2"/>'
+        '<tripinfo id="d" vType="amb" depart="20" departDelay="0" arrival="40" timeLoss="3" waitingCount="0"/>'
+        '<tripinfo id="e" vType="DEFAULT_VEHTYPE" depart="30" departDelay="0" arrival="80" timeLoss="6" waitingCount="1"/>'
+        '<personinfo id="p0" depart="0"><walk depart="0" arrival="70" timeLoss="12"/><walk depart="70" arrival="-1" timeLoss="4"/></personinfo>'
+        '<personinfo id="p1" depart="5"><walk depart="5" arrival="40" timeLoss="0"/></personinfo>'
+        "</tripinfos>"
+    )
+    m = read_run_metrics(tripinfo, Scenario("t", tmp_path / "n.net.xml", (routes,), 0.0, 100.0), {})
+    by = m.by_vclass
+    assert set(by) == {"passenger", "bus", "emergency", "pedestrian"}
+    assert (by["passenger"].vehicles, by["passenger"].delay_s_per_vehicle) == (2, 8.0)  # car and the default type
+    # the bus that never got in (c) is charged 100 - 60 s, as in the headline delay
+    assert (by["bus"].vehicles, by["bus"].delay_s_per_vehicle, by["bus"].stops_per_vehicle) == (2, 35.0, 1.0)
+    assert (by["emergency"].vehicles, by["emergency"].delay_s_per_vehicle) == (1, 3.0)
+    assert (by["pedestrian"].vehicles, by["pedestrian"].delay_s_per_vehicle) == (2, 8.0)  # (12 + 4 + 0) / 2 persons
+    assert m.vehicles == 5  # persons are not vehicles in the headline numbers
+    summary = summarize([m, m], [1, 2])
+    assert summary["by_vclass"]["bus"] == {"delay_s_per_vehicle": 35.0, "vehicles": 2.0, "stops_per_vehicle": 1.0}
