@@ -38,7 +38,7 @@ from controllers.sumo_backend import SumoBackend
 from optimizer.corridor_network import find_links
 from sumo_scenarios.runner import Simulation
 from sumo_scenarios.scenario import Scenario
-from sumo_scenarios.sensing import CameraNetwork, CameraNoise
+from sumo_scenarios.sensing import CameraNetwork, CameraNoise, PriorityReceivers
 
 __all__ = ["AdaptiveConfig", "AdaptiveController"]
 
@@ -60,6 +60,7 @@ class AdaptiveController:
     def start(self, sim: Simulation) -> None:
         cfg = self.config
         self.cameras = CameraNetwork(sim.conn, sim.intersections, cfg.view_m, self.noise, seed=self.camera_seed + sim.seed)
+        self.receivers = PriorityReceivers(sim.conn, sim.intersections, cfg.priority_range_m) if cfg.preemption else None
         self.backend = SumoBackend(sim.intersections, sim.conn, max_box_hold_s=cfg.box_hold_s)
         # every command and plan passes the safety layer, as in front of a real controller
         self.safe = SafeBackend(self.backend, sim.intersections, clock=lambda: self._time_s)
@@ -96,7 +97,8 @@ class AdaptiveController:
                       for lane, n in zip(lay.lanes, frames[lay.camera_id].stopped_in_junction)}
             self.backend.box_occupancy(tls, in_box)
         self.backend.tick(self._dt_s)
-        dispatch(self.safe, self.policy.step(now, self._dt_s, frames, self.safe.status()))
+        calls = self.receivers.observe() if self.receivers is not None else []
+        dispatch(self.safe, self.policy.step(now, self._dt_s, frames, self.safe.status(), calls))
 
     def report(self) -> dict:
         """What the controller did (the runner stores it with the run's results)."""

@@ -54,6 +54,12 @@ signal links (:func:`optimizer.corridor_network.find_links`) the strategic layer
 corridor (common cycle, splits, offsets) and, at each scheduled start of an intersection's
 coordinated phase, that phase goes next as soon as the running one ends (a yield point,
 :mod:`controllers.coordination`); a new plan's offsets are sought over a few cycles.
+
+**Emergency preemption** (``preemption``, on by default; :mod:`controllers.priority`): an
+emergency vehicle reported by a priority receiver on an approach has its phase served: held
+if green (past max green), else next as soon as the running green has had its minimum; the
+clearance of the green it ends is never cut. It overrides everything above and ends when the
+vehicle has crossed. Each preemption is logged and counted (``AdaptiveReport.preemptions``).
 """
 
 from __future__ import annotations
@@ -72,8 +78,9 @@ from controllers.exit_room import ExitLinks, edge_of_lane
 from controllers.gate import GateDecision
 from controllers.gridlock import GridlockEvent, GridlockWatchdog, JunctionView, clusters
 from controllers.lane_blocking import LaneBlocking
+from controllers.priority import Preemption, PreemptionEvent
 from controllers.tactical import LaneObservation, decide
-from counting.camera_frame import CameraFrame, CameraLayout
+from counting.camera_frame import CameraFrame, CameraLayout, PriorityCall
 from counting.estimator import DemandEstimator, DetectionRates, TrafficEstimate
 from optimizer.corridor import CorridorOptions, optimize_corridor
 from optimizer.corridor import CorridorLink
@@ -102,6 +109,9 @@ class AdaptiveConfig:
     intersection (or cluster), counts as locked (:mod:`controllers.gridlock`);
     ``min_exit_room_veh``: vehicles per lane an exit must still hold for a link into it to
     be released (:mod:`controllers.exit_room`).
+    ``preemption``: serve emergency vehicles reported by priority receivers
+    (:mod:`controllers.priority`); ``priority_range_m``: how far before the stop line the
+    SUMO driver's receivers hear them.
     The remaining knobs are described in the module docstring; ``use_gate``, ``gate_*``,
     ``view_m`` configure the driver's ports (gate, cameras).
     """
@@ -116,6 +126,8 @@ class AdaptiveConfig:
     min_exit_room_veh: float = 2.0
     box_hold_s: float = 4.0
     coordinate: bool = False
+    preemption: bool = True
+    priority_range_m: float = 300.0
     optimize_time_s: float = 2.0
     turn_memory_s: float = 600.0
     estimate_every_s: float = 5.0
@@ -168,6 +180,12 @@ class AdaptiveReport:
     coordinated_intersections: tuple[str, ...] = ()
     offset_transition_cycles: int = 0
     gridlock_events: list[GridlockEvent] = field(default_factory=list)
+    preemption_events: list[PreemptionEvent] = field(default_factory=list)
+
+    @property
+    def preemptions(self) -> int:
+        """Emergency preemptions served (one per vehicle and intersection)."""
+        return len(self.preemption_events)
 
     @property
     def gridlocks(self) -> int:
@@ -190,6 +208,8 @@ class AdaptiveReport:
             "offset_transition_cycles": self.offset_transition_cycles,
             "gridlocks": self.gridlocks,
             "gridlock_events": [e.as_dict() for e in self.gridlock_events],
+            "preemptions": self.preemptions,
+            "preemption_events": [e.as_dict() for e in self.preemption_events],
         }
 
 
@@ -351,8 +371,10 @@ class AdaptivePolicy:
         self._next_estimate_s = start_s
         self._next_shares_s = math.ceil(start_s / config.shares_every_s) * config.shares_every_s
         self._estimate: TrafficEstimate | None = None
+        self.preemption = Preemption(models)
         self._report = AdaptiveReport(coordinated_intersections=tuple(self.clocks),
-                                      gridlock_events=self.watchdog.events)
+                                      gridlock_events=self.watchdog.events,
+                                      preemption_events=self.preemption.events)
 
     def _apply_plan_bounds(self, plan: TimingPlan) -> None:
         cfg = self.config
@@ -367,11 +389,12 @@ class AdaptivePolicy:
 
     # -- per step -------------------------------------------------------------------------
     def step(self, now_s: float, dt_s: float, frames: Mapping[str, CameraFrame],
-             status: Mapping[str, SignalStatus]) -> list[Command]:
+             status: Mapping[str, SignalStatus], priority: Sequence[PriorityCall] = ()) -> list[Command]:
         """One decision step: every intersection's commands, and a new plan when one passes.
 
         ``frames``: this step's frame of every camera (by camera id); ``status``: what each
-        signal shows now (after the step ``dt_s`` that ended at ``now_s``).
+        signal shows now (after the step ``dt_s`` that ended at ``now_s``); ``priority``: the
+        priority receivers' calls this step (none: no receivers, or nobody calling).
         """
         commands: list[Command] = []
         decay = float(np.exp(-dt_s / self.config.turn_memory_s))
@@ -397,9 +420,10 @@ class AdaptivePolicy:
                               self.nodes[tls].lane_protected[status[tls].phase] & (not status[tls].in_clearance), v.ok)
             for tls, v in sensed.items()})
         full = self._full_exits(sensed)
+        preempt = self.preemption.update(now_s, priority) if self.config.preemption else {}
         for tls, node in self.nodes.items():
             commands.extend(self._decide(node, sensed[tls], status[tls], now_s, dt_s, full.get(tls, frozenset()),
-                                         tls in locked))
+                                         tls in locked, preempt.get(tls)))
         if now_s >= self._next_shares_s:
             self._next_shares_s = (math.floor(now_s / self.config.shares_every_s) + 1) * self.config.shares_every_s
             for node in self.nodes.values():
@@ -407,7 +431,7 @@ class AdaptivePolicy:
         return commands
 
     def _decide(self, node: _Node, sensed: _Sensed, signal: SignalStatus, now_s: float, dt_s: float,
-                full_exits: frozenset[str], locked: bool) -> Iterable[PhaseCommand]:
+                full_exits: frozenset[str], locked: bool, preempt: int | None = None) -> Iterable[PhaseCommand]:
         node.waiting_s += dt_s
         node.waiting_s[signal.phase] = 0.0
         if signal.in_clearance:
@@ -416,7 +440,15 @@ class AdaptivePolicy:
         outage_served = self._remember(node, sensed, signal, now_s)
         obs = sensed.obs
         phase = node.model.phases[signal.phase]
-        plan_green = self.plan.intersections[tls].timing(signal.phase).green_s
+        timing = self.plan.intersections[tls].timing(signal.phase)
+        plan_green = timing.green_s
+        if preempt is not None:  # see controllers.priority
+            if preempt == signal.phase:
+                self.preemption.served(tls, now_s)
+                return (PhaseCommand(tls, "hold", signal.phase),)
+            if signal.green_s + 1e-6 >= max(phase.min_green_s, timing.required_green_s):
+                return (PhaseCommand(tls, "serve_next", preempt),)
+            return (PhaseCommand(tls, "hold", signal.phase),)
         if locked:  # see controllers.gridlock: recovery
             node.blocking.clear()
         shares = node.blocking.shares(node.shares_with_room(full_exits))

@@ -51,6 +51,24 @@ neither seed locks (18.7 and 16.0). Counting every vehicle in the box whatever i
 more green than it saved (seeds 3 and 5 with a 10 s hold: 17.6 and 20.6 against 16.9 and
 17.6 at 3.0 m/s)."""
 
+@dataclass(frozen=True)
+class PriorityCall:
+    """A vehicle asking for priority at a signal, seen this step by a priority receiver (an
+    emergency vehicle's optical or radio emitter; a bus's transit-priority request).
+
+    ``approach`` is the incoming edge (the camera id of that approach), ``lane`` the index of
+    the stop-line lane it will reach in that approach's lanes (None when the receiver knows
+    only the approach), ``distance_m`` how far it is from the stop line, ``vehicle_class``
+    SUMO's vClass (``emergency``, ``bus``)."""
+
+    tls_id: str
+    approach: str
+    lane: int | None
+    distance_m: float
+    vehicle_class: str
+    vehicle_id: str
+
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

@@ -79,6 +79,9 @@ _VTYPES_XML = (
     '    <vType id="car" vClass="passenger"/>\n'
     '    <vType id="truck" vClass="truck" length="12.0" maxSpeed="25.0" accel="1.0" decel="4.0"/>\n'
 )
+# an ambulance: obeys the signals like any vehicle (no bluelight device), so what it gains
+# at a signal is what the controller gives it
+_EMERGENCY_VTYPE_XML = '    <vType id="emergency" vClass="emergency" guiShape="emergency" length="6.5"/>\n'
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,9 @@ class CorridorSpec:
     netconvert's ``<split>`` does (the usable bay is about 10 m shorter); 0 means no bays.
     ``demand`` names a level of :mod:`sumo_scenarios.demand`. ``imbalance`` is the eastbound
     share of arterial volume (0.6 ⇒ 60 % east, 40 % west); ``truck_share`` the share of
-    trucks among all vehicles.
+    trucks among all vehicles; ``emergency_per_h`` emergency vehicles per hour (random
+    entries and routes, drawn apart from the other traffic so that adding them leaves every
+    other vehicle as it was).
     """
 
     intersections: int = 4
@@ -105,6 +110,7 @@ class CorridorSpec:
     duration_s: float = 3600.0
     imbalance: float = 0.6
     truck_share: float = TRUCK_SHARE
+    emergency_per_h: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -122,6 +128,7 @@ class CorridorSpec:
             (self.duration_s > 0.0, "duration_s must be positive"),
             (0.0 <= self.imbalance <= 1.0, "imbalance must be between 0 and 1"),
             (0.0 <= self.truck_share <= 1.0, "truck_share must be between 0 and 1"),
+            (0.0 <= self.emergency_per_h <= 120.0, "emergency_per_h must be between 0 and 120"),
         )
         for ok, message in checks:
             if not ok:
@@ -147,6 +154,14 @@ class CorridorSpec:
     @property
     def speed_m_s(self) -> float:
         return self.speed_kmh / 3.6
+
+    def demand_suffix(self) -> str:
+        """'' for the default traffic mix, else a short hash of it (route files of different
+        mixes on the same network must not overwrite each other)."""
+        mix = {name: getattr(self, name) for name in ("imbalance", "truck_share", "emergency_per_h")}
+        if mix == {"imbalance": 0.6, "truck_share": TRUCK_SHARE, "emergency_per_h": 0.0}:
+            return ""
+        return "_" + hashlib.sha256(json.dumps(mix, sort_keys=True).encode()).hexdigest()[:8]
 
     def geometry_key(self) -> str:
         """Short hash of everything that shapes the network (not the demand)."""
@@ -184,7 +199,7 @@ def build_corridor(spec: CorridorSpec, seed: int, out_dir: Path) -> Scenario:
     net_file = folder / NET_FILE_NAME
     if not net_file.is_file():
         _build_network(spec, folder, net_file)
-    route_file = folder / f"corridor_{spec.demand}_s{seed}.rou.xml"
+    route_file = folder / f"corridor_{spec.demand}{spec.demand_suffix()}_s{seed}.rou.xml"
     _write_atomically(route_file, routes_xml(spec, seed))
     return Scenario(
         name=f"corridor-{spec.demand}",
@@ -345,6 +360,8 @@ def routes_xml(spec: CorridorSpec, seed: int) -> str:
         for k, (depart_s, route, truck) in enumerate(zip(departs_s, chosen, trucks)):
             vtype = "truck" if truck else "car"
             vehicles.append((round(float(depart_s), 2), f"{entry}.{k}", vtype, " ".join(routes[route][0])))
+    if spec.emergency_per_h > 0:
+        vehicles += _emergency_vehicles(spec, seed)
     vehicles.sort(key=lambda v: (v[0], v[1]))
     body = "".join(
         f'    <vehicle id="{vid}" type="{vtype}" depart="{depart:.2f}" departLane="best" '
@@ -355,7 +372,26 @@ def routes_xml(spec: CorridorSpec, seed: int) -> str:
         f"<!-- phasewise corridor: demand={spec.demand} seed={seed} "
         f"vehicles={len(vehicles)} -->\n"
     )
-    return header + "<routes>\n" + _VTYPES_XML + body + "</routes>\n"
+    vtypes = _VTYPES_XML + (_EMERGENCY_VTYPE_XML if spec.emergency_per_h > 0 else "")
+    return header + "<routes>\n" + vtypes + body + "</routes>\n"
+
+
+def _emergency_vehicles(spec: CorridorSpec, seed: int) -> list[tuple[float, str, str, str]]:
+    """Emergency vehicles: Poisson arrivals at ``emergency_per_h``, each from a random entry
+    along a random route of it (with the turning ratios), from their own random stream."""
+    rng = np.random.default_rng([seed, 0xE911])
+    out = []
+    t, k = 0.0, 0
+    entries = [entry for entry, _, _ in _entries(spec)]
+    while True:
+        t += rng.exponential(3600.0 / spec.emergency_per_h)
+        if t >= spec.duration_s:
+            return out
+        routes = _routes_from(spec, entries[rng.integers(len(entries))])
+        p = np.array([prob for _, prob in routes])
+        edges = routes[rng.choice(len(routes), p=p / p.sum())][0]
+        out.append((round(t, 2), f"emergency.{k}", "emergency", " ".join(edges)))
+        k += 1
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -63,7 +63,7 @@ from types import ModuleType
 
 import numpy as np
 
-from counting.camera_frame import BOX_CRAWL_M_S, STOPPED_SPEED_M_S, CameraFrame, CameraLayout
+from counting.camera_frame import BOX_CRAWL_M_S, STOPPED_SPEED_M_S, CameraFrame, CameraLayout, PriorityCall
 from counting.estimator import DetectionRates
 from optimizer.intersection import GREEN_CHARS, IntersectionModel
 from phasewise_errors import ConfigError
@@ -417,6 +417,51 @@ class CameraNetwork:
             known = (_VCLASS_TO_COCO.get(vehicle.getVehicleClass(vid), CAR), vehicle.getLength(vid))
             self._class[vid] = known
         return known
+
+
+class PriorityReceivers:
+    """Priority receivers on every approach of every traffic light: the stand-in for the
+    optical or radio emitters that emergency vehicles (and buses) carry.
+
+    A vehicle of one of ``classes`` (SUMO vClass) is heard within ``range_m`` of the stop
+    line along the approach (upstream as the cameras follow it, :func:`approach_lanes`), on
+    the stop-line lane its lane leads to, until it crosses the line; the receiver has no
+    detection errors. ``observe`` once per step. Cost: one getter per departing vehicle, and
+    two per step and vehicle of those classes in the network.
+    """
+
+    def __init__(self, conn: ModuleType, intersections: Mapping[str, IntersectionModel], range_m: float = 300.0,
+                 classes: tuple[str, ...] = ("emergency",)) -> None:
+        self._conn = conn
+        self.classes = frozenset(classes)
+        # SUMO lane -> (tls, approach, stop-line lane index, offset to the stop line) per receiver
+        self._lanes: dict[str, list[tuple[str, str, int, float, float]]] = {}
+        for model in intersections.values():
+            for approach in model.approaches:
+                stop_lanes = list(dict.fromkeys(link.from_lane for link in model.links if link.approach == approach))
+                for vl in approach_lanes(conn, approach, stop_lanes, range_m):
+                    self._lanes.setdefault(vl.lane_id, []).append(
+                        (model.tls_id, approach, vl.stop_lane, vl.offset_m + vl.length_m, range_m))
+        vehicle = conn.vehicle
+        self._active = {vid for vid in vehicle.getIDList() if vehicle.getVehicleClass(vid) in self.classes}
+
+    def observe(self) -> list[PriorityCall]:
+        """This step's calls: one per receiver that hears a vehicle of ``classes``."""
+        sim, vehicle = self._conn.simulation, self._conn.vehicle
+        for vid in sim.getDepartedIDList():
+            if vehicle.getVehicleClass(vid) in self.classes:
+                self._active.add(vid)
+        if not self._active:
+            return []
+        self._active -= set(sim.getArrivedIDList())
+        calls = []
+        for vid in sorted(self._active):
+            lane = vehicle.getLaneID(vid)
+            for tls, approach, stop_lane, end_m, range_m in self._lanes.get(lane, ()):
+                distance = end_m - vehicle.getLanePosition(vid)
+                if distance <= range_m:
+                    calls.append(PriorityCall(tls, approach, stop_lane, distance, vehicle.getVehicleClass(vid), vid))
+        return calls
 
 
 def _track_features(lanes: np.ndarray, front_m: np.ndarray, speed_m_s: np.ndarray, stopped: np.ndarray,
