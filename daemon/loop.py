@@ -51,9 +51,11 @@ import numpy as np
 
 from controllers.adaptive_policy import AdaptivePolicy
 from controllers.backend import PhaseCommand, SignalBackend, SignalStatus
+from counting.camera_frame import PriorityCall
 from daemon.cameras import CameraHealth, CameraSource
 from daemon.clock import Clock
 from daemon.prometheus import Metrics
+from daemon.snapshot import ActionResult, RequestPriority
 from daemon.notify import Notifier
 from daemon.store import JsonlLog, StateStore
 from daemon.strategic import StrategicOutcome, StrategicWorker
@@ -61,6 +63,9 @@ from optimizer.plan import TimingPlan, validate
 from phasewise_errors import PhasewiseError, PlanError
 
 log = logging.getLogger(__name__)
+
+PRIORITY_GRACE_S = 15.0  # an API priority call holds this long past the vehicle's ETA
+NOMINAL_APPROACH_M_S = 12.0  # turns an API call's ETA into a distance (orders calls only)
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,8 @@ class Daemon:
         self._running_plan_json = ""
         self._restart_plan: TimingPlan | None = None  # restored, in force once a controller accepts it
         self._next_restart_try_s = 0.0
+        self._priority: dict[str, tuple[RequestPriority, float]] = {}  # call id -> (request, due time)
+        self._priority_seq = 0
         self.restored: dict[str, Any] = {}
         self._failed_steps = 0
         self._last_error = ""
@@ -359,7 +366,7 @@ class Daemon:
         status = self._read_status()
         if self._restart_plan is not None and now >= self._next_restart_try_s:
             self._send_restart_plan(now)
-        commands = self.policy.step(now, self.settings.step_s, frames, status)
+        commands = self.policy.step(now, self.settings.step_s, frames, status, self._priority_calls(now))
         if self.backend is not None and not self.released and self._applying is None:
             self._send([c for c in commands if isinstance(c, PhaseCommand)])
         if self.policy.replan_due is not None:  # a request while the worker is busy is skipped
@@ -420,6 +427,33 @@ class Daemon:
             self.metrics.set("phasewise_control_released", 0.0)
             self.decisions.write({"t": now, "event": "resume"})
             self._connect()
+
+    def request_priority(self, now: float, request: RequestPriority) -> ActionResult:
+        """An operator's (or a dispatch system's) priority call for a vehicle due at an
+        approach in ``eta_s``; it holds until then plus ``PRIORITY_GRACE_S``."""
+        model = self.models.get(request.tls)
+        if model is None:
+            return ActionResult(False, f"no intersection {request.tls!r} here (have {', '.join(sorted(self.models))})")
+        if request.approach not in model.approaches:
+            return ActionResult(False, f"{request.tls} has no approach {request.approach!r} "
+                                       f"(its approaches: {', '.join(model.approaches)})")
+        self._priority_seq += 1
+        call_id = f"api-{self._priority_seq}"
+        self._priority[call_id] = (request, now + request.eta_s)
+        self.decisions.write({"t": now, "event": "priority", "id": call_id, "tls": request.tls,
+                              "approach": request.approach, "eta_s": request.eta_s,
+                              "class": request.vehicle_class, "by": request.who})
+        return ActionResult(True, f"{call_id}: {request.vehicle_class} due at {request.tls} from {request.approach} "
+                                  f"in {request.eta_s:g} s; its phase is served until {PRIORITY_GRACE_S:g} s after")
+
+    def _priority_calls(self, now: float) -> list[PriorityCall]:
+        """The API's priority calls still due; their distance is the time left at
+        ``NOMINAL_APPROACH_M_S`` (it only orders two calls at one intersection)."""
+        for call_id, (_, due_s) in list(self._priority.items()):
+            if now > due_s + PRIORITY_GRACE_S:
+                del self._priority[call_id]
+        return [PriorityCall(r.tls, r.approach, None, max(due_s - now, 0.0) * NOMINAL_APPROACH_M_S, r.vehicle_class,
+                             call_id) for call_id, (r, due_s) in self._priority.items()]
 
     def hand_back(self, now: float, who: str) -> None:
         """An operator hands control back to the controllers' own schedule until
@@ -599,7 +633,9 @@ class Daemon:
             queue = sum(float(np.sum(frames[lay.camera_id].stopped)) for lay in node.layouts if frames[lay.camera_id].ok)
             self.metrics.set("phasewise_queue_vehicles", queue, tls=tls)
             self.metrics.set("phasewise_plan_cycle_seconds", self.policy.plan.intersections[tls].cycle_s, tls=tls)
-        self.metrics.set("phasewise_gridlocks_total", float(self.policy.report().gridlocks))
+        report = self.policy.report()
+        self.metrics.set("phasewise_gridlocks_total", float(report.gridlocks))
+        self.metrics.set("phasewise_preemptions_total", float(report.preemptions))
         if self.world is not None:
             self.metrics.set("phasewise_monitor_violations_total", float(getattr(self.world, "violations", 0)))
 

@@ -42,6 +42,7 @@ HELP = {
     "phasewise_clock_jumps_total": ("counter", "wall-clock jumps detected (the timeline keeps going)"),
     "phasewise_gridlocks_total": ("counter", "gridlocks the watchdog recognised: an intersection or cluster where vehicles "
                                   "wait and none get away (each logged with its start and end)"),
+    "phasewise_preemptions_total": ("counter", "emergency preemptions served (one per vehicle and intersection)"),
     "phasewise_monitor_violations_total": ("counter", "conflict-monitor violations (software in the loop)"),
 }
 STEP_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -178,7 +178,20 @@ class AcknowledgeAlarm:
     who: str
 
 
-Action = Union[ApplyPlan, HandBack, TakeControl, AcknowledgeAlarm]
+@dataclass(frozen=True)
+class RequestPriority:
+    """An emergency vehicle (or a bus) due at ``tls`` from ``approach`` in ``eta_s``: its
+    phase is served as for a priority receiver's call (:mod:`controllers.priority`) until
+    it is due plus a grace period."""
+
+    tls: str
+    approach: str
+    eta_s: float
+    vehicle_class: str
+    who: str
+
+
+Action = Union[ApplyPlan, HandBack, TakeControl, AcknowledgeAlarm, RequestPriority]
 
 
 @dataclass(frozen=True)

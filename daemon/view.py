@@ -45,7 +45,8 @@ from controllers.backend import SignalStatus
 from counting.camera_frame import CameraFrame
 from daemon.snapshot import (
     AcknowledgeAlarm, Action, ActionResult, Alarm, ApplyPlan, CameraState, GateRecord, HandBack, Health,
-    IntersectionState, LaneState, MovementCount, PhaseState, PlanInfo, SiteSnapshot, TakeControl, plan_info,
+    IntersectionState, LaneState, MovementCount, PhaseState, PlanInfo, RequestPriority, SiteSnapshot, TakeControl,
+    plan_info,
 )
 from daemon.store import UNASSIGNED
 from optimizer.plan import TimingPlan, validate
@@ -322,6 +323,8 @@ class DaemonView:
             daemon.take_back(now_s, f"operator {action.who}")
             still = "; ".join(daemon.release_reasons.values())
             return ActionResult(True, "control taken again" + (f" (still released: {still})" if still else ""))
+        if isinstance(action, RequestPriority):
+            return daemon.request_priority(now_s, action)
         if isinstance(action, AcknowledgeAlarm):
             for key, alarm in self._alarms.items():
                 if alarm.id == action.alarm_id:

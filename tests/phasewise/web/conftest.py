@@ -236,10 +236,14 @@ class SilDaemon(Process):
             f"state_dir: {self.state}\nlog: {{level: info, format: json}}\n")
         super().__init__(["run", "--config", str(config)], tmp / "daemon.log")
         port_file = self.state / "http.port"
-        self.wait(lambda: port_file.read_text().strip(), 60, "the http port")
-        self.port = int(port_file.read_text())
-        self.client = Client(self.port)
-        self.wait(lambda: self.client.call("GET", "/readyz").status == 200, 60, "ready")
+        try:
+            self.wait(lambda: port_file.read_text().strip(), 120, "the http port")
+            self.port = int(port_file.read_text())
+            self.client = Client(self.port)
+            self.wait(lambda: self.client.call("GET", "/readyz").status == 200, 120, "ready")
+        except BaseException:
+            self.stop()  # a daemon that did not come up must not outlive the test
+            raise
 
     def fault(self, **faults: object) -> None:
         tmp = self.tmp / "faults.json.tmp"

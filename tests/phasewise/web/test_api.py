@@ -38,6 +38,7 @@ ENDPOINTS = [
     ("POST", "/api/control/hand-back", "operator", None),
     ("POST", "/api/control/take-back", "operator", None),
     ("POST", "/api/alarms/ALARM/acknowledge", "operator", None),
+    ("POST", "/api/priority", "operator", {"tls": "J0", "approach": "W_J0", "eta_s": 1.0}),
 ]
 IDS = [f"{m} {p}" for m, p, _, _ in ENDPOINTS]
 
@@ -236,3 +237,32 @@ def test_reload_adds_and_revokes_tokens_live(web, daemon: Any) -> None:  # type:
     assert session.call("GET", "/api/snapshot").status == 401  # and its holder's session with it
     assert daemon.client.call("GET", "/api/session", web.TOKENS["operator"]).status == 200
     assert "takes effect at restart" not in daemon.log().rsplit("config reloaded", 1)[1].split("\n", 1)[0]
+
+
+def test_a_priority_call_serves_the_approach_in_time_and_is_logged(web, daemon: Any) -> None:
+    op, c = web.TOKENS["operator"], daemon.client
+
+    def j0() -> dict:
+        return next(i for i in c.call("GET", "/api/intersections", op).json() if i["tls"] == "J0")
+
+    # the phase that serves the west approach's through movement; ask when another one is green
+    target = next(p["phase"] for p in j0()["phases"] if "W_J0:through" in p["movements"])
+    daemon.wait(lambda: j0()["phase"] != target, 60, "J0 serving another phase")
+    def preemptions() -> float:
+        metrics = c.call("GET", "/metrics").body.decode().splitlines()
+        return float(next(line.rsplit(" ", 1)[1] for line in metrics if line.startswith("phasewise_preemptions_total")))
+
+    before = preemptions()
+    reply = c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": 20.0})
+    assert reply.status == 200 and "served until" in reply.json()["detail"]
+    # the daemon runs at 5x: min green, yellow and all-red fit in the 20 s (4 s here)
+    daemon.wait(lambda: j0()["phase"] == target and not j0()["in_clearance"], 15, "the west approach green")
+    assert preemptions() == before + 1
+    logged = [json.loads(x) for x in (daemon.state / "decisions.jsonl").read_text().splitlines() if '"priority"' in x]
+    assert logged[-1]["by"] == web.NAMES["operator"] and logged[-1]["approach"] == "W_J0"
+    # refused: a site it is not, an approach J0 does not have, an ETA that is no number or negative
+    assert c.call("POST", "/api/priority", op, {"tls": "J9", "approach": "W_J0", "eta_s": 5}).status == 409
+    assert c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "nowhere", "eta_s": 5}).status == 409
+    for eta in (float("nan"), -1, 1e9):
+        assert c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": eta}).status == 422
+    assert c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": 5, "x": 1}).status == 422
