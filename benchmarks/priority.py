@@ -1,7 +1,12 @@
-"""Emergency preemption: emergency vehicles' delay against the cars' in the same runs.
+"""Priority: emergency vehicles' and buses' delay against the cars' in the same runs.
 
     .venv/bin/python benchmarks/priority.py [--scenario "corridor:demand=high,emergency_per_h=12"]
-        [--seeds 3] [--end 3600] [--no-gate] [--json out/priority.json]
+        [--seeds 3] [--end 3600] [--no-gate] [--transit] [--json out/priority.json]
+
+With ``--transit`` (for a scenario with buses, e.g. ``corridor:demand=high,bus_headway_s=300``)
+the two adaptive runs are transit priority off and on (``AdaptiveConfig.transit_priority``)
+instead of preemption off and on, and the table shows buses (target: -20 % bus delay, cars
+at most +5 %).
 
 Runs ``adaptive`` (default camera noise, gated as in ``benchmarks/adaptive.py``) with
 preemption on and off (``AdaptiveConfig.preemption``) on the same seeds, plus ``static`` for
@@ -36,35 +41,36 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1)
     parser.add_argument("--end", type=float, default=None, help="simulation end (s; default the scenario's)")
     parser.add_argument("--no-gate", action="store_true")
+    parser.add_argument("--transit", action="store_true", help="compare transit priority off/on (buses)")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     started = time.perf_counter()
     run = partial(simulate, None, args.scenario, seeds=args.seeds, end_s=args.end, first_seed=args.first_seed)
-    config = AdaptiveConfig(use_gate=not args.no_gate, gate_workers=1)
-    results = {
-        "static": run("static"),
-        "adaptive, preemption off": run("adaptive", factory=partial(AdaptiveController, AdaptiveConfig(
-            use_gate=config.use_gate, gate_workers=1, preemption=False))),
-        "adaptive, preemption on": run("adaptive", factory=partial(AdaptiveController, config)),
-    }
+    knob, cls = ("transit_priority", "bus") if args.transit else ("preemption", "emergency")
+    name = "transit priority" if args.transit else "preemption"
+    results = {"static": run("static")}
+    for on in (False, True):
+        factory = partial(AdaptiveController, AdaptiveConfig(use_gate=not args.no_gate, gate_workers=1, **{knob: on}))
+        results[f"adaptive, {name} {'on' if on else 'off'}"] = run("adaptive", factory=factory)
     last = args.first_seed + args.seeds - 1
     table = Table(title=f"{args.scenario}, seeds {args.first_seed}-{last}, delay s/veh (mean over seeds)")
-    for col in ("controller", "all vehicles", "passenger", "emergency", "emergency / passenger", "emergency vehicles",
-                "preemptions", "worst emergency seed"):
+    for col in ("controller", "all vehicles", "passenger", cls, f"{cls} / passenger", f"{cls} vehicles",
+                "grants" if args.transit else "preemptions", f"worst {cls} seed"):
         table.add_column(col, justify="left" if col == "controller" else "right")
     rows = []
     for label, s in results.items():
         classes = s["by_vclass"]
         car = classes.get("passenger", {}).get("delay_s_per_vehicle", float("nan"))
-        ems = classes.get("emergency", {})
-        em = ems.get("delay_s_per_vehicle", float("nan"))
-        preemptions = sum((r.get("controller_report") or {}).get("preemptions", 0) for r in s["per_seed"])
-        worst = max((r["by_vclass"]["emergency"]["delay_s_per_vehicle"] for r in s["per_seed"]
-                     if "emergency" in r["by_vclass"]), default=float("nan"))
-        table.add_row(label, f"{s['delay_s_per_vehicle']:.1f}", f"{car:.1f}", f"{em:.1f}", f"{em / car:.2f}",
-                      f"{ems.get('vehicles', 0):.1f}", str(preemptions), f"{worst:.1f}")
+        favoured = classes.get(cls, {})
+        delay = favoured.get("delay_s_per_vehicle", float("nan"))
+        key = "transit_grants" if args.transit else "preemption_events"
+        served = sum(len((r.get("controller_report") or {}).get(key, [])) for r in s["per_seed"])
+        worst = max((r["by_vclass"][cls]["delay_s_per_vehicle"] for r in s["per_seed"] if cls in r["by_vclass"]),
+                    default=float("nan"))
+        table.add_row(label, f"{s['delay_s_per_vehicle']:.1f}", f"{car:.1f}", f"{delay:.1f}", f"{delay / car:.2f}",
+                      f"{favoured.get('vehicles', 0):.1f}", str(served), f"{worst:.1f}")
         rows.append({"controller": label, "delay_s_per_vehicle": s["delay_s_per_vehicle"], "passenger_s": car,
-                     "emergency_s": em, "ratio": em / car, "preemptions": preemptions, "summary": s})
+                     f"{cls}_s": delay, "ratio": delay / car, "served": served, "summary": s})
     Console(width=160).print(table)
     print(f"total wall time {time.perf_counter() - started:.0f} s")
     if args.json:

@@ -60,7 +60,8 @@ class AdaptiveController:
     def start(self, sim: Simulation) -> None:
         cfg = self.config
         self.cameras = CameraNetwork(sim.conn, sim.intersections, cfg.view_m, self.noise, seed=self.camera_seed + sim.seed)
-        self.receivers = PriorityReceivers(sim.conn, sim.intersections, cfg.priority_range_m) if cfg.preemption else None
+        heard = (("emergency",) if cfg.preemption else ()) + (("bus",) if cfg.transit_priority else ())
+        self.receivers = PriorityReceivers(sim.conn, sim.intersections, cfg.priority_range_m, heard) if heard else None
         self.backend = SumoBackend(sim.intersections, sim.conn, max_box_hold_s=cfg.box_hold_s)
         # every command and plan passes the safety layer, as in front of a real controller
         self.safe = SafeBackend(self.backend, sim.intersections, clock=lambda: self._time_s)

@@ -60,6 +60,12 @@ emergency vehicle reported by a priority receiver on an approach has its phase s
 if green (past max green), else next as soon as the running green has had its minimum; the
 clearance of the green it ends is never cut. It overrides everything above and ends when the
 vehicle has crossed. Each preemption is logged and counted (``AdaptiveReport.preemptions``).
+
+**Transit priority** (``transit_priority``, off by default; :class:`controllers.priority.TransitPriority`):
+a bus reported on an approach gets its green held up to ``transit_max_s`` past the moment
+the policy would end it, or, while another phase is green, that green ends up to
+``transit_max_s`` early (never before its minimum) and the bus's phase goes next; an approach
+is not favoured again within a plan cycle. Grants are recorded (``AdaptiveReport.transit_grants``).
 """
 
 from __future__ import annotations
@@ -78,7 +84,7 @@ from controllers.exit_room import ExitLinks, edge_of_lane
 from controllers.gate import GateDecision
 from controllers.gridlock import GridlockEvent, GridlockWatchdog, JunctionView, clusters
 from controllers.lane_blocking import LaneBlocking
-from controllers.priority import Preemption, PreemptionEvent
+from controllers.priority import APPROACH_SPEED_M_S, Preemption, PreemptionEvent, TransitGrant, TransitPriority
 from controllers.tactical import LaneObservation, decide
 from counting.camera_frame import CameraFrame, CameraLayout, PriorityCall
 from counting.estimator import DemandEstimator, DetectionRates, TrafficEstimate
@@ -111,7 +117,8 @@ class AdaptiveConfig:
     be released (:mod:`controllers.exit_room`).
     ``preemption``: serve emergency vehicles reported by priority receivers
     (:mod:`controllers.priority`); ``priority_range_m``: how far before the stop line the
-    SUMO driver's receivers hear them.
+    SUMO driver's receivers hear them. ``transit_priority``: favour buses reported by the
+    receivers, by at most ``transit_max_s`` per grant (:class:`controllers.priority.TransitPriority`).
     The remaining knobs are described in the module docstring; ``use_gate``, ``gate_*``,
     ``view_m`` configure the driver's ports (gate, cameras).
     """
@@ -128,6 +135,8 @@ class AdaptiveConfig:
     coordinate: bool = False
     preemption: bool = True
     priority_range_m: float = 300.0
+    transit_priority: bool = False
+    transit_max_s: float = 10.0
     optimize_time_s: float = 2.0
     turn_memory_s: float = 600.0
     estimate_every_s: float = 5.0
@@ -181,6 +190,7 @@ class AdaptiveReport:
     offset_transition_cycles: int = 0
     gridlock_events: list[GridlockEvent] = field(default_factory=list)
     preemption_events: list[PreemptionEvent] = field(default_factory=list)
+    transit_grants: list[TransitGrant] = field(default_factory=list)
 
     @property
     def preemptions(self) -> int:
@@ -210,6 +220,7 @@ class AdaptiveReport:
             "gridlock_events": [e.as_dict() for e in self.gridlock_events],
             "preemptions": self.preemptions,
             "preemption_events": [e.as_dict() for e in self.preemption_events],
+            "transit_grants": [g.as_dict() for g in self.transit_grants],
         }
 
 
@@ -372,9 +383,11 @@ class AdaptivePolicy:
         self._next_shares_s = math.ceil(start_s / config.shares_every_s) * config.shares_every_s
         self._estimate: TrafficEstimate | None = None
         self.preemption = Preemption(models)
+        self.transit = TransitPriority(models, config.transit_max_s)
         self._report = AdaptiveReport(coordinated_intersections=tuple(self.clocks),
                                       gridlock_events=self.watchdog.events,
-                                      preemption_events=self.preemption.events)
+                                      preemption_events=self.preemption.events,
+                                      transit_grants=self.transit.grants)
 
     def _apply_plan_bounds(self, plan: TimingPlan) -> None:
         cfg = self.config
@@ -421,9 +434,10 @@ class AdaptivePolicy:
             for tls, v in sensed.items()})
         full = self._full_exits(sensed)
         preempt = self.preemption.update(now_s, priority) if self.config.preemption else {}
+        buses = self.transit.update(now_s, priority) if self.config.transit_priority else {}
         for tls, node in self.nodes.items():
             commands.extend(self._decide(node, sensed[tls], status[tls], now_s, dt_s, full.get(tls, frozenset()),
-                                         tls in locked, preempt.get(tls)))
+                                         tls in locked, preempt.get(tls), buses.get(tls)))
         if now_s >= self._next_shares_s:
             self._next_shares_s = (math.floor(now_s / self.config.shares_every_s) + 1) * self.config.shares_every_s
             for node in self.nodes.values():
@@ -431,7 +445,8 @@ class AdaptivePolicy:
         return commands
 
     def _decide(self, node: _Node, sensed: _Sensed, signal: SignalStatus, now_s: float, dt_s: float,
-                full_exits: frozenset[str], locked: bool, preempt: int | None = None) -> Iterable[PhaseCommand]:
+                full_exits: frozenset[str], locked: bool, preempt: int | None = None,
+                bus: tuple[int, PriorityCall] | None = None) -> Iterable[PhaseCommand]:
         node.waiting_s += dt_s
         node.waiting_s[signal.phase] = 0.0
         if signal.in_clearance:
@@ -460,11 +475,40 @@ class AdaptivePolicy:
         decision = decide(shares, signal.phase, signal.green_s, min_green,
                           node.max_green_s[signal.phase], node.waiting_s, obs, self.config.wait_weight_s)
         due = self._coordinated_phase_due(node, signal, now_s)
+        if bus is not None:
+            command = self._favour_bus(tls, signal, decision.hold, bus, now_s, dt_s, plan_green,
+                                       max(min_green, timing.required_green_s))
+            if command is not None:
+                return (command,)
         if decision.hold or decision.next_phase is None:
             return (PhaseCommand(tls, "hold", signal.phase),)
         # at its scheduled start the coordinated phase goes next if anyone waits for it
         coordinated_next = due is not None and decision.demand_by_phase[due] > 0.0
         return (PhaseCommand(tls, "serve_next", due if coordinated_next else decision.next_phase),)
+
+    def _favour_bus(self, tls: str, signal: SignalStatus, would_hold: bool, bus: tuple[int, PriorityCall],
+                    now_s: float, dt_s: float, plan_green_s: float, min_green_s: float) -> PhaseCommand | None:
+        """Transit priority (module docstring): the command that favours the bus, or None to
+        decide as without it."""
+        phase, call = bus
+        grant = self.transit.open_grant(tls)
+        if grant is None and not self.transit.may_grant(call, now_s, self.plan.intersections[tls].cycle_s):
+            return None
+        used_s = grant.seconds if grant is not None else 0.0
+        if phase == signal.phase:  # green extension: hold what the policy would end
+            left_s = self.config.transit_max_s - used_s
+            # only a bus that can cross within what is left of the extension gains from it
+            if would_hold or left_s < dt_s or call.distance_m > left_s * APPROACH_SPEED_M_S:
+                return None
+            self.transit.grant(call, "extension", now_s, dt_s)
+            return PhaseCommand(tls, "hold", phase)
+        if grant is not None or signal.green_s < min_green_s:
+            return None
+        early_s = max(plan_green_s - signal.green_s, 0.0) if would_hold else 0.0
+        if early_s > self.config.transit_max_s:
+            return None  # early green: at most transit_max_s off the running green
+        self.transit.grant(call, "early", now_s, early_s)
+        return PhaseCommand(tls, "serve_next", phase)
 
     def _coordinated_phase_due(self, node: _Node, signal: SignalStatus, now_s: float) -> int | None:
         """The coordinated phase when its scheduled start is due (see

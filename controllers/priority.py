@@ -1,4 +1,4 @@
-"""Emergency preemption: the phase an emergency vehicle needs, and a record of each preemption.
+"""Priority for emergency vehicles (preemption) and buses (bounded transit priority).
 
 A preemption starts when a priority receiver reports an ``emergency`` vehicle on one of an
 intersection's approaches (:class:`counting.camera_frame.PriorityCall`) and lasts while it is
@@ -14,6 +14,15 @@ a protected green ('G'), else the most of its links; for an approach without a l
 receiver that knows only the direction), the phase that gives the approach's links the most
 protected greens. Each preemption is one :class:`PreemptionEvent`, logged at its start and
 end.
+
+**Transit priority** (:class:`TransitPriority`, opt-in): a bus reported on an approach gets
+its phase a little earlier or a little longer, within bounds: the green it runs on may be
+held up to ``max_s`` (10 s) past the moment the policy would have ended it, when the bus can
+reach the stop line within what is left of it at ``APPROACH_SPEED_M_S`` (green extension), or, while another phase is green, that green ends up to ``max_s`` before its
+plan green, never before its minimum, and the bus's phase goes next (early green); an
+approach that had priority is not served again within one plan cycle (not in two cycles in
+a row). An emergency vehicle's preemption comes first. Each grant is one
+:class:`TransitGrant`.
 
 Example::
 
@@ -35,6 +44,8 @@ from optimizer.intersection import IntersectionModel
 log = logging.getLogger(__name__)
 
 EMERGENCY = "emergency"
+BUS = "bus"
+APPROACH_SPEED_M_S = 12.0  # a bus's speed on an approach (43 km/h), to tell whether an extension reaches it
 
 
 @dataclass(frozen=True)
@@ -115,4 +126,69 @@ class Preemption:
             self.events[index] = replace(self.events[index], green_s=now_s)
 
 
-__all__ = ["EMERGENCY", "Preemption", "PreemptionEvent", "vehicle_phase"]
+@dataclass(frozen=True)
+class TransitGrant:
+    """One bus served: intersection, approach, vehicle, ``kind`` (``extension`` or
+    ``early``), start, end (None while it lasts) and the seconds it moved the green."""
+
+    tls_id: str
+    approach: str
+    vehicle_id: str
+    kind: str
+    start_s: float
+    end_s: float | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class TransitPriority:
+    """Which bus each intersection may favour now, and the record of what was granted."""
+
+    def __init__(self, models: Mapping[str, IntersectionModel], max_s: float = 10.0) -> None:
+        self.models = models
+        self.max_s = max_s
+        self.grants: list[TransitGrant] = []
+        self._open: dict[str, int] = {}  # tls -> index of its running grant
+        self._last_end: dict[tuple[str, str], float] = {}  # (tls, approach) -> end of its last grant
+        self._phases = Preemption(models)  # the same phase choice as for an emergency vehicle
+
+    def update(self, now_s: float, calls: Iterable[PriorityCall]) -> dict[str, tuple[int, PriorityCall]]:
+        """tls -> (the bus's phase, its call) for the nearest bus reported this step; closes
+        the grants whose bus is no longer reported."""
+        nearest: dict[str, PriorityCall] = {}
+        for call in calls:
+            if call.vehicle_class != BUS or call.tls_id not in self.models:
+                continue
+            if call.tls_id not in nearest or call.distance_m < nearest[call.tls_id].distance_m:
+                nearest[call.tls_id] = call
+        for tls in list(self._open):
+            grant = self.grants[self._open[tls]]
+            if tls not in nearest or nearest[tls].vehicle_id != grant.vehicle_id:
+                self.grants[self._open.pop(tls)] = replace(grant, end_s=now_s)
+                self._last_end[(tls, grant.approach)] = now_s
+        return {tls: (self._phases.phase_for(call), call) for tls, call in nearest.items()}
+
+    def open_grant(self, tls: str) -> TransitGrant | None:
+        index = self._open.get(tls)
+        return None if index is None else self.grants[index]
+
+    def may_grant(self, call: PriorityCall, now_s: float, cycle_s: float) -> bool:
+        """A new grant for ``call``'s approach: not within a cycle of its last one."""
+        last = self._last_end.get((call.tls_id, call.approach))
+        return last is None or now_s - last >= cycle_s
+
+    def grant(self, call: PriorityCall, kind: str, now_s: float, seconds: float) -> None:
+        """Record (or extend) the grant for ``call`` at its intersection."""
+        index = self._open.get(call.tls_id)
+        if index is None:
+            self._open[call.tls_id] = len(self.grants)
+            self.grants.append(TransitGrant(call.tls_id, call.approach, call.vehicle_id, kind, now_s, seconds=seconds))
+            log.info("transit priority at %s: %s for %s on %s (%.0f s)", call.tls_id, kind, call.vehicle_id,
+                     call.approach, seconds)
+        else:
+            self.grants[index] = replace(self.grants[index], seconds=self.grants[index].seconds + seconds)
+
+
+__all__ = ["APPROACH_SPEED_M_S", "BUS", "EMERGENCY", "Preemption", "PreemptionEvent", "TransitGrant", "TransitPriority", "vehicle_phase"]

@@ -81,6 +81,7 @@ _VTYPES_XML = (
 )
 # an ambulance: obeys the signals like any vehicle (no bluelight device), so what it gains
 # at a signal is what the controller gives it
+_BUS_VTYPE_XML = '    <vType id="bus" vClass="bus" length="12.0" accel="1.2" decel="4.0" maxSpeed="20.0"/>\n'
 _EMERGENCY_VTYPE_XML = '    <vType id="emergency" vClass="emergency" guiShape="emergency" length="6.5"/>\n'
 
 
@@ -96,7 +97,8 @@ class CorridorSpec:
     share of arterial volume (0.6 ⇒ 60 % east, 40 % west); ``truck_share`` the share of
     trucks among all vehicles; ``emergency_per_h`` emergency vehicles per hour (random
     entries and routes, drawn apart from the other traffic so that adding them leaves every
-    other vehicle as it was).
+    other vehicle as it was); ``bus_headway_s`` a bus line along the whole arterial in each
+    direction, one bus every that many seconds (0: none; no stops).
     """
 
     intersections: int = 4
@@ -111,6 +113,7 @@ class CorridorSpec:
     imbalance: float = 0.6
     truck_share: float = TRUCK_SHARE
     emergency_per_h: float = 0.0
+    bus_headway_s: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -129,6 +132,8 @@ class CorridorSpec:
             (0.0 <= self.imbalance <= 1.0, "imbalance must be between 0 and 1"),
             (0.0 <= self.truck_share <= 1.0, "truck_share must be between 0 and 1"),
             (0.0 <= self.emergency_per_h <= 120.0, "emergency_per_h must be between 0 and 120"),
+            (self.bus_headway_s == 0.0 or 60.0 <= self.bus_headway_s <= 3600.0,
+             "bus_headway_s must be 0 (no buses) or between 60 and 3600"),
         )
         for ok, message in checks:
             if not ok:
@@ -158,8 +163,8 @@ class CorridorSpec:
     def demand_suffix(self) -> str:
         """'' for the default traffic mix, else a short hash of it (route files of different
         mixes on the same network must not overwrite each other)."""
-        mix = {name: getattr(self, name) for name in ("imbalance", "truck_share", "emergency_per_h")}
-        if mix == {"imbalance": 0.6, "truck_share": TRUCK_SHARE, "emergency_per_h": 0.0}:
+        mix = {name: getattr(self, name) for name in ("imbalance", "truck_share", "emergency_per_h", "bus_headway_s")}
+        if mix == {"imbalance": 0.6, "truck_share": TRUCK_SHARE, "emergency_per_h": 0.0, "bus_headway_s": 0.0}:
             return ""
         return "_" + hashlib.sha256(json.dumps(mix, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -362,6 +367,8 @@ def routes_xml(spec: CorridorSpec, seed: int) -> str:
             vehicles.append((round(float(depart_s), 2), f"{entry}.{k}", vtype, " ".join(routes[route][0])))
     if spec.emergency_per_h > 0:
         vehicles += _emergency_vehicles(spec, seed)
+    if spec.bus_headway_s > 0:
+        vehicles += _buses(spec)
     vehicles.sort(key=lambda v: (v[0], v[1]))
     body = "".join(
         f'    <vehicle id="{vid}" type="{vtype}" depart="{depart:.2f}" departLane="best" '
@@ -372,8 +379,21 @@ def routes_xml(spec: CorridorSpec, seed: int) -> str:
         f"<!-- phasewise corridor: demand={spec.demand} seed={seed} "
         f"vehicles={len(vehicles)} -->\n"
     )
-    vtypes = _VTYPES_XML + (_EMERGENCY_VTYPE_XML if spec.emergency_per_h > 0 else "")
+    vtypes = (_VTYPES_XML + (_EMERGENCY_VTYPE_XML if spec.emergency_per_h > 0 else "")
+              + (_BUS_VTYPE_XML if spec.bus_headway_s > 0 else ""))
     return header + "<routes>\n" + vtypes + body + "</routes>\n"
+
+
+def _buses(spec: CorridorSpec) -> list[tuple[float, str, str, str]]:
+    """A bus every ``bus_headway_s`` along the whole arterial each way (eastbound from half a
+    headway, westbound from a full one, so they do not meet at the same junction in step)."""
+    out = []
+    for entry, exit_edge, first_s in (("W", f"J{spec.intersections - 1}_E", spec.bus_headway_s / 2),
+                                      ("E", "J0_W", spec.bus_headway_s)):
+        edges = next(route for route, _ in _routes_from(spec, entry) if route[-1] == exit_edge)
+        for k, t in enumerate(np.arange(first_s, spec.duration_s, spec.bus_headway_s)):
+            out.append((round(float(t), 2), f"bus_{entry}.{k}", "bus", " ".join(edges)))
+    return out
 
 
 def _emergency_vehicles(spec: CorridorSpec, seed: int) -> list[tuple[float, str, str, str]]:

@@ -70,3 +70,38 @@ def test_in_sumo_emergency_vehicles_lose_far_less_than_cars_with_preemption(tmp_
     assert em_on.delay_s_per_vehicle < 0.4 * car_on, (em_on, car_on)
     assert em_on.delay_s_per_vehicle < 0.6 * em_off.delay_s_per_vehicle, (em_on, em_off)
     assert on.extra["safety_refusals"] == []  # every command passed the safety layer (clearances, min green)
+
+
+def bus(distance_m: float, approach: str = "e", vid: str = "bus.0") -> PriorityCall:
+    return PriorityCall("X", approach, 0, distance_m, "bus", vid)
+
+
+def test_a_bus_gets_a_bounded_extension_then_not_again_within_a_cycle() -> None:
+    pol = policy(AdaptiveConfig(use_gate=False, transit_priority=True, transit_max_s=10.0))
+    empty_e = {"n": frame("n", 0.0, stopped=6), "e": frame("e", 0.0, green=True)}
+    commands = []
+    for t in range(20, 40):  # e is green, nobody left on it: the policy would serve n now
+        status = {"X": SignalStatus("X", phase=1, green_s=float(t))}
+        commands.append(phase_commands(pol.step(float(t), 1.0, empty_e, status, [bus(5.0)]))[0].kind)
+    assert commands[:10] == ["hold"] * 10 and commands[10] == "serve_next"  # 10 s at most
+    grants = pol.report().as_dict()["transit_grants"]
+    assert len(grants) == 1 and grants[0]["kind"] == "extension" and grants[0]["seconds"] == 10.0
+    # the bus crossed; another on the same approach a moment later is not favoured (cycle 70 s)
+    pol.step(40.0, 1.0, empty_e, {"X": SignalStatus("X", phase=1, green_s=40.0)}, [])
+    status = {"X": SignalStatus("X", phase=1, green_s=41.0)}
+    assert phase_commands(pol.step(41.0, 1.0, empty_e, status, [bus(30.0, vid="bus.1")]))[0].kind == "serve_next"
+
+
+def test_a_bus_far_away_gets_no_extension_and_an_early_green_ends_at_most_10_s_early() -> None:
+    pol = policy(AdaptiveConfig(use_gate=False, transit_priority=True))
+    empty_e = {"n": frame("n", 0.0, stopped=6), "e": frame("e", 0.0, green=True)}
+    status = {"X": SignalStatus("X", phase=1, green_s=20.0)}
+    assert phase_commands(pol.step(20.0, 1.0, empty_e, status, [bus(250.0)]))[0].kind == "serve_next"  # 250 m: 21 s away
+    # n is green and busy (its plan green 30 s); a bus comes on e: n ends at 20 s, not at 15
+    busy_n = {"n": frame("n", 0.0, stopped=6, green=True, arrival_s=1.0), "e": frame("e", 0.0)}
+    pol = policy(AdaptiveConfig(use_gate=False, transit_priority=True))
+    status = {"X": SignalStatus("X", phase=0, green_s=15.0)}
+    assert phase_commands(pol.step(15.0, 1.0, busy_n, status, [bus(200.0)])) == [PhaseCommand("X", "hold", 0)]
+    status = {"X": SignalStatus("X", phase=0, green_s=20.0)}
+    assert phase_commands(pol.step(20.0, 1.0, busy_n, status, [bus(150.0)])) == [PhaseCommand("X", "serve_next", 1)]
+    assert pol.report().as_dict()["transit_grants"][0]["kind"] == "early"
