@@ -138,9 +138,11 @@ class RingStructure:
 
 
 def sequential_numbering(model: IntersectionModel) -> RingStructure:
-    """Model phase ``k`` = NEMA phase ``k + 1``, one ring, one barrier."""
+    """Model phase ``k`` = NEMA phase ``k + 1``, one ring; one barrier group (of eight phases
+    each beyond eight, as a BRP code holds one digit for the position)."""
     ring = tuple(range(1, len(model.phases) + 1))
-    return RingStructure(tuple((p,) for p in ring), (ring,), (ring,), standard=False)
+    groups = tuple(ring[k:k + 8] for k in range(0, len(ring), 8)) or ((),)
+    return RingStructure(tuple((p,) for p in ring), (ring,), groups, standard=False)
 
 
 def cardinal(bearing_deg: float) -> str:

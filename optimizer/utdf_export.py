@@ -396,7 +396,8 @@ def _phase_values(ip: IntersectionPlan, model: IntersectionModel, ring: RingStru
     sequence = ip.sequence
     runs = ring.runs(sequence)
     if runs is None:
-        raise ValueError(f"{ip.tls_id}: the plan's sequence does not run its NEMA phases in ring order")
+        raise ConfigError(f"{ip.tls_id}: the plan's phase sequence {list(sequence)} does not run its NEMA phases "
+                          "in ring order")
     brp = ring.brp_codes(sequence)
     cycle, begin = ip.cycle_s, ip.sequence_start_s()
     reference = set(ring.stages[ip.coordinated_phase])

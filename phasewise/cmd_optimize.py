@@ -341,9 +341,13 @@ def _write_utdf(folder: OutputFolder, plan: TimingPlan, models: dict, net_file: 
     from optimizer.utdf_export import numberings, utdf_network, write_tmc_volumes, write_utdf
 
     network = utdf_network(net_file, models, list(plan.intersections))
-    rings = numberings(models, network, plan, nema)
-    folder.path("plan.utdf.csv").write_text(write_utdf(plan, models, network, demand, rings, saturation_flow),
-                                            encoding="utf-8", newline="")
+    rings = numberings(models, network, plan, nema)  # a --nema-mapping that does not fit is the user's error
+    try:
+        text = write_utdf(plan, models, network, demand, rings, saturation_flow)
+    except ConfigError as exc:  # a program UTDF cannot describe (e.g. a phase order its rings cannot run)
+        console.print(f"plan.utdf.csv not written: {exc}")
+    else:
+        folder.path("plan.utdf.csv").write_text(text, encoding="utf-8", newline="")
     folder.path("volumes.utdf.csv").write_text(write_tmc_volumes(demand, models, network), encoding="utf-8", newline="")
 
 
