@@ -17,7 +17,8 @@ speeds follow ``[Network] Metric`` (0: feet, mph; 1: metres, km/h).
 Into our model (:func:`plan_from_utdf`, :func:`demand_from_utdf`):
 
 * a node is the traffic light whose id is its ``DESCRIPTION`` (what :mod:`optimizer.utdf_export`
-  writes) or, failing that, its ``INTID`` (as ``utdf2gmns`` names SUMO lights);
+  writes) or, failing that, its ``INTID`` (as ``utdf2gmns`` names SUMO lights); signalised
+  nodes that are no light of the network are skipped and noted;
 * a movement column is the approach travelling that way (``EB``: the approach edge whose last
   segment points east, :func:`optimizer.utdf_export.approach_directions`) and the turn
   (``L``/``L2`` left, ``T`` through, ``R``/``R2`` right, ``U`` U-turn);
@@ -281,27 +282,32 @@ def _reference(raw: str, where: str) -> tuple[int, ...]:
 # --- into our plan and demand -------------------------------------------------------------
 
 
-def tls_of_nodes(utdf: UtdfFile, models: Mapping[str, IntersectionModel]) -> dict[int, str]:
-    """INTID -> traffic light: by ``DESCRIPTION``, else by the INTID itself; ``ConfigError`` when
-    a signalised node matches no traffic light of the network."""
-    out = {}
+def tls_of_nodes(utdf: UtdfFile, models: Mapping[str, IntersectionModel]) -> tuple[dict[int, str], list[str]]:
+    """INTID -> traffic light, by ``DESCRIPTION``, else by the INTID itself, and notes on the
+    signalised nodes that are no light of the network (skipped: a Synchro file may cover more);
+    ``ConfigError`` when none is."""
+    out, notes = {}, []
     for node, ix in utdf.intersections.items():
         tls = ix.description if ix.description in models else str(node) if str(node) in models else None
         if tls is None:
-            raise ConfigError(
-                f"{utdf.source}: signalised node {node} ({ix.description or 'no DESCRIPTION'}) is no traffic light of the "
-                f"network ({', '.join(list(models)[:5])}...); write the SUMO traffic light id as the node's "
-                "DESCRIPTION in [Nodes], or number the node as the light")
-        out[node] = tls
-    return out
+            notes.append(f"signalised node {node} ({ix.description or 'no DESCRIPTION'}) is no traffic light of the "
+                         "network; skipped")
+        else:
+            out[node] = tls
+    if not out:
+        raise ConfigError(
+            f"{utdf.source}: none of its {len(utdf.intersections)} signalised nodes is a traffic light of the network "
+            f"({', '.join(list(models)[:5])}...); write the SUMO traffic light id as each node's DESCRIPTION in "
+            "[Nodes], or number the nodes as the lights")
+    return out, notes
 
 
 def plan_from_utdf(utdf: UtdfFile, models: Mapping[str, IntersectionModel], numbering: Mapping[str, RingStructure]
                    ) -> tuple[TimingPlan, list[str]]:
     """The plan in the file, over the network's model phases, and notes on merged intervals."""
-    notes: list[str] = []
+    nodes, notes = tls_of_nodes(utdf, models)
     plans = {}
-    for node, tls in tls_of_nodes(utdf, models).items():
+    for node, tls in nodes.items():
         plans[tls] = _intersection_plan(utdf.intersections[node], models[tls], numbering[tls], notes, utdf.source)
     return TimingPlan(plans, "utdf", f"imported from {utdf.source}"), notes
 
@@ -396,8 +402,8 @@ def demand_from_utdf(utdf: UtdfFile, models: Mapping[str, IntersectionModel],
     """The ``[Lanes]`` ``Volume`` records as demand (veh/h per movement; ``L2`` adds to ``L``),
     and notes on volumes that no movement of the network takes; None when there are none."""
     flows: dict[str, dict[str, float]] = {}
-    notes = []
-    for node, tls in tls_of_nodes(utdf, models).items():
+    nodes, notes = tls_of_nodes(utdf, models)
+    for node, tls in nodes.items():
         model = models[tls]
         by_column = {directions[tls].get(m.approach, "") + TURN_CODES[m.turn]: m.id for m in model.movements}
         for column, volume in utdf.intersections[node].volumes_veh_h().items():

@@ -213,6 +213,8 @@ def _optimize(
     nema = _nema_site(nema_mapping or [], models)
     if check is not None:
         check = dataclasses.replace(check, nema=nema)
+        if check.existing is not None:
+            _existing_plan(check.existing, models, net_file, nema, quiet=True)  # a bad file fails before the solver runs
     explicit = any(x is not None for x in (demand, counts, routes, tmc, utdf))
     measured_demand = None
     if measured is not None:
@@ -306,7 +308,7 @@ def _nema_site(paths: list[Path], models: dict) -> dict:
     return out
 
 
-def _existing_plan(path: Path, models: dict, net_file: Path, nema: dict) -> TimingPlan:
+def _existing_plan(path: Path, models: dict, net_file: Path, nema: dict, quiet: bool = False) -> TimingPlan:
     """The plan in the street from a UTDF file or a plan.json (validated against the network)."""
     from optimizer.plan import TimingPlan, validate
     from optimizer.utdf import plan_from_utdf, read_utdf_file
@@ -327,7 +329,7 @@ def _existing_plan(path: Path, models: dict, net_file: Path, nema: dict) -> Timi
             utdf = read_utdf_file(path, "--existing")
             network = utdf_network(net_file, models, list(models))
             plan, notes = plan_from_utdf(utdf, models, numberings(models, network, site=nema))
-            for note in notes:
+            for note in notes if not quiet else ():
                 console.print(f"--existing {path}: {note}")
         validate(plan, models)
     except PlanError as exc:
