@@ -36,7 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,10 +191,13 @@ def parse_utdf(text: str, source: str = "UTDF") -> UtdfFile:
         if node not in phase_rows:
             continue  # a node timed by another node's controller (Timeplans "Node 1")
         where = f"{source}: node {node}"
+        cycle = _float(settings.get("Cycle Length", ""), f"{where} Cycle Length")
+        if cycle <= 0:
+            raise ConfigError(f"{where} Cycle Length: {cycle:g} s; a signalised node needs a cycle above 0 s")
         lanes = {c: recs for c, recs in lane_rows.get(node, {}).items() if recs.get("Up Node") or recs.get("Volume")}
         intersections[node] = UtdfIntersection(
             intid=node, description=nodes.get(node, {}).get("DESCRIPTION", ""),
-            cycle_s=_float(settings.get("Cycle Length", ""), f"{where} Cycle Length"),
+            cycle_s=cycle,
             offset_s=_float(settings.get("Offset", "0") or "0", f"{where} Offset"),
             reference_phases=_reference(settings.get("Reference Phase", ""), where),
             referenced_to=_int(settings.get("Referenced To", "0") or "0", f"{where} Referenced To"),
@@ -212,11 +215,7 @@ def _phases(rows: dict[str, dict[str, str]], where: str) -> dict[int, UtdfPhase]
         if not values.get("MaxGreen") and not values.get("MinGreen"):
             continue
         at = f"{where} {column}"
-
-        def number(name: str, default: float | None = None) -> float | None:
-            raw = values.get(name, "")
-            return _float(raw, f"{at} {name}") if raw else default
-
+        number = _reader(values, at)
         out[int(column[1:])] = UtdfPhase(
             number=int(column[1:]), brp=int(number("BRP") or 0) or None,
             min_green_s=number("MinGreen", 0.0) or 0.0, max_green_s=number("MaxGreen", 0.0) or 0.0,
@@ -226,6 +225,14 @@ def _phases(rows: dict[str, dict[str, str]], where: str) -> dict[int, UtdfPhase]
     if not out:
         raise ConfigError(f"{where}: no phase has a MinGreen or MaxGreen in [Phases]")
     return out
+
+
+def _reader(values: Mapping[str, str], at: str) -> Callable[..., float | None]:
+    """``number(record, default)``: the record of one phase column as a number, ``default`` when blank."""
+    def number(name: str, default: float | None = None) -> float | None:
+        raw = values.get(name, "")
+        return _float(raw, f"{at} {name}") if raw else default
+    return number
 
 
 def _sections(text: str, source: str) -> dict[str, list[dict[str, str]]]:
@@ -315,7 +322,10 @@ def plan_from_utdf(utdf: UtdfFile, models: Mapping[str, IntersectionModel], numb
 def _intersection_plan(ix: UtdfIntersection, model: IntersectionModel, ring: RingStructure, notes: list[str],
                        source: str) -> IntersectionPlan:
     where = f"{source}: node {ix.intid} ({model.tls_id})"
-    intervals = ix.intervals()
+    try:
+        intervals = ix.intervals()
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     stage_of = [ring.model_phase(i.phases) for i in intervals]
     matched = [j for j, k in enumerate(stage_of) if k is not None]
     if not matched:
@@ -337,7 +347,7 @@ def _intersection_plan(ix: UtdfIntersection, model: IntersectionModel, ring: Rin
             groups.append([j])
     if len(groups) > 1 and owner[groups[-1][0]] == owner[groups[0][0]]:  # the cycle wraps inside one phase
         groups[0] = groups.pop() + groups[0]
-    if len({owner[g[0]] for g in groups}) != len(groups):
+    if len({stage_of[owner[g[0]]] for g in groups}) != len(groups):
         raise ConfigError(f"{where}: a phase of the network's program is green twice in the cycle")
     stages = []
     for g in groups:

@@ -113,7 +113,7 @@ def utdf_network(net_file: Path, models: Mapping[str, IntersectionModel], tls_id
             key[net.getEdge(approach).getToNode().getID()] = tls_id
         crossings[tls_id] = {}
         links = {link.index for link in model.links}
-        for in_lane, out_lane, index in net.getTLS(tls_id).getConnections():
+        for _, out_lane, index in net.getTLS(tls_id).getConnections():
             if index not in links and out_lane.getEdge().getFunction() == "crossing":
                 crossings[tls_id][index] = out_lane.getLength()
     node_ids = {t: k + 1 for k, t in enumerate(tls_ids)}
