@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema  # a [dev] dependency
 import pytest
 
 from optimizer.corridor import optimize_corridor
@@ -13,8 +14,6 @@ from optimizer.plan import TimingPlan
 from phasewise import scenarios
 from phasewise_errors import PlanError
 from sumo_scenarios.network import load_intersections
-
-jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is a [dev] dependency")
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "plan.schema.json").read_text())
 

@@ -16,18 +16,29 @@ import sys
 from pathlib import Path
 
 import pytest
+import utdf2gmns as ug  # a [dev] dependency (pip install -e .[dev]): never skipped
+from utdf2gmns.func_lib.sumo.signal_intersections import parse_signal_control
 
 from optimizer.corridor import optimize_corridor
 from optimizer.demand import DemandEstimate
 from optimizer.plan import TimingPlan, validate
-from optimizer.utdf import UtdfFile, demand_from_utdf, parse_utdf, plan_from_utdf, read_tmc_volumes, read_utdf_file
-from optimizer.utdf_export import numberings, utdf_network, write_tmc_volumes, write_utdf
+from optimizer.utdf import (
+    UtdfFile,
+    demand_from_utdf,
+    parse_utdf,
+    plan_from_utdf,
+    read_tmc_volumes,
+    read_utdf_file,
+)
+from optimizer.utdf_export import (
+    numberings,
+    utdf_network,
+    write_tmc_volumes,
+    write_utdf,
+)
 from phasewise import scenarios
 from phasewise_errors import ConfigError
 from sumo_scenarios.network import load_intersections
-
-ug = pytest.importorskip("utdf2gmns", reason="utdf2gmns is a [dev] dependency: pip install -e .[dev]")
-from utdf2gmns.func_lib.sumo.signal_intersections import parse_signal_control  # noqa: E402
 
 SYNCHRO_UTDF8 = Path(str(importlib.resources.files("utdf2gmns") / "engine" / "sigma_x" / "UTDF8.csv"))
 
