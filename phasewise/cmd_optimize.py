@@ -16,7 +16,7 @@ it better (:mod:`optimizer.check`), the existing program otherwise. ``candidate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -103,6 +103,12 @@ def optimize(
         Optional[Path], typer.Option(help="the plan in the street, to check against instead of the network's "
                                           "program: a Synchro UTDF file or a plan.json")
     ] = None,
+    nema_mapping: Annotated[
+        Optional[list[Path]], typer.Option(help="a traffic light's NEMA mapping file (YAML/JSON: tls_id, rings, barriers, "
+                                                "phases; as controller.ntcip's mapping), repeatable: the NEMA phase "
+                                                "numbers of plan.utdf.csv and of an --existing UTDF file; default: "
+                                                "NEMA's standard numbering (main street 2/6, lefts 1/5, side 4/8, 3/7)")
+    ] = None,
     measured: Annotated[
         Optional[Path], typer.Option(help="what the cameras measured: the daemon's state.sqlite (or its folder) or a "
                                           "replay --intersection folder (demand.csv, discharge.csv): saturation flow "
@@ -163,7 +169,8 @@ def optimize(
         bounds = IntersectionBounds(cycle_min_s=cycle_min, cycle_max_s=cycle_max, max_saturation=max_saturation,
                                     saturation_flow_veh_h_lane=saturation_flow)
         _optimize(folder, net, sumocfg, scenario, demand, counts, lane_map, routes, begin, end, seed, bounds, time_limit,
-                  CheckRequest(seeds, workers, existing, search) if checking else None, tmc, utdf, measured)
+                  CheckRequest(seeds, workers, existing, search) if checking else None, tmc, utdf, measured,
+                  nema_mapping or [])
     console.print(f"written to {out}/")
 
 
@@ -173,6 +180,7 @@ class CheckRequest:
     workers: int | None
     existing: Path | None = None
     search: bool = True
+    nema: dict = field(default_factory=dict)  # tls id -> RingStructure of the site's NEMA mapping
 
 
 def _optimize(
@@ -180,6 +188,7 @@ def _optimize(
     counts: Path | None, lane_map: Path | None, routes: Path | None, begin: float | None, end: float | None,
     seed: int, bounds: IntersectionBounds, time_limit: float,
     check: CheckRequest | None, tmc: Path | None = None, utdf: Path | None = None, measured: Path | None = None,
+    nema_mapping: list[Path] | None = None,
 ) -> None:
     import dataclasses
 
@@ -201,6 +210,11 @@ def _optimize(
         b = begin if begin is not None else 0.0
         resolved = Scenario(net_file.stem.removesuffix(".net"), net_file, (routes,), b, end if end is not None else b + 3600.0)
     models = load_intersections(net_file)
+    nema = _nema_site(nema_mapping or [], models)
+    if check is not None:
+        check = dataclasses.replace(check, nema=nema)
+        if check.existing is not None:
+            _existing_plan(check.existing, models, net_file, nema, quiet=True)  # a bad file fails before the solver runs
     explicit = any(x is not None for x in (demand, counts, routes, tmc, utdf))
     measured_demand = None
     if measured is not None:
@@ -208,7 +222,7 @@ def _optimize(
     if utdf is not None:
         if any(x is not None for x in (demand, counts, routes, tmc)):
             raise ConfigError("give only one demand source: --demand, --tmc, --utdf, --counts (with --lane-map) or --routes")
-        estimate = _utdf_demand(utdf, models)
+        estimate = _utdf_demand(utdf, models, net_file)
     elif measured_demand is not None and not explicit:
         estimate = measured_demand
         console.print(f"demand: the estimator's arrival rates per movement in {measured_demand.source}")
@@ -232,7 +246,7 @@ def _optimize(
     sheet = timing_sheet(plan)
     folder.path("timing.txt").write_text(sheet, encoding="utf-8")
     plot_time_space(plan, links, folder.path("time_space.png"))
-    _write_utdf(folder, plan, models, net_file, estimate)
+    _write_utdf(folder, plan, models, net_file, estimate, nema, bounds.saturation_flow_veh_h_lane)
     print(sheet, end="")
     console.print(f"{plan.note}; model delay {plan.objective.get('delay_veh_h_per_h', 0):g} veh·h/h")
     for spill in spill_backs(plan, models, estimate, bounds):
@@ -267,41 +281,76 @@ def _measured(path: Path, models: dict, bounds: IntersectionBounds) -> tuple[Int
     return dataclasses.replace(bounds, lane_saturation_veh_h=dict(lanes)), measured.demand
 
 
-def _utdf_demand(path: Path, models: dict) -> DemandEstimate:
-    from optimizer.utdf import read_utdf
+def _utdf_demand(path: Path, models: dict, net_file: Path) -> DemandEstimate:
+    """``--utdf``: the ``Volume`` records of a Synchro UTDF file's ``[Lanes]`` as demand."""
+    from optimizer.utdf import demand_from_utdf, read_utdf_file
+    from optimizer.utdf_export import approach_directions
 
-    if not path.is_file():
-        raise ConfigError(f"--utdf {path}: file not found")
-    _, volumes = read_utdf(path.read_text(encoding="utf-8-sig"), models, str(path))
+    utdf = read_utdf_file(path, "--utdf")
+    volumes, notes = demand_from_utdf(utdf, models, approach_directions(net_file, models))
+    for note in notes:
+        console.print(f"--utdf {path}: {note}")
     if volumes is None:
-        raise ConfigError(f"--utdf {path}: no Volume rows in its [Lanes] section; give the volumes another way")
+        raise ConfigError(f"--utdf {path}: no Volume records in its [Lanes] section; give the volumes another way")
+    console.print(f"demand: the volumes of {len(volumes.flows_veh_h)} signalised node(s) in {path}")
     return volumes
 
 
-def _existing_plan(path: Path, models: dict) -> TimingPlan:
+def _nema_site(paths: list[Path], models: dict) -> dict:
+    """``--nema-mapping``: the site's NEMA mapping files as ring structures, by traffic light."""
+    from controllers.ntcip.nema import load_mapping
+    from optimizer.nema_numbering import RingStructure
+
+    out = {}
+    for path in paths:
+        mapping = load_mapping(path, models)
+        out[mapping.tls_id] = RingStructure(mapping.stages, mapping.rings, mapping.barriers)
+    return out
+
+
+def _existing_plan(path: Path, models: dict, net_file: Path, nema: dict, quiet: bool = False) -> TimingPlan:
     """The plan in the street from a UTDF file or a plan.json (validated against the network)."""
     from optimizer.plan import TimingPlan, validate
-    from optimizer.utdf import read_utdf
+    from optimizer.utdf import plan_from_utdf, read_utdf_file
+    from optimizer.utdf_export import numberings, utdf_network
     from phasewise_errors import PlanError
 
     if not path.is_file():
         raise ConfigError(f"--existing {path}: file not found")
-    text = path.read_text(encoding="utf-8-sig")
     try:
-        plan = TimingPlan.from_json(text) if path.suffix == ".json" else read_utdf(text, models, str(path))[0]
+        if path.suffix == ".json":
+            try:
+                text = path.read_text(encoding="utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"--existing {path}: not a UTF-8 text file (byte {exc.start}); give a plan.json "
+                                  "or a Synchro UTDF file") from None
+            plan = TimingPlan.from_json(text)
+        else:
+            utdf = read_utdf_file(path, "--existing")
+            network = utdf_network(net_file, models, list(models))
+            plan, notes = plan_from_utdf(utdf, models, numberings(models, network, site=nema))
+            for note in notes if not quiet else ():
+                console.print(f"--existing {path}: {note}")
         validate(plan, models)
     except PlanError as exc:
         raise PlanError(f"--existing {path}: {exc}") from None
     return plan
 
 
-def _write_utdf(folder: OutputFolder, plan: TimingPlan, models: dict, net_file: Path, demand: DemandEstimate) -> None:
-    """``plan.utdf.csv`` (plan and volumes) and ``volumes.utdf.csv`` for Synchro."""
-    from optimizer.utdf import utdf_network, write_tmc_volumes, write_utdf
+def _write_utdf(folder: OutputFolder, plan: TimingPlan, models: dict, net_file: Path, demand: DemandEstimate,
+                nema: dict, saturation_flow: float) -> None:
+    """``plan.utdf.csv`` (Synchro's combined UTDF: plan, lanes and volumes) and ``volumes.utdf.csv``."""
+    from optimizer.utdf_export import numberings, utdf_network, write_tmc_volumes, write_utdf
 
     network = utdf_network(net_file, models, list(plan.intersections))
-    folder.path("plan.utdf.csv").write_text(write_utdf(plan, models, network, demand), encoding="utf-8")
-    folder.path("volumes.utdf.csv").write_text(write_tmc_volumes(demand, models, network), encoding="utf-8")
+    rings = numberings(models, network, plan, nema)  # a --nema-mapping that does not fit is the user's error
+    try:
+        text = write_utdf(plan, models, network, demand, rings, saturation_flow)
+    except ConfigError as exc:  # a program UTDF cannot describe (e.g. a phase order its rings cannot run)
+        console.print(f"plan.utdf.csv not written: {exc}")
+    else:
+        folder.path("plan.utdf.csv").write_text(text, encoding="utf-8", newline="")
+    folder.path("volumes.utdf.csv").write_text(write_tmc_volumes(demand, models, network), encoding="utf-8", newline="")
 
 
 def _check_scenario(resolved: Scenario, routes: Path | None, begin: float | None, end: float | None) -> Scenario:
@@ -361,7 +410,7 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
     if request.existing is not None:
         from optimizer.sumo_export import write_additional
 
-        write_additional(_existing_plan(request.existing, models), models, program)
+        write_additional(_existing_plan(request.existing, models, simulated.net_file, request.nema), models, program)
     else:
         program.write_text(existing_program_xml(simulated.net_file, simulated.additional_files, tls_ids), encoding="utf-8")
     jobs = [RunJob(simulated, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")
