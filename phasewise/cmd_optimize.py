@@ -25,6 +25,7 @@ from rich.console import Console
 
 from phasewise import scenarios
 from phasewise.app import app
+from phasewise.input_files import input_file, read_input_text
 from phasewise.options import finite, positive
 from phasewise.outputs import OutputFolder
 from phasewise_errors import ConfigError
@@ -201,6 +202,7 @@ def _optimize(
         b = begin if begin is not None else 0.0
         resolved = Scenario(net_file.stem.removesuffix(".net"), net_file, (routes,), b, end if end is not None else b + 3600.0)
     models = load_intersections(net_file)
+    existing = _existing_plan(check.existing, models) if check is not None and check.existing is not None else None
     explicit = any(x is not None for x in (demand, counts, routes, tmc, utdf))
     measured_demand = None
     if measured is not None:
@@ -242,7 +244,7 @@ def _optimize(
         console.print("not checked in SUMO (--no-check or no scenario): plan.add.xml is the unchecked plan")
     else:
         candidate = write_additional(plan, models, folder.path("candidate.add.xml"))
-        _check(folder, candidate, list(plan.intersections), simulated, check, models)
+        _check(folder, candidate, list(plan.intersections), simulated, check, models, existing)
     folder.commit()
 
 
@@ -270,23 +272,20 @@ def _measured(path: Path, models: dict, bounds: IntersectionBounds) -> tuple[Int
 def _utdf_demand(path: Path, models: dict) -> DemandEstimate:
     from optimizer.utdf import read_utdf
 
-    if not path.is_file():
-        raise ConfigError(f"--utdf {path}: file not found")
-    _, volumes = read_utdf(path.read_text(encoding="utf-8-sig"), models, str(path))
+    _, volumes = read_utdf(read_input_text(path, "--utdf", "a Synchro UTDF file"), models, str(path))
     if volumes is None:
         raise ConfigError(f"--utdf {path}: no Volume rows in its [Lanes] section; give the volumes another way")
     return volumes
 
 
 def _existing_plan(path: Path, models: dict) -> TimingPlan:
-    """The plan in the street from a UTDF file or a plan.json (validated against the network)."""
+    """The plan in the street from a UTDF file or a plan.json, validated against the network
+    (every light of it: ``models`` before the demand narrowed them)."""
     from optimizer.plan import TimingPlan, validate
     from optimizer.utdf import read_utdf
     from phasewise_errors import PlanError
 
-    if not path.is_file():
-        raise ConfigError(f"--existing {path}: file not found")
-    text = path.read_text(encoding="utf-8-sig")
+    text = read_input_text(path, "--existing", "a plan.json or a Synchro UTDF file")
     try:
         plan = TimingPlan.from_json(text) if path.suffix == ".json" else read_utdf(text, models, str(path))[0]
         validate(plan, models)
@@ -347,8 +346,9 @@ def _select(folder: OutputFolder, plans: dict[str, TimingPlan], models: dict, si
 
 
 def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated: Scenario,
-           request: CheckRequest, models: dict) -> None:
-    """Simulate the existing program and the candidate on the same seeds; write the recommended one."""
+           request: CheckRequest, models: dict, existing: TimingPlan | None = None) -> None:
+    """Simulate the existing program (or ``existing``, the plan in the street, on the lights
+    optimized) and the candidate on the same seeds; write the recommended one."""
     import shutil
     from functools import partial
 
@@ -358,10 +358,15 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
 
     seed_list = list(range(1, request.seeds + 1))
     program = folder.path("program.add.xml")
-    if request.existing is not None:
+    if existing is not None:
+        from optimizer.plan import TimingPlan
         from optimizer.sumo_export import write_additional
 
-        write_additional(_existing_plan(request.existing, models), models, program)
+        optimized = TimingPlan({t: p for t, p in existing.intersections.items() if t in tls_ids}, existing.created_by)
+        if not optimized.intersections:
+            raise ConfigError(f"--existing {request.existing}: no timing for the lights optimized "
+                              f"({', '.join(tls_ids)}); give the plan in the street for them")
+        write_additional(optimized, models, program)
     else:
         program.write_text(existing_program_xml(simulated.net_file, simulated.additional_files, tls_ids), encoding="utf-8")
     jobs = [RunJob(simulated, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")
