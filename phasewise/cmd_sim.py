@@ -133,7 +133,7 @@ def sim(
             runner.close()
     print_table([summary])
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(summary, indent=2))
+        write_text_atomic(json_out, json.dumps(summary, indent=2), "--json")
         console.print(f"metrics written to {json_out}")
 
 
