@@ -26,7 +26,7 @@ from rich.console import Console
 from phasewise import scenarios
 from phasewise.app import app
 from phasewise.input_files import input_file, read_input_text
-from phasewise.options import finite, positive
+from phasewise.options import finite, positive, simulation_time
 from phasewise.outputs import OutputFolder
 from phasewise_errors import ConfigError
 
@@ -114,10 +114,11 @@ def optimize(
     lane_map: Annotated[Optional[Path], typer.Option(help="lane map CSV: lane,tls,movement[,share]")] = None,
     routes: Annotated[Optional[Path], typer.Option(help="SUMO route file to count demand from")] = None,
     begin: Annotated[
-        Optional[float], typer.Option(min=0.0, callback=finite, help="demand period start (s) for route files")
+        Optional[float], typer.Option(min=0.0, max=864000.0, callback=finite,
+                                      help="demand period start (s) for route files")
     ] = None,
     end: Annotated[
-        Optional[float], typer.Option(callback=positive, help="demand period end (s) for route files")
+        Optional[float], typer.Option(callback=simulation_time, help="demand period end (s) for route files")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="corridor demand seed")] = 1,
     cycle_min: Annotated[float, typer.Option(min=10.0, max=600.0, callback=finite, help="shortest cycle (s)")] = 40.0,

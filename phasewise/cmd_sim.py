@@ -14,7 +14,7 @@ from rich.table import Table
 from phasewise import scenarios
 from phasewise.app import app
 from phasewise.input_files import input_file, read_input_text
-from phasewise.options import positive
+from phasewise.options import simulation_time
 from phasewise.outputs import OutputFolder, output_file, write_text_atomic
 
 if TYPE_CHECKING:  # SUMO and the controllers are imported when a simulation runs: a fast CLI start
@@ -98,7 +98,8 @@ def sim(
     first_seed: Annotated[int, typer.Option("--first-seed", min=0, max=2**31 - 1000,
                                             help="the first seed: seeds N .. N + --seeds - 1")] = 1,
     end: Annotated[
-        Optional[float], typer.Option(callback=positive, help="simulation end time in s (default: the scenario's)")
+        Optional[float], typer.Option(callback=simulation_time,
+                                      help="simulation end time in s, up to 864000 (default: the scenario's)")
     ] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the metrics JSON here")] = None,
     workers: Annotated[
