@@ -203,6 +203,10 @@ def _optimize(
         b = begin if begin is not None else 0.0
         resolved = Scenario(net_file.stem.removesuffix(".net"), net_file, (routes,), b, end if end is not None else b + 3600.0)
     models = load_intersections(net_file)
+    if routes is not None:  # checked as a sumocfg's routes are: every edge in the net, before any work
+        from sumo_scenarios.scenario_check import check_route_edges, net_edges
+
+        check_route_edges(input_file(routes, "--routes", "a SUMO route file (.rou.xml)"), net_edges(net_file), net_file)
     existing = _existing_plan(check.existing, models) if check is not None and check.existing is not None else None
     explicit = any(x is not None for x in (demand, counts, routes, tmc, utdf))
     measured_demand = None

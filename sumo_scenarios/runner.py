@@ -275,7 +275,7 @@ def load_error(name: str, console: Sequence[str], files: Sequence[Path], fallbac
     file: the file blamed is the first of ``files`` that holds every quoted name.
     """
     errors = [line.removeprefix("Error: ").strip() for line in console if line.startswith("Error")]
-    message = errors[0] if errors else fallback
+    message = " ".join((errors[0] if errors else fallback).split())
     names = re.findall(r"'([^']+)'", message)
     blamed = None
     for file in files if names else ():
