@@ -106,12 +106,12 @@ def csv_rows(file: Path, what: str, required: tuple[str, ...], expected: str) ->
         raise ConfigError(f"{file}: is a folder; give the {what} ({expected})")
     if not file.is_file():
         raise ConfigError(f"{file}: {what} not found")
+    with file.open("rb") as raw:
+        if b"\0" in raw.read(65536):
+            raise ConfigError(f"{file}: a binary file, not a CSV; give the {what} ({expected})")
     # utf-8-sig: spreadsheet programs (Excel) start a CSV with a byte-order mark.
     with file.open(newline="", encoding="utf-8-sig") as handle:
         try:
-            if "\0" in handle.read(65536):
-                raise ConfigError(f"{file}: a binary file, not a CSV; give the {what} ({expected})")
-            handle.seek(0)
             reader = csv.DictReader(handle)
             fields = [name.strip() for name in reader.fieldnames or ()]
             reader.fieldnames = fields  # " count" in a hand-edited header is "count"

@@ -87,7 +87,11 @@ def load_intersections(
     try:
         net = sumolib.net.readNet(str(path), withPrograms=True)
     except Exception as exc:  # sumolib raises bare SAX/XML errors on malformed files
-        raise ScenarioError(f"{path}: cannot read SUMO network ({exc})") from None
+        try:  # say where the XML breaks, when it does
+            ET.parse(path)
+        except ET.ParseError as xml_error:
+            raise ScenarioError(f"{path}: not valid XML ({xml_error})") from None
+        raise ScenarioError(f"{path}: cannot read SUMO network ({type(exc).__name__}: {exc})") from None
     for tls in net.getTrafficLights():
         for program in tls.getPrograms().values():
             check_program(tls, program, path)
