@@ -111,6 +111,8 @@ def load_intersections(
     return models
 
 
+MAX_OFFSET_S = 864000.0  # ten days: SUMO refuses an offset it cannot show as a time; NaN it takes silently
+
 # the signal states SUMO accepts in a tlLogic phase
 SIGNAL_CHARS = frozenset("rRyYgGuoOs")
 
@@ -177,6 +179,8 @@ def _load_programs(net: sumolib.net.Net, file: Path) -> None:
         try:
             offset = logic.get("offset", "0")
             offset_s = 0.0 if offset == "begin" else float(offset)  # "begin": counted from loading
+            if not math.isfinite(offset_s) or abs(offset_s) > MAX_OFFSET_S:
+                raise ValueError(f"offset {offset} must be a finite number of seconds (at most {MAX_OFFSET_S:g})")
             program = sumolib.net.TLSProgram(program_id, offset_s, logic.get("type", "static"))
             for phase in logic.iter("phase"):
                 program.addPhase(

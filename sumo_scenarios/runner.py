@@ -196,14 +196,17 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
         if additional:
             cmd += ["-a", ",".join(str(p) for p in additional)]
         sumo_failed = sumo_errors(conn)
+        refused: BaseException | None = None
         with _console_of(conn) as console:
             try:
                 conn.start(cmd)
             except sumo_failed as exc:
-                # SUMO checks the files only now (unknown edges in routes, bad options): that is
-                # bad input, not a failure of the simulation
-                files = [*additional, *scenario.route_files, scenario.net_file]
-                raise ScenarioError(load_error(scenario.name, console, files, str(exc))) from exc
+                refused = exc
+        if refused is not None:
+            # SUMO checks the files only now (unknown edges in routes, bad options): that is
+            # bad input, not a failure of the simulation
+            files = [*additional, *scenario.route_files, scenario.net_file]
+            raise ScenarioError(load_error(scenario.name, console, files, str(refused))) from refused
         phase = "start of the controller"
         try:
             sim = Simulation(conn, scenario, job.seed, intersections, scenario.end_s)
@@ -243,9 +246,9 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
 @contextmanager
 def _console_of(conn: ModuleType) -> Iterator[list[str]]:
     """The lines SUMO prints on the console (file descriptor 2) while the block runs, for
-    libsumo, which prints its load errors there: captured so that the one-line error can name
-    them; given back to the console when the block succeeds. TraCI's SUMO is a process of its
-    own and is left alone."""
+    libsumo, which prints its load errors there: captured (in the list, filled when the block
+    ends) so that the one-line error can name them; given back to the console when they hold
+    no error. TraCI's SUMO is a process of its own and is left alone."""
     lines: list[str] = []
     if conn.__name__ != "libsumo":
         yield lines
@@ -254,18 +257,16 @@ def _console_of(conn: ModuleType) -> Iterator[list[str]]:
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
         os.dup2(capture.fileno(), 2)
-        failed = True
         try:
             yield lines
-            failed = False
         finally:
             os.dup2(saved, 2)
             os.close(saved)
             capture.seek(0)
             text = capture.read()
             lines.extend(text.decode("utf-8", "replace").splitlines())
-            if not failed and text:
-                os.write(2, text)
+            if text and not any(line.startswith("Error") for line in lines):
+                os.write(2, text)  # not a refusal: what SUMO said belongs on the console
 
 
 def load_error(name: str, console: Sequence[str], files: Sequence[Path], fallback: str) -> str:

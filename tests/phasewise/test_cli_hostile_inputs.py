@@ -52,6 +52,7 @@ class Case:
     kind: str = "error"
     row: int = 0
     fsize: int = 0
+    alone: bool = False  # SUMO starts: a process of its own, as for the rows
 
 
 def _sim_plan(plan: str, message: str, row: int = 0) -> Case:
@@ -133,6 +134,9 @@ OWN = [
     _sim_plan("word_duration.add.xml", "tlLogic 'J0' program 'phasewise': could not convert string to float"),
     _sim_plan("mindur_nan.add.xml", "phase 0: minDur nan s is not a finite number"),
     _sim_plan("no_tllogic.add.xml", "no <tlLogic> program in the file"),
+    _sim_plan("offset_nan.add.xml", "tlLogic 'J0' program 'phasewise': offset nan must be a finite number"),
+    Case("sim --plan a program type SUMO does not know", (*SIM, "--plan", "{in}/type_foo.add.xml"),
+         "SUMO could not load one-light: {in}/type_foo.add.xml: Traffic light 'J0' has unknown type 'foo'", alone=True),
     # plan.json
     _sim_plan("not_json.json", "not a timing plan JSON document (not JSON"),
     _sim_plan("list.json", "expected an object with an 'intersections' list"),
@@ -297,6 +301,8 @@ def _plan_variants(folder: Path, plan_json: str, plan_add: str) -> None:
     _write(folder, "empty.add.xml", "")
     _write(folder, "binary.add.xml", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256)))
     _write(folder, "no_tllogic.add.xml", "<additional/>")
+    _write(folder, "offset_nan.add.xml", re.sub(r'offset="[^"]*"', 'offset="nan"', plan_add, count=1))
+    _write(folder, "type_foo.add.xml", plan_add.replace('type="static"', 'type="foo"', 1))
 
 
 CFG = ('<configuration><input><net-file value="{net}"/>{routes}</input>'
@@ -455,8 +461,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
                 for (_, case), (out, paths, _), r in zip(chunk, prepared, results)]
 
     indexed = list(enumerate(CASES))
-    own = [(i, c) for i, c in indexed if not c.row]
-    jobs = [(run_row, [ic]) for ic in indexed if ic[1].row] + [(run_driver, own[k::2]) for k in range(2)]
+    own = [(i, c) for i, c in indexed if not (c.row or c.alone)]
+    jobs = [(run_row, [ic]) for ic in indexed if ic[1].row or ic[1].alone] + [(run_driver, own[k::2]) for k in range(2)]
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = [pool.submit(fn, arg[0] if fn is run_row else arg) for fn, arg in jobs]
         return dict(pair for future in futures for pair in future.result())
