@@ -469,7 +469,7 @@ def candidate_cycles_s(models: dict[str, IntersectionModel], demand: DemandEstim
         return chosen
     if bounds.storage_veh:
         caps = [storage_cycle_cap_s(m, demand, bounds) for m in models.values()]
-        hi = min([hi, *(math.floor(c + 1e-9) for c in caps if c is not None and c >= lo)])
+        hi = min([hi, *(math.floor(c + 1e-9) for c in caps if c is not None and math.isfinite(c) and c >= lo)])
     critical = max(optimal_greens_s(m, demand, bounds)[1] for m in models.values())
     base = int(min(max(math.ceil(critical - 1e-9), lo), hi))
     return sorted({base, min(base + options.cycle_step_s, hi)})

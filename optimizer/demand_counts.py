@@ -11,7 +11,8 @@ lane map CSV ties them to movements of the network::
 ``share`` (optional, default 1) splits a shared lane's count between its movements. The flow
 of a movement is its mean count per bin scaled to an hour (bins are 15 min unless the
 ``bin_start`` spacing says otherwise); its standard deviation across bins is kept as
-``std_veh_h``. Vehicle classes are counted alike (one vehicle = one vehicle).
+``std_veh_h``. Vehicle classes (car, motorcycle, bus, truck) are counted alike (one vehicle =
+one vehicle); rows of person and bicycle are skipped, any other class is an error.
 
 Example::
 
@@ -26,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.demand import DemandEstimate, csv_rows
+from optimizer.demand import DemandEstimate, csv_rows, non_negative_number
 from phasewise_errors import ConfigError
+from vision.classes import CLASS_IDS, VEHICLE_CLASSES
 
 DEFAULT_BIN_S = 900.0
+MAX_COUNT_PER_ROW = 50_000.0  # a lane carries at most about 2600 veh/h: a larger count is a typo
 
 
 def read_lane_map(path: Path) -> dict[str, list[tuple[str, str, float]]]:
@@ -40,9 +43,19 @@ def read_lane_map(path: Path) -> dict[str, list[tuple[str, str, float]]]:
             share = float((row.get("share") or "1").strip())
         except ValueError:
             raise ConfigError(f"{path}:{line}: share {row.get('share')!r} is not a number") from None
-        if not 0.0 <= share <= 1.0:
+        if not 0.0 <= share <= 1.0:  # NaN fails this too
             raise ConfigError(f"{path}:{line}: share {share:g} must be between 0 and 1")
-        out[row["lane"].strip()].append((row["tls"].strip(), row["movement"].strip(), share))
+        lane, tls, movement = ((row.get(k) or "").strip() for k in ("lane", "tls", "movement"))
+        if not lane or not tls or not movement:
+            raise ConfigError(f"{path}:{line}: lane, tls and movement must not be empty")
+        if any(t == tls and m == movement for t, m, _ in out[lane]):
+            raise ConfigError(f"{path}:{line}: lane {lane} to {tls} movement {movement} is listed twice")
+        out[lane].append((tls, movement, share))
+    if not out:
+        raise ConfigError(f"{path}: no rows after the header; give lane,tls,movement[,share]")
+    for lane, targets in out.items():
+        if sum(share for _, _, share in targets) > 1.0 + 1e-6:
+            raise ConfigError(f"{path}: lane {lane}: shares add up to {sum(s for _, _, s in targets):g}, above 1")
     return dict(out)
 
 
@@ -50,17 +63,29 @@ def demand_from_counts(counts_csv: Path, lane_map_csv: Path) -> DemandEstimate:
     """Mean hourly flow (and std across bins) per movement from binned lane counts."""
     lane_map = read_lane_map(lane_map_csv)
     per_bin: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    first_line: dict[tuple[str, str, str], int] = {}
     for line, row in csv_rows(counts_csv, "counts file", ("bin_start", "lane", "count"), "bin_start,lane,class,count"):
+        where = f"{counts_csv}:{line}"
         lane = (row.get("lane") or "").strip()
         if lane not in lane_map:
-            raise ConfigError(f"{counts_csv}:{line}: lane '{lane}' is not in the lane map {lane_map_csv}")
-        try:
-            count = float(row["count"])
-        except (TypeError, ValueError):
-            raise ConfigError(f"{counts_csv}:{line}: count {row.get('count')!r} is not a number") from None
-        if count < 0:
-            raise ConfigError(f"{counts_csv}:{line}: lane {lane}: count {count:g} is negative")
-        per_bin[row["bin_start"].strip()][lane] += count
+            raise ConfigError(f"{where}: lane '{lane}' is not in the lane map {lane_map_csv}")
+        road_user = (row.get("class") or "").strip()
+        if road_user and road_user not in CLASS_IDS:
+            raise ConfigError(f"{where}: class '{road_user[:40]}' is not a road-user class; classes are "
+                              f"{', '.join(CLASS_IDS)}")
+        count = non_negative_number(row.get("count"), f"{where}: lane {lane}", "count", MAX_COUNT_PER_ROW,
+                                    " (more vehicles than a lane carries in a day)")
+        bin_start = (row.get("bin_start") or "").strip()
+        if not bin_start:
+            raise ConfigError(f"{where}: bin_start is empty")
+        key = (bin_start, lane, road_user)
+        if key in first_line:
+            raise ConfigError(f"{where}: bin {bin_start}, lane {lane}{', class ' + road_user if road_user else ''} "
+                              f"is listed twice (lines {first_line[key]} and {line}); give one row each")
+        first_line[key] = line
+        if road_user and CLASS_IDS[road_user] not in VEHICLE_CLASSES:
+            continue  # pedestrians and bicycles are counted, but they are not the signal's vehicle demand
+        per_bin[bin_start][lane] += count
     if not per_bin:
         raise ConfigError(f"{counts_csv}: no counts")
     bins = sorted(per_bin)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optimizer.demand import DemandEstimate, csv_rows, non_negative_number
+from optimizer.demand import MAX_FLOW_VEH_H, DemandEstimate, csv_rows, non_negative_number
 from phasewise_errors import ConfigError
 
 DEFAULT_BIN_S = 900.0
@@ -61,35 +61,64 @@ class TurningCounts:
 
 
 def read_tmc_csv(path: str | Path) -> TurningCounts:
-    """Read the TMC CSV of the module docstring; bad rows raise ``ConfigError`` naming the line."""
+    """Read the TMC CSV of the module docstring; bad rows raise ``ConfigError`` naming the line:
+    a ``bin_start`` that is not seconds in [0, ``LATEST_BIN_START_S``] or a clock time
+    ``HH:MM[:SS]``, a count that is not a finite number, negative or more than a movement can
+    carry in the bin, a ``bin_s`` outside (0, 3600], a movement and bin listed twice."""
     file = Path(path)
     counts: dict[tuple[str, str], dict[float, float]] = {}
+    first_line: dict[tuple[str, str, float], int] = {}
     bin_lengths: set[float] = set()
     for line, row in csv_rows(file, "turning-movement counts", ("tls", "movement", "bin_start", "count"),
                               "tls,movement,bin_start,count[,bin_s]"):
+        where = f"{file}:{line}"
         tls, movement = (row.get("tls") or "").strip(), (row.get("movement") or "").strip()
         if not tls or not movement:
-            raise ConfigError(f"{file}:{line}: tls and movement must not be empty")
-        start = _seconds(file, line, row.get("bin_start"))
-        count = non_negative_number(row.get("count"), f"{file}:{line}", "count")
-        bin_lengths.add(non_negative_number(row.get("bin_s"), f"{file}:{line}", "bin_s") if (row.get("bin_s") or "").strip() else DEFAULT_BIN_S)
-        bins = counts.setdefault((tls, movement), {})
-        bins[start] = bins.get(start, 0.0) + count
+            raise ConfigError(f"{where}: tls and movement must not be empty")
+        start = _seconds(where, row.get("bin_start"))
+        bin_s = DEFAULT_BIN_S
+        if (row.get("bin_s") or "").strip():
+            bin_s = non_negative_number(row.get("bin_s"), where, "bin_s", HOUR_S, " s (bins are at most an hour)")
+            if bin_s <= 0:
+                raise ConfigError(f"{where}: bin_s {bin_s:g} must be above 0")
+        bin_lengths.add(bin_s)
+        most = MAX_FLOW_VEH_H * bin_s / HOUR_S
+        count = non_negative_number(row.get("count"), where, "count", most,
+                                    f" vehicles in {bin_s:g} s ({MAX_FLOW_VEH_H:g} veh/h, more than any movement carries)")
+        if (tls, movement, start) in first_line:
+            raise ConfigError(f"{where}: {tls} movement {movement} bin {start:g} s is listed twice (lines "
+                              f"{first_line[tls, movement, start]} and {line}); give one row per movement and bin")
+        first_line[tls, movement, start] = line
+        counts.setdefault((tls, movement), {})[start] = count
     if not counts:
-        raise ConfigError(f"{file}: no counts")
-    if len(bin_lengths) > 1 or min(bin_lengths) <= 0:
-        raise ConfigError(f"{file}: bins must all have the same positive length (found {sorted(bin_lengths)} s)")
+        raise ConfigError(f"{file}: no counts after the header; give rows tls,movement,bin_start,count")
+    if len(bin_lengths) > 1:
+        raise ConfigError(f"{file}: bins must all have the same length (found {sorted(bin_lengths)} s)")
     return TurningCounts(counts, bin_lengths.pop(), str(file))
 
 
-def _seconds(file: Path, line: int, raw: str | None) -> float:
+LATEST_BIN_START_S = 10 * 86400.0  # ten days of counts: a later start is a typo or a unit error
+
+
+def _seconds(where: str, raw: str | None) -> float:
+    """``bin_start``: seconds (a finite number in [0, LATEST_BIN_START_S]) or ``HH:MM[:SS]``
+    (minutes and seconds below 60)."""
     text = (raw or "").strip()
-    try:
-        if ":" in text:
-            parts = [float(p) for p in text.split(":")]
-            return sum(p * 60.0 ** (len(parts) - 1 - k) for k, p in enumerate(parts)) * (60.0 if len(parts) == 2 else 1.0)
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{file}:{line}: bin_start {text!r} is not seconds or HH:MM") from None
-
-
+    problem = f"{where}: bin_start {text!r} is not seconds or HH:MM (seconds 0 to {LATEST_BIN_START_S:g}, or a time HH:MM[:SS])"
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) not in (2, 3) or not all(p.isdigit() for p in parts):
+            raise ConfigError(problem)
+        hours, minutes, *rest = (int(p) for p in parts)
+        seconds = rest[0] if rest else 0
+        if minutes >= 60 or seconds >= 60:
+            raise ConfigError(f"{problem}: minutes and seconds must be below 60")
+        value = hours * 3600.0 + minutes * 60.0 + seconds
+    else:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(problem) from None
+    if not 0.0 <= value <= LATEST_BIN_START_S:  # NaN fails this too
+        raise ConfigError(problem)
+    return value

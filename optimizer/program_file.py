@@ -47,14 +47,49 @@ def existing_program_xml(net_file: Path, additional_files: Sequence[Path], tls_i
 
 def programs_in(path: Path) -> dict[str, str]:
     """``{tls id: program id}`` of every ``<tlLogic>`` in an additional file (the last one wins)."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; give a plan.add.xml or plan.json")
     try:
         root = ET.parse(path).getroot()
     except (ET.ParseError, OSError) as exc:
         raise ConfigError(f"{path}: not a readable SUMO additional file ({exc})") from None
-    found = {logic.get("id", ""): logic.get("programID", "") for logic in root.iter("tlLogic")}
+    if root.tag != "additional":
+        raise ConfigError(f"{path}: not a SUMO additional file (root element <{root.tag}>, expected <additional>)")
+    found = {logic.get("id", ""): logic.get("programID", "0") for logic in root.iter("tlLogic")}
     if not found:
         raise ConfigError(f"{path}: no <tlLogic> program in the file; give a plan.add.xml or plan.json")
     return found
+
+
+def check_program_file(path: Path, net_file: Path, program_files: Sequence[Path] = ()) -> dict[str, str]:
+    """``{tls id: program id}`` of a file of ``<tlLogic>`` programs, checked against the network
+    before SUMO sees it (SUMO crashes on a negative duration and names no file for the rest).
+
+    Each program must be for a light of the network, with finite durations above 0 and one
+    signal per link in every state (:func:`sumo_scenarios.network.check_program`), and no
+    state may show green together two links the network's own program never does (the
+    conflicts of :meth:`~optimizer.intersection.IntersectionModel.unsafe_pairs`, as
+    :func:`optimizer.plan.validate` checks a plan.json). ``program_files`` are the scenario's
+    own additional files, loaded before ``path``. ``ScenarioError``/``PlanError`` name the
+    file, light, program and phase.
+    """
+    from phasewise_errors import PlanError
+    from sumo_scenarios.network import load_intersections
+
+    programs = programs_in(path)
+    load_intersections(net_file, program_files=[*program_files, path])  # structure of every program
+    models = load_intersections(net_file, program_files=program_files)  # the conflicts of the network's program
+    for logic in ET.parse(path).getroot().iter("tlLogic"):
+        model = models.get(logic.get("id", ""))
+        if model is None or logic.get("type") == "NEMA":  # a rail signal or off; NEMA states are per ring
+            continue
+        for k, phase in enumerate(logic.iter("phase")):
+            unsafe = model.unsafe_pairs(phase.get("state", ""))
+            if unsafe:
+                raise PlanError(f"{path}: tlLogic '{model.tls_id}' program '{logic.get('programID', '0')}' phase {k}: "
+                                f"state {phase.get('state')!r} shows conflicting links {unsafe[:3]} green together "
+                                "(the network's program never does)")
+    return programs
 
 
 class ProgramFileController:

@@ -23,6 +23,7 @@ from rich.console import Console
 from phasewise import scenarios
 from phasewise.app import app
 from phasewise.outputs import OutputFolder
+from phasewise_errors import ConfigError
 
 console = Console(stderr=True)
 
@@ -33,7 +34,8 @@ FILES = ("routes.rou.xml", "turn_counts.xml", "geh.csv", "calibration.json")
 def calibrate(
     sumocfg: Annotated[Path, typer.Option(help="the SUMO .sumocfg whose routes are the candidates")],
     counts: Annotated[Path, typer.Option(help="turning-movement counts CSV: tls,movement,bin_start,count[,bin_s]")],
-    out: Annotated[Path, typer.Option(help="folder for routes.rou.xml, geh.csv, calibration.json")] = Path("out/calibration"),
+    out: Annotated[Path, typer.Option(help="folder for routes.rou.xml, turn_counts.xml, geh.csv, calibration.json")]
+    = Path("out/calibration"),
     seed: Annotated[int, typer.Option(min=0, help="routeSampler's random seed")] = 42,
 ) -> None:
     """Fit routes to turning-movement counts (routeSampler) and report GEH per count."""
@@ -43,6 +45,9 @@ def calibrate(
     from sumo_scenarios.routing import route_trips
 
     scenario = scenarios.resolve(sumocfg, None, [1])[0]
+    if not scenario.route_files:
+        raise ConfigError(f"--sumocfg {sumocfg}: no <route-files>; calibrate picks its vehicles from the "
+                          "scenario's routes (or trips): add the route file to the sumocfg")
     tmc = read_tmc_csv(counts)
     models = load_intersections(scenario.net_file)
     candidates = route_trips(scenario.net_file, scenario.route_files, scenarios.cache_dir() / "routes")
@@ -65,4 +70,4 @@ def calibrate(
         folder.commit()
     print(f"GEH < {GEH_LIMIT:g} for {share:.0%} of {len(fits)} counts "
           f"({'accepted' if accepted else 'NOT accepted'}: {ACCEPTED_SHARE:.0%} needed)")
-    console.print(f"written to {out}/ (routes.rou.xml, geh.csv, calibration.json)")
+    console.print(f"written to {out}/ ({', '.join(FILES)})")

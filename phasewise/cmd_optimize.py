@@ -25,7 +25,8 @@ from rich.console import Console
 
 from phasewise import scenarios
 from phasewise.app import app
-from phasewise.options import finite, positive
+from phasewise.input_files import input_file, read_input_text
+from phasewise.options import finite, positive, simulation_time
 from phasewise.outputs import OutputFolder
 from phasewise_errors import ConfigError
 
@@ -119,10 +120,11 @@ def optimize(
     lane_map: Annotated[Optional[Path], typer.Option(help="lane map CSV: lane,tls,movement[,share]")] = None,
     routes: Annotated[Optional[Path], typer.Option(help="SUMO route file to count demand from")] = None,
     begin: Annotated[
-        Optional[float], typer.Option(min=0.0, callback=finite, help="demand period start (s) for route files")
+        Optional[float], typer.Option(min=0.0, max=864000.0, callback=finite,
+                                      help="demand period start (s) for route files")
     ] = None,
     end: Annotated[
-        Optional[float], typer.Option(callback=positive, help="demand period end (s) for route files")
+        Optional[float], typer.Option(callback=simulation_time, help="demand period end (s) for route files")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="corridor demand seed")] = 1,
     cycle_min: Annotated[float, typer.Option(min=10.0, max=600.0, callback=finite, help="shortest cycle (s)")] = 40.0,
@@ -213,8 +215,13 @@ def _optimize(
     nema = _nema_site(nema_mapping or [], models)
     if check is not None:
         check = dataclasses.replace(check, nema=nema)
-        if check.existing is not None:
-            _existing_plan(check.existing, models, net_file, nema, quiet=True)  # a bad file fails before the solver runs
+    if routes is not None:  # checked as a sumocfg's routes are: every edge in the net, before any work
+        from sumo_scenarios.scenario_check import check_route_edges, net_edges
+
+        check_route_edges(input_file(routes, "--routes", "a SUMO route file (.rou.xml)"), net_edges(net_file), net_file)
+    # a bad file fails before the solver runs
+    existing = (_existing_plan(check.existing, models, net_file, nema)
+                if check is not None and check.existing is not None else None)
     explicit = any(x is not None for x in (demand, counts, routes, tmc, utdf))
     measured_demand = None
     if measured is not None:
@@ -256,7 +263,7 @@ def _optimize(
         console.print("not checked in SUMO (--no-check or no scenario): plan.add.xml is the unchecked plan")
     else:
         candidate = write_additional(plan, models, folder.path("candidate.add.xml"))
-        _check(folder, candidate, list(plan.intersections), simulated, check, models)
+        _check(folder, candidate, list(plan.intersections), simulated, check, models, existing)
     folder.commit()
 
 
@@ -286,6 +293,7 @@ def _utdf_demand(path: Path, models: dict, net_file: Path) -> DemandEstimate:
     from optimizer.utdf import demand_from_utdf, read_utdf_file
     from optimizer.utdf_export import approach_directions
 
+    input_file(path, "--utdf", "a Synchro UTDF file")
     utdf = read_utdf_file(path, "--utdf")
     volumes, notes = demand_from_utdf(utdf, models, approach_directions(net_file, models))
     for note in notes:
@@ -309,22 +317,17 @@ def _nema_site(paths: list[Path], models: dict) -> dict:
 
 
 def _existing_plan(path: Path, models: dict, net_file: Path, nema: dict, quiet: bool = False) -> TimingPlan:
-    """The plan in the street from a UTDF file or a plan.json (validated against the network)."""
+    """The plan in the street from a UTDF file or a plan.json, validated against the network
+    (every light of it: ``models`` before the demand narrowed them)."""
     from optimizer.plan import TimingPlan, validate
     from optimizer.utdf import plan_from_utdf, read_utdf_file
     from optimizer.utdf_export import numberings, utdf_network
     from phasewise_errors import PlanError
 
-    if not path.is_file():
-        raise ConfigError(f"--existing {path}: file not found")
+    input_file(path, "--existing", "a plan.json or a Synchro UTDF file")
     try:
         if path.suffix == ".json":
-            try:
-                text = path.read_text(encoding="utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise ConfigError(f"--existing {path}: not a UTF-8 text file (byte {exc.start}); give a plan.json "
-                                  "or a Synchro UTDF file") from None
-            plan = TimingPlan.from_json(text)
+            plan = TimingPlan.from_json(read_input_text(path, "--existing", "a plan.json or a Synchro UTDF file"))
         else:
             utdf = read_utdf_file(path, "--existing")
             network = utdf_network(net_file, models, list(models))
@@ -396,8 +399,9 @@ def _select(folder: OutputFolder, plans: dict[str, TimingPlan], models: dict, si
 
 
 def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated: Scenario,
-           request: CheckRequest, models: dict) -> None:
-    """Simulate the existing program and the candidate on the same seeds; write the recommended one."""
+           request: CheckRequest, models: dict, existing: TimingPlan | None = None) -> None:
+    """Simulate the existing program (or ``existing``, the plan in the street, on the lights
+    optimized) and the candidate on the same seeds; write the recommended one."""
     import shutil
     from functools import partial
 
@@ -407,10 +411,15 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
 
     seed_list = list(range(1, request.seeds + 1))
     program = folder.path("program.add.xml")
-    if request.existing is not None:
+    if existing is not None:
+        from optimizer.plan import TimingPlan
         from optimizer.sumo_export import write_additional
 
-        write_additional(_existing_plan(request.existing, models, simulated.net_file, request.nema), models, program)
+        optimized = TimingPlan({t: p for t, p in existing.intersections.items() if t in tls_ids}, existing.created_by)
+        if not optimized.intersections:
+            raise ConfigError(f"--existing {request.existing}: no timing for the lights optimized "
+                              f"({', '.join(tls_ids)}); give the plan in the street for them")
+        write_additional(optimized, models, program)
     else:
         program.write_text(existing_program_xml(simulated.net_file, simulated.additional_files, tls_ids), encoding="utf-8")
     jobs = [RunJob(simulated, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")

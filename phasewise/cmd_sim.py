@@ -13,12 +13,14 @@ from rich.table import Table
 
 from phasewise import scenarios
 from phasewise.app import app
-from phasewise.options import positive
+from phasewise.input_files import input_file, read_input_text
+from phasewise.options import simulation_time
 from phasewise.outputs import OutputFolder, output_file, write_text_atomic
 
 if TYPE_CHECKING:  # SUMO and the controllers are imported when a simulation runs: a fast CLI start
     from sumo_scenarios.executor import Executor
     from sumo_scenarios.runner import ControllerFactory, RunJob, RunResult
+    from sumo_scenarios.scenario import Scenario
 
 console = Console(stderr=True)
 
@@ -96,7 +98,8 @@ def sim(
     first_seed: Annotated[int, typer.Option("--first-seed", min=0, max=2**31 - 1000,
                                             help="the first seed: seeds N .. N + --seeds - 1")] = 1,
     end: Annotated[
-        Optional[float], typer.Option(callback=positive, help="simulation end time in s (default: the scenario's)")
+        Optional[float], typer.Option(callback=simulation_time,
+                                      help="simulation end time in s, up to 864000 (default: the scenario's)")
     ] = None,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the metrics JSON here")] = None,
     workers: Annotated[
@@ -118,7 +121,10 @@ def sim(
 
     if json_out is not None:
         output_file(json_out, "--json")
-    factory = _plan_factory(plan) if plan is not None else None
+    factory = None
+    if plan is not None:
+        input_file(plan, "--plan", "a plan.json or plan.add.xml from phasewise optimize")
+        factory = _plan_factory(plan, scenarios.resolve(sumocfg, scenario, [first_seed], end)[0])
     runner = None if executor == "local" else make_executor(executor, ray_address)
     try:
         summary = simulate(sumocfg, scenario, f"plan:{plan.name}" if plan is not None else controller, seeds, end,
@@ -128,29 +134,39 @@ def sim(
             runner.close()
     print_table([summary])
     if json_out is not None:
-        write_text_atomic(json_out, json.dumps(summary, indent=2))
+        write_text_atomic(json_out, json.dumps(summary, indent=2), "--json")
         console.print(f"metrics written to {json_out}")
 
 
-def _plan_factory(path: Path) -> ControllerFactory:
-    """A fixed plan as a controller: a ``TimingPlan`` JSON or a SUMO additional file of programs."""
+def _plan_factory(path: Path, scenario: Scenario) -> ControllerFactory:
+    """A fixed plan as a controller: a ``TimingPlan`` JSON or a SUMO additional file of programs,
+    checked against the scenario's network before any simulation starts."""
     from functools import partial
 
-    from phasewise_errors import ConfigError, PlanError
+    from phasewise_errors import PlanError, ScenarioError
 
-    if not path.is_file():
-        raise ConfigError(f"--plan {path}: file not found; give a plan.json or plan.add.xml from phasewise optimize")
+    what = "a plan.json or plan.add.xml from phasewise optimize"
     if path.suffix == ".json":
         from controllers.fixed_plan import FixedPlanController
-        from optimizer.plan import TimingPlan
+        from optimizer.plan import TimingPlan, validate
+        from sumo_scenarios.network import load_intersections
 
+        text = read_input_text(path, "--plan", what)
+        models = load_intersections(scenario.net_file, program_files=scenario.additional_files)
         try:
-            return partial(FixedPlanController, TimingPlan.from_json(path.read_text(encoding="utf-8")))
+            timing = TimingPlan.from_json(text)
+            validate(timing, models)
         except PlanError as exc:
             raise PlanError(f"--plan {path}: {exc}") from None
-    from optimizer.program_file import ProgramFileController
+        return partial(FixedPlanController, timing)
+    from optimizer.program_file import ProgramFileController, check_program_file
 
-    ProgramFileController(path)  # checks the file now: one clear line before any simulation starts
+    read_input_text(path, "--plan", what)  # there, a file, text
+    try:
+        check_program_file(path, scenario.net_file, scenario.additional_files)
+    except (PlanError, ScenarioError) as exc:
+        message = str(exc)
+        raise type(exc)(message if message.startswith(str(path)) else f"--plan {path}: {message}") from None
     return partial(ProgramFileController, path)
 
 

@@ -25,3 +25,13 @@ def positive(value: float | None) -> float | None:
     if finite(value) is not None and value <= 0:  # type: ignore[operator]
         raise typer.BadParameter(f"{value:g} must be above 0")
     return value
+
+
+def simulation_time(value: float | None) -> float | None:
+    """A simulation time in s: finite, above 0 and at most ten days (SUMO's clock cannot show
+    1e308 s and no scenario runs longer); ``None`` passes."""
+    from sumo_scenarios.scenario import LATEST_TIME_S
+
+    if positive(value) is not None and value > LATEST_TIME_S:  # type: ignore[operator]
+        raise typer.BadParameter(f"{value:g} s is past the latest simulation time, {LATEST_TIME_S:g} s (ten days)")
+    return value

@@ -12,10 +12,15 @@ interrupted run must not leave a file half written or a folder mixing two runs' 
         folder.commit()                                  # moved into ``out`` together
 
 Renames stay within one folder (one filesystem), so each file appears complete or not at all.
+Only a regular file is ever replaced: a device or a pipe given as the output (``--json
+/dev/stdout``) is written into, a symbolic link keeps pointing where it did (the file it
+points to is replaced). A write that fails for want of room (a full disk, ``/dev/full``, a
+quota, a file size limit) is a ``ConfigError`` naming the option and the path.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -52,35 +57,69 @@ def _probe_writable(folder: Path, option: str, target: Path) -> None:
     os.unlink(probe)
 
 
+# errors of a write that the machine refused for want of room or a broken disk
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+
+
+def _special(path: Path) -> bool:
+    """An existing output that is no regular file or folder: a device, a pipe, a socket."""
+    return path.exists() and not path.is_file() and not path.is_dir()
+
+
+def _cannot_write(exc: OSError, option: str, path: Path) -> ConfigError:
+    where = f"{option} {path}" if option else str(path)
+    return ConfigError(f"{where}: cannot write ({exc.strerror or exc})")
+
+
 def output_file(path: Path, option: str) -> Path:
     """``path`` if a file can be written there later; ConfigError naming the option otherwise.
 
-    Nothing is created: missing parent folders are checked on the nearest existing one.
+    Nothing is created: missing parent folders are checked on the nearest existing one. A
+    device or pipe (``/dev/stdout``) must be writable; it is written into, not replaced.
     """
     if path.is_dir():
         raise ConfigError(f"{option} {path}: is a folder; give a file name")
+    if _special(path):
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"{option} {path}: cannot write (not writable)")
+        return path
     _probe_writable(_nearest_existing(path.parent), option, path)
     return path
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str, option: str = "") -> None:
     """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it and a rename."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, option) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, option: str = "") -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix, for writers that pick the format by it);
-    renamed onto ``path`` when the block succeeds, removed when it fails."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    renamed onto ``path`` when the block succeeds, removed when it fails.
+
+    ``path`` a device or pipe: the temporary file (in the temporary folder) is copied into it
+    when the block succeeds; a symbolic link: the file it points to is replaced.
+    """
+    special = _special(path)  # follows links: /dev/stdout is one
+    target = path if special or not path.is_symlink() else path.resolve()
+    folder = Path(tempfile.gettempdir()) if special else target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=folder)
     os.close(handle)
     tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
-        os.replace(tmp, path)
+        if special:
+            with tmp.open("rb") as source, target.open("wb") as sink:
+                shutil.copyfileobj(source, sink)
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output is an ordinary file
+            os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno in _NO_ROOM and exc.filename in (None, str(tmp), str(target)):
+            raise _cannot_write(exc, option, path) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -101,6 +140,7 @@ class OutputFolder:
         _probe_writable(parent, option, out)
         out.parent.mkdir(parents=True, exist_ok=True)
         self.out = out
+        self.option = option
         self.managed = set(managed)
         self.staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
         os.chmod(self.staging, 0o777 & ~_umask())  # mkdtemp makes it private; it may become ``out`` itself
@@ -133,3 +173,7 @@ class OutputFolder:
                  tb: TracebackType | None) -> None:
         if not self.committed:
             self.discard()
+        # a write into the folder that failed for want of room: name the folder, not just errno
+        if isinstance(exc, OSError) and exc.errno in _NO_ROOM and (
+                exc.filename is None or str(exc.filename).startswith((str(self.staging), str(self.out)))):
+            raise _cannot_write(exc, self.option, self.out) from None

@@ -62,7 +62,10 @@ def resolve(
             )
         sumocfg = candidate
     assert sumocfg is not None
+    from sumo_scenarios.scenario_check import check_scenario  # loads sumolib: not at CLI start
+
     base = Scenario.from_sumocfg(sumocfg)
+    check_scenario(base)  # every file SUMO will load, each error naming its file, before any work
     if end_s is not None:
         base = base.with_period(end_s=end_s)
     return [base for _ in seeds]

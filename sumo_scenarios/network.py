@@ -25,6 +25,7 @@ signals to control and get no model.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from collections.abc import Sequence
@@ -78,12 +79,22 @@ def load_intersections(
     network has no traffic light.
     """
     path = Path(net_file)
+    if path.is_dir():
+        raise ScenarioError(f"{path}: is a folder; give the network file (.net.xml) in it")
     if not path.is_file():
         raise ScenarioError(f"{path}: network file not found")
+    _check_root(path, "net", "a SUMO network (.net.xml)")
     try:
         net = sumolib.net.readNet(str(path), withPrograms=True)
     except Exception as exc:  # sumolib raises bare SAX/XML errors on malformed files
-        raise ScenarioError(f"{path}: cannot read SUMO network ({exc})") from None
+        try:  # say where the XML breaks, when it does
+            ET.parse(path)
+        except ET.ParseError as xml_error:
+            raise ScenarioError(f"{path}: not valid XML ({xml_error})") from None
+        raise ScenarioError(f"{path}: cannot read SUMO network ({type(exc).__name__}: {exc})") from None
+    for tls in net.getTrafficLights():
+        for program in tls.getPrograms().values():
+            check_program(tls, program, path)
     for file in program_files:
         _load_programs(net, Path(file))
     nema = any(program.getType() == "NEMA" for tls in net.getTrafficLights() for program in tls.getPrograms().values())
@@ -100,8 +111,61 @@ def load_intersections(
     return models
 
 
+MAX_OFFSET_S = 864000.0  # ten days: SUMO refuses an offset it cannot show as a time; NaN it takes silently
+
+# the signal states SUMO accepts in a tlLogic phase
+SIGNAL_CHARS = frozenset("rRyYgGuoOs")
+
+
+def _check_root(file: Path, expected: str, what: str) -> None:
+    """ScenarioError naming ``file`` unless its XML root element is ``<expected>``."""
+    try:
+        _, root = next(ET.iterparse(file, events=("start",)))
+    except ET.ParseError as exc:
+        raise ScenarioError(f"{file}: not valid XML ({exc})") from None
+    except StopIteration:
+        raise ScenarioError(f"{file}: empty file; expected {what}") from None
+    except OSError as exc:
+        raise ScenarioError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    if root.tag != expected:
+        raise ScenarioError(f"{file}: not {what}: its root element is <{root.tag}>, expected <{expected}>")
+
+
+def check_program(tls: sumolib.net.TLS, program: sumolib.net.TLSProgram, file: Path) -> None:
+    """What SUMO would refuse (or crash on) in one ``tlLogic``, as a ScenarioError naming the
+    file, the light, the program and the phase: no phases, a duration that is not a finite
+    number above 0, minDur/maxDur not finite, a state of unknown signal characters, phases of
+    different lengths, or a state shorter than the links the light controls."""
+    where = f"{file}: tlLogic '{tls.getID()}' program '{program._id}'"
+    phases = program.getPhases()
+    if not phases:
+        raise ScenarioError(f"{where}: no <phase>")
+    links = max((index for _, _, index in tls.getConnections()), default=-1) + 1
+    length = len(phases[0].state)
+    for k, phase in enumerate(phases):
+        at = f"{where} phase {k}"
+        if not math.isfinite(phase.duration) or phase.duration <= 0:
+            raise ScenarioError(f"{at}: duration {phase.duration:g} s must be a finite number above 0")
+        for name in ("minDur", "maxDur"):
+            bound = getattr(phase, name)
+            if bound is not None and not math.isfinite(bound):
+                raise ScenarioError(f"{at}: {name} {bound:g} s is not a finite number")
+        unknown = sorted(set(phase.state) - SIGNAL_CHARS)
+        if unknown or not phase.state:
+            raise ScenarioError(f"{at}: state {phase.state!r} " + (f"has unknown signal(s) {''.join(unknown)!r}"
+                                if unknown else "is empty") + f"; signals are {''.join(sorted(SIGNAL_CHARS))}")
+        if len(phase.state) != length:
+            raise ScenarioError(f"{at}: state has {len(phase.state)} signals, phase 0 has {length}; "
+                                "every phase shows every link")
+        if len(phase.state) < links:
+            raise ScenarioError(f"{at}: state {phase.state!r} has {len(phase.state)} signals, but the light "
+                                f"controls {links} links (indices 0..{links - 1}): one signal per link")
+
+
 def _load_programs(net: sumolib.net.Net, file: Path) -> None:
     """Add the ``tlLogic`` programs of an additional file, each after the net's (it runs)."""
+    if file.is_dir():
+        raise ScenarioError(f"{file}: is a folder; give an additional file (.add.xml)")
     try:
         root = ET.parse(file).getroot()
     except (OSError, ET.ParseError) as exc:
@@ -115,6 +179,8 @@ def _load_programs(net: sumolib.net.Net, file: Path) -> None:
         try:
             offset = logic.get("offset", "0")
             offset_s = 0.0 if offset == "begin" else float(offset)  # "begin": counted from loading
+            if not math.isfinite(offset_s) or abs(offset_s) > MAX_OFFSET_S:
+                raise ValueError(f"offset {offset} must be a finite number of seconds (at most {MAX_OFFSET_S:g})")
             program = sumolib.net.TLSProgram(program_id, offset_s, logic.get("type", "static"))
             for phase in logic.iter("phase"):
                 program.addPhase(
@@ -126,6 +192,7 @@ def _load_programs(net: sumolib.net.Net, file: Path) -> None:
             raise ScenarioError(f"{file}: tlLogic '{tls_id}' program '{program_id}': {exc}") from None
         for param in logic.iter("param"):
             program.setParam(param.get("key"), param.get("value"))
+        check_program(net.getTLS(tls_id), program, file)
         programs.pop(program_id, None)  # re-inserted last: a dict keeps a replaced key's place
         programs[program_id] = program
 

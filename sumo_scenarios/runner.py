@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -200,12 +203,17 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
         if additional:
             cmd += ["-a", ",".join(str(p) for p in additional)]
         sumo_failed = sumo_errors(conn)
-        try:
-            conn.start(cmd)
-        except sumo_failed as exc:
+        refused: BaseException | None = None
+        with _console_of(conn) as console:
+            try:
+                conn.start(cmd)
+            except sumo_failed as exc:
+                refused = exc
+        if refused is not None:
             # SUMO checks the files only now (unknown edges in routes, bad options): that is
             # bad input, not a failure of the simulation
-            raise ScenarioError(f"SUMO could not load {scenario.name}: {exc}") from exc
+            files = [*additional, *scenario.route_files, scenario.net_file]
+            raise ScenarioError(load_error(scenario.name, console, files, str(refused))) from refused
         phase = "start of the controller"
         try:
             sim = Simulation(conn, scenario, job.seed, intersections, scenario.end_s)
@@ -240,6 +248,54 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
             getattr(controller, "close", lambda: None)()  # optional: release the controller's resources
         metrics = read_run_metrics(tripinfo, scenario, probe.summary())
     return RunResult(job.label, job.seed, metrics, time.perf_counter() - started, extra)
+
+
+@contextmanager
+def _console_of(conn: ModuleType) -> Iterator[list[str]]:
+    """The lines SUMO prints on the console (file descriptor 2) while the block runs, for
+    libsumo, which prints its load errors there: captured (in the list, filled when the block
+    ends) so that the one-line error can name them; given back to the console when they hold
+    no error. TraCI's SUMO is a process of its own and is left alone."""
+    lines: list[str] = []
+    if conn.__name__ != "libsumo":
+        yield lines
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read()
+            lines.extend(text.decode("utf-8", "replace").splitlines())
+            if text and not any(line.startswith("Error") for line in lines):
+                os.write(2, text)  # not a refusal: what SUMO said belongs on the console
+
+
+def load_error(name: str, console: Sequence[str], files: Sequence[Path], fallback: str) -> str:
+    """SUMO's first console error while loading ``name``, with the file it is about.
+
+    SUMO names the element (``tls 'J0', program 'phasewise'``, ``route 'r1'``) but not the
+    file: the file blamed is the first of ``files`` that holds every quoted name.
+    """
+    errors = [line.removeprefix("Error: ").strip() for line in console if line.startswith("Error")]
+    message = " ".join((errors[0] if errors else fallback).split())
+    names = re.findall(r"'([^']+)'", message)
+    blamed = None
+    for file in files if names else ():
+        try:
+            text = Path(file).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        if all(n in text for n in names):
+            blamed = file
+            break
+    where = f"{blamed}: " if blamed is not None else ""
+    return f"SUMO could not load {name}: {where}{message}" + (" (and more)" if len(errors) > 1 else "")
 
 
 def _time_or_unknown(conn: ModuleType) -> str:

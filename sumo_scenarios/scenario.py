@@ -42,18 +42,28 @@ class Scenario:
         end = self.end_s if end_s is None else end_s
         if end <= begin:
             raise ScenarioError(f"{self.name}: end {end:g} s must be after begin {begin:g} s")
+        if not math.isfinite(end) or end > LATEST_TIME_S:
+            raise ScenarioError(f"{self.name}: end {end:g} s is past the latest simulation time {LATEST_TIME_S:g} s")
         return replace(self, begin_s=begin, end_s=end)
 
     @classmethod
     def from_sumocfg(cls, path: str | Path) -> Scenario:
         """Read net, route and additional files and the period from a ``.sumocfg``."""
         cfg = Path(path)
+        if cfg.is_dir():
+            found = sorted(p.name for p in cfg.glob("*.sumocfg"))
+            raise ScenarioError(f"{cfg}: is a folder; give the .sumocfg file in it"
+                                + (f" ({', '.join(found[:3])})" if found else ""))
         if not cfg.is_file():
             raise ScenarioError(f"{cfg}: sumocfg file not found")
         try:
             root = ET.parse(cfg).getroot()
         except ET.ParseError as exc:
             raise ScenarioError(f"{cfg}: not valid XML ({exc})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ScenarioError(f"{cfg}: cannot read the sumocfg ({exc})") from None
+        if root.tag not in ("configuration", "sumoConfiguration"):
+            raise ScenarioError(f"{cfg}: not a SUMO configuration (root element <{root.tag}>, expected <configuration>)")
 
         def value(tag: str) -> str | None:
             node = root.find(f".//{tag}")
@@ -69,6 +79,8 @@ class Scenario:
         route_files = files("route-files")
         additional_files = files("additional-files")
         for f in (nets[0], *route_files, *additional_files):
+            if f.is_dir():
+                raise ScenarioError(f"{cfg}: referenced file {f} is a folder; name the file in it")
             if not f.is_file():
                 raise ScenarioError(f"{cfg}: referenced file {f} not found")
         departures = _departure_range(route_files, additional_files)
@@ -147,10 +159,16 @@ def _number(raw: str | None) -> float | None:
         return None
 
 
+LATEST_TIME_S = 10 * 86400.0  # ten days: SUMO's clock goes further, a scenario does not
+
+
 def _seconds(cfg: Path, field: str, raw: str | None, default: float) -> float:
     if raw is None:
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ScenarioError(f"{cfg}: <{field}> value {raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value > LATEST_TIME_S or (value < 0 and field == "begin"):
+        raise ScenarioError(f"{cfg}: <{field}> value {raw!r} must be seconds from 0 to {LATEST_TIME_S:g}")
+    return value

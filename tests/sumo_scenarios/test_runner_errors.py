@@ -43,5 +43,5 @@ def test_sumo_errors_become_simulation_errors_with_context(short_cologne1: Scena
 def test_routes_sumo_refuses_are_a_scenario_error(short_cologne1: Scenario, tmp_path: Path) -> None:
     routes = tmp_path / "bad.rou.xml"
     routes.write_text('<routes><vehicle id="a" depart="25200"><route edges="x y"/></vehicle></routes>')
-    with pytest.raises(ScenarioError, match="SUMO could not load cologne1: The edge 'x'"):
+    with pytest.raises(ScenarioError, match="SUMO could not load cologne1: .*bad.rou.xml: The edge 'x'"):
         run(RunJob(dataclasses.replace(short_cologne1, route_files=(routes,)), 1, StaticController))
