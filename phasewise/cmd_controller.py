@@ -17,19 +17,27 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from phasewise.app import app
+from phasewise.options import finite
 from phasewise_errors import ConfigError
 
 controller_app = typer.Typer(help="Signal controllers: NTCIP 1202 status, emulation.", no_args_is_help=True)
 app.add_typer(controller_app, name="controller")
 
 if TYPE_CHECKING:
+    from controllers.ntcip.client import SnmpClient
     from controllers.ntcip.snapshot import ControllerSnapshot
+
+# NTCIP 1202 numbers phases 1..255, eight to a group: at most 32 groups (maxPhaseGroups).
+MAX_PHASE_GROUPS = 32
+# pysnmp counts a timeout in hundredths of a second; three attempts of at most 15 s and the
+# pauses between them end within the client's 60 s guard (controllers.ntcip.client.GUARD_S).
+TIMEOUT_MIN_S, TIMEOUT_MAX_S = 0.01, 15.0
 
 
 @controller_app.command("status")
 def status(
     host: Annotated[str, typer.Option(help="Controller address (IP or name).")],
-    port: Annotated[int, typer.Option(help="SNMP port.")] = 161,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="SNMP port (UDP, 1-65535).")] = 161,
     community: Annotated[Optional[str], typer.Option(help="SNMPv2c community (prefer --community-env).")] = None,
     community_env: Annotated[Optional[str], typer.Option(help="Environment variable holding the v2c community.")] = None,
     user: Annotated[Optional[str], typer.Option(help="SNMPv3 user (authPriv).")] = None,
@@ -40,8 +48,10 @@ def status(
     auth_protocol: Annotated[str, typer.Option(help="SHA, SHA224, SHA256, SHA384 or SHA512.")] = "SHA",
     priv_protocol: Annotated[str, typer.Option(help="AES, AES192 or AES256.")] = "AES",
     context: Annotated[str, typer.Option(help="SNMPv3 context name (empty for NTCIP controllers).")] = "",
-    groups: Annotated[int, typer.Option(help="8-phase groups to read (2 for 16 phases).")] = 1,
-    timeout_s: Annotated[float, typer.Option("--timeout", help="Seconds per attempt (3 attempts).")] = 1.0,
+    groups: Annotated[int, typer.Option(min=1, max=MAX_PHASE_GROUPS,
+                                        help="8-phase groups to read (2 for 16 phases; 1-32).")] = 1,
+    timeout_s: Annotated[float, typer.Option("--timeout", min=TIMEOUT_MIN_S, max=TIMEOUT_MAX_S, callback=finite,
+                                             help="Seconds per attempt (3 attempts; 0.01-15).")] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Read a controller's signal state, control mode, pattern and phase control bits (NTCIP 1202)."""
@@ -49,7 +59,6 @@ def status(
 
     from controllers.ntcip.client import RetryPolicy, SnmpClient
     from controllers.ntcip.credentials import CredentialsConfig, V2cCredentials
-    from controllers.ntcip.snapshot import read_snapshot
 
     if community is not None:
         if user is not None:
@@ -68,13 +77,35 @@ def status(
         credentials = config.resolve()
     client = SnmpClient(host, port, credentials, RetryPolicy(timeout_s=timeout_s))
     try:
-        snapshot = read_snapshot(client, groups)
+        snapshot = _read(client, groups)
     finally:
         client.close()
     if as_json:
         typer.echo(json.dumps(asdict(snapshot), indent=2))
     else:
         _print_snapshot(snapshot)
+
+
+def _read(client: SnmpClient, groups: int) -> ControllerSnapshot:
+    """``read_snapshot``; a refusal of more phase groups than the controller has names ``--groups``."""
+    from controllers.ntcip import oids
+    from controllers.ntcip.client import RequestRefused
+    from controllers.ntcip.snapshot import read_snapshot
+
+    try:
+        return read_snapshot(client, groups)
+    except RequestRefused:
+        if groups == 1:
+            raise
+        try:
+            offered = int(client.get([oids.MAX_PHASE_GROUPS.instance()])[oids.MAX_PHASE_GROUPS.instance()])
+        except RequestRefused:
+            raise ConfigError(f"--groups {groups}: {client.address} refused phase group {groups}'s signal states "
+                              "(fix: fewer --groups)") from None
+        if groups > offered:
+            raise ConfigError(f"--groups {groups}: {client.address} has {offered} phase group(s) (maxPhaseGroups); "
+                              f"give --groups {offered} or fewer") from None
+        raise
 
 
 def _print_snapshot(snapshot: ControllerSnapshot) -> None:

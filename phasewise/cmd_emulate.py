@@ -27,22 +27,27 @@ import typer
 
 from phasewise.app import app  # noqa: F401  (the application the group hangs on)
 from phasewise.cmd_controller import controller_app
-from phasewise_errors import ConfigError
+from phasewise.options import finite, positive
 
 
 @controller_app.command("emulate")
 def emulate(
     sumocfg: Annotated[Optional[Path], typer.Option(help="SUMO configuration to simulate.")] = None,
     scenario: Annotated[Optional[str], typer.Option(help="Named scenario or corridor[:key=value,...] instead of --sumocfg.")] = None,
-    port: Annotated[int, typer.Option(help="UDP port of the first traffic light (then +1 each); 0 = any free ports.")] = 161,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="UDP port of the first traffic light (then +1 each); "
+                                                             "0 = any free ports.")] = 161,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     tls: Annotated[Optional[list[str]], typer.Option("--tls", help="Emulate only this traffic light (repeatable).")] = None,
     community: Annotated[str, typer.Option(help="SNMPv2c read-write community.")] = "public",
     users: Annotated[Optional[Path], typer.Option(help="YAML file of SNMPv3 users (authPriv).")] = None,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second; 0 = as fast as possible.")] = 1.0,
-    end: Annotated[Optional[float], typer.Option(help="End of the simulated period, s (default: the scenario's).")] = None,
-    seed: Annotated[int, typer.Option(help="SUMO seed.")] = 1,
-    backup_time: Annotated[Optional[int], typer.Option(help="unitBackupTime of every cabinet, s (default 30).")] = None,
+    speed: Annotated[float, typer.Option(min=0.0, callback=finite,
+                                         help="Simulated seconds per wall-clock second; 0 = as fast as possible.")] = 1.0,
+    end: Annotated[Optional[float], typer.Option(callback=positive,
+                                                 help="End of the simulated period, s (default: the scenario's).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="SUMO seed.")] = 1,
+    backup_time: Annotated[Optional[int], typer.Option(
+        min=0, max=65535, help="unitBackupTime of every cabinet, s (0-65535, NTCIP 1202; 0: central control never "
+                               "times out; default 30).")] = None,
     mapping: Annotated[Optional[list[Path]], typer.Option("--mapping", help="NEMA mapping file (YAML/JSON) of one traffic light (repeatable); default: one ring, phases 1..n.")] = None,
 ) -> None:
     """Emulate NTCIP 1202 signal controllers on a running SUMO simulation."""
@@ -50,10 +55,6 @@ def emulate(
     from controllers.ntcip.emulator import SumoEmulator
     from phasewise import scenarios
 
-    if speed < 0 or speed != speed:
-        raise ConfigError(f"--speed {speed:g}: give 0 (as fast as possible) or a positive factor")
-    if not 0 <= port <= 65535:
-        raise ConfigError(f"--port {port}: not a UDP port (0..65535)")
     v3_users = load_users(users) if users is not None else []
     sc = scenarios.resolve(sumocfg, scenario, [seed], end)[0]
     emulator = SumoEmulator(sc, tls_ids=tls, seed=seed, backup_time_s=backup_time, mapping_files=mapping or ())

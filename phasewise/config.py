@@ -33,8 +33,13 @@ from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES
 from phasewise_errors import ConfigError, read_config_file, validation_error
 
 
+# upper bounds of durations: beyond them a value is a typo (and threading's waits overflow)
+DAY_S, WEEK_S, YEAR_S = 86400.0, 7 * 86400.0, 366 * 86400.0
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # every number finite: .inf or .nan in YAML is refused at load, naming the field
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class NetworkConfig(_Strict):
@@ -62,7 +67,7 @@ class StreamConfig(_Strict):
     url: str
     site: Path
     weights: Optional[Path] = Field(None, description="detector weights (default: $PHASEWISE_WEIGHTS or the shared model)")
-    step_s: float = Field(1.0, gt=0)
+    step_s: float = Field(1.0, gt=0, le=3600)
 
 
 class CamerasConfig(_Strict):
@@ -102,22 +107,23 @@ class ControllerSection(_Strict):
 
 class GateSection(_Strict):
     enabled: bool = True
-    horizon_s: float = Field(900.0, gt=0)
-    seeds: int = Field(4, ge=1)
-    workers: int = Field(2, ge=1)
-    timeout_s: float = Field(20.0, gt=0, description="the gate fails closed after this wall time")
-    deadline_s: float = Field(60.0, gt=0, description="an optimizer + gate job is given up after this (timeline s)")
+    horizon_s: float = Field(900.0, gt=0, le=DAY_S)
+    seeds: int = Field(4, ge=1, le=64)
+    workers: int = Field(2, ge=1, le=64)
+    timeout_s: float = Field(20.0, gt=0, le=3600, description="the gate fails closed after this wall time (s, up to 3600)")
+    deadline_s: float = Field(60.0, gt=0, le=DAY_S,
+                              description="an optimizer + gate job is given up after this (timeline s, up to a day)")
 
 
 class PolicySection(_Strict):
-    replan_s: float = Field(300.0, gt=0, description="seconds between re-optimizations")
+    replan_s: float = Field(300.0, gt=0, le=WEEK_S, description="seconds between re-optimizations (up to a week)")
     coordinate: bool = False
 
 
 class FallbackSection(_Strict):
-    camera_stale_s: float = Field(3.0, gt=0)
-    release_after_s: float = Field(10.0, ge=0, description="all cameras out this long: hand control back")
-    recover_after_s: float = Field(30.0, ge=0, description="all cameras up this long: take control again")
+    camera_stale_s: float = Field(3.0, gt=0, le=DAY_S)
+    release_after_s: float = Field(10.0, ge=0, le=DAY_S, description="all cameras out this long: hand control back")
+    recover_after_s: float = Field(30.0, ge=0, le=DAY_S, description="all cameras up this long: take control again")
 
 
 class TokenConfig(_Strict):
@@ -147,7 +153,7 @@ class HttpSection(_Strict):
     host: str = Field("127.0.0.1", description="listen address; keep 127.0.0.1 behind a TLS reverse proxy (deploy/)")
     port: int = Field(8790, ge=0, le=65535, description="0 = any free port (written to state_dir/http.port)")
     tokens: list[TokenConfig] = Field(default_factory=list, description="who may use the dashboard/API, by role")
-    session_s: float = Field(8 * 3600.0, gt=0, description="how long a dashboard login lasts (s)")
+    session_s: float = Field(8 * 3600.0, gt=0, le=YEAR_S, description="how long a dashboard login lasts (s, up to a year)")
     secure_cookies: bool = Field(False, description="true when a TLS reverse proxy serves the dashboard (deploy/)")
     login_failures_per_minute: int = Field(5, ge=1, description="failed logins per client per minute before 429")
     max_body_bytes: int = Field(DEFAULT_MAX_BODY_BYTES, ge=1,
@@ -207,7 +213,8 @@ class RunConfig(_Strict):
     mode: Literal["sil", "field"] = "sil"
     network: NetworkConfig
     speed: float = Field(1.0, ge=0, description="sil: simulated seconds per wall second (0 = as fast as possible)")
-    duration_s: Optional[float] = Field(None, gt=0, description="sil: simulated seconds to run (default: the scenario's period)")
+    duration_s: Optional[float] = Field(None, gt=0, le=YEAR_S,
+                                        description="sil: simulated seconds to run (default: the scenario's period)")
     cameras: CamerasConfig = Field(default_factory=CamerasConfig)
     controller: ControllerSection = Field(default_factory=ControllerSection)
     gate: GateSection = Field(default_factory=GateSection)

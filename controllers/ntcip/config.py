@@ -38,7 +38,7 @@ from phasewise_errors import ConfigError, read_config_file, validation_error
 class ControllerConfig(BaseModel):
     """One intersection's controller: address and, optionally, its NEMA mapping file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     host: str
     port: int = Field(161, ge=1, le=65535)
@@ -48,17 +48,17 @@ class ControllerConfig(BaseModel):
 class NtcipConfig(BaseModel):
     """Controllers, credentials and the backend's settings (see :class:`NtcipSettings`)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     controllers: dict[str, ControllerConfig] = Field(min_length=1)
     snmp: CredentialsConfig
     patterns: tuple[int, int] = (15, 16)
     phase_control_pattern: int = oids.PATTERN_FREE
     release_pattern: int = oids.PATTERN_STANDBY
-    timeout_s: float = Field(0.4, gt=0)
-    attempts: int = Field(3, ge=1)
-    backoff_s: float = Field(0.1, ge=0)
-    reconnect_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(0.4, ge=0.01, le=15.0)  # pysnmp counts hundredths; the client's guard is 60 s
+    attempts: int = Field(3, ge=1, le=10)
+    backoff_s: float = Field(0.1, ge=0, le=60.0)
+    reconnect_s: float = Field(5.0, gt=0, le=3600.0)
 
     @field_validator("patterns")
     @classmethod

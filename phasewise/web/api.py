@@ -22,7 +22,7 @@ GET  /api/export/counts.csv, /api/audit engineer  counts export; the audit log
 POST /api/plans/{id}/apply              operator  send a plan to the controller (safety layer)
 POST /api/control/hand-back, take-back  operator  hand control to the controllers' own schedule
 POST /api/alarms/{id}/acknowledge       operator  acknowledge an alarm
-GET  /healthz /readyz /metrics          none      the daemon's operations endpoints (loopback)
+GET  /healthz /readyz /metrics          none      operations endpoints (``phasewise serve``: no /metrics)
 ======================================  ========  =============================================
 
 Every request goes through, from the outside in: the audit trail (every request that is not
@@ -47,7 +47,7 @@ from phasewise.web.audit import AuditLog
 from phasewise.web.auth import Authenticator
 from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from phasewise.web.errors import on_http_error, on_invalid_request
-from phasewise.web.middleware import AuditTrail, SecurityHeaders
+from phasewise.web.middleware import AuditTrail, InternalErrors, SecurityHeaders
 from phasewise.web.routers import alarms, control, page, plans, snapshot
 from phasewise.web.routers import audit as audit_routes
 from phasewise.web.routers import ops as ops_routes
@@ -60,8 +60,8 @@ __all__ = ["OpsProbes", "create_app"]
 def create_app(source: SiteSource, auth: Authenticator, audit: AuditLog, ops: OpsProbes | None = None,
                secure_cookies: bool = False, counts_csv: Callable[[], str] | None = None,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """The FastAPI app (module docstring). ``ops``: the daemon's operations endpoints (none
-    for results); ``secure_cookies``: mark cookies ``Secure`` (the site is served over TLS by a
+    """The FastAPI app (module docstring). ``ops``: the operations endpoints (the daemon's;
+    ``phasewise serve``'s probes); ``secure_cookies``: mark cookies ``Secure`` (the site is served over TLS by a
     reverse proxy, see ``deploy/``); ``counts_csv``: the counts export, when the source has
     its own (else made from the snapshot's counts); ``max_body_bytes``: the largest request
     body taken."""
@@ -78,6 +78,7 @@ def create_app(source: SiteSource, auth: Authenticator, audit: AuditLog, ops: Op
     if ops is not None:
         app.include_router(ops_routes.router)
     # each middleware added wraps the ones before it: the body limit is inside the other two
+    app.add_middleware(InternalErrors)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(AuditTrail, audit=audit)

@@ -25,8 +25,11 @@ log = logging.getLogger(__name__)
 
 
 class AuditLog:
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
+    """``path``: the JSON-lines file; None keeps no file (``phasewise serve`` on a folder it
+    cannot write in, which it says at start): entries are then logged as warnings."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = None if path is None else Path(path)
         self._lock = threading.Lock()
 
     def write(self, **entry: Any) -> None:
@@ -34,6 +37,9 @@ class AuditLog:
         request has already been answered; the daemon keeps running)."""
         record = {"t": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"), **entry}
         line = json.dumps(record, default=str) + "\n"
+        if self.path is None:
+            log.warning("audit (no audit file): %s", line.strip())
+            return
         with self._lock:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,9 +52,14 @@ class AuditLog:
 
     def tail(self, n: int = 200) -> list[dict[str, Any]]:
         """The last ``n`` entries (oldest first)."""
+        if self.path is None:
+            return []
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()[-n:]
+            lines = self.path.read_text(encoding="utf-8", errors="replace").splitlines()[-n:]
         except FileNotFoundError:
+            return []
+        except OSError as exc:
+            log.warning("audit log %s: cannot read (%s)", self.path, exc.strerror or exc)
             return []
         out = []
         for line in lines:

@@ -74,16 +74,36 @@ def hash_token(token: str, salt: bytes | None = None) -> str:
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
+SCRYPT_MAX_MEMORY_BYTES = 32 * 1024 * 1024  # hashlib.scrypt's (OpenSSL's) default memory limit
+MIN_SALT_BYTES, MIN_DIGEST_BYTES = 8, 16
+
+
 def check_hash_format(stored: str) -> str:
-    """'' when ``stored`` is a hash :func:`hash_token` could have made, else what is wrong."""
+    """'' when ``stored`` is a hash :func:`verify_token` can check (as :func:`hash_token` makes:
+    N a power of two, r and p at least 1, within scrypt's memory limit, a salt of 8 bytes or
+    more and a digest of 16 or more, both base64url), else what is wrong."""
+    fix = " (make one with: phasewise token new NAME --role ROLE)"
     parts = stored.split("$")
-    if len(parts) != 6 or parts[0] != "scrypt" or not all(p.isdigit() for p in parts[1:4]):
-        return "expected scrypt$N$r$p$salt$hash (make one with: phasewise token new NAME --role ROLE)"
+    if len(parts) != 6 or parts[0] != "scrypt" or not all(p.isascii() and p.isdigit() for p in parts[1:4]):
+        return "expected scrypt$N$r$p$salt$hash" + fix
+    n, r, p = (int(x) for x in parts[1:4])
+    if n < 2 or n & (n - 1) or r < 1 or p < 1:
+        return f"scrypt parameters N={n} r={r} p={p}: N must be a power of two above 1, r and p at least 1" + fix
+    if 128 * r * (n + 2 + p) > SCRYPT_MAX_MEMORY_BYTES:
+        return f"scrypt parameters N={n} r={r} p={p} need more than scrypt's {SCRYPT_MAX_MEMORY_BYTES >> 20} MiB" + fix
+    for part, least, what in ((parts[4], MIN_SALT_BYTES, "salt"), (parts[5], MIN_DIGEST_BYTES, "hash")):
+        try:
+            size = len(_unb64(part)) if re.fullmatch(r"[A-Za-z0-9_-]+", part) else -1
+        except ValueError:
+            size = -1
+        if size < least:
+            return f"the {what} part must be {least} bytes or more in base64url" + fix
     return ""
 
 
 def verify_token(token: str, stored: str) -> bool:
-    """Whether ``token`` hashes to ``stored`` (constant-time comparison)."""
+    """Whether ``token`` hashes to ``stored`` (constant-time comparison); False for a hash
+    :func:`check_hash_format` refuses."""
     if check_hash_format(stored):
         return False
     _, n, r, p, salt, digest = stored.split("$")

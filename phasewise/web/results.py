@@ -17,7 +17,9 @@ What each command writes and what the page shows of it (any combination may be p
 
 Counts of a replay folder are per lane: a count's ``tls`` is the camera (``video``) and its
 ``movement`` the lane. Files are read again when they change (the folder of a running daemon,
-or a re-run).
+or a re-run). Only the files above are looked at; one that cannot be read or parsed (no
+permission, not UTF-8, a malformed row) is logged as a warning and shown as absent, so a
+folder holding anything else (or nothing: :func:`results_files`) is served as an empty site.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import sqlite3
 from collections import defaultdict
 from pathlib import Path
@@ -40,13 +43,58 @@ log = logging.getLogger(__name__)
 
 THUMBNAIL_WIDTH_PX = 480
 REPLAY_CAMERA = "video"  # a replay folder is one camera
+RESULT_FILES = ("plan.json", "time_space.png", "check.json", "counts.csv", "queue_bins.csv", "summary.json",
+                "annotated.mp4", "decisions.jsonl", "state.sqlite")
+READ_ERRORS = (OSError, ValueError, KeyError, TypeError, csv.Error, sqlite3.Error, PhasewiseError)
+
+
+def results_files(folder: Path) -> list[Path]:
+    """The files of ``folder`` that the dashboard shows (module docstring), as they are now."""
+    found = [folder / name for name in RESULT_FILES]
+    try:
+        found += sorted((folder / "counts").glob("*/*.csv"))
+    except OSError:
+        pass
+    return [p for p in found if _is_file(p)]
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _float(text: str, default: float = 0.0) -> float:
+    """``text`` as a finite number, else ``default`` (JSON has no NaN or infinity)."""
     try:
-        return float(text)
+        value = float(text)
     except (TypeError, ValueError):
         return default
+    return value if math.isfinite(value) else default
+
+
+def _finite(value: object) -> float:
+    """``value`` as a finite number; ValueError otherwise (the file's entry is malformed)."""
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _number(value: object) -> float | None:
+    """An optional number of a file's entry: None when absent or not a finite number."""
+    try:
+        return None if value is None else _finite(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _plan(text: str) -> TimingPlan:
+    """A plan file's plan; ValueError when its JSON holds what JSON cannot send (NaN in ``objective``)."""
+    plan = TimingPlan.from_json(text)
+    json.dumps(plan_info(plan, "plan", "results").plan, allow_nan=False)
+    return plan
 
 
 class ResultsSource:
@@ -62,8 +110,21 @@ class ResultsSource:
         self._thumbnail: tuple[float, bytes | None] = (-1.0, None)
 
     def _mtimes(self) -> tuple:
-        return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in self.folder.rglob("*")
-                            if p.is_file() and p.suffix in (".json", ".csv", ".jsonl", ".sqlite", ".png")))
+        stamps = []
+        for path in results_files(self.folder):
+            try:
+                stamps.append((str(path), path.stat().st_mtime_ns))
+            except OSError:
+                continue  # removed meanwhile
+        return tuple(stamps)
+
+    def _guarded(self, path: Path, read, default):  # type: ignore[no-untyped-def]
+        """``read()``, or ``default`` with a warning naming ``path`` when it cannot be read."""
+        try:
+            return read()
+        except READ_ERRORS as exc:
+            log.warning("%s: cannot read (%s: %s); shown as absent", path, type(exc).__name__, exc)
+            return default
 
     def snapshot(self) -> SiteSnapshot:
         stamp = self._mtimes()
@@ -84,85 +145,103 @@ class ResultsSource:
                                   tuple(PhaseState(p.phase, (), p.green_s) for p in ip.phases), ())
                 for tls, ip in shown.intersections.items())
         stamps = [m for _, m in self._stamp] or [0]
-        return SiteSnapshot(self.folder.name, False, max(stamps) / 1e9, seq, intersections, self._read_cameras(),
+        cameras = self._guarded(self.folder / "queue_bins.csv", self._read_cameras, ())
+        return SiteSnapshot(self.folder.name, False, max(stamps) / 1e9, seq, intersections, cameras,
                             self._read_counts(), infos, self._read_gate())
 
     def _read_plans(self) -> dict[str, TimingPlan]:
         plans: dict[str, TimingPlan] = {}
         path = self.folder / "plan.json"
-        if path.is_file():
-            try:
-                plans["plan"] = TimingPlan.from_json(path.read_text())
-            except PhasewiseError as exc:
-                log.warning("%s: %s", path, exc)
+        if _is_file(path):
+            plan = self._guarded(path, lambda: _plan(path.read_text(encoding="utf-8")), None)
+            if plan is not None:
+                plans["plan"] = plan
         state = self.folder / "state.sqlite"
-        if state.is_file():
-            try:
-                with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
-                    for key, pid in (("running_plan", "running"), ("candidate_plan", "candidate")):
-                        row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-                        if row:
-                            value = row[0].decode() if isinstance(row[0], bytes) else row[0]
-                            plans[pid] = TimingPlan.from_json(value)
-            except (sqlite3.Error, PhasewiseError) as exc:
-                log.warning("%s: %s", state, exc)
+        if _is_file(state):
+            plans.update(self._guarded(state, lambda: self._stored_plans(state), {}))
+        return plans
+
+    @staticmethod
+    def _stored_plans(state: Path) -> dict[str, TimingPlan]:
+        plans = {}
+        with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as db:
+            for key, pid in (("running_plan", "running"), ("candidate_plan", "candidate")):
+                row = db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+                if row:
+                    value = row[0].decode() if isinstance(row[0], bytes) else row[0]
+                    plans[pid] = _plan(value)
         return plans
 
     def _read_counts(self) -> tuple[MovementCount, ...]:
         totals: dict[tuple[float, float, str, str], int] = defaultdict(int)
-        files = [self.folder / "counts.csv"] if (self.folder / "counts.csv").is_file() else []
-        files += sorted((self.folder / "counts").glob("*/*.csv")) if (self.folder / "counts").is_dir() else []
+        files = [p for p in results_files(self.folder) if p.name == "counts.csv" or p.parent.parent.name == "counts"]
         for path in files:
-            with path.open(newline="") as f:
-                for row in csv.DictReader(f):
-                    start = row.get("bin_start", "")
-                    start_s = _float(start, float("nan"))
-                    if start_s != start_s:  # an ISO time (the daemon's CSVs)
-                        import datetime as dt
-
-                        start_s = dt.datetime.fromisoformat(start).timestamp()
-                    key = (start_s, _float(row.get("bin_s", "900"), 900.0), row.get("camera", REPLAY_CAMERA),
-                           row.get("lane", ""))
-                    totals[key] += int(_float(row.get("count", "0")))
+            self._guarded(path, lambda path=path: self._add_counts(path, totals), None)
         return tuple(MovementCount(b, s, cam, lane, n) for (b, s, cam, lane), n in sorted(totals.items()))
+
+    @staticmethod
+    def _add_counts(path: Path, totals: dict[tuple[float, float, str, str], int]) -> None:
+        """Add ``path``'s counts to ``totals``; a file that fails part way adds none."""
+        import datetime as dt
+
+        mine: dict[tuple[float, float, str, str], int] = defaultdict(int)
+        with path.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                start = row.get("bin_start") or ""
+                start_s = _float(start, float("nan"))
+                if start_s != start_s:  # an ISO time (the daemon's CSVs)
+                    start_s = dt.datetime.fromisoformat(start).timestamp()
+                count = _float(row.get("count") or "0")
+                key = (start_s, _float(row.get("bin_s") or "900", 900.0), row.get("camera") or REPLAY_CAMERA,
+                       row.get("lane") or "")
+                mine[key] += int(count)
+        for key, n in mine.items():
+            totals[key] += n
 
     def _read_cameras(self) -> tuple[CameraState, ...]:
         path = self.folder / "queue_bins.csv"
-        if not path.is_file():
+        if not _is_file(path):
             return ()
         last: dict[str, dict[str, str]] = {}
-        with path.open(newline="") as f:
+        with path.open(newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 last[row["lane"]] = row  # rows are in time order: the last bin wins
         lanes = tuple(LaneState(lane, _float(r["mean_stopped"]), _float(r["mean_queue_m"]), _float(r["mean_present"]))
                       for lane, r in last.items())
-        return (CameraState(REPLAY_CAMERA, "", True, "recorded", lanes, image=(self.folder / "annotated.mp4").is_file()),)
+        return (CameraState(REPLAY_CAMERA, "", True, "recorded", lanes, image=_is_file(self.folder / "annotated.mp4")),)
 
     def _read_gate(self) -> tuple[GateRecord, ...]:
         records = []
         check = self.folder / "check.json"
-        if check.is_file():
+        if _is_file(check):
             try:
-                raw = json.loads(check.read_text())
-                before = tuple(raw["program"]["delay_s_per_vehicle"])
-                after = tuple(raw["plan"]["delay_s_per_vehicle"])
+                raw = json.loads(check.read_text(encoding="utf-8"))
+                before = tuple(_finite(d) for d in raw["program"]["delay_s_per_vehicle"])
+                after = tuple(_finite(d) for d in raw["plan"]["delay_s_per_vehicle"])
                 mean_before = sum(before) / len(before)
                 records.append(GateRecord(check.stat().st_mtime, "switch" if raw["recommend_plan"] else "keep",
-                                          raw.get("reason", ""), 1 - (sum(after) / len(after)) / mean_before if mean_before else None,
+                                          str(raw.get("reason", "")), 1 - (sum(after) / len(after)) / mean_before if mean_before else None,
                                           None, 0.0, before, after))
-            except (OSError, ValueError, KeyError, TypeError, ZeroDivisionError) as exc:
-                log.warning("%s: %s", check, exc)
+            except (*READ_ERRORS, ZeroDivisionError) as exc:
+                log.warning("%s: cannot read (%s: %s); shown as absent", check, type(exc).__name__, exc)
         decisions = self.folder / "decisions.jsonl"
-        if decisions.is_file():
-            for line in decisions.read_text().splitlines():
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue
-                if e.get("event") == "strategic":
-                    records.append(GateRecord(float(e["t"]), e["result"], e.get("detail", ""), e.get("improvement"),
-                                              e.get("p_value"), float(e.get("wall_s", 0.0))))
+        if _is_file(decisions):
+            records += self._guarded(decisions, lambda: self._decisions(decisions), [])
         return tuple(records)
+
+    @staticmethod
+    def _decisions(path: Path) -> list[GateRecord]:
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a crash mid-write
+            if isinstance(e, dict) and e.get("event") == "strategic":
+                records.append(GateRecord(_finite(e["t"]), str(e["result"]), str(e.get("detail", "")),
+                                          _number(e.get("improvement")), _number(e.get("p_value")),
+                                          _float(e.get("wall_s", 0.0))))
+        return records
 
     # -- the rest of SiteSource ----------------------------------------------------------------
     def plan(self, plan_id: str) -> TimingPlan | None:
@@ -171,13 +250,18 @@ class ResultsSource:
 
     def time_space_png(self, plan_id: str) -> bytes | None:
         path = self.folder / "time_space.png"
-        return path.read_bytes() if plan_id == "plan" and path.is_file() else None
+        if plan_id != "plan" or not _is_file(path):
+            return None
+        return self._guarded(path, path.read_bytes, None)  # type: ignore[no-any-return]
 
     def thumbnail(self, camera: str) -> bytes | None:
         """The last frame of ``annotated.mp4`` (boxes drawn by replay), as a small JPEG."""
         video = self.folder / "annotated.mp4"
-        if camera != REPLAY_CAMERA or not video.is_file():
+        if camera != REPLAY_CAMERA or not _is_file(video):
             return None
+        return self._guarded(video, lambda: self._last_frame(video), None)  # type: ignore[no-any-return]
+
+    def _last_frame(self, video: Path) -> bytes | None:
         if self._thumbnail[0] == video.stat().st_mtime:
             return self._thumbnail[1]
         import cv2
@@ -199,8 +283,10 @@ class ResultsSource:
 
     def counts_csv(self) -> str:
         path = self.folder / "counts.csv"
-        if path.is_file():
-            return path.read_bytes().decode()  # as written (CSV's CRLF line ends kept)
+        if _is_file(path):
+            text = self._guarded(path, lambda: path.read_bytes().decode("utf-8"), None)
+            if text is not None:
+                return text  # as written (CSV's CRLF line ends kept)
         rows = ["bin_start_s,bin_s,camera,lane,count"]
         rows += [f"{c.bin_start_s:.0f},{c.bin_s:.0f},{c.tls},{c.movement},{c.count}" for c in self.snapshot().counts]
         return "\n".join(rows) + "\n"

@@ -1,5 +1,6 @@
-"""The daemon's operations endpoints, without a token as Prometheus and probes expect:
-``/metrics`` (Prometheus text), ``/healthz`` and ``/readyz`` (200 or 503 with the reason)."""
+"""The operations endpoints, without a token as Prometheus and probes expect: ``/healthz``
+and ``/readyz`` (200 or 503 with the reason) and, for the daemon, ``/metrics`` (Prometheus
+text; ``phasewise serve`` has no metrics: 404)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import dataclasses
 import json
 from collections.abc import Callable
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import PlainTextResponse, Response
 
 router = APIRouter()
@@ -15,9 +16,9 @@ router = APIRouter()
 
 @dataclasses.dataclass(frozen=True)
 class OpsProbes:
-    """The daemon's operations endpoints: Prometheus text and the two probes."""
+    """The operations endpoints: the two probes and Prometheus text (None: no ``/metrics``)."""
 
-    metrics: Callable[[], str]
+    metrics: Callable[[], str] | None
     alive: Callable[[], tuple[bool, str]]
     ready: Callable[[], tuple[bool, str]]
 
@@ -34,7 +35,10 @@ def _probe(check: Callable[[], tuple[bool, str]]) -> Response:
 
 @router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
 def metrics(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(_ops(request).metrics(), media_type="text/plain; version=0.0.4")
+    render = _ops(request).metrics
+    if render is None:
+        raise HTTPException(404, "no metrics here (phasewise run has them)")
+    return PlainTextResponse(render(), media_type="text/plain; version=0.0.4")
 
 
 @router.get("/healthz", include_in_schema=False)
