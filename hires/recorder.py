@@ -3,8 +3,8 @@
 The recorder watches what a signal shows (its SUMO state string, one per time step) and what
 its detectors see, and logs what a NEMA controller would log for it: it never takes part in a
 decision. Per NEMA phase (:mod:`hires.nema_numbers`) the colour is green while any of its
-signal links is green (``G`` only, for a protected left), yellow while any is yellow, red
-otherwise; each change is logged:
+signal links is green (``G`` only, for a protected left), yellow while any is yellow (for a
+protected left, only the yellow after its own green), red otherwise; each change is logged:
 
 =============  ===================================================================================
 green begins   1 (begin green)
@@ -147,17 +147,23 @@ class DeviceRecorder:
 
     def signal(self, time_s: float, state: str) -> None:
         """The signal shows ``state`` (SUMO link characters) from ``time_s`` on."""
-        colours = {p: _colour(phase, state) for p, phase in self.phases.items()}
-        new_green = False
+        colours = {}
+        for number, phase in self.phases.items():
+            colour = _colour(phase, state)
+            if colour == "Y" and phase.protected_only and self._state[number].colour not in ("G", "Y"):
+                colour = "R"  # the yellow ending a permissive left is its through's change, not this phase's
+            colours[number] = colour
+        starting = {n for n, c in colours.items() if c == "G" and self._state[n].colour not in ("", "G")}
+        for number in starting:  # a phase back to green ends its own red clearance just before
+            self._end_red_clearance(number, time_s - ZERO_INTERVAL_S)
         for number, colour in colours.items():
             ps = self._state[number]
             before, ps.colour = ps.colour, colour
             if before == "" or before == colour:
                 continue  # first sight sets the state silently: no event for what began before
             if colour == "G":
-                new_green = True
                 self._log(time_s, EventId.PHASE_BEGIN_GREEN, number)
-                ps.green_since_s, ps.in_red_clearance = time_s, False
+                ps.green_since_s = time_s
                 continue
             if before == "G":
                 self._log(time_s, self._termination(number, time_s), number)
@@ -171,14 +177,18 @@ class DeviceRecorder:
                 self._log(time_s, EventId.PHASE_END_YELLOW, number)
                 self._log(time_s, EventId.PHASE_BEGIN_RED_CLEARANCE, number)
                 ps.in_red_clearance, ps.red_clearance_since_s = True, time_s
-        if new_green:
-            for number, ps in self._state.items():
-                if ps.in_red_clearance:
-                    ps.in_red_clearance = False
-                    # a red clearance of zero (the next green begins as the yellow ends) is logged
-                    # 1 ms long: readers pairing 10 with 11 by time stamp then see them in order
-                    end_s = max(time_s, ps.red_clearance_since_s + ZERO_INTERVAL_S)
-                    self._log(end_s, EventId.PHASE_END_RED_CLEARANCE, number)
+        if starting:  # the next green ends every red clearance under way
+            for number in self._state:
+                self._end_red_clearance(number, time_s)
+
+    def _end_red_clearance(self, number: int, time_s: float) -> None:
+        """Log 11 for ``number`` if it is in red clearance. A red clearance of zero (the next green
+        begins as the yellow ends) is logged 1 ms long, and a phase's own 11 just before its 1:
+        readers pairing events by time stamp, and ordering ties by event id, keep them in order."""
+        ps = self._state[number]
+        if ps.in_red_clearance:
+            ps.in_red_clearance = False
+            self._log(max(time_s, ps.red_clearance_since_s + ZERO_INTERVAL_S), EventId.PHASE_END_RED_CLEARANCE, number)
 
     def _termination(self, number: int, time_s: float) -> EventId:
         ps = self._state[number]

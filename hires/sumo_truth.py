@@ -1,8 +1,9 @@
 """The event recorder as an observer of a SUMO run: any controller, its decisions untouched.
 
-:class:`EventLogObserver` wraps a controller (it is itself one for the runner): each step it
-reads what the virtual detectors saw during the last simulated second, lets the wrapped
-controller step, then reads the state every signal shows and hands both to a
+:class:`EventLogObserver` wraps a controller (it is itself one for the runner): each step,
+before the wrapped controller acts, it reads what the virtual detectors saw and the state every
+signal showed during the last simulated step (stamped at that step's start, when SUMO's
+program switches and a controller's commands take effect) and hands both to a
 :class:`~hires.recorder.DeviceRecorder` per traffic light. It only reads SUMO; the detectors
 it adds are passive, so the controller sees and decides exactly what it would without it.
 
@@ -168,7 +169,7 @@ class EventLogObserver:
         self._patterns: dict[str, int] = {}
         self._plan: TimingPlan | None = None
         self._loops_on: dict[str, set[str]] = {}
-        self._begin_s = 0.0
+        self._step_s = 1.0
 
     def additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
         files = self.inner.additional_files(scenario, workdir)
@@ -179,7 +180,7 @@ class EventLogObserver:
     def start(self, sim: Simulation) -> None:
         self.inner.start(sim)
         assert self._layout is not None, "additional_files() first"
-        self._begin_s = sim.time_s
+        self._step_s = float(sim.conn.simulation.getDeltaT())
         by_tls: dict[str, dict[int, Detector]] = {}
         for d in self._layout.detectors:
             by_tls.setdefault(d.tls_id, {})[d.detector.channel] = d.detector
@@ -193,12 +194,15 @@ class EventLogObserver:
             self._recorders[tls] = DeviceRecorder(device_id, phases, max_green, by_tls.get(tls, {}))
 
     def step(self, sim: Simulation) -> None:
+        # Before the controller acts, SUMO shows the state of the step just simulated: a
+        # program's switch and a state the controller set both took effect at its start.
         now = sim.time_s
+        shown_s = now - self._step_s
         self._read_detectors(sim, now)
-        self.inner.step(sim)
-        self._read_plans(sim, now)
+        self._read_plans(sim, shown_s)
         for tls, recorder in self._recorders.items():
-            recorder.signal(now, sim.conn.trafficlight.getRedYellowGreenState(tls))
+            recorder.signal(shown_s, sim.conn.trafficlight.getRedYellowGreenState(tls))
+        self.inner.step(sim)
 
     def _read_detectors(self, sim: Simulation, now: float) -> None:
         assert self._layout is not None
