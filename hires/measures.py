@@ -129,3 +129,24 @@ def compute_measures(events_csv: Path, detectors_csv: Path) -> Measures:
     main.conn.unregister("cycle_frame")
     cycles.close()
     return Measures(main.conn, [main])
+
+
+def log_totals(events_csv: Path, detectors_csv: Path) -> tuple[float, int]:
+    """(arrivals on green, split failures) over a whole log and all its signals, by ``atspm``.
+
+    Arrivals on green: the share of all advance-detector actuations that came during green
+    (every device and phase pooled, so busy approaches weigh by their volume); split failures:
+    the number of phase cycles that failed (by approach, as in :func:`compute_measures`).
+    """
+    from atspm import SignalDataProcessor
+
+    aggregations = [{"name": "arrival_on_green", "params": {"latency_offset_seconds": 0}}, *_aggregations(by_cycle=True)]
+    with SignalDataProcessor(raw_data=str(events_csv), detector_config=str(detectors_csv), bin_size=BIN_MINUTES,
+                             verbose=0, aggregations=aggregations) as processor:
+        processor.conn.execute("SET enable_progress_bar = false")
+        processor.load()
+        processor.aggregate()
+        (aog,) = processor.conn.sql("SELECT SUM(Percent_AOG * Total_Actuations) / SUM(Total_Actuations) "
+                                    "FROM arrival_on_green").fetchone()
+        (failures,) = processor.conn.sql("SELECT COALESCE(SUM(Split_Failure), 0) FROM split_failures").fetchone()
+    return (float(aog) if aog is not None else float("nan")), int(failures)
