@@ -131,12 +131,22 @@ def compute_measures(events_csv: Path, detectors_csv: Path) -> Measures:
     return Measures(main.conn, [main])
 
 
-def log_totals(events_csv: Path, detectors_csv: Path) -> tuple[float, int]:
-    """(arrivals on green, split failures) over a whole log and all its signals, by ``atspm``.
+@dataclass(frozen=True)
+class LogTotals:
+    """Measures of a whole log, all signals pooled (see :func:`log_totals`)."""
+
+    arrivals_on_green: float
+    split_failures: int
+    phase_cycles: int
+
+
+def log_totals(events_csv: Path, detectors_csv: Path) -> LogTotals:
+    """Arrivals on green, split failures and phase cycles over a whole log, by ``atspm``.
 
     Arrivals on green: the share of all advance-detector actuations that came during green
     (every device and phase pooled, so busy approaches weigh by their volume); split failures:
-    the number of phase cycles that failed (by approach, as in :func:`compute_measures`).
+    the number of phase cycles that failed, of ``phase_cycles`` complete ones (by approach, as
+    in :func:`compute_measures`).
     """
     from atspm import SignalDataProcessor
 
@@ -148,5 +158,6 @@ def log_totals(events_csv: Path, detectors_csv: Path) -> tuple[float, int]:
         processor.aggregate()
         (aog,) = processor.conn.sql("SELECT SUM(Percent_AOG * Total_Actuations) / SUM(Total_Actuations) "
                                     "FROM arrival_on_green").fetchone()
-        (failures,) = processor.conn.sql("SELECT COALESCE(SUM(Split_Failure), 0) FROM split_failures").fetchone()
-    return (float(aog) if aog is not None else float("nan")), int(failures)
+        failures, cycles = processor.conn.sql("SELECT COALESCE(SUM(Split_Failure), 0), COUNT(*) "
+                                              "FROM split_failures").fetchone()
+    return LogTotals(float(aog) if aog is not None else float("nan"), int(failures), int(cycles))

@@ -1,7 +1,8 @@
 """The event recorder as an observer of a SUMO run: any controller, its decisions untouched.
 
-:class:`EventLogObserver` wraps a controller (it is itself one for the runner): each step,
-before the wrapped controller acts, it reads what the virtual detectors saw and the state every
+:class:`SumoEventLog` is the log of one run; :class:`EventLogObserver` wraps a controller in
+it (and is itself a controller for the runner): each step, before the wrapped controller
+acts, it reads what the virtual detectors saw and the state every
 signal showed during the last simulated step (stamped at that step's start, when SUMO's
 program switches and a controller's commands take effect) and hands both to a
 :class:`~hires.recorder.DeviceRecorder` per traffic light. It only reads SUMO; the detectors
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import sumolib
+from traci.constants import LAST_STEP_VEHICLE_NUMBER, TL_CURRENT_PROGRAM, TL_RED_YELLOW_GREEN_STATE
 
 from hires.enumerations import FREE_PATTERN
 from hires.files import EventLogFiles, write_event_log
@@ -156,63 +158,77 @@ def running_pattern(controller: Any) -> TimingPlan | None:
     return None
 
 
-class EventLogObserver:
-    """Runs ``inner`` and writes its hi-res event log to ``out_dir`` when the run closes."""
+class SumoEventLog:
+    """The event log of the signals of one SUMO run, read from SUMO each step.
 
-    def __init__(self, inner: Callable[[], Controller], out_dir: Path):
-        self.inner = inner()
-        self.name = self.inner.name
-        self.out_dir = Path(out_dir)
-        self._layout: SignalLayout | None = None
-        self._recorders: dict[str, DeviceRecorder] = {}
+    Build it before SUMO starts (its detectors go into :meth:`detector_file`, loaded as an
+    additional file), :meth:`start` it once SUMO runs, :meth:`observe` each step before the
+    signals are driven, :meth:`write` at the end. ``plan_of`` gives the timing plan being run,
+    when there is one (pattern, cycle and offset events).
+    """
+
+    def __init__(self, net_file: Path, models: dict[str, IntersectionModel],
+                 plan_of: Callable[[], TimingPlan | None] = lambda: None):
+        self.models = models
+        self.layout = signal_layout(net_file, models)
+        self.plan_of = plan_of
+        self.recorders: dict[str, DeviceRecorder] = {}
         self._programs: dict[str, str] = {}
         self._patterns: dict[str, int] = {}
         self._plan: TimingPlan | None = None
-        self._loops_on: dict[str, set[str]] = {}
+        self._loops_on: dict[str, set[str]] = {d.sumo_id: set() for d in self.layout.detectors}
         self._step_s = 1.0
+        self._begin_s = 0.0
 
-    def additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
-        files = self.inner.additional_files(scenario, workdir)
-        models = load_intersections(scenario.net_file, program_files=scenario.additional_files)
-        self._layout = signal_layout(scenario.net_file, models)
-        return [*files, write_detectors(self._layout.detectors, workdir / DETECTOR_FILE)]
+    def detector_file(self, folder: Path) -> Path:
+        return write_detectors(self.layout.detectors, folder / DETECTOR_FILE)
 
-    def start(self, sim: Simulation) -> None:
-        self.inner.start(sim)
-        assert self._layout is not None, "additional_files() first"
-        self._step_s = float(sim.conn.simulation.getDeltaT())
+    def start(self, conn: Any) -> None:
+        self._step_s = float(conn.simulation.getDeltaT())
+        self._begin_s = float(conn.simulation.getTime())
+        # subscriptions: SUMO hands every detector's count of the last step over in one call
+        # per kind; a loop's vehicle data is asked for only when it saw a vehicle
+        for d in self.layout.detectors:
+            (conn.inductionloop if d.kind == "e1" else conn.lanearea).subscribe(d.sumo_id, [LAST_STEP_VEHICLE_NUMBER])
+        for tls in self.layout.device_ids:
+            conn.trafficlight.subscribe(tls, [TL_RED_YELLOW_GREEN_STATE, TL_CURRENT_PROGRAM])
         by_tls: dict[str, dict[int, Detector]] = {}
-        for d in self._layout.detectors:
+        for d in self.layout.detectors:
             by_tls.setdefault(d.tls_id, {})[d.detector.channel] = d.detector
-            self._loops_on[d.sumo_id] = set()
-        for tls, device_id in self._layout.device_ids.items():
-            model = sim.intersections[tls]
-            phases = self._layout.phases[tls]
-            max_green = {n: max((model.phases[k].max_green_s for k in range(len(model.phases))
-                                 if p.signal_links & model.phases[k].green_links), default=math.inf)
-                         for n, p in phases.items()}
-            self._recorders[tls] = DeviceRecorder(device_id, phases, max_green, by_tls.get(tls, {}))
+        for tls, device_id in self.layout.device_ids.items():
+            model = self.models[tls]
+            phases = self.layout.phases[tls]
+            max_green = {n: max((mp.max_green_s for mp in model.phases if p.signal_links & mp.green_links),
+                                default=math.inf) for n, p in phases.items()}
+            self.recorders[tls] = DeviceRecorder(device_id, phases, max_green, by_tls.get(tls, {}))
 
-    def step(self, sim: Simulation) -> None:
-        # Before the controller acts, SUMO shows the state of the step just simulated: a
-        # program's switch and a state the controller set both took effect at its start.
-        now = sim.time_s
-        shown_s = now - self._step_s
-        self._read_detectors(sim, now)
-        self._read_plans(sim, shown_s)
-        for tls, recorder in self._recorders.items():
-            recorder.signal(shown_s, sim.conn.trafficlight.getRedYellowGreenState(tls))
-        self.inner.step(sim)
+    def observe(self, conn: Any) -> None:
+        """Read the step just simulated: SUMO still shows its state (a program's switch and a
+        state set by a controller both took effect at its start), stamped at that start."""
+        now = float(conn.simulation.getTime())
+        shown_s = max(now - self._step_s, self._begin_s)  # at the start: the state SUMO loaded with
+        self._read_detectors(conn)
+        signals = conn.trafficlight.getAllSubscriptionResults()
+        self._read_plans(conn, shown_s, {tls: values[TL_CURRENT_PROGRAM] for tls, values in signals.items()})
+        for tls, recorder in self.recorders.items():
+            recorder.signal(shown_s, signals[tls][TL_RED_YELLOW_GREEN_STATE])
 
-    def _read_detectors(self, sim: Simulation, now: float) -> None:
-        assert self._layout is not None
-        conn = sim.conn
-        for d in self._layout.detectors:
-            recorder = self._recorders[d.tls_id]
+    def write(self, folder: Path) -> None:
+        if self.recorders:  # nothing when the run failed before it started
+            write_event_log(folder, EventLogFiles.from_layout(self.layout, self.recorders))
+
+    def _read_detectors(self, conn: Any) -> None:
+        now = float(conn.simulation.getTime())
+        loops = conn.inductionloop.getAllSubscriptionResults()
+        zones = conn.lanearea.getAllSubscriptionResults()
+        for d in self.layout.detectors:
+            recorder = self.recorders[d.tls_id]
             if d.kind == "e2":
-                recorder.detector(now, d.detector.channel, conn.lanearea.getLastStepVehicleNumber(d.sumo_id) > 0)
+                recorder.detector(now, d.detector.channel, zones.get(d.sumo_id, {}).get(LAST_STEP_VEHICLE_NUMBER, 0) > 0)
                 continue
             on = self._loops_on[d.sumo_id]
+            if not on and not loops.get(d.sumo_id, {}).get(LAST_STEP_VEHICLE_NUMBER, 0):
+                continue
             for vehicle, _length, entry_s, exit_s, _type in conn.inductionloop.getVehicleData(d.sumo_id):
                 if vehicle not in on and entry_s >= 0:
                     on.add(vehicle)
@@ -222,23 +238,23 @@ class EventLogObserver:
                     if not on:
                         recorder.detector(exit_s, d.detector.channel, False)
 
-    def _read_plans(self, sim: Simulation, now: float) -> None:
+    def _read_plans(self, conn: Any, now: float, programs: dict[str, str]) -> None:
         """Log the pattern each signal runs: a fixed-time program's cycle, or the controller's plan."""
-        plan = running_pattern(self.inner)
+        plan = self.plan_of()
         plan_changed = plan is not self._plan
         self._plan = plan
-        for tls, recorder in self._recorders.items():
-            program = sim.conn.trafficlight.getProgram(tls)
+        for tls, recorder in self.recorders.items():
+            program = programs[tls]
             if program == self._programs.get(tls) and not plan_changed:
                 continue
             self._programs[tls] = program
-            logic = next((lg for lg in sim.conn.trafficlight.getAllProgramLogics(tls) if lg.programID == program), None)
+            logic = next((lg for lg in conn.trafficlight.getAllProgramLogics(tls) if lg.programID == program), None)
             fixed = logic is not None and logic.type == 0 and program != "online"
             recorder.fixed_time = fixed
             ip = plan.intersections.get(tls) if plan is not None else None
             if fixed:
                 cycle_s = sum(p.duration for p in logic.phases)  # type: ignore[union-attr]
-                offset_s = ip.offset_s if ip is not None else sim.intersections[tls].program_offset_s
+                offset_s = ip.offset_s if ip is not None else self.models[tls].program_offset_s
             elif ip is not None:
                 cycle_s, offset_s = ip.cycle_s, ip.offset_s
             else:
@@ -247,11 +263,36 @@ class EventLogObserver:
             self._patterns[tls] = min(self._patterns.get(tls, 0) + 1, FREE_PATTERN - 1)
             recorder.plan(now, self._patterns[tls], cycle_s, offset_s)
 
+
+class EventLogObserver:
+    """Runs ``inner`` and writes its hi-res event log to ``out_dir`` when the run closes."""
+
+    def __init__(self, inner: Callable[[], Controller], out_dir: Path):
+        self.inner = inner()
+        self.name = self.inner.name
+        self.out_dir = Path(out_dir)
+        self._log: SumoEventLog | None = None
+
+    def additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
+        files = self.inner.additional_files(scenario, workdir)
+        models = load_intersections(scenario.net_file, program_files=scenario.additional_files)
+        self._log = SumoEventLog(scenario.net_file, models, plan_of=lambda: running_pattern(self.inner))
+        return [*files, self._log.detector_file(workdir)]
+
+    def start(self, sim: Simulation) -> None:
+        self.inner.start(sim)
+        assert self._log is not None, "additional_files() first"
+        self._log.start(sim.conn)
+
+    def step(self, sim: Simulation) -> None:
+        assert self._log is not None
+        self._log.observe(sim.conn)  # before the controller acts: what the last step showed
+        self.inner.step(sim)
+
     def report(self) -> dict:
         return getattr(self.inner, "report", lambda: {})()
 
     def close(self) -> None:
         getattr(self.inner, "close", lambda: None)()
-        if self._layout is None or not self._recorders:
-            return  # the run failed before it started: no log
-        write_event_log(self.out_dir, EventLogFiles.from_layout(self._layout, self._recorders))
+        if self._log is not None:
+            self._log.write(self.out_dir)

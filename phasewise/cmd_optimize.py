@@ -376,7 +376,8 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
     console.print(f"checking in SUMO: existing program and new plan, {len(seed_list)} seed(s), "
                   f"{simulated.end_s - simulated.begin_s:g} s each")
     results = run_many(jobs, request.workers)
-    signal = [log_totals(*check_event_log(logs / f"{label}{seed}")) for seed, label, _ in runs]
+    totals = [log_totals(*check_event_log(logs / f"{label}{seed}")) for seed, label, _ in runs]
+    signal = [(t.arrivals_on_green, t.split_failures, t.phase_cycles) for t in totals]
     shutil.rmtree(logs)
     check = judge(simulated.name, seed_list, CheckMetrics.from_runs([r.metrics for r in results[0::2]], signal[0::2]),
                   CheckMetrics.from_runs([r.metrics for r in results[1::2]], signal[1::2]))

@@ -184,3 +184,22 @@ def test_offsets_half_a_cycle_off_lose_arrivals_on_green(tmp_path: Path) -> None
             (share[name],) = p.conn.sql("SELECT SUM(Percent_AOG * Total_Actuations) / SUM(Total_Actuations) "
                                         "FROM arrival_on_green WHERE DeviceId = 2 AND Phase = 2").fetchone()
     assert 0.0 <= share["turned"] < share["plan"] - 0.1 <= 1.0, share
+
+
+def test_the_emulated_cabinets_log_what_they_showed(tmp_path: Path) -> None:
+    from atspm import SignalDataProcessor
+
+    done = phasewise("controller", "emulate", "--scenario", "corridor:intersections=2", "--port", "0", "--speed", "0",
+                     "--end", "600", "--events", str(tmp_path / "ev"))
+    assert done.returncode == 0, done.stderr
+    events = rows(tmp_path / "ev" / "events.csv")
+    assert events[0]["TimeStamp"] == "2024-01-01 00:00:00.000"
+    greens = {(r["DeviceId"], r["Parameter"]) for r in events if r["EventId"] == "1"}
+    assert {("1", "2"), ("1", "4"), ("2", "6"), ("2", "8")} <= greens
+    with SignalDataProcessor(raw_data=str(tmp_path / "ev" / "events.csv"), bin_size=15, verbose=0,
+                             detector_config=str(tmp_path / "ev" / "detectors.csv"),
+                             aggregations=[{"name": "arrival_on_green", "params": {"latency_offset_seconds": 0}}]) as p:
+        p.load()
+        p.aggregate()
+        shares = [s for (s,) in p.conn.sql("SELECT Percent_AOG FROM arrival_on_green").fetchall()]
+    assert len(shares) == 8 and all(0.0 <= s <= 1.0 for s in shares)
