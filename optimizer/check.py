@@ -49,14 +49,22 @@ class CheckMetrics:
     delay_s_per_vehicle: tuple[float, ...]
     throughput_veh: tuple[int, ...]
     stops_per_vehicle: tuple[float, ...]
+    # from each run's hi-res event log, by the atspm package (empty when not measured): share
+    # of advance-detector arrivals during green, phase cycles that split-failed, of phase_cycles
+    arrivals_on_green: tuple[float, ...] = ()
+    split_failures: tuple[int, ...] = ()
+    phase_cycles: tuple[int, ...] = ()
 
     @classmethod
-    def from_runs(cls, runs: Sequence[_RunLike]) -> CheckMetrics:
+    def from_runs(cls, runs: Sequence[_RunLike], signal: Sequence[tuple[float, int, int]] = ()) -> CheckMetrics:
+        """``signal``: per run, (arrivals on green, split failures, phase cycles) from its event log."""
         return cls(tuple(float(r.delay_s_per_vehicle) for r in runs), tuple(int(r.throughput_veh) for r in runs),
-                   tuple(float(r.stops_per_vehicle) for r in runs))
+                   tuple(float(r.stops_per_vehicle) for r in runs),
+                   tuple(float(s[0]) for s in signal), tuple(int(s[1]) for s in signal), tuple(int(s[2]) for s in signal))
 
     def mean(self, key: str) -> float:
-        return float(np.mean(getattr(self, key)))
+        values = getattr(self, key)
+        return float(np.mean(values)) if len(values) else math.nan
 
 
 @dataclass(frozen=True)
@@ -98,17 +106,22 @@ class PlanCheck:
         raw = asdict(self)
         raw["recommended"] = self.recommended
         raw["means"] = {name: {key: round(getattr(self, name).mean(key), 3)
-                               for key in ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle")}
+                               for key in ("delay_s_per_vehicle", "throughput_veh", "stops_per_vehicle",
+                                           "arrivals_on_green", "split_failures", "phase_cycles")}
                         for name in ("program", "plan")}
         return json.dumps(_finite_or_none(raw), indent=2, allow_nan=False)
 
     def report(self) -> str:
         """A few lines for the terminal: before/after and the verdict."""
+        measured = bool(self.program.arrivals_on_green and self.plan.arrivals_on_green)
         lines = [f"SUMO check on {self.scenario}, seeds {', '.join(map(str, self.seeds))}:",
-                 f"  {'':<18}{'delay s/veh':>12}{'throughput veh':>16}{'stops/veh':>11}"]
+                 f"  {'':<18}{'delay s/veh':>12}{'throughput veh':>16}{'stops/veh':>11}"
+                 + (f"{'on green':>10}{'split failures (of phase cycles)':>34}" if measured else "")]
         for label, m in (("existing program", self.program), ("phasewise plan", self.plan)):
+            failures = f"{m.mean('split_failures'):.1f} of {m.mean('phase_cycles'):.0f}" if measured else ""
             lines.append(f"  {label:<18}{m.mean('delay_s_per_vehicle'):>12.1f}{m.mean('throughput_veh'):>16.0f}"
-                         f"{m.mean('stops_per_vehicle'):>11.2f}")
+                         f"{m.mean('stops_per_vehicle'):>11.2f}"
+                         + (f"{m.mean('arrivals_on_green'):>10.0%}{failures:>34}" if measured else ""))
         d = self.delay_change_s
         interval = (f" ({self.confidence:.0%} CI {d.low:+.1f} to {d.high:+.1f})" if math.isfinite(d.low) else "")
         lines.append(f"  delay change {d.mean:+.1f} s/veh{interval}")

@@ -14,6 +14,7 @@ try:  # loading the commands takes seconds (SUMO, OR-Tools, OpenCV); Ctrl-C then
     from phasewise import cmd_run  # noqa: F401  (`run`: the daemon)
     from phasewise import cmd_web  # noqa: F401  (`serve` and `token`: the dashboard)
     from phasewise import cmd_bench  # noqa: F401  (`bench`: suites for CI)
+    from phasewise import cmd_measures  # noqa: F401  (`measures`: ATSPM measures of an event log)
 except KeyboardInterrupt:
     interrupted_exit()
 

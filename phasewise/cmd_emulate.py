@@ -49,15 +49,30 @@ def emulate(
         min=0, max=65535, help="unitBackupTime of every cabinet, s (0-65535, NTCIP 1202; 0: central control never "
                                "times out; default 30).")] = None,
     mapping: Annotated[Optional[list[Path]], typer.Option("--mapping", help="NEMA mapping file (YAML/JSON) of one traffic light (repeatable); default: one ring, phases 1..n.")] = None,
+    events: Annotated[Optional[Path], typer.Option(help="write the hi-res event log of what the cabinets showed to this folder "
+                                                        "(events.csv, detectors.csv...; at the end or on Ctrl-C)")] = None,
 ) -> None:
     """Emulate NTCIP 1202 signal controllers on a running SUMO simulation."""
+    import tempfile
+
     from controllers.ntcip.agent import NtcipAgent, load_users
     from controllers.ntcip.emulator import SumoEmulator
     from phasewise import scenarios
+    from phasewise.outputs import OutputFolder
 
     v3_users = load_users(users) if users is not None else []
     sc = scenarios.resolve(sumocfg, scenario, [seed], end)[0]
+    log_folder = OutputFolder(events, "--events", managed=("events.csv", "detectors.csv", "devices.csv", "phases.csv")) \
+        if events is not None else None
     emulator = SumoEmulator(sc, tls_ids=tls, seed=seed, backup_time_s=backup_time, mapping_files=mapping or ())
+    event_log = None
+    if log_folder is not None:
+        from hires.sumo_truth import SumoEventLog
+
+        event_log = SumoEventLog(sc.net_file, emulator.models)
+        detectors = Path(tempfile.mkdtemp(prefix=".detectors-", dir=log_folder.staging))
+        emulator.observers.append(event_log)
+        emulator.extra_files = (event_log.detector_file(detectors),)
     agent = NtcipAgent(emulator.cabinets, host=host, port=port, community=community, users=v3_users)
     emulator.lock = agent.lock
     try:
@@ -76,12 +91,21 @@ def emulate(
             _run(emulator, sc.end_s, speed, stop)
         finally:
             signal.signal(signal.SIGINT, previous)
+        if log_folder is not None and event_log is not None:  # also on Ctrl-C: the log up to then
+            import shutil
+
+            shutil.rmtree(detectors)
+            event_log.write(log_folder.staging)
+            log_folder.commit()
+            typer.echo(f"event log written to {events}/", err=True)
         if stop.is_set():
             raise KeyboardInterrupt
         typer.echo(f"end of the simulated period; monitor faults: {emulator.violations}", err=True)
     finally:
         agent.stop()
         emulator.close()
+        if log_folder is not None:
+            log_folder.__exit__(None, None, None)  # removes the staging folder when nothing was committed
 
 
 def _run(emulator: object, end_s: float, speed: float, stop: threading.Event) -> None:

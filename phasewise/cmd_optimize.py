@@ -403,8 +403,12 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
     """Simulate the existing program (or ``existing``, the plan in the street, on the lights
     optimized) and the candidate on the same seeds; write the recommended one."""
     import shutil
+    import tempfile
     from functools import partial
 
+    from hires.files import check_event_log
+    from hires.measures import log_totals
+    from hires.sumo_truth import EventLogObserver
     from optimizer.check import CheckMetrics, judge, plot_check
     from optimizer.program_file import ProgramFileController, existing_program_xml
     from sumo_scenarios.runner import RunJob, run_many
@@ -422,13 +426,19 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
         write_additional(optimized, models, program)
     else:
         program.write_text(existing_program_xml(simulated.net_file, simulated.additional_files, tls_ids), encoding="utf-8")
-    jobs = [RunJob(simulated, seed, partial(ProgramFileController, path), label=f"{label}/seed{seed}")
-            for seed in seed_list for label, path in (("program", program), ("plan", candidate))]
+    logs = Path(tempfile.mkdtemp(prefix=".event-logs-", dir=folder.staging))
+    runs = [(seed, label, path) for seed in seed_list for label, path in (("program", program), ("plan", candidate))]
+    # each run logs its hi-res events (a passive observer: the runs are the same with or without)
+    jobs = [RunJob(simulated, seed, partial(EventLogObserver, partial(ProgramFileController, path), logs / f"{label}{seed}"),
+                   label=f"{label}/seed{seed}") for seed, label, path in runs]
     console.print(f"checking in SUMO: existing program and new plan, {len(seed_list)} seed(s), "
                   f"{simulated.end_s - simulated.begin_s:g} s each")
     results = run_many(jobs, request.workers)
-    check = judge(simulated.name, seed_list, CheckMetrics.from_runs([r.metrics for r in results[0::2]]),
-                  CheckMetrics.from_runs([r.metrics for r in results[1::2]]))
+    totals = [log_totals(*check_event_log(logs / f"{label}{seed}")) for seed, label, _ in runs]
+    signal = [(t.arrivals_on_green, t.split_failures, t.phase_cycles) for t in totals]
+    shutil.rmtree(logs)
+    check = judge(simulated.name, seed_list, CheckMetrics.from_runs([r.metrics for r in results[0::2]], signal[0::2]),
+                  CheckMetrics.from_runs([r.metrics for r in results[1::2]], signal[1::2]))
     folder.path("check.json").write_text(check.to_json(), encoding="utf-8")
     plot_check(check, folder.path("check.png"))
     shutil.copyfile(candidate if check.recommend_plan else program, folder.path("plan.add.xml"))

@@ -16,6 +16,7 @@ from phasewise.app import app
 from phasewise.input_files import input_file, read_input_text
 from phasewise.options import simulation_time
 from phasewise.outputs import OutputFolder, output_file, write_text_atomic
+from phasewise_errors import ConfigError, SimulationError
 
 if TYPE_CHECKING:  # SUMO and the controllers are imported when a simulation runs: a fast CLI start
     from sumo_scenarios.executor import Executor
@@ -115,27 +116,78 @@ def sim(
         Optional[str], typer.Option(envvar="PHASEWISE_RAY_ADDRESS", show_envvar=True,
                                     help="with --executor ray: auto (the cluster this machine joined) or HOST:PORT")
     ] = None,
+    events: Annotated[
+        Optional[Path], typer.Option(help="write the run's hi-res event log (Indiana enumerations) to this folder: "
+                                          "events.csv, detectors.csv, devices.csv, phases.csv")
+    ] = None,
 ) -> None:
     """Simulate a scenario with one controller and report delay, throughput and stops."""
     from sumo_scenarios.executor import make_executor
 
     if json_out is not None:
         output_file(json_out, "--json")
+    if events is not None and (seeds > 1 or executor != "local"):
+        raise ConfigError(f"--events {events}: logs one local run; use --seeds 1 (pick it with --first-seed) "
+                          "and --executor local")
     factory = None
     if plan is not None:
         input_file(plan, "--plan", "a plan.json or plan.add.xml from phasewise optimize")
         factory = _plan_factory(plan, scenarios.resolve(sumocfg, scenario, [first_seed], end)[0])
     runner = None if executor == "local" else make_executor(executor, ray_address)
-    try:
-        summary = simulate(sumocfg, scenario, f"plan:{plan.name}" if plan is not None else controller, seeds, end,
-                           workers, factory=factory, executor=runner, first_seed=first_seed)
-    finally:
-        if runner is not None:
-            runner.close()
+    label = f"plan:{plan.name}" if plan is not None else controller
+    with EventFolder(events) as log_folder:
+        if log_folder is not None:
+            factory = log_folder.observe(factory or _named_factory(controller))
+        try:
+            summary = simulate(sumocfg, scenario, label, seeds, end, workers, factory=factory, executor=runner,
+                               first_seed=first_seed)
+        finally:
+            if runner is not None:
+                runner.close()
+        if log_folder is not None:
+            log_folder.commit()
     print_table([summary])
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(summary, indent=2), "--json")
         console.print(f"metrics written to {json_out}")
+    if events is not None:
+        console.print(f"event log written to {events}/ (phasewise measures {events} --out OUT)")
+
+
+def _named_factory(controller: str) -> ControllerFactory:
+    from controllers.registry import controller_factory
+
+    return controller_factory(controller)
+
+
+class EventFolder:
+    """``--events DIR``: the run's event log, staged and moved into ``DIR`` when the run succeeds."""
+
+    def __init__(self, out: Path | None) -> None:
+        from hires.files import DETECTORS, DEVICES, EVENTS, PHASES
+
+        self.folder = OutputFolder(out, "--events", managed=[EVENTS, DETECTORS, DEVICES, PHASES]) if out else None
+
+    def observe(self, factory: ControllerFactory) -> ControllerFactory:
+        from functools import partial
+
+        from hires.sumo_truth import EventLogObserver
+
+        assert self.folder is not None
+        return partial(EventLogObserver, factory, self.folder.staging)
+
+    def commit(self) -> None:
+        assert self.folder is not None
+        if not (self.folder.staging / "events.csv").is_file():
+            raise SimulationError("the simulation ended without writing its event log")
+        self.folder.commit()
+
+    def __enter__(self) -> EventFolder | None:
+        return self if self.folder is not None else None
+
+    def __exit__(self, *exc: object) -> None:
+        if self.folder is not None:
+            self.folder.__exit__(None, None, None)
 
 
 def _plan_factory(path: Path, scenario: Scenario) -> ControllerFactory:

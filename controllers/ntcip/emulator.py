@@ -33,6 +33,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 from controllers.ntcip.cabinet import Cabinet
 from controllers.ntcip.monitor import ConflictMonitor
@@ -51,6 +52,14 @@ enough that a stopped queue's first vehicle keeps calling, short enough for a 3 
 STEP_S = 1.0
 
 
+class StepObserver(Protocol):
+    """Reads the simulation each step before the cabinets act (e.g. ``hires.sumo_truth.SumoEventLog``)."""
+
+    def start(self, conn: ModuleType) -> None: ...
+
+    def observe(self, conn: ModuleType) -> None: ...
+
+
 class SumoEmulator:
     """Cabinets shown in a SUMO simulation, one per traffic light (module docstring)."""
 
@@ -62,8 +71,14 @@ class SumoEmulator:
         backup_time_s: int | None = None,
         lock: threading.Lock | None = None,
         mapping_files: Sequence[Path] = (),
+        observers: Sequence[StepObserver] = (),
+        additional_files: Sequence[Path] = (),
     ) -> None:
+        """``observers`` see every step before the cabinets act; ``additional_files`` are loaded
+        into SUMO beside the scenario's (an observer's detectors)."""
         self.scenario = scenario
+        self.observers = list(observers)
+        self.extra_files = tuple(additional_files)
         self.seed = seed
         self.lock: threading.Lock | contextlib.nullcontext[None] = lock or contextlib.nullcontext()
         models = load_intersections(scenario.net_file, program_files=scenario.additional_files)
@@ -106,8 +121,9 @@ class SumoEmulator:
         ]
         if self.scenario.route_files:
             cmd += ["-r", ",".join(str(p) for p in self.scenario.route_files)]
-        if self.scenario.additional_files:
-            cmd += ["-a", ",".join(str(p) for p in self.scenario.additional_files)]
+        additional = [*self.scenario.additional_files, *self.extra_files]
+        if additional:
+            cmd += ["-a", ",".join(str(p) for p in additional)]
         try:
             conn.start(cmd)
         except sumo_errors(conn) as exc:
@@ -115,11 +131,15 @@ class SumoEmulator:
         self.conn = conn
         for cabinet in self.cabinets.values():
             cabinet.now_s = self.time_s
+        for observer in self.observers:
+            observer.start(conn)
         self._show()
 
     def step(self) -> None:
         """One simulated second: detector calls, cabinet timing, monitor, display, SUMO step."""
         assert self.conn is not None
+        for observer in self.observers:
+            observer.observe(self.conn)
         calls = {tls: self._detector_calls(tls) for tls in self.cabinets}
         with self.lock:
             for tls, cabinet in self.cabinets.items():

@@ -22,6 +22,11 @@ def test_check_writes_the_recommended_program_and_sim_replays_it(tmp_path: Path)
     assert "recommended:" in done.stdout and "Traceback" not in done.stderr
     check = json.loads((out / "check.json").read_text())
     assert check["seeds"] == [1] and len(check["program"]["delay_s_per_vehicle"]) == 1
+    # beside delay, each run's event log read by the atspm package: arrivals on green, split failures
+    for run in ("program", "plan"):
+        (aog,), (failures,), (cycles,) = (check[run][k] for k in ("arrivals_on_green", "split_failures", "phase_cycles"))
+        assert 0.0 < aog < 1.0 and 0 <= failures <= cycles and cycles >= 2 * 300 // 120  # 2+ phases, cycles <= 120 s
+    assert "on green" in done.stdout and "split failures" in done.stdout
     assert "choosing among" in done.stderr  # candidates were compared in SUMO first
     chosen = out / ("candidate.add.xml" if check["recommend_plan"] else "program.add.xml")
     assert (out / "plan.add.xml").read_text() == chosen.read_text()

@@ -1,0 +1,162 @@
+"""The event-log folder: ``events.csv``, ``detectors.csv``, ``devices.csv``, ``phases.csv``.
+
+``events.csv`` and ``detectors.csv`` are the two inputs of the ``atspm`` package (and of
+UDOT/ODOT ATSPM), in its column names:
+
+* ``events.csv``: ``TimeStamp, DeviceId, EventId, Parameter``; ``TimeStamp`` local time
+  ``YYYY-MM-DD HH:MM:SS.fff`` (no zone, as controllers log it), sorted by time;
+  a simulation's second ``t`` is ``SIM_EPOCH + t`` (SUMO's ``begin`` 25200 is 07:00);
+* ``detectors.csv``: ``DeviceId, Phase, Parameter, Function``: the detector channel
+  (``Parameter`` of events 81/82), the NEMA phase it serves and ``Presence`` (stop-bar zone),
+  ``Advance`` (upstream loop) or ``Yellow_Red`` (stop-line loop);
+* ``devices.csv``: ``DeviceId, TlsId``: the network's traffic-light id of each device;
+* ``phases.csv``: ``DeviceId, Phase, Approach, Movements, Links``: what each NEMA phase serves
+  (movements ``approach:turn``, SUMO link indices, space-separated).
+
+Files are written whole (temporary name, then rename). :func:`check_event_log` validates a
+folder, ours or an agency's own log in the same columns, before the measures read it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hires.recorder import DETECTOR_FUNCTIONS, DeviceRecorder, Event
+from phasewise_errors import ConfigError
+
+if TYPE_CHECKING:
+    from hires.sumo_truth import SignalLayout
+
+SIM_EPOCH = datetime(2024, 1, 1)
+"""Simulation second 0 in the log: a Monday at midnight (a fixed date keeps runs comparable)."""
+
+EVENTS, DETECTORS, DEVICES, PHASES = "events.csv", "detectors.csv", "devices.csv", "phases.csv"
+EVENT_COLUMNS = ("TimeStamp", "DeviceId", "EventId", "Parameter")
+DETECTOR_COLUMNS = ("DeviceId", "Phase", "Parameter", "Function")
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def timestamp(time_s: float, epoch: datetime = SIM_EPOCH) -> str:
+    """``epoch + time_s`` as ``YYYY-MM-DD HH:MM:SS.fff``."""
+    return (epoch + timedelta(seconds=round(time_s, 3))).strftime(TIMESTAMP_FORMAT)[:-3]
+
+
+@dataclass(frozen=True)
+class EventLogFiles:
+    """The rows of the four files (header rows excluded)."""
+
+    events: list[tuple[str, int, int, int]]
+    detectors: list[tuple[int, int, int, str]]
+    devices: list[tuple[int, str]]
+    phases: list[tuple[int, int, str, str, str]]
+
+    @classmethod
+    def from_layout(cls, layout: SignalLayout, recorders: Mapping[str, DeviceRecorder],
+                    epoch: datetime = SIM_EPOCH) -> EventLogFiles:
+        events: list[Event] = sorted((e for r in recorders.values() for e in r.events), key=lambda e: e.time_s)
+        return cls(
+            events=[(timestamp(e.time_s, epoch), e.device_id, e.event_id, e.parameter) for e in events],
+            detectors=[(d.device_id, d.detector.phase, d.detector.channel, d.detector.function) for d in layout.detectors],
+            devices=[(device, tls) for tls, device in layout.device_ids.items()],
+            phases=[(layout.device_ids[tls], n, p.approach, " ".join(p.movements), " ".join(map(str, sorted(p.signal_links))))
+                    for tls, by_number in layout.phases.items() for n, p in by_number.items()],
+        )
+
+
+def write_event_log(folder: Path, files: EventLogFiles) -> None:
+    """Write the four files into ``folder`` (created), each through a temporary file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_csv(folder / EVENTS, EVENT_COLUMNS, files.events)
+    _write_csv(folder / DETECTORS, DETECTOR_COLUMNS, files.detectors)
+    _write_csv(folder / DEVICES, ("DeviceId", "TlsId"), files.devices)
+    _write_csv(folder / PHASES, ("DeviceId", "Phase", "Approach", "Movements", "Links"), files.phases)
+
+
+def _write_csv(path: Path, header: tuple[str, ...], rows: list) -> None:
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(rows)
+        os.chmod(name, 0o644)
+        os.replace(name, path)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def check_event_log(folder: Path) -> tuple[Path, Path]:
+    """``(events.csv, detectors.csv)`` of ``folder`` after checking their columns and values.
+
+    Raises ``ConfigError`` naming the file, line and column of the first problem.
+    """
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such folder; give the folder holding {EVENTS} and {DETECTORS} "
+                          "(phasewise sim --events DIR writes one)")
+    events, detectors = folder / EVENTS, folder / DETECTORS
+    for path in (events, detectors):
+        if not path.is_file():
+            raise ConfigError(f"{path}: file not found; an event-log folder holds {EVENTS} and {DETECTORS}")
+    _check_rows(events, EVENT_COLUMNS, _check_event_row)
+    _check_rows(detectors, DETECTOR_COLUMNS, _check_detector_row)
+    return events, detectors
+
+
+def _check_rows(path: Path, columns: tuple[str, ...], check_row) -> None:  # type: ignore[no-untyped-def]
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            if header != list(columns):
+                raise ConfigError(f"{path}: header {', '.join(header) or '(empty file)'}; "
+                                  f"expected exactly {', '.join(columns)}")
+            rows = 0
+            for line, row in enumerate(reader, start=2):
+                if not row:
+                    continue
+                if len(row) != len(columns):
+                    raise ConfigError(f"{path}:{line}: {len(row)} values, expected {len(columns)} ({', '.join(columns)})")
+                check_row(path, line, [v.strip() for v in row])
+                rows += 1
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {exc.start})") from None
+    except csv.Error as exc:
+        raise ConfigError(f"{path}: not a CSV file ({exc})") from None
+    if rows == 0:
+        raise ConfigError(f"{path}: no rows after the header")
+
+
+def _integer(path: Path, line: int, column: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{path}:{line}: {column} {value!r} is not an integer") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{path}:{line}: {column} {number} outside {low}..{high}")
+    return number
+
+
+def _check_event_row(path: Path, line: int, row: list[str]) -> None:
+    try:
+        datetime.fromisoformat(row[0])
+    except ValueError:
+        raise ConfigError(f"{path}:{line}: TimeStamp {row[0]!r} is not a date and time "
+                          "(YYYY-MM-DD HH:MM:SS.fff)") from None
+    _integer(path, line, "DeviceId", row[1], 0, 2**31 - 1)
+    _integer(path, line, "EventId", row[2], 0, 32767)
+    _integer(path, line, "Parameter", row[3], 0, 32767)
+
+
+def _check_detector_row(path: Path, line: int, row: list[str]) -> None:
+    _integer(path, line, "DeviceId", row[0], 0, 2**31 - 1)
+    _integer(path, line, "Phase", row[1], 0, 32767)
+    _integer(path, line, "Parameter", row[2], 0, 32767)
+    if row[3] not in DETECTOR_FUNCTIONS and not row[3]:
+        raise ConfigError(f"{path}:{line}: Function is empty; use one of {', '.join(DETECTOR_FUNCTIONS)}")
