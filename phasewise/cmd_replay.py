@@ -50,6 +50,7 @@ from vision.annotate import draw_tracks
 from vision.detector import BACKENDS, Detector, load_detector
 from vision.tracker import ByteTracker
 from vision.video import Frame, VideoFile
+from vision.video_metadata import creation_time
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +270,8 @@ def replay(
                                       "turning_movements.csv, discharge.csv, red_light_runners.csv, demand.csv and "
                                       "queue_profile.png (counting.intersection_report); use --conf 0.15"),
     start: str = typer.Option(None, "--start", help="wall-clock time of the first frame for turning_movements.csv, "
-                              "e.g. 2022-09-25T16:15:44 (default: the file's modification time)"),
+                              "e.g. 2022-09-25T16:15:44 (default: the creation time the MP4/MOV file records, "
+                              "else times relative to the first frame)"),
 ) -> None:
     """Count vehicles per lane and class in a video; write counts.csv, queue.csv and more to --out."""
     if (site_file is None) == (line is None):
@@ -278,6 +280,7 @@ def replay(
         raise ConfigError("--intersection needs --site SITE.yaml and does not write --video-out yet")
     counting_line = parse_line(line) if line is not None else None
     site = load_site(site_file) if site_file is not None else None
+    first_frame, first_frame_from = _start_time(start, video)
     with OutputFolder(out, "--out", managed=REPLAY_FILES) as folder:
         frames, width, height, expected = open_source(video, every=detect_every or 1, max_frames=max_frames,
                                                       duration_s=duration_s)
@@ -306,7 +309,7 @@ def replay(
                     # the lanes once a second at twice the size: a packed two-wheeler queue is found
                     zoom = load_detector(weights, backend=backend, imgsz=2 * (imgsz or 640), conf=conf,
                                          default_weights=default_weights())
-                    result = _run_intersection(frames, detector, zoom, site, folder.staging, _start_time(start, video))
+                    result = _run_intersection(frames, detector, zoom, site, folder.staging, first_frame)
                 else:
                     result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
             except PipelineInterrupted as exc:
@@ -319,7 +322,9 @@ def replay(
             for record in held:
                 logging.getLogger(record.name).handle(record)
         summary = write_outputs(result, site, folder.staging, bin_s=bin_s, source=video,
-                                settings={"imgsz": getattr(detector, "imgsz", imgsz), "detect_every": detect_every})
+                                settings={"imgsz": getattr(detector, "imgsz", imgsz), "detect_every": detect_every,
+                                          "start": first_frame.isoformat() if first_frame else None,
+                                          "start_from": first_frame_from})
         folder.commit()
     by_lane = ", ".join(f"{k}={v}" for k, v in sorted(summary["vehicles_by_lane"].items())) or "none"  # type: ignore[union-attr]
     typer.echo(f"{summary['vehicles_total']} vehicles ({by_lane}) in {summary['video_s']} s of video, "
@@ -349,18 +354,25 @@ def default_detection(frames: Iterable[Frame], width: int, imgsz: int | None, de
     return imgsz, detect_every
 
 
-def _start_time(start: str | None, video: str) -> datetime:
+def _start_time(start: str | None, video: str) -> tuple[datetime | None, str]:
+    """The wall-clock time of the first frame and where it comes from: ``--start``; for a file
+    the creation time it records (``vision.video_metadata``), else None: ``relative`` (times
+    are seconds from the first frame, never this machine's clock); for a live stream, now."""
     if start is not None:
         try:
-            return datetime.fromisoformat(start)
+            return datetime.fromisoformat(start), "--start"
         except ValueError as exc:
             raise ConfigError(f"--start must be an ISO date and time like 2022-09-25T16:15:44, got {start!r}") from exc
-    path = Path(video)
-    return datetime.fromtimestamp(path.stat().st_mtime) if path.is_file() else datetime.now()
+    if not Path(video).is_file():
+        return datetime.now(), "clock (live stream)"
+    recorded = creation_time(video)
+    if recorded is not None:
+        return recorded.replace(tzinfo=None), "container creation_time (UTC)"
+    return None, "relative"
 
 
 def _run_intersection(frames: Iterable[Frame], detector: Detector, zoom: Detector, site: SiteConfig, out_dir: Path,
-                      start: datetime) -> PipelineResult:
+                      start: datetime | None) -> PipelineResult:
     """The intersection camera pipeline (``counting.video_source``) and its report files."""
     source = VideoCameraSource(frames, detector, site, zoom_detector=zoom)
     estimate, error = play(source)
