@@ -134,9 +134,10 @@ def plot_queue_profile(source: VideoCameraSource, path: Path) -> Path:
         ax.plot(list(total), list(total.values()), lw=2.0, color="black", label="all lanes")
     ax.set_xlabel("video time (s)")
     ax.set_ylabel("vehicles stopped in view")
-    ax.set_title(f"{source.site.camera}: vehicles stopped per lane{shaded}")
+    title = f"{source.site.camera}: vehicles stopped per lane{shaded}"
+    ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, metadata={"Title": title})  # the title as text too (PNG tEXt)
     plt.close(fig)
     return path
