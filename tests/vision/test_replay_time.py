@@ -21,7 +21,7 @@ MP4_EPOCH_TO_UNIX_S = 2_082_844_800
 
 def replay(video: Path, site: Path, out: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "phasewise.cli", "replay", str(video), "--site", str(site),
-                           "--out", str(out), "--intersection", "--conf", "0.15", "--max-frames", "24", "--quiet"],
+                           "--out", str(out), "--intersection", "--conf", "0.15", "--max-frames", "12", "--quiet"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
