@@ -25,7 +25,9 @@ Measured (2 cores, load average 3-6 from other work, Ultralytics 8.4.190, its de
 | NL 1280x720 @30 | 21.6 fps, 11/11 | 58.8 fps (640, 2nd), 11/11 | x2.7 | x1.7 | x2.9 | x3.4 | x5.1 |
 | CA 640x360 @30 | 21.1 fps, 27/27 | 115.4 fps (320, 2nd), 27/27 | x5.5 | x1.4 | x2.6 | x3.1 | x5.5 |
 
-Every setting counts both clips exactly (totals against the hand counts).
+Every setting counts both clips exactly (totals against the hand counts). The "replay
+defaults" column predates the defaults measured on the input (``counting.settings_probe``),
+which now choose 640 every 2nd frame on both clips; README "Vision" has their measurement.
 """
 
 from __future__ import annotations
