@@ -35,6 +35,12 @@ first vehicle stands on green (a left-turner waiting for a gap) counts for the p
 release it instead (:mod:`controllers.lane_blocking`). A camera in outage contributes the
 estimator's last queue for its lanes and its phase holds to the plan green.
 
+**Approaches without a camera** (an approach of a model that no layout names): the phases
+that give it green are on recall, as a fixed-time controller runs them: always called (as if
+``RECALL_VEH`` waited), each served at least once per plan cycle (it goes next once it has
+waited as long as the plan's cycle less its green) and held for its plan green; re-optimization keeps the running timing of
+such an intersection (nothing measures that approach's demand).
+
 **No green into a full exit** (:mod:`controllers.exit_room`): a link whose exit leads to
 another signal's approach is not released while the road between has room for fewer than
 ``min_exit_room_veh`` vehicles per lane (storage from the network, the queue from the
@@ -73,7 +79,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -97,6 +103,10 @@ from optimizer.webster import build_plan, optimize_intersection
 from phasewise_errors import PhasewiseError
 
 log = logging.getLogger(__name__)
+
+RECALL_VEH = 1.0
+"""The standing call of a phase that serves an approach without a camera: as if one vehicle
+waited there, so the phase is served whenever nothing seen waits longer (module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,11 @@ class _Node:
     def __init__(self, model: IntersectionModel, layouts: list[CameraLayout], start_s: float, block_after_s: float):
         self.model = model
         self.layouts = layouts
+        # approaches no camera watches, and the phases on recall for them (module docstring)
+        watched = {lay.camera_id for lay in layouts}
+        self.unwatched = tuple(a for a in model.approaches if a not in watched)
+        unseen_links = {i for m in model.movements if m.approach in self.unwatched for i in m.link_indices}
+        self.recall = np.array([bool(unseen_links & phase.green_links) for phase in model.phases], dtype=bool)
         self.lanes = [lane for lay in layouts for lane in lay.lanes]
         self.lane_slices: dict[str, slice] = {}
         start = 0
@@ -389,6 +404,11 @@ class AdaptivePolicy:
                                       preemption_events=self.preemption.events,
                                       transit_grants=self.transit.grants)
 
+    @property
+    def unwatched(self) -> dict[str, tuple[str, ...]]:
+        """Per intersection that has any, its approaches no camera watches (on recall)."""
+        return {tls: node.unwatched for tls, node in self.nodes.items() if node.unwatched}
+
     def _apply_plan_bounds(self, plan: TimingPlan) -> None:
         cfg = self.config
         for tls, node in self.nodes.items():
@@ -469,11 +489,13 @@ class AdaptivePolicy:
         shares = node.blocking.shares(node.shares_with_room(full_exits))
         if locked:
             shares = _box_first(node, shares, sensed)
-        # a camera out or a lock: each phase runs its plan green; flipping phases every few
-        # seconds only feeds a jam inside the junction
-        min_green = max(phase.min_green_s, plan_green if outage_served or locked else 0.0)
+        # a camera out, no camera at all (recall) or a lock: each phase runs its plan green;
+        # flipping phases every few seconds only feeds a jam inside the junction
+        recalled = bool(node.recall[signal.phase])
+        min_green = max(phase.min_green_s, plan_green if outage_served or recalled or locked else 0.0)
         decision = decide(shares, signal.phase, signal.green_s, min_green,
-                          node.max_green_s[signal.phase], node.waiting_s, obs, self.config.wait_weight_s)
+                          node.max_green_s[signal.phase], node.waiting_s, obs, self.config.wait_weight_s,
+                          recall=node.recall * RECALL_VEH if node.unwatched else None)
         due = self._coordinated_phase_due(node, signal, now_s)
         if bus is not None:
             command = self._favour_bus(tls, signal, decision.hold, bus, now_s, dt_s, plan_green,
@@ -484,7 +506,22 @@ class AdaptivePolicy:
             return (PhaseCommand(tls, "hold", signal.phase),)
         # at its scheduled start the coordinated phase goes next if anyone waits for it
         coordinated_next = due is not None and decision.demand_by_phase[due] > 0.0
-        return (PhaseCommand(tls, "serve_next", due if coordinated_next else decision.next_phase),)
+        next_phase = due if coordinated_next else decision.next_phase
+        if node.unwatched and not coordinated_next:
+            next_phase = self._recall_due(node, signal.phase, next_phase)
+        return (PhaseCommand(tls, "serve_next", next_phase),)
+
+    def _recall_due(self, node: _Node, current: int, chosen: int) -> int:
+        """A phase on recall that has waited as long as the plan makes it wait (its cycle less
+        its green) goes next (the longest waiting first); else ``chosen``."""
+        ip = self.plan.intersections[node.model.tls_id]
+        red_s = np.array([ip.cycle_s - ip.timing(p).green_s if node.recall[p] else np.inf
+                          for p in range(len(node.model.phases))])
+        overdue = node.recall & (node.waiting_s >= red_s)
+        overdue[current] = False
+        if not overdue.any():
+            return chosen
+        return int(np.argmax(np.where(overdue, node.waiting_s, -np.inf)))
 
     def _favour_bus(self, tls: str, signal: SignalStatus, would_hold: bool, bus: tuple[int, PriorityCall],
                     now_s: float, dt_s: float, plan_green_s: float, min_green_s: float) -> PhaseCommand | None:
@@ -607,15 +644,25 @@ class AdaptivePolicy:
         try:
             if self._links:
                 models = {tls: node.model for tls, node in self.nodes.items()}
-                return optimize_corridor(models, request.demand, self._links, self.config.optimize_time_s,
+                plan = optimize_corridor(models, request.demand, self._links, self.config.optimize_time_s,
                                          options=CorridorOptions(workers=1))
-            return TimingPlan(
-                {tls: optimize_intersection(node.model, request.demand) for tls, node in self.nodes.items()},
-                created_by="adaptive/webster",
-            )
+            else:
+                plan = TimingPlan(
+                    {tls: optimize_intersection(node.model, request.demand) for tls, node in self.nodes.items()},
+                    created_by="adaptive/webster",
+                )
         except PhasewiseError as exc:
             log.warning("re-optimization at %.0f s failed, keeping the running plan: %s", request.time_s, exc)
             return None
+        return self._keep_unwatched(plan, request.current)
+
+    def _keep_unwatched(self, plan: TimingPlan, running: TimingPlan) -> TimingPlan:
+        """``plan`` with the running timing of every intersection that has an approach without
+        a camera (no demand is measured there to optimize it for)."""
+        kept = {tls for tls, node in self.nodes.items() if node.unwatched and tls in running.intersections}
+        if not kept:
+            return plan
+        return replace(plan, intersections={**plan.intersections, **{tls: running.intersections[tls] for tls in kept}})
 
     def consider(self, request: ReplanRequest, candidate: TimingPlan,
                  decision: GateDecision | None) -> PlanCommand | None:

@@ -17,6 +17,8 @@ the policy decides whether to hold the green phase or which phase comes next:
    been waiting (so no movement starves); phases with no demand are **skipped**;
 4. with no demand anywhere, **rest** in the current phase.
 
+A phase on recall (``recall``: it serves an approach no camera watches) always has a demand.
+
 Lanes shared by several phases count in each with the share of their vehicles that the
 phase lets go (``shares``, phases x lanes, built by the caller from turning ratios).
 """
@@ -57,12 +59,17 @@ def decide(
     waiting_s: FloatArray,
     obs: LaneObservation,
     wait_weight_s: float = 60.0,
+    recall: FloatArray | None = None,
 ) -> TacticalDecision:
     """One decision for one intersection (pure; see the module docstring for the rules).
 
-    ``waiting_s`` is, per phase, the seconds since it last had green.
+    ``waiting_s`` is, per phase, the seconds since it last had green. ``recall``: per phase,
+    a standing call (vehicles) that its demand never falls below, whatever is seen (a phase
+    serving an approach that no camera watches).
     """
     demand = shares @ (obs.queue_veh + 0.5 * obs.moving_veh)
+    if recall is not None:
+        demand = np.maximum(demand, recall)
     weighted = demand * (1.0 + waiting_s / wait_weight_s)
     if green_s < min_green_s:
         return TacticalDecision(True, None, demand)

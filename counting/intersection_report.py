@@ -9,7 +9,11 @@ seen its frames) writes into ``out_dir``:
 * ``discharge.csv``: one row per green (:mod:`counting.discharge`), and
   ``red_light_runners.csv``; only when the site reads a signal head;
 * ``demand.csv``: the estimator's arrival rate per movement (veh/h, with its std);
-* ``queue_profile.png``: vehicles stopped per lane over time, the signal state shaded.
+* ``queue_profile.png``: vehicles stopped per lane over time, shaded by the signal state
+  when the site reads a signal head.
+
+``start`` is the wall-clock time of the first frame, or None when it is not known (the
+turning-movement times are then relative, :mod:`counting.turning_movements`).
 
 :func:`play` runs the source to its end, feeding every frame to a ``DemandEstimator``.
 """
@@ -51,7 +55,7 @@ def play(source: VideoCameraSource) -> tuple[TrafficEstimate | None, str | None]
     return (None if last_s is None else estimator.estimate(last_s)), error
 
 
-def write_intersection_report(source: VideoCameraSource, out_dir: Path, *, start: datetime,
+def write_intersection_report(source: VideoCameraSource, out_dir: Path, *, start: datetime | None,
                               estimate: TrafficEstimate | None = None, bin_s: int = 900) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     site, b = source.site, source.builder
@@ -104,16 +108,19 @@ def _num(x: float) -> str:
 
 
 def plot_queue_profile(source: VideoCameraSource, path: Path) -> Path:
-    """Vehicles stopped per lane over time, with the first signal head's state shaded."""
+    """Vehicles stopped per lane over time, with the first signal head's state shaded when
+    the site reads one; the title says which."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(10, 4))
+    shaded = ""
     for head, seq in list(source.signal_intervals().items())[:1]:
         for iv in seq:
             ax.axvspan(iv.start_s, iv.end_s, color=SHADE.get(iv.colour, "#cccccc"), alpha=0.15, lw=0)
+        shaded = f" (shading: signal head {head} as read from the video)" if seq else ""
     lanes = [lane.id for lane in source.site.lanes]
     total: dict[float, int] = {}
     for lane in lanes:
@@ -127,9 +134,10 @@ def plot_queue_profile(source: VideoCameraSource, path: Path) -> Path:
         ax.plot(list(total), list(total.values()), lw=2.0, color="black", label="all lanes")
     ax.set_xlabel("video time (s)")
     ax.set_ylabel("vehicles stopped in view")
-    ax.set_title(f"{source.site.camera}: queue profile (shading: signal state read from the video)")
+    title = f"{source.site.camera}: vehicles stopped per lane{shaded}"
+    ax.set_title(title)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, metadata={"Title": title})  # the title as text too (PNG tEXt)
     plt.close(fig)
     return path

@@ -219,8 +219,13 @@ class Daemon:
             self._connect()
         self.notifier.ready(f"controlling {len(self.policy.nodes)} intersections" if not self.released
                             else "control handed back by an operator")
+        unwatched = self.policy.unwatched
+        for tls, approaches in unwatched.items():
+            log.warning("intersection %s: no camera watches %s; its phases run their plan greens", tls,
+                        ", ".join(approaches))
         self.decisions.write({"t": self.clock.now_s(), "event": "start", "restored": self.restored,
-                              "plan": self.policy.plan.created_by})
+                              "plan": self.policy.plan.created_by,
+                              "unwatched": {tls: list(a) for tls, a in unwatched.items()}})
 
     def _restore(self) -> dict[str, Any]:
         """What survives a restart; returns the record of what was restored and what was not."""

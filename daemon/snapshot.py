@@ -55,7 +55,8 @@ class PhaseState:
 class IntersectionState:
     """Live signal state of one intersection: the phase shown (``in_clearance``: yellow/all
     red after it, toward ``next_phase``), control ``mode``, queue and the longest wait of a
-    phase not served (s), plan cycle."""
+    phase not served (s), plan cycle; ``unwatched``: its approaches no camera watches (their
+    phases run their plan greens)."""
 
     tls: str
     phase: int
@@ -68,6 +69,7 @@ class IntersectionState:
     cycle_s: float
     phases: tuple[PhaseState, ...]
     cameras: tuple[str, ...]
+    unwatched: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -416,7 +416,7 @@ class DaemonView:
                 tls, s.phase, round(s.green_s, 1), s.in_clearance, s.next_phase, s.mode, queue_of[tls],
                 round(max(waits, default=0.0), 1), ip.cycle_s,
                 tuple(PhaseState(p.index, p.movements, greens.get(p.index, 0.0)) for p in node.model.phases),
-                tuple(lay.camera_id for lay in node.layouts)))
+                tuple(lay.camera_id for lay in node.layouts), node.unwatched))
         counts = tuple(MovementCount(b, COUNT_BIN_S, self._tls_of_camera.get(cam, ""), movement, n)
                        for (b, cam, movement), n in sorted(self._counts.items()))
         plans = [plan_info(policy.plan, "running", "in force"), plan_info(self.plan("program"), "program", "network")]

@@ -39,17 +39,20 @@ from counting.binning import BIN_15_MIN_S, bin_counts, bin_queues
 from counting.counter import SiteCounter
 from counting.events import QueueSample
 from counting.intersection_report import REPORT_FILES, play, write_intersection_report
+from counting.settings_probe import choose_settings
 from counting.video_source import VideoCameraSource
 from phasewise import cmd_site  # noqa: F401  (registers `site draw`)
 from phasewise.app import app
 from phasewise.options import positive
 from phasewise.outputs import OutputFolder
 from phasewise.scenarios import shared_dir
-from phasewise_errors import ConfigError, ModelError, VideoError
+from phasewise_errors import ConfigError, VideoError
 from vision.annotate import draw_tracks
 from vision.detector import BACKENDS, Detector, load_detector
-from vision.tracker import ByteTracker
+from vision.riders import RiderFusingDetector
+from vision.tracker import DENSE_TRAFFIC, ByteTracker
 from vision.video import Frame, VideoFile
+from vision.video_metadata import creation_time
 
 log = logging.getLogger(__name__)
 
@@ -251,13 +254,13 @@ def replay(
                                 "$PHASEWISE_WEIGHTS or $PHASEWISE_SHARED/models/yolo11n_int8_openvino_model"),
     backend: str = typer.Option("lean", "--backend", help=f"detector runtime: {' or '.join(BACKENDS)}"),
     imgsz: int = typer.Option(None, "--imgsz", min=32, max=4096,
-                              help="network input size (default: 320 for video up to 640 px wide, else 640; "
-                              "640 with --intersection; YOLOX-Nano is fixed 416)"),
+                              help="network input size (default: 640, or 320 for video up to 640 px wide where a "
+                              "sample of the video shows it finds what 640 finds; YOLOX-Nano is fixed 416)"),
     conf: float = typer.Option(0.25, "--conf", min=0.0, max=1.0, callback=positive,
                                help="minimum detection confidence, above 0 up to 1"),
     detect_every: int = typer.Option(None, "--detect-every", min=1, max=1000,
-                                     help="detect on every n-th frame (files only; default 2 at 20 fps or more, "
-                                     "else 1; 1 with --intersection)"),
+                                     help="detect on every n-th frame (files only; default 1, or 2 at 20 fps or "
+                                     "more where a sample of the video shows the tracker keeps every vehicle)"),
     bin_s: int = typer.Option(BIN_15_MIN_S, "--bin-s", min=1, max=86400,
                               help="count bin length in seconds (900 = 15 min, 60 = 1 min)"),
     video_out: bool = typer.Option(False, "--video-out", help="also write annotated.mp4"),
@@ -269,7 +272,8 @@ def replay(
                                       "turning_movements.csv, discharge.csv, red_light_runners.csv, demand.csv and "
                                       "queue_profile.png (counting.intersection_report); use --conf 0.15"),
     start: str = typer.Option(None, "--start", help="wall-clock time of the first frame for turning_movements.csv, "
-                              "e.g. 2022-09-25T16:15:44 (default: the file's modification time)"),
+                              "e.g. 2022-09-25T16:15:44 (default: the creation time the MP4/MOV file records, "
+                              "else times relative to the first frame)"),
 ) -> None:
     """Count vehicles per lane and class in a video; write counts.csv, queue.csv and more to --out."""
     if (site_file is None) == (line is None):
@@ -278,23 +282,23 @@ def replay(
         raise ConfigError("--intersection needs --site SITE.yaml and does not write --video-out yet")
     counting_line = parse_line(line) if line is not None else None
     site = load_site(site_file) if site_file is not None else None
+    first_frame, first_frame_from = _start_time(start, video)
     with OutputFolder(out, "--out", managed=REPLAY_FILES) as folder:
         frames, width, height, expected = open_source(video, every=detect_every or 1, max_frames=max_frames,
                                                       duration_s=duration_s)
-        auto_imgsz = imgsz is None
-        imgsz, detect_every = default_detection(frames, width, imgsz, detect_every, intersection)
         if counting_line is not None:
             check_line_in_frame(counting_line, width, height, video)
             site = line_site(*counting_line, width, height)
         assert site is not None
         site.check_frame_size(width, height, video)
-        try:
-            detector = load_detector(weights, backend=backend, imgsz=imgsz, conf=conf, default_weights=default_weights())
-        except ModelError:
-            if not auto_imgsz:
-                raise
-            # a model with a fixed input size (YOLOX-Nano: 416) keeps it
-            detector = load_detector(weights, backend=backend, imgsz=None, conf=conf, default_weights=default_weights())
+        load = _detectors(weights, backend, conf)
+        # measured on the input itself (counting.settings_probe): cheap only where it loses nothing
+        probe = choose_settings(frames, site, load, imgsz=imgsz, detect_every=detect_every, intersection=intersection)
+        imgsz, detect_every = probe.imgsz, probe.detect_every
+        detector = load(imgsz)
+        tracker = None
+        if probe.dense_traffic and not intersection:  # as --intersection tracks packed two-wheelers
+            detector, tracker = RiderFusingDetector(detector), ByteTracker(DENSE_TRAFFIC)
         annotator = None
         if video_out:
             fps = getattr(frames, "fps", 25.0) / max(detect_every, 1)
@@ -306,9 +310,9 @@ def replay(
                     # the lanes once a second at twice the size: a packed two-wheeler queue is found
                     zoom = load_detector(weights, backend=backend, imgsz=2 * (imgsz or 640), conf=conf,
                                          default_weights=default_weights())
-                    result = _run_intersection(frames, detector, zoom, site, folder.staging, _start_time(start, video))
+                    result = _run_intersection(frames, detector, zoom, site, folder.staging, first_frame)
                 else:
-                    result = _run_with_progress(frames, detector, site, expected, quiet, annotator)
+                    result = _run_with_progress(frames, detector, site, expected, quiet, annotator, tracker)
             except PipelineInterrupted as exc:
                 interrupted, result = exc, exc.result
             finally:
@@ -319,7 +323,10 @@ def replay(
             for record in held:
                 logging.getLogger(record.name).handle(record)
         summary = write_outputs(result, site, folder.staging, bin_s=bin_s, source=video,
-                                settings={"imgsz": getattr(detector, "imgsz", imgsz), "detect_every": detect_every})
+                                settings={"imgsz": getattr(detector, "imgsz", imgsz), "detect_every": detect_every,
+                                          "settings_probe": probe.as_dict(),
+                                          "start": first_frame.isoformat() if first_frame else None,
+                                          "start_from": first_frame_from})
         folder.commit()
     by_lane = ", ".join(f"{k}={v}" for k, v in sorted(summary["vehicles_by_lane"].items())) or "none"  # type: ignore[union-attr]
     typer.echo(f"{summary['vehicles_total']} vehicles ({by_lane}) in {summary['video_s']} s of video, "
@@ -330,37 +337,38 @@ def replay(
         raise VideoError(f"{result.error} (partial counts written to {out})")
 
 
-def default_detection(frames: Iterable[Frame], width: int, imgsz: int | None, detect_every: int | None,
-                      intersection: bool) -> tuple[int | None, int]:
-    """Input size and detection stride where the user gave none; sets the stride on a file.
+def _detectors(weights: str | None, backend: str, conf: float) -> Callable[[int | None], Detector]:
+    """``load(imgsz)``: the detector at that input size (None: the model's own), each loaded once."""
+    loaded: dict[int | None, Detector] = {}
 
-    Measured on the free-flow clips (``benchmarks/replay_vs_objectcounter.py``): vehicles on
-    video up to 640 px wide are still found at input 320, and at 20 fps or more a vehicle
-    moves little enough in two frames that the tracker keeps it, with exact counts either
-    way. An intersection camera keeps every frame at 640 for packed two-wheelers.
-    """
-    if imgsz is None and not intersection and width <= 640:
-        imgsz = 320
-    if detect_every is None:
-        fps = getattr(frames, "fps", None)
-        detect_every = 2 if isinstance(frames, VideoFile) and fps and fps >= 20.0 and not intersection else 1
-        if isinstance(frames, VideoFile):
-            frames.every = detect_every
-    return imgsz, detect_every
+    def load(imgsz: int | None) -> Detector:
+        if imgsz not in loaded:
+            loaded[imgsz] = load_detector(weights, backend=backend, imgsz=imgsz, conf=conf,
+                                          default_weights=default_weights())
+        return loaded[imgsz]
+
+    return load
 
 
-def _start_time(start: str | None, video: str) -> datetime:
+def _start_time(start: str | None, video: str) -> tuple[datetime | None, str]:
+    """The wall-clock time of the first frame and where it comes from: ``--start``; for a file
+    the creation time it records (``vision.video_metadata``), else None: ``relative`` (times
+    are seconds from the first frame, never this machine's clock); for a live stream, now."""
     if start is not None:
         try:
-            return datetime.fromisoformat(start)
+            return datetime.fromisoformat(start), "--start"
         except ValueError as exc:
             raise ConfigError(f"--start must be an ISO date and time like 2022-09-25T16:15:44, got {start!r}") from exc
-    path = Path(video)
-    return datetime.fromtimestamp(path.stat().st_mtime) if path.is_file() else datetime.now()
+    if not Path(video).is_file():
+        return datetime.now(), "clock (live stream)"
+    recorded = creation_time(video)
+    if recorded is not None:
+        return recorded.replace(tzinfo=None), "container creation_time (UTC)"
+    return None, "relative"
 
 
 def _run_intersection(frames: Iterable[Frame], detector: Detector, zoom: Detector, site: SiteConfig, out_dir: Path,
-                      start: datetime) -> PipelineResult:
+                      start: datetime | None) -> PipelineResult:
     """The intersection camera pipeline (``counting.video_source``) and its report files."""
     source = VideoCameraSource(frames, detector, site, zoom_detector=zoom)
     estimate, error = play(source)
@@ -394,9 +402,9 @@ def _held_warnings(*logger_names: str) -> Iterator[list[logging.LogRecord]]:
 
 
 def _run_with_progress(frames: Iterable[Frame], detector: Detector, site: SiteConfig, expected: int | None,
-                       quiet: bool, annotator: _Annotator | None) -> PipelineResult:
+                       quiet: bool, annotator: _Annotator | None, tracker: ByteTracker | None = None) -> PipelineResult:
     if quiet:
-        return run_pipeline(frames, detector, site, annotate=annotator)
+        return run_pipeline(frames, detector, site, tracker=tracker, annotate=annotator)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = [TextColumn("replay"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
@@ -408,7 +416,7 @@ def _run_with_progress(frames: Iterable[Frame], detector: Detector, site: SiteCo
         def tick(frame: Frame, res: PipelineResult) -> None:
             progress.update(task, completed=res.frames, fps=res.fps, veh=len(res.counter.crossings))
 
-        return run_pipeline(frames, detector, site, on_frame=tick, annotate=annotator)
+        return run_pipeline(frames, detector, site, tracker=tracker, on_frame=tick, annotate=annotator)
 
 
 __all__ = ["PipelineInterrupted", "PipelineResult", "parse_line", "replay", "run_pipeline", "write_outputs"]

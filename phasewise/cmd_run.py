@@ -81,12 +81,14 @@ def _scenario(config: RunConfig):  # type: ignore[no-untyped-def]
 
 
 def check_camera_coverage(models: dict, layouts: dict, config_path: Path) -> None:
-    """Field mode: every camera watches an approach of the network, every approach has a camera.
+    """Field mode: every camera watches an approach of the network, with lanes of that approach.
 
     A camera's approach and lanes carry the network's names (the incoming edge and its lanes
-    at the stop line, set in the camera's site file), or the policy cannot tell which phase
-    serves what it sees. An approach without a camera would show no demand, and the policy
-    skips phases nobody waits for: its phases would never be called.
+    at the stop line, set in the camera's site file; one site file may hold lanes of several
+    approaches, a corner camera's), or the policy cannot tell which phase serves what it
+    sees. An approach no camera watches is allowed: its phases run their plan greens (on
+    recall, ``controllers.adaptive_policy``), and the daemon says so at start and on the
+    dashboard.
     """
     approaches = {a: tls for tls, m in models.items() for a in m.approaches}
     unknown = sorted(set(layouts) - set(approaches))
@@ -96,14 +98,8 @@ def check_camera_coverage(models: dict, layouts: dict, config_path: Path) -> Non
             f"the network (approaches: {', '.join(sorted(approaches))}) (fix: name the site file's lanes' approach as "
             "the network's incoming edge, and its lanes as that edge's lanes)")
     for tls, model in models.items():
-        missing = [a for a in model.approaches if a not in layouts]
-        if missing:
-            raise ConfigError(
-                f"{config_path}: cameras.streams: intersection {tls}: no camera watches {', '.join(missing)}; the policy "
-                "would never call a phase nobody is seen waiting for (fix: one stream per approach, its site file "
-                "naming the approach)")
         lanes = {link.from_lane for link in model.links}
-        for approach in model.approaches:
+        for approach in (a for a in model.approaches if a in layouts):
             unseen = [lane for lane in layouts[approach].lanes if lane not in lanes]
             if len(unseen) == len(layouts[approach].lanes):
                 raise ConfigError(
@@ -252,7 +248,16 @@ class Site:
         from daemon.cameras import CombinedSource, StreamCameraSource
         from counting.video_source import VideoCameraSource, approach_layouts
 
-        sites = [load_site(stream.site) for stream in self.config.cameras.streams]
+        streams = self.config.cameras.streams
+        sites = [load_site(stream.site) for stream in streams]
+        watched_by: dict[str, str] = {}
+        for stream, site in zip(streams, sites):
+            for approach in approach_layouts(site):
+                if approach in watched_by:
+                    raise ConfigError(
+                        f"{self.config_path}: cameras.streams: approach {approach} is in the site files of streams "
+                        f"{watched_by[approach]} and {stream.name} (fix: give each approach's lanes to one stream)")
+                watched_by[approach] = stream.name
         check_camera_coverage(models, {a: lay for site in sites for a, lay in approach_layouts(site).items()},
                               self.config_path)
         sources = []

@@ -28,6 +28,7 @@ import numpy as np
 
 from vision.classes import BICYCLE, MOTORCYCLE, PERSON
 from vision.detections import Detections
+from vision.detector import Detector
 
 
 def fuse_riders(dets: Detections, *, overlap: float = 0.3, max_rider_aspect: float = 2.2,
@@ -85,3 +86,16 @@ def _inside_another_two_wheeler(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndar
     better = (c[None, :] > c[:, None]) | ((c[None, :] == c[:, None]) & (np.arange(len(rows))[None, :] < np.arange(len(rows))[:, None]))
     out[rows] = (same & better).any(axis=1)
     return out
+
+
+class RiderFusingDetector:
+    """A detector whose detections have their riders fused (:func:`fuse_riders`): where a
+    loop takes a detector, e.g. ``phasewise replay`` on a dense scene."""
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+        self.name = f"{detector.name}+riders"
+        self.imgsz = getattr(detector, "imgsz", None)
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        return fuse_riders(self.detector.detect(frame), frame_h=frame.shape[0])

@@ -176,3 +176,57 @@ def test_a_movement_that_stands_through_its_green_is_a_counted_gridlock_and_runs
     assert report.gridlock_events[0].members == ("X",) and report.gridlock_events[0].end_s is None
     # locked: the phase keeps its plan green (30 s) instead of flipping after its 5 s minimum
     assert commands == [PhaseCommand("X", "hold", 0)]
+
+
+def three_approaches() -> IntersectionModel:
+    """``cross_model`` with a third one-lane approach ``w`` served by phase 2 alone."""
+    links = (SignalLink(0, "n_0", "s_0", "n", "through"), SignalLink(1, "e_0", "w_0", "e", "through"),
+             SignalLink(2, "w_0", "e_0", "w", "through"))
+    movements = (Movement("n:through", "n", "through", (0,), ("n_0",), ("s",)),
+                 Movement("e:through", "e", "through", (1,), ("e_0",), ("w",)),
+                 Movement("w:through", "w", "through", (2,), ("w_0",), ("e",)))
+    phases = (Phase(0, "Grr", 30.0, 5.0, 60.0), Phase(1, "rGr", 30.0, 5.0, 60.0), Phase(2, "rrG", 20.0, 5.0, 60.0))
+    return IntersectionModel("X", links, movements, phases, yellow_s=3.0, all_red_s=2.0, program_cycle_s=95.0)
+
+
+def run_signal(pol: AdaptivePolicy, frames_at, seconds: int) -> list[tuple[int, float]]:
+    """Step ``pol`` against a signal that switches at once; the (phase, green s) of every green."""
+    phase, green_s, served = 0, 0.0, []
+    for t in range(1, seconds + 1):
+        green_s += 1.0
+        for c in phase_commands(pol.step(float(t), 1.0, frames_at(float(t), phase), {"X": SignalStatus("X", phase, green_s)})):
+            if c.kind == "serve_next":
+                served.append((phase, green_s))
+                phase, green_s = c.phase, 0.0
+    return served
+
+
+def test_an_approach_without_a_camera_is_on_recall_and_runs_its_plan_green() -> None:
+    pol = AdaptivePolicy({"X": three_approaches()}, LAYOUTS, start_s=0.0, config=AdaptiveConfig(use_gate=False))
+    assert pol.unwatched == {"X": ("w",)} and pol.nodes["X"].recall.tolist() == [False, False, True]
+
+    def quiet(t: float, phase: int) -> dict:  # nobody seen anywhere
+        return {"n": frame("n", t, green=phase == 0), "e": frame("e", t, green=phase == 1)}
+
+    # nobody seen waiting: the controller does not rest on n, it serves w for w's plan green (20 s)
+    served = run_signal(pol, quiet, 40)
+    assert served == [(0, 5.0)] and pol.nodes["X"].waiting_s[2] == 0.0  # then it rests on w
+    pol2 = AdaptivePolicy({"X": three_approaches()}, LAYOUTS, start_s=0.0, config=AdaptiveConfig(use_gate=False))
+
+    def busy(t: float, phase: int) -> dict:  # n and e always have a queue and a vehicle due at the line
+        return {cam: frame(cam, t, stopped=8, moving=2, green=phase == k, arrival_s=1.0)
+                for k, cam in enumerate(("n", "e"))}
+
+    served = run_signal(pol2, busy, 900)
+    w_greens = [g for p, g in served if p == 2]
+    # w is served every cycle (9 cycles of at most 60+60+20 s in 900 s) and each time for its plan green
+    assert len(w_greens) >= 900 // (60 + 60 + 20) - 1 and all(g == 20.0 for g in w_greens), served
+    # re-optimization keeps this intersection's running timing: w's demand is not measured
+    request = pol2.replan_request(900.0)
+    candidate = pol2.candidate_plan(request)
+    assert candidate is not None and candidate.intersections["X"] == request.current.intersections["X"]
+
+
+def test_with_every_approach_watched_nothing_is_on_recall() -> None:
+    pol = policy()
+    assert pol.unwatched == {} and not pol.nodes["X"].recall.any()

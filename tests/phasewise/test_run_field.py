@@ -7,11 +7,13 @@ intersection clip (../shared/videos) decoded, detected with YOLOX-Nano (../share
 tracked and turned into camera frames; its site file is the clip's calibration with the
 approach and lanes named as the network's (``check_camera_coverage``). The daemon must come up
 ready (every camera up, the controller under its control), see the clip's queue and stop
-cleanly on SIGTERM. A config whose cameras leave an approach unwatched is refused.
+cleanly on SIGTERM. One stream may see several approaches and an approach may have no
+camera (its phase runs its plan green); an approach in two streams is refused.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -142,9 +144,91 @@ def test_video_cameras_drive_the_emulated_controller_over_ntcip(tmp_path: Path, 
     assert '"event":"start"' in events[0] and '"event":"stop"' in events[-1]
 
 
-def test_an_approach_without_a_camera_is_refused(tmp_path: Path) -> None:
-    config = write_config(tmp_path, 1161, {"W_J0": 3, "E_J0": 3, "N0_J0": 2})
+def corner_site() -> dict:
+    """One camera for two approaches: the Hanoi clip's lanes split between J0's W_J0 (the two
+    right lanes: through, right+through) and E_J0 (the left lane as E_J0's left-turn lane)."""
+    site = yaml.safe_load((REPO / "calibration" / "sites" / "hanoi_intersection.yaml").read_text())
+    by_id = {lane["id"]: lane for lane in site["lanes"]}
+    site["lanes"] = [dict(by_id["nb_2"], id="W_J0_1", approach="W_J0"),
+                     dict(by_id["nb_3"], id="W_J0_0", approach="W_J0"),
+                     dict(by_id["nb_r"], approach="W_J0"),
+                     dict(by_id["nb_1"], id="E_J0_2", approach="E_J0", movements=["left"])]
+    for head in site.get("signal_heads", []):
+        head["lanes"] = ["W_J0_1", "W_J0_0", "E_J0_2"]
+    site["camera"], site["intersection_id"] = "hanoi_as_corner", "J0"
+    return site
+
+
+def test_one_camera_for_two_approaches_and_none_for_two_runs_their_plan_greens(tmp_path: Path, emulator: int) -> None:
+    """A field config whose one stream sees W_J0 and E_J0 while nothing watches N0_J0 and
+    S0_J0: the daemon starts, warns once (log and start record), shows the unwatched approaches
+    in the API's intersection status, and serves the N-S phase for its plan green."""
+    from tests.phasewise.web.conftest import TOKENS, tokens_yaml
+
+    for path in (VIDEO, WEIGHTS):
+        if not path.exists():
+            pytest.fail(f"shared data missing: {path} (see ../shared/README.md)")
+    (tmp_path / "corner.yaml").write_text(yaml.safe_dump(corner_site()))
+    config = {
+        "site": "field-corner", "mode": "field", "network": {"scenario": SCENARIO},
+        "cameras": {"streams": [{"name": "corner", "url": str(VIDEO), "site": "corner.yaml", "weights": str(WEIGHTS)}]},
+        "controller": {"ntcip": {"controllers": {"J0": {"host": "127.0.0.1", "port": emulator}},
+                                 "snmp": {"community_env": "PHASEWISE_SNMP_COMMUNITY"}}},
+        "gate": {"enabled": False},
+        "fallback": {"camera_stale_s": 20, "release_after_s": 60, "recover_after_s": 5},
+        "log": {"level": "info", "format": "json"}, "state_dir": "state",
+    }
+    text = yaml.safe_dump(config) + f"http:\n  port: 0\n  tokens:\n{tokens_yaml('    ')}"
+    (tmp_path / "field.yaml").write_text(text)
+    env = dict(os.environ, PHASEWISE_SNMP_COMMUNITY="public")
+    stderr = open(tmp_path / "daemon.log", "w")
+    proc = subprocess.Popen([*PHASEWISE, "run", "--config", str(tmp_path / "field.yaml")], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=stderr, text=True)
+    port_file = tmp_path / "state" / "http.port"
+    ns_greens: list[float] = []  # the N-S phase's green time, sampled while it is shown
+    try:
+        end = time.monotonic() + 240
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < end, (tmp_path / "daemon.log").read_text()[-3000:]
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port_file.read_text().strip()}"
+        request = urllib.request.Request(url + "/api/intersections", headers={"Authorization": f"Bearer {TOKENS['viewer']}"})
+        j0: dict = {}
+        # until the N-S phase (2) has been shown and has ended
+        while not (ns_greens and j0.get("phase") != 2 and ready(url)):
+            assert proc.poll() is None and time.monotonic() < end, (tmp_path / "daemon.log").read_text()[-3000:]
+            with urllib.request.urlopen(request, timeout=5) as r:
+                j0 = {x["tls"]: x for x in json.loads(r.read())}.get("J0", {})  # none before the first step
+            if j0.get("phase") == 2 and not j0["in_clearance"]:
+                ns_greens.append(j0["green_s"])
+            time.sleep(0.5)
+        assert j0["unwatched"] == ["N0_J0", "S0_J0"] and sorted(j0["cameras"]) == ["E_J0", "W_J0"]
+        plan_green = {p["phase"]: p["plan_green_s"] for p in j0["phases"]}[2]
+        assert max(ns_greens) >= plan_green - 1.5, (ns_greens, plan_green)  # its plan green, not a 5 s minimum
+        m = metrics(url)
+        assert m['phasewise_camera_up{camera="W_J0"}'] == 1.0 and m['phasewise_camera_up{camera="E_J0"}'] == 1.0
+        assert m['phasewise_controller_up{tls="J0"}'] == 1.0 and m["phasewise_control_released"] == 0.0
+        assert m["phasewise_step_errors_total"] == 0.0
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stderr.close()
+    log = (tmp_path / "daemon.log").read_text()
+    assert proc.returncode == 0 and "Traceback" not in log, log[-3000:]
+    warnings = [line for line in log.splitlines() if "no camera watches" in line]
+    assert len(warnings) == 1 and "N0_J0, S0_J0" in warnings[0] and "plan greens" in warnings[0], warnings
+    start = json.loads((tmp_path / "state" / "decisions.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["unwatched"] == {"J0": ["N0_J0", "S0_J0"]}
+
+
+def test_an_approach_in_two_streams_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path, 1161, {"W_J0": 3})
+    raw = yaml.safe_load(config.read_text())
+    raw["cameras"]["streams"].append(dict(raw["cameras"]["streams"][0], name="again"))
+    config.write_text(yaml.safe_dump(raw))
     done = subprocess.run([*PHASEWISE, "run", "--config", str(config)], cwd=REPO, capture_output=True, text=True,
                           timeout=300, env=dict(os.environ, PHASEWISE_SNMP_COMMUNITY="public"))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "intersection J0: no camera watches S0_J0" in done.stderr and "fix:" in done.stderr, done.stderr
+    assert "approach W_J0 is in the site files of streams W_J0 and again" in done.stderr, done.stderr

@@ -65,10 +65,12 @@ function renderIntersections(snap) {
       return h("span", { class: `phase ${state}`, title: p.movements.join(" ") || `phase ${p.phase}` },
         `${p.phase}`, h("small", {}, ` ${Math.round(p.plan_green_s)}s`));
     });
+    const unwatched = (x.unwatched || []).length
+      ? [h("div", { class: "unwatched" }, `no camera: ${x.unwatched.join(", ")} (plan greens)`)] : [];
     return h("div", { class: `intersection ${level(x.queue_veh)}`, "data-tls": x.tls },
       h("div", { class: "name" }, x.tls),
       h("div", { class: "signal" }, ...phases),
-      h("div", { class: "facts" }, ...facts(x, snap.live)));
+      h("div", { class: "facts" }, ...facts(x, snap.live)), ...unwatched);
   }));
 }
 
