@@ -374,6 +374,11 @@ class DaemonView:
         alive, alive_why = daemon.alive()
         if not alive:
             conditions[("daemon", "site")] = f"the daemon is not healthy: {alive_why}"
+        for lock in daemon.policy.report().gridlock_events:
+            if lock.end_s is None:  # a lock that lasts: vehicles wait there and none get away
+                where = ",".join(lock.members)
+                conditions[("gridlock", where)] = (f"gridlock at {lock.scope} {where} since {lock.start_s:.0f} s: "
+                                                  "vehicles wait and none get away")
         if daemon.metrics.get("phasewise_monitor_violations_total"):
             conditions[("monitor", "site")] = "conflict monitor reported a violation"
         self._condition_since = {key: self._condition_since.get(key, now_s) for key in conditions}

@@ -545,3 +545,17 @@ def test_a_lock_is_counted_once_in_the_gridlocks_metric(tmp_path) -> None:  # ty
     assert d.metrics.get("phasewise_gridlocks_total") == 1.0  # one lock, however long it lasts
     assert "phasewise_gridlocks_total 1" in d.metrics.render()
     d.shutdown()
+
+
+def test_a_lasting_lock_is_an_alarm_on_the_dashboard(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from daemon.view import DaemonView
+
+    d = make_daemon(tmp_path, cameras=LockedCameras())
+    view = DaemonView("test", d)
+    for _ in range(80):
+        d.step()
+        view.after_step(d.clock.now_s(), {}, {})
+        d.clock.advance(1.0)  # type: ignore[attr-defined]
+    alarms = [a for a in view.snapshot().alarms if a.kind == "gridlock"]
+    assert len(alarms) == 1 and alarms[0].subject == "X" and alarms[0].active and "gridlock at intersection X" in alarms[0].text
+    d.shutdown()
