@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,14 @@ def calibrate(
         raise ConfigError(f"--sumocfg {sumocfg}: no <route-files>; calibrate picks its vehicles from the "
                           "scenario's routes (or trips): add the route file to the sumocfg")
     tmc = read_tmc_csv(counts)
+    outside = [b for b in tmc.bin_starts_s if b + tmc.bin_s <= scenario.begin_s or b >= scenario.end_s]
+    if outside:
+        where = (f"--counts {counts}: bins starting at {', '.join(f'{b:g}' for b in outside[:3])}"
+                 f"{' ...' if len(outside) > 3 else ''} s lie outside the scenario's period "
+                 f"({scenario.begin_s:g}-{scenario.end_s:g} s)")
+        if len(outside) == len(tmc.bin_starts_s):
+            raise ConfigError(f"{where}: no vehicle could match them; give bin_start in simulation seconds")
+        logging.getLogger(__name__).warning("%s: no vehicle can match those", where)
     models = load_intersections(scenario.net_file)
     candidates = route_trips(scenario.net_file, scenario.route_files, scenarios.cache_dir() / "routes")
     with OutputFolder(out, "--out", managed=FILES) as folder:

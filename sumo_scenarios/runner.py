@@ -280,7 +280,8 @@ def load_error(name: str, console: Sequence[str], files: Sequence[Path], fallbac
     """SUMO's first console error while loading ``name``, with the file it is about.
 
     SUMO names the element (``tls 'J0', program 'phasewise'``, ``route 'r1'``) but not the
-    file: the file blamed is the first of ``files`` that holds every quoted name.
+    file: the file blamed is the first of ``files`` that holds every quoted name; without a
+    name every file loaded is listed.
     """
     errors = [line.removeprefix("Error: ").strip() for line in console if line.startswith("Error")]
     message = " ".join((errors[0] if errors else fallback).split())
@@ -294,8 +295,10 @@ def load_error(name: str, console: Sequence[str], files: Sequence[Path], fallbac
         if all(n in text for n in names):
             blamed = file
             break
-    where = f"{blamed}: " if blamed is not None else ""
-    return f"SUMO could not load {name}: {where}{message}" + (" (and more)" if len(errors) > 1 else "")
+    if blamed is None:  # say what was loaded, so the file is among few
+        return (f"SUMO could not load {name} ({', '.join(str(f) for f in files)}): {message}"
+                + (" (and more)" if len(errors) > 1 else ""))
+    return f"SUMO could not load {name}: {blamed}: {message}" + (" (and more)" if len(errors) > 1 else "")
 
 
 def _time_or_unknown(conn: ModuleType) -> str:

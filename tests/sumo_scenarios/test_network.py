@@ -52,8 +52,14 @@ def test_missing_and_malformed_networks(tmp_path: Path) -> None:
         load_intersections(tmp_path / "nope.net.xml")
     bad = tmp_path / "bad.net.xml"
     bad.write_text("<net><edge id='a'")
-    with pytest.raises(ScenarioError, match="cannot read"):
+    with pytest.raises(ScenarioError, match="bad.net.xml: not valid XML"):
         load_intersections(bad)
+    routes = tmp_path / "routes.rou.xml"
+    routes.write_text("<routes/>")
+    with pytest.raises(ScenarioError, match="routes.rou.xml: not a SUMO network .* root element is <routes>"):
+        load_intersections(routes)
+    with pytest.raises(ScenarioError, match="is a folder"):
+        load_intersections(tmp_path)
     empty = tmp_path / "empty.net.xml"
     empty.write_text('<net version="1.20"><location netOffset="0,0" convBoundary="0,0,1,1" origBoundary="0,0,1,1" projParameter="!"/></net>')
     with pytest.raises(ScenarioError, match="no traffic lights"):

@@ -45,3 +45,18 @@ def test_routes_sumo_refuses_are_a_scenario_error(short_cologne1: Scenario, tmp_
     routes.write_text('<routes><vehicle id="a" depart="25200"><route edges="x y"/></vehicle></routes>')
     with pytest.raises(ScenarioError, match="SUMO could not load cologne1: .*bad.rou.xml: The edge 'x'"):
         run(RunJob(dataclasses.replace(short_cologne1, route_files=(routes,)), 1, StaticController))
+
+
+def test_load_error_names_the_file_holding_what_sumo_names(tmp_path: Path) -> None:
+    from sumo_scenarios.runner import load_error
+
+    plan, routes, net = tmp_path / "plan.add.xml", tmp_path / "r.rou.xml", tmp_path / "n.net.xml"
+    plan.write_text('<additional><tlLogic id="J0" programID="phasewise" type="foo"/></additional>')
+    routes.write_text('<routes><vType id="t" maxSpeed="-5"/></routes>')
+    net.write_text('<net><tlLogic id="J0" programID="0"/></net>')
+    console = ["Loading net-file ... done.", "Error: Traffic light 'J0' has unknown type 'foo'.", "Error: Quitting."]
+    assert load_error("x", console, [plan, routes, net], "Process Error") == \
+        f"SUMO could not load x: {plan}: Traffic light 'J0' has unknown type 'foo'. (and more)"
+    no_name = load_error("x", ["Error: maxSpeed must be greater than 0"], [routes, net], "Process Error")
+    assert no_name == f"SUMO could not load x ({routes}, {net}): maxSpeed must be greater than 0"
+    assert load_error("x", [], [net], "Process Error\n more") == f"SUMO could not load x ({net}): Process Error more"
