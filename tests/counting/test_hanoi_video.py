@@ -173,5 +173,11 @@ def test_closed_loop_policy_serves_the_queued_approach_and_holds_through_dischar
     # the cross street's queue does not move (nothing discharges there) while the northbound
     # queue grows in view: the policy asks for northbound next, every step after min green
     assert len(after_min) > 50
-    assert all(c and c[0].kind == "serve_next" and c[0].phase == 0 for c in after_min)
+    # ... except once the watchdog has seen the cross street's queue stand through 30 s of its
+    # green: a lock (controllers.gridlock), whose phases then run their plan green (30 s)
+    locks = policy.report().gridlock_events
+    assert [e.members for e in locks] == [(TLS,)]
+    locked_at = locks[0].start_s
+    assert all(c and c[0].kind == "serve_next" and c[0].phase == 0
+               or (t >= locked_at and s.green_s < 30.0 and c[0].kind == "hold") for t, s, c in red if s.green_s >= 5.0)
     assert all(c[0].kind == "hold" for t, s, c in red if s.green_s < 5.0)
