@@ -144,6 +144,15 @@ class TokenConfig(_Strict):
         return self
 
 
+def _check_unique_names(tokens: list[TokenConfig], where: str) -> None:
+    """A token is looked up by its name: a second entry of a name would silently replace the first."""
+    seen: set[str] = set()
+    for token in tokens:
+        if token.name in seen:
+            raise ValueError(f"{where}: {token.name} is listed twice; give each holder one token (one name, one role)")
+        seen.add(token.name)
+
+
 class HttpSection(_Strict):
     """The dashboard, API and operations endpoints (``phasewise/web``).
 
@@ -161,6 +170,11 @@ class HttpSection(_Strict):
     trusted_proxies: list[str] = Field(
         default_factory=list, description='addresses whose X-Forwarded-For is believed, e.g. ["127.0.0.1"] behind '
                                           "deploy/'s nginx; none by default")
+
+    @model_validator(mode="after")
+    def _one_token_per_name(self) -> HttpSection:
+        _check_unique_names(self.tokens, "http.tokens")
+        return self
 
     @model_validator(mode="after")
     def _proxies_are_addresses(self) -> HttpSection:
@@ -190,6 +204,11 @@ class TokensFile(_Strict):
     """``phasewise serve --tokens FILE``: the ``tokens:`` list of a daemon config's ``http:``."""
 
     tokens: list[TokenConfig] = Field(description="[{name, role, hash}, ...]")
+
+    @model_validator(mode="after")
+    def _one_token_per_name(self) -> TokensFile:
+        _check_unique_names(self.tokens, "tokens")
+        return self
 
 
 def load_tokens_file(path: str | Path) -> TokensFile:
