@@ -134,7 +134,8 @@ def plot_queue_profile(source: VideoCameraSource, path: Path) -> Path:
     ax.set_xlabel("video time (s)")
     ax.set_ylabel("vehicles stopped in view")
     ax.set_title(f"{source.site.camera}: queue profile (shading: signal state read from the video)")
-    ax.legend(loc="upper left", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # a run with nothing seen stopped has no line to name
+        ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
