@@ -151,6 +151,9 @@ CASES = [
     Case("serve --host unknown", (*SERVE, "--host", "999.1.1.1"), "cannot listen"),
     Case("serve --audit a folder", (*SERVE, "--audit", "{in}"), "--audit {in}: is a folder"),
     Case("serve --audit in /proc", (*SERVE, "--audit", "/proc/audit.jsonl"), "--audit /proc/audit.jsonl"),
+    Case("serve the example's demo tokens off loopback", ("serve", "--results", "{in}/results", "--tokens",
+                                                          str(ROOT / "examples" / "tokens.yaml"), "--host", "0.0.0.0"),
+         "are demo tokens whose secrets the README publishes"),
     # -- run --config (#8, #19) ----------------------------------------------------------------
     Case("#8 run --config binary", ("run", "--config", "{in}/binary.bin"), "binary.bin: not a UTF-8 text file"),
     Case("#19 run gate.timeout_s .inf", config("gate_inf.yaml"), "gate.timeout_s: Input should be a finite number"),
@@ -171,6 +174,8 @@ CASES = [
     Case("run empty file", config("empty.yaml"), "expected a mapping"),
     Case("run not YAML", config("tabs.yaml"), "not valid YAML"),
     Case("run config a folder", ("run", "--config", "{in}/configs"), "cannot read"),
+    Case("run state_dir a file", config("state_file.yaml"), "state_dir {in}/binary.bin: cannot be used"),
+    Case("run state_dir in /proc", config("state_proc.yaml"), "state_dir /proc/phasewise: cannot be used"),
     # -- replay (#16, #26) ---------------------------------------------------------------------
     Case("#16 replay --imgsz 33", (*REPLAY_CA, "--imgsz", "33"), "33 is not a multiple of 32", "usage"),
     Case("#16 replay --start without --intersection", (*REPLAY_CA, "--start", "yesterday-ish"),
@@ -252,6 +257,8 @@ def _prepare(folder: Path) -> None:
         "controllers": {"J1": {"host": "127.0.0.1"}}, "snmp": {"community_env": "X"}, "timeout_s": float("inf")})
     run_config("change0.yaml", controller__max_change_per_cycle=0)
     run_config("unknown_key.yaml", colour="red")
+    run_config("state_file.yaml", state_dir=str(folder / "binary.bin"))
+    run_config("state_proc.yaml", state_dir="/proc/phasewise")
     (configs / "list.yaml").write_text("- site: x\n")
     (configs / "empty.yaml").write_text("")
     (configs / "tabs.yaml").write_text("site: x\n\tnetwork: {\n")
