@@ -89,6 +89,12 @@ CASES = [
          "binary.bin"),
     Case("status auth key file is a folder", ("controller", "status", "--host", "127.0.0.1", "--user", "u",
                                               "--auth-key-file", "{in}", "--priv-key-env", "P"), "{in}"),
+    Case("status --host empty", ("controller", "status", "--host", "", "--community", "public"), "--host ''"),
+    Case("status --community-env unset", ("controller", "status", "--host", "127.0.0.1", "--community-env",
+                                          "PW_TEST_UNSET_C"), "environment variable PW_TEST_UNSET_C is not set"),
+    Case("status auth key file missing", ("controller", "status", "--host", "127.0.0.1", "--user", "u",
+                                          "--auth-key-file", "{in}/no.key", "--priv-key-env", "P"),
+         "cannot read key file {in}/no.key"),
     Case("status auth key env unset", ("controller", "status", "--host", "127.0.0.1", "--user", "u",
                                        "--auth-key-env", "PW_TEST_UNSET_A", "--priv-key-env", "PW_TEST_UNSET_P"),
          "PW_TEST_UNSET_A"),
@@ -107,6 +113,12 @@ CASES = [
     Case("emulate --users binary", (*EMULATE, "--users", "{in}/binary.bin"), "binary.bin"),
     Case("emulate --users a list", (*EMULATE, "--users", "{in}/list.yaml"), "list.yaml"),
     Case("emulate --mapping binary", (*EMULATE, "--mapping", "{in}/binary.bin"), "binary.bin"),
+    Case("emulate --mapping not YAML", (*EMULATE, "--mapping", "{in}/configs/tabs.yaml"), "not valid YAML"),
+    Case("emulate --mapping without tls_id", (*EMULATE, "--mapping", "{in}/mapping_no_tls.yaml"),
+         "mapping_no_tls.yaml: tls_id: Field required"),
+    Case("emulate --mapping a folder", (*EMULATE, "--mapping", "{in}"), "cannot read NEMA mapping"),
+    Case("emulate --tls unknown", (*EMULATE, "--tls", "NOPE", "--port", "0"), "--tls NOPE: no such traffic light"),
+    Case("emulate --host unknown", (*EMULATE, "--host", "999.1.1.1", "--port", "0"), "cannot listen on 999.1.1.1"),
     # -- token (#8) ----------------------------------------------------------------------------
     Case("#8 token hash binary stdin", ("token", "hash"), "not UTF-8", stdin=b"\xff\xfe.abc\n"),
     Case("#8 token hash binary after the dot", ("token", "hash"), "not UTF-8", stdin=b"alice.b\xff\n"),
@@ -204,6 +216,14 @@ CASES = [
                                            "--out", "{in}/replay-out"), "binary.bin"),
     Case("replay an empty video file", ("replay", "{in}/empty.mp4", "--line", "0,1,5,5",
                                         "--out", "{in}/replay-out"), "empty.mp4"),
+    Case("replay weights not ONNX", (*REPLAY_CA, "--weights", "{in}/garbage.onnx"), "cannot load ONNX model"),
+    Case("replay weights an empty folder", (*REPLAY_CA, "--weights", "{in}/results"), "no OpenVINO .xml network"),
+    Case("replay YOLOX at another size", (*REPLAY_CA, "--weights", str(SHARED / "models" / "yolox_nano.onnx"),
+                                          "--imgsz", "320"), "fixed 416x416 input; --imgsz 320 is not possible"),
+    Case("replay an unreachable stream", ("replay", "http://127.0.0.1:9/x.mp4", "--line", "0,1,5,5",
+                                          "--out", "{in}/replay-out"), "cannot read from stream http://127.0.0.1:9"),
+    Case("replay --out a device", ("replay", str(CA_VIDEO), "--line", "0,250,640,250", "--out", "/dev/null"),
+         "--out /dev/null: is a file; give a folder"),
     Case("replay unknown backend", (*REPLAY_CA, "--backend", "tensorrt"), "tensorrt"),
     Case("replay missing weights", (*REPLAY_CA, "--weights", "{in}/no-weights.onnx"), "no-weights.onnx"),
 ]
@@ -214,6 +234,8 @@ def _prepare(folder: Path) -> None:
     (folder / "binary.bin").write_bytes(BINARY)
     (folder / "empty.mp4").write_bytes(b"")
     (folder / "list.yaml").write_text("- a\n- b\n")
+    (folder / "garbage.onnx").write_bytes(BINARY)
+    (folder / "mapping_no_tls.yaml").write_text("phases: {1: 2}\n")
     good = hash_token("alice.s3cret")
     salt = good.split("$")[4]
 
