@@ -161,3 +161,55 @@ def test_serve_shows_unreadable_files_as_absent_and_audits_where_told(web, tmp_p
     (entry,) = [json.loads(line) for line in audit.read_text().splitlines()]
     assert entry["status"] == 403 and entry["path"] == "/api/plans" and entry["who"] == web.NAMES["viewer"]
     assert sorted(p.relative_to(results).as_posix() for p in results.rglob("*")) == before  # nothing written there
+
+
+HOSTILE_REQUESTS = [  # (method, path, role or raw Authorization header, body, expected status)
+    ("GET", "/api/audit?n=-5", "engineer", None, 200),
+    ("GET", "/api/audit?n=" + "9" * 40, "engineer", None, 200),
+    ("GET", "/api/audit?n=nan", "engineer", None, 422),
+    ("GET", "/api/plans/..%2F..%2Fetc%2Fpasswd/time-space.png", "viewer", None, 404),
+    ("GET", "/api/cameras/%00/thumbnail.jpg", "viewer", None, 404),
+    ("GET", "/api/plans/" + "a" * 5000 + "/time-space.png", "viewer", None, 404),
+    ("GET", "/api/snapshot", "Bearer " + "x" * 60000, None, 401),
+    ("GET", "/api/snapshot", "Bearer viewer-0.\xff\xfe", None, 401),
+    ("GET", "/api/snapshot", "Bearer ", None, 401),
+    ("GET", "/api/snapshot", "Basic YWxpY2U6eA==", None, 401),
+    ("GET", "/api/snapshot", "Bearer a.b.c", None, 401),
+    ("POST", "/api/plans/check", "engineer", b'{"intersections": [{"tls_id": "J0", "cycle_s": NaN}]}', 422),
+    ("POST", "/api/plans/check", "engineer", b"\xff\xfe", 422),
+    ("POST", "/api/plans", "engineer", b"[]", 422),
+    ("POST", "/api/plans", "engineer", b"{" * 100_000, 422),
+    ("DELETE", "/api/plans", "engineer", None, 405),
+    ("GET", "/static/%2e%2e/%2e%2e/cmd_web.py", None, None, 404),
+    ("GET", "/api/export/counts.csv", "viewer", None, 403),
+]
+
+
+def test_serve_answers_hostile_requests_without_a_500(web, tmp_path: Path, tokens_file: Path) -> None:  # type: ignore[no-untyped-def]
+    import http.client
+
+    results = tmp_path / "results"
+    results.mkdir()
+    serve = Serve(web, tmp_path, "--results", str(results), "--tokens", str(tokens_file))
+    got = []
+    try:
+        for method, path, who, body, _ in HOSTILE_REQUESTS:
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            if who in web.TOKENS:
+                headers["Authorization"] = f"Bearer {web.TOKENS[who]}"
+            elif who is not None:
+                headers["Authorization"] = who
+            conn = http.client.HTTPConnection("127.0.0.1", serve.client.port, timeout=15)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                reply = conn.getresponse()
+                got.append(reply.status)
+                reply.read()
+            finally:
+                conn.close()
+        assert serve.client.call("GET", "/healthz").status == 200  # still serving
+        log = serve.log()
+    finally:
+        serve.kill()
+    assert got == [expected for *_, expected in HOSTILE_REQUESTS]
+    assert "Traceback" not in log and "internal error" not in log
