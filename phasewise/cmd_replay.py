@@ -242,6 +242,7 @@ DETECTOR_STRIDE = 32  # YOLO and YOLOX downsample by 32: their input is a multip
 # (2.5x smaller), 23 at 192, 6 at 128: shrinking a frame more than this loses vehicles.
 MAX_SHRINK = 2.5
 PARTIAL_SUFFIX = ".partial"  # a partial run beside a complete one: OUT.partial
+START_YEARS = (1970, 2200)  # --start: a recording's wall-clock time, [first, last + 1)
 
 REPLAY_FILES = ("counts.csv", "queue.csv", "queue_bins.csv", "turns.csv", "summary.json", "annotated.mp4",
                 *REPORT_FILES)
@@ -309,6 +310,7 @@ def replay(
         raise ConfigError(f"--start {start}: the start time is for --intersection's turning_movements.csv; without "
                           "--intersection it is not used (fix: add --intersection or leave --start out)")
     counting_line = parse_line(line) if line is not None else None
+    start_time = _start_time(start, video) if intersection else None
     site = load_site(site_file) if site_file is not None else None
     with OutputFolder(out, "--out", managed=REPLAY_FILES) as folder:
         frames, width, height, expected = open_source(video, every=detect_every or 1, max_frames=max_frames,
@@ -340,7 +342,7 @@ def replay(
                     # the lanes once a second at twice the size: a packed two-wheeler queue is found
                     zoom = load_detector(weights, backend=backend, imgsz=2 * (imgsz or 640), conf=conf,
                                          default_weights=default_weights())
-                    result = _run_intersection(frames, detector, zoom, site, folder.staging, _start_time(start, video))
+                    result = _run_intersection(frames, detector, zoom, site, folder.staging, start_time)
                     if result.error == INTERRUPTED:
                         raise PipelineInterrupted(result)
                 else:
@@ -415,17 +417,23 @@ def default_detection(frames: Iterable[Frame], width: int, imgsz: int | None, de
 def _start_time(start: str | None, video: str) -> datetime:
     if start is not None:
         try:
-            return datetime.fromisoformat(start)
+            when = datetime.fromisoformat(start)
         except ValueError as exc:
             raise ConfigError(f"--start must be an ISO date and time like 2022-09-25T16:15:44, got {start!r}") from exc
+        if not START_YEARS[0] <= when.year < START_YEARS[1]:
+            # the 15-min bins after it must stay dates (year 9999 ends within the clip)
+            raise ConfigError(f"--start {start}: give a time in the years {START_YEARS[0]}-{START_YEARS[1] - 1}, "
+                              "when the video was recorded")
+        return when
     path = Path(video)
     return datetime.fromtimestamp(path.stat().st_mtime) if path.is_file() else datetime.now()
 
 
 def _run_intersection(frames: Iterable[Frame], detector: Detector, zoom: Detector, site: SiteConfig, out_dir: Path,
-                      start: datetime) -> PipelineResult:
+                      start: datetime | None) -> PipelineResult:
     """The intersection camera pipeline (``counting.video_source``) and its report files, also
     when Ctrl-C ends it (``error`` is then :data:`INTERRUPTED`)."""
+    assert start is not None
     source = VideoCameraSource(frames, detector, site, zoom_detector=zoom)
     estimate, error = play(source)
     write_intersection_report(source, out_dir, start=start, estimate=estimate)
