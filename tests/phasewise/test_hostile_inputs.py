@@ -186,6 +186,8 @@ CASES = [
     Case("run empty file", config("empty.yaml"), "expected a mapping"),
     Case("run not YAML", config("tabs.yaml"), "not valid YAML"),
     Case("run config a folder", ("run", "--config", "{in}/configs"), "cannot read"),
+    Case("run http.host empty", config("host_empty.yaml"), "http.host: Value error, give an address"),
+    Case("run state_dir empty", config("state_empty.yaml"), "state_dir: Value error, give a folder"),
     Case("run state_dir a file", config("state_file.yaml"), "state_dir {in}/binary.bin: cannot be used"),
     Case("run state_dir in /proc", config("state_proc.yaml"), "state_dir /proc/phasewise: cannot be used"),
     # -- replay (#16, #26) ---------------------------------------------------------------------
@@ -283,6 +285,8 @@ def _prepare(folder: Path) -> None:
     run_config("change0.yaml", controller__max_change_per_cycle=0)
     run_config("unknown_key.yaml", colour="red")
     run_config("state_file.yaml", state_dir=str(folder / "binary.bin"))
+    run_config("host_empty.yaml", http__host="")
+    run_config("state_empty.yaml", state_dir="")
     run_config("state_proc.yaml", state_dir="/proc/phasewise")
     (configs / "list.yaml").write_text("- site: x\n")
     (configs / "empty.yaml").write_text("")
