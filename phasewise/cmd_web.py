@@ -133,12 +133,10 @@ def _warn_if_empty(results: Path) -> None:
                     "optimize/replay --out or run write them there", results, ", ".join(RESULT_FILES))
 
 
-def _audit_path(audit: Path | None) -> Path | None:
+def _audit_path(audit: Path) -> Path:
     """``--audit``, checked now: ConfigError when it cannot be written."""
     from phasewise.outputs import output_file
 
-    if audit is None:
-        return None
     path = output_file(audit, "--audit")
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"--audit {audit}: the file is not writable")
