@@ -37,11 +37,15 @@ REPORT_FILES = ("turning_movements.csv", "turning_movements_pcu.csv", "discharge
 SHADE = {"green": "#2ca02c", "yellow": "#ffbf00", "red": "#d62728"}
 
 
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
 def play(source: VideoCameraSource) -> tuple[TrafficEstimate | None, str | None]:
     """Run ``source`` to its end through a ``DemandEstimator``; (estimate, error).
 
-    A video that breaks off ends the run with the counts made so far and the error's text;
-    the estimate is None when not a single step was played.
+    A video that breaks off, or Ctrl-C (error :data:`INTERRUPTED`), ends the run with the
+    counts made so far and the error's text; the estimate is None when not a single step was
+    played.
     """
     estimator = DemandEstimator(source.layouts.values())
     last_s, error = None, None
@@ -52,6 +56,8 @@ def play(source: VideoCameraSource) -> tuple[TrafficEstimate | None, str | None]
                 last_s = frame.time_s
     except VideoError as exc:
         error = str(exc)
+    except KeyboardInterrupt:
+        error = INTERRUPTED
     return (None if last_s is None else estimator.estimate(last_s)), error
 
 
@@ -136,7 +142,8 @@ def plot_queue_profile(source: VideoCameraSource, path: Path) -> Path:
     ax.set_ylabel("vehicles stopped in view")
     title = f"{source.site.camera}: vehicles stopped per lane{shaded}"
     ax.set_title(title)
-    ax.legend(loc="upper left", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # a run with nothing seen stopped has no line to name
+        ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100, metadata={"Title": title})  # the title as text too (PNG tEXt)
     plt.close(fig)

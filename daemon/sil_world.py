@@ -176,6 +176,8 @@ class SilWorld:
         """Close SUMO, measure the delay so far, and the static program's over the same period."""
         sim_s = self.time_s - self.scenario.begin_s
         self.close()
+        if sim_s <= 0:  # stopped before its first step: no period to measure
+            return SilResult(0.0, float("nan"), 0, None, self.violations)
         metrics = read_run_metrics(self.tripinfo, self.scenario.with_period(end_s=self.scenario.begin_s + sim_s),
                                    self.probe.summary())
         static = static_delay(self.scenario.with_period(end_s=self.scenario.begin_s + max(sim_s, 1.0)), self.seed,

@@ -60,6 +60,8 @@ def status(
     from controllers.ntcip.client import RetryPolicy, SnmpClient
     from controllers.ntcip.credentials import CredentialsConfig, V2cCredentials
 
+    if not host.strip():
+        raise ConfigError("--host '': give the controller's address (IP or name)")
     if community is not None:
         if user is not None:
             raise ConfigError("give --community or --user, not both")

@@ -23,6 +23,7 @@ import csv
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ from calibration.site import SiteConfig, line_site, load_site
 from counting.binning import BIN_15_MIN_S, bin_counts, bin_queues
 from counting.counter import SiteCounter
 from counting.events import QueueSample
-from counting.intersection_report import REPORT_FILES, play, write_intersection_report
+from counting.intersection_report import INTERRUPTED, REPORT_FILES, play, write_intersection_report
 from counting.settings_probe import choose_settings
 from counting.video_source import VideoCameraSource
 from phasewise import cmd_site  # noqa: F401  (registers `site draw`)
@@ -200,14 +201,18 @@ def truncation_error(frames: object) -> str | None:
 
 def open_source(spec: str, *, every: int, max_frames: int | None, duration_s: float | None) -> tuple[Iterable[Frame], int, int, int | None]:
     """A frame source for a file path, URL or device number, with its frame size and length."""
-    from vision.stream import LiveStream, is_stream_spec
+    from vision.stream import LiveStream, is_stream_spec, open_capture, opencv_quiet
 
     if is_stream_spec(spec) and not Path(spec).exists():
         stream = LiveStream(spec, max_duration_s=duration_s)
-        cap = cv2.VideoCapture(int(spec) if spec.isdigit() else spec)
-        ok, first = cap.read()
+        cap = open_capture(int(spec) if spec.isdigit() else spec)
+        with opencv_quiet():
+            ok, first = cap.read()
         cap.release()
         if not ok or first is None:
+            if spec.isdigit():
+                raise VideoError(f"cannot read from camera device {spec} (/dev/video{spec}: no such camera, or "
+                                 "another program holds it)")
             raise VideoError(f"cannot read from stream {spec}")
         h, w = first.shape[:2]
         return stream, w, h, None
@@ -235,6 +240,13 @@ class _Annotator:
         self.writer.release()
 
 
+DETECTOR_STRIDE = 32  # YOLO and YOLOX downsample by 32: their input is a multiple of it
+# Measured on ca_arterial (640 px, 27 vehicles; README, Vision): all found at input 256
+# (2.5x smaller), 23 at 192, 6 at 128: shrinking a frame more than this loses vehicles.
+MAX_SHRINK = 2.5
+PARTIAL_SUFFIX = ".partial"  # a partial run beside a complete one: OUT.partial
+START_YEARS = (1970, 2200)  # --start: a recording's wall-clock time, [first, last + 1)
+
 REPLAY_FILES = ("counts.csv", "queue.csv", "queue_bins.csv", "turns.csv", "summary.json", "annotated.mp4",
                 *REPORT_FILES)
 
@@ -242,6 +254,24 @@ REPLAY_FILES = ("counts.csv", "queue.csv", "queue_bins.csv", "turns.csv", "summa
 def default_weights() -> Path:
     """The YOLO11n INT8 OpenVINO export in the shared data folder (``$PHASEWISE_SHARED``)."""
     return shared_dir() / "models" / "yolo11n_int8_openvino_model"
+
+
+def stride_multiple(value: int | None) -> int | None:
+    """``--imgsz``: a multiple of the detectors' stride (32), as Ultralytics needs; None passes."""
+    if value is not None and value % DETECTOR_STRIDE:
+        lower = max(DETECTOR_STRIDE, value // DETECTOR_STRIDE * DETECTOR_STRIDE)
+        raise typer.BadParameter(f"{value} is not a multiple of {DETECTOR_STRIDE} (the network's stride); "
+                                 f"give e.g. {lower} or {lower + DETECTOR_STRIDE}")
+    return value
+
+
+def warn_small_input(imgsz: int | None, width: int, height: int) -> None:
+    """A warning when ``--imgsz`` shrinks the frame so much that vehicles get lost (README, Vision)."""
+    if imgsz is not None and max(width, height) / imgsz > MAX_SHRINK:
+        log.warning("--imgsz %d shrinks the %dx%d frames %.1f times: small vehicles are then missed (on the "
+                    "640-px arterial clip 6 of 27 are found at 128, all at 256); give %d or more, or leave "
+                    "--imgsz out", imgsz, width, height, max(width, height) / imgsz,
+                    math.ceil(max(width, height) / MAX_SHRINK / DETECTOR_STRIDE) * DETECTOR_STRIDE)
 
 
 @app.command()
@@ -253,9 +283,10 @@ def replay(
     weights: str = typer.Option(None, "--weights", help="detector weights (.pt, .onnx, OpenVINO folder); default "
                                 "$PHASEWISE_WEIGHTS or $PHASEWISE_SHARED/models/yolo11n_int8_openvino_model"),
     backend: str = typer.Option("lean", "--backend", help=f"detector runtime: {' or '.join(BACKENDS)}"),
-    imgsz: int = typer.Option(None, "--imgsz", min=32, max=4096,
-                              help="network input size (default: 640, or 320 for video up to 640 px wide where a "
-                              "sample of the video shows it finds what 640 finds; YOLOX-Nano is fixed 416)"),
+    imgsz: int = typer.Option(None, "--imgsz", min=32, max=4096, callback=stride_multiple,
+                              help="network input size, a multiple of 32 (default: 640, or 320 for video up to 640 "
+                              "px wide where a sample of the video shows it finds what 640 finds; YOLOX-Nano is "
+                              "fixed 416)"),
     conf: float = typer.Option(0.25, "--conf", min=0.0, max=1.0, callback=positive,
                                help="minimum detection confidence, above 0 up to 1"),
     detect_every: int = typer.Option(None, "--detect-every", min=1, max=1000,
@@ -286,6 +317,8 @@ def replay(
     with OutputFolder(out, "--out", managed=REPLAY_FILES) as folder:
         frames, width, height, expected = open_source(video, every=detect_every or 1, max_frames=max_frames,
                                                       duration_s=duration_s)
+        if imgsz is not None:
+            warn_small_input(imgsz, width, height)
         if counting_line is not None:
             check_line_in_frame(counting_line, width, height, video)
             site = line_site(*counting_line, width, height)
@@ -311,6 +344,8 @@ def replay(
                     zoom = load_detector(weights, backend=backend, imgsz=2 * (imgsz or 640), conf=conf,
                                          default_weights=default_weights())
                     result = _run_intersection(frames, detector, zoom, site, folder.staging, first_frame)
+                    if result.error == INTERRUPTED:
+                        raise PipelineInterrupted(result)
                 else:
                     result = _run_with_progress(frames, detector, site, expected, quiet, annotator, tracker)
             except PipelineInterrupted as exc:
@@ -327,14 +362,41 @@ def replay(
                                           "settings_probe": probe.as_dict(),
                                           "start": first_frame.isoformat() if first_frame else None,
                                           "start_from": first_frame_from})
-        folder.commit()
+        written = commit_run(folder, out, partial=bool(summary["partial"]))
     by_lane = ", ".join(f"{k}={v}" for k, v in sorted(summary["vehicles_by_lane"].items())) or "none"  # type: ignore[union-attr]
+    kept = f"; the complete run in {out} is kept" if written != out else ""
+    partial = f" (partial{kept})" if summary["partial"] else ""
     typer.echo(f"{summary['vehicles_total']} vehicles ({by_lane}) in {summary['video_s']} s of video, "
-               f"{summary['fps']} fps; wrote {out}/counts.csv{' (partial)' if summary['partial'] else ''}")
+               f"{summary['fps']} fps; wrote {written}/counts.csv{partial}")
     if interrupted is not None:
         raise KeyboardInterrupt from interrupted
     if result.error:
-        raise VideoError(f"{result.error} (partial counts written to {out})")
+        raise VideoError(f"{result.error} (partial counts written to {written}{kept})")
+
+
+def holds_complete_run(out: Path) -> bool:
+    """Whether ``out`` holds a replay that ran to its end (``summary.json`` with ``"partial": false``)."""
+    try:
+        summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and summary.get("partial") is False
+
+
+def commit_run(folder: OutputFolder, out: Path, *, partial: bool) -> Path:
+    """Move the staged run into ``out``, where it goes; the folder it went to.
+
+    A partial run never replaces a complete one: it goes beside it, to ``OUT.partial``
+    (replacing an earlier partial run there)."""
+    if not partial or not holds_complete_run(out):
+        folder.commit()
+        return out
+    beside = out.with_name(out.name + PARTIAL_SUFFIX)
+    with OutputFolder(beside, "--out", managed=REPLAY_FILES) as partial_folder:
+        for staged in sorted(folder.staging.iterdir()):
+            os.replace(staged, partial_folder.path(staged.name))
+        partial_folder.commit()
+    return beside
 
 
 def _detectors(weights: str | None, backend: str, conf: float) -> Callable[[int | None], Detector]:
@@ -356,9 +418,14 @@ def _start_time(start: str | None, video: str) -> tuple[datetime | None, str]:
     are seconds from the first frame, never this machine's clock); for a live stream, now."""
     if start is not None:
         try:
-            return datetime.fromisoformat(start), "--start"
+            when = datetime.fromisoformat(start)
         except ValueError as exc:
             raise ConfigError(f"--start must be an ISO date and time like 2022-09-25T16:15:44, got {start!r}") from exc
+        if not START_YEARS[0] <= when.year < START_YEARS[1]:
+            # the 15-min bins after it must stay dates (year 9999 ends within the clip)
+            raise ConfigError(f"--start {start}: give a time in the years {START_YEARS[0]}-{START_YEARS[1] - 1}, "
+                              "when the video was recorded")
+        return when, "--start"
     if not Path(video).is_file():
         return datetime.now(), "clock (live stream)"
     recorded = creation_time(video)
@@ -369,7 +436,8 @@ def _start_time(start: str | None, video: str) -> tuple[datetime | None, str]:
 
 def _run_intersection(frames: Iterable[Frame], detector: Detector, zoom: Detector, site: SiteConfig, out_dir: Path,
                       start: datetime | None) -> PipelineResult:
-    """The intersection camera pipeline (``counting.video_source``) and its report files."""
+    """The intersection camera pipeline (``counting.video_source``) and its report files, also
+    when Ctrl-C ends it (``error`` is then :data:`INTERRUPTED`)."""
     source = VideoCameraSource(frames, detector, site, zoom_detector=zoom)
     estimate, error = play(source)
     write_intersection_report(source, out_dir, start=start, estimate=estimate)

@@ -389,10 +389,13 @@ def run(
     stopping = threading.Event()
 
     signal_at: list[float] = []
+    interrupted: list[bool] = []  # Ctrl-C: exit 130 once stopped cleanly (SIGTERM, systemd's stop: 0)
 
     def on_stop(signum: int, frame: object) -> None:
         log.info("signal %d: stopping", signum)
         signal_at.append(time.monotonic())
+        if signum == signal.SIGINT:
+            interrupted.append(True)
         stopping.set()
         site.daemon.stop_event.set()
 
@@ -410,3 +413,5 @@ def run(
         result = site.world.finish(static_timeout_s=left_s if left_s >= 0.5 else 0.0)
         (cfg.state_dir / "sil-summary.json").write_text(json.dumps(result.__dict__, indent=1) + "\n")
         typer.echo(result.table())
+    if interrupted:
+        raise KeyboardInterrupt  # exit 130, "phasewise: interrupted" (phasewise.app)

@@ -133,12 +133,10 @@ def _warn_if_empty(results: Path) -> None:
                     "optimize/replay --out or run write them there", results, ", ".join(RESULT_FILES))
 
 
-def _audit_path(audit: Path | None) -> Path | None:
+def _audit_path(audit: Path) -> Path:
     """``--audit``, checked now: ConfigError when it cannot be written."""
     from phasewise.outputs import output_file
 
-    if audit is None:
-        return None
     path = output_file(audit, "--audit")
     if path.exists() and not os.access(path, os.W_OK):
         raise ConfigError(f"--audit {audit}: the file is not writable")
@@ -146,19 +144,16 @@ def _audit_path(audit: Path | None) -> Path | None:
 
 
 def _default_audit(results: Path) -> Path | None:
-    """``audit.jsonl`` in the results folder when it can be written there, else None with a
-    warning (refusals are then logged as warnings)."""
+    """``audit.jsonl`` in the results folder when it can be written there, else None (refusals
+    are then logged as warnings)."""
     from phasewise.outputs import output_file
 
     default = results / "audit.jsonl"
     try:
         output_file(default, "--results")
-        if default.exists() and not os.access(default, os.W_OK):
-            raise ConfigError(f"{default}: the file is not writable")
-    except ConfigError as exc:
-        log.warning("%s; refused requests are logged here instead of an audit file (fix: --audit FILE)", exc)
+    except ConfigError:
         return None
-    return default
+    return default if not default.exists() or os.access(default, os.W_OK) else None
 
 
 @app.command("serve")
@@ -197,14 +192,9 @@ def serve(
     records = [TokenRecord(t.name, t.role, t.hash) for t in _tokens(tokens)]
     _refuse_demo_tokens(host, records, tokens)
     proxies = _trusted_proxies(trusted_proxy or [])
-    audit_path = _audit_path(audit)
-    # refusals above, warnings below
-    _warn_if_empty(results)
-    if not records:
-        log.warning("%s: no tokens: the dashboard and API refuse everyone (make one with phasewise token new NAME "
-                    "--role ROLE)", tokens)
+    audit_path = _audit_path(audit) if audit is not None else _default_audit(results)
     source = ResultsSource(results)
-    audit_log = AuditLog(audit_path if audit is not None else _default_audit(results))
+    audit_log = AuditLog(audit_path)
     auth = Authenticator(records, session_s, LoginLimiter(login_failures_per_minute, 60.0))
 
     def folder_readable() -> tuple[bool, str]:
@@ -216,6 +206,14 @@ def serve(
         server = WebServer(web_app, host, port, proxies)
     except OSError as exc:
         raise ConfigError(f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})") from None
+    # every refusal is above; what is served but may surprise, below
+    _warn_if_empty(results)
+    if not records:
+        log.warning("%s: no tokens: the dashboard and API refuse everyone (make one with phasewise token new NAME "
+                    "--role ROLE)", tokens)
+    if audit_path is None:
+        log.warning("--results %s: cannot write audit.jsonl there; refused requests are logged here instead of an "
+                    "audit file (fix: --audit FILE)", results)
     stop = threading.Event()
     interrupted: list[bool] = []
     signal.signal(signal.SIGTERM, lambda s, f: stop.set())  # a service manager's stop: exit 0

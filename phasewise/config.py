@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from controllers.ntcip.config import NtcipConfig
 from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES
@@ -144,6 +144,15 @@ class TokenConfig(_Strict):
         return self
 
 
+def _check_unique_names(tokens: list[TokenConfig], where: str) -> None:
+    """A token is looked up by its name: a second entry of a name would silently replace the first."""
+    seen: set[str] = set()
+    for token in tokens:
+        if token.name in seen:
+            raise ValueError(f"{where}: {token.name} is listed twice; give each holder one token (one name, one role)")
+        seen.add(token.name)
+
+
 class HttpSection(_Strict):
     """The dashboard, API and operations endpoints (``phasewise/web``).
 
@@ -161,6 +170,18 @@ class HttpSection(_Strict):
     trusted_proxies: list[str] = Field(
         default_factory=list, description='addresses whose X-Forwarded-For is believed, e.g. ["127.0.0.1"] behind '
                                           "deploy/'s nginx; none by default")
+
+    @field_validator("host")
+    @classmethod
+    def _an_address(cls, host: str) -> str:
+        if not host.strip():
+            raise ValueError("give an address to listen on, e.g. 127.0.0.1 ('' would mean every interface: say 0.0.0.0)")
+        return host
+
+    @model_validator(mode="after")
+    def _one_token_per_name(self) -> HttpSection:
+        _check_unique_names(self.tokens, "http.tokens")
+        return self
 
     @model_validator(mode="after")
     def _proxies_are_addresses(self) -> HttpSection:
@@ -190,6 +211,11 @@ class TokensFile(_Strict):
     """``phasewise serve --tokens FILE``: the ``tokens:`` list of a daemon config's ``http:``."""
 
     tokens: list[TokenConfig] = Field(description="[{name, role, hash}, ...]")
+
+    @model_validator(mode="after")
+    def _one_token_per_name(self) -> TokensFile:
+        _check_unique_names(self.tokens, "tokens")
+        return self
 
 
 def load_tokens_file(path: str | Path) -> TokensFile:
@@ -223,6 +249,13 @@ class RunConfig(_Strict):
     http: HttpSection = Field(default_factory=HttpSection)
     log: LogSection = Field(default_factory=LogSection)
     state_dir: Path = Field(description="where state.sqlite, counts/ and decisions.jsonl live")
+
+    @field_validator("state_dir", mode="before")
+    @classmethod
+    def _a_folder(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("give a folder (relative to the config's folder, e.g. ../out/site)")
+        return value
 
     @model_validator(mode="after")
     def _mode_needs(self) -> RunConfig:

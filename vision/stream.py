@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import cv2
 import numpy as np
@@ -26,6 +27,25 @@ from phasewise_errors import VideoError
 from vision.video import Frame
 
 log = logging.getLogger(__name__)
+
+
+@contextmanager
+def opencv_quiet() -> Iterator[None]:
+    """OpenCV's own log silenced meanwhile: a source that cannot be opened makes each of its
+    capture backends (V4L2, FFmpeg, obsensor...) print warnings, a dozen lines before our
+    one-line error; the caller reports the failure itself."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def open_capture(source: str | int) -> cv2.VideoCapture:
+    """``cv2.VideoCapture(source)`` without OpenCV's warnings when it cannot be opened."""
+    with opencv_quiet():
+        return cv2.VideoCapture(source)
 
 
 def is_stream_spec(spec: str) -> bool:
@@ -44,7 +64,7 @@ class LiveStream:
         self.max_backoff_s = max_backoff_s
         self.max_duration_s = max_duration_s
         self.clock = clock
-        self._open = opener or (lambda s: cv2.VideoCapture(s))
+        self._open = opener or open_capture
         self._cond = threading.Condition()
         self._latest: tuple[int, float, npt.NDArray[np.uint8]] | None = None
         self._stop = threading.Event()

@@ -84,6 +84,9 @@ def read_secret(what: str, env: str | None, file: Path | None, environ: Mapping[
             lines = Path(file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise ConfigError(f"{what}: cannot read key file {file} ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:  # the message names the byte's position, never its value
+            raise ConfigError(f"{what}: key file {file} is not UTF-8 text (byte {exc.start}); the first line "
+                              "must hold the key as text") from None
         if not lines or not lines[0].strip():
             raise ConfigError(f"{what}: key file {file} is empty")
         return SecretStr(lines[0].strip())

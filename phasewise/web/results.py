@@ -231,16 +231,19 @@ class ResultsSource:
 
     @staticmethod
     def _decisions(path: Path) -> list[GateRecord]:
-        records = []
+        """The gate decisions of a daemon's log; an entry that does not parse is skipped (and counted)."""
+        records, skipped = [], 0
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 e = json.loads(line)
-            except ValueError:
-                continue  # a line cut by a crash mid-write
-            if isinstance(e, dict) and e.get("event") == "strategic":
-                records.append(GateRecord(_finite(e["t"]), str(e["result"]), str(e.get("detail", "")),
-                                          _number(e.get("improvement")), _number(e.get("p_value")),
-                                          _float(e.get("wall_s", 0.0))))
+                if isinstance(e, dict) and e.get("event") == "strategic":
+                    records.append(GateRecord(_finite(e["t"]), str(e["result"]), str(e.get("detail", "")),
+                                              _number(e.get("improvement")), _number(e.get("p_value")),
+                                              _float(e.get("wall_s", 0.0))))
+            except (ValueError, KeyError, TypeError):
+                skipped += 1  # a line cut by a crash mid-write, or not a decision
+        if skipped:
+            log.warning("%s: %d line(s) that are no gate decision skipped", path, skipped)
         return records
 
     # -- the rest of SiteSource ----------------------------------------------------------------
