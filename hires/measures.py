@@ -120,7 +120,7 @@ def compute_measures(events_csv: Path, detectors_csv: Path) -> Measures:
         for processor in processors:
             processor.close()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{events_csv.parent}: the atspm package cannot read this event log: {first}") from None
+        raise ConfigError(f"{detectors_csv.parent}: the atspm package cannot read this event log: {first}") from None
     main, cycles = processors
     # the per-cycle split failures live in the second processor's database: copy them over
     frame = cycles.conn.sql("SELECT * FROM split_failures").arrow()
