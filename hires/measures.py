@@ -99,18 +99,20 @@ class Measures:
             processor.close()
 
 
-def compute_measures(events_csv: Path, detectors_csv: Path) -> Measures:
-    """Run the ``atspm`` aggregations over a checked event log (see :func:`hires.files.check_event_log`).
+def compute_measures(events: Path | Any, detectors_csv: Path) -> Measures:
+    """Run the ``atspm`` aggregations over a checked event log (see :func:`hires.files.check_event_log`):
+    ``events`` is its file (or glob), or the events as a pandas DataFrame in its columns.
 
     Raises ``ConfigError`` when the package cannot read the files (its message, one line).
     """
     import duckdb
     from atspm import SignalDataProcessor
 
+    raw = str(events) if isinstance(events, Path) else events
     processors = []
     try:
         for by_cycle in (False, True):
-            processor = SignalDataProcessor(raw_data=str(events_csv), detector_config=str(detectors_csv),
+            processor = SignalDataProcessor(raw_data=raw, detector_config=str(detectors_csv),
                                             bin_size=BIN_MINUTES, verbose=0, aggregations=_aggregations(by_cycle))
             processors.append(processor)
             processor.conn.execute("SET enable_progress_bar = false")  # DuckDB's bar would garble our output

@@ -207,7 +207,8 @@ class Site:
             log.warning("http.tokens is empty: the dashboard and API refuse everyone (phasewise token new NAME --role ROLE)")
         app = create_app(view, auth, AuditLog(self.config.state_dir / "audit.jsonl"),
                          OpsProbes(self._render_metrics, self.daemon.alive, self.daemon.ready), http.secure_cookies,
-                         counts_csv=view.counts_csv, max_body_bytes=http.max_body_bytes)
+                         counts_csv=view.counts_csv, max_body_bytes=http.max_body_bytes,
+                         event_log=self.config.state_dir / "events" if self.world is not None else None)
         return WebServer(app, http.host, http.port, http.trusted_proxies)
 
     def _render_metrics(self) -> str:

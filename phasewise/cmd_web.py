@@ -121,8 +121,10 @@ def serve(
     source = ResultsSource(results)
     audit = AuditLog(results / "audit.jsonl")
     auth = Authenticator(records, session_s, LoginLimiter(login_failures_per_minute, 60.0))
+    # the hi-res event log: a daemon state_dir's events/ (or one sim --events wrote there), or the folder itself
+    event_log = results / "events" if (results / "events").is_dir() else results
     web_app = create_app(source, auth, audit, secure_cookies=secure_cookies,
-                         counts_csv=source.counts_csv, max_body_bytes=max_body_bytes)
+                         counts_csv=source.counts_csv, max_body_bytes=max_body_bytes, event_log=event_log)
     try:
         server = WebServer(web_app, host, port, proxies)
     except OSError as exc:
