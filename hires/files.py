@@ -10,8 +10,9 @@ UDOT/ODOT ATSPM), in its column names:
   (``Parameter`` of events 81/82), the NEMA phase it serves and ``Presence`` (stop-bar zone),
   ``Advance`` (upstream loop) or ``Yellow_Red`` (stop-line loop);
 * ``devices.csv``: ``DeviceId, TlsId``: the network's traffic-light id of each device;
-* ``phases.csv``: ``DeviceId, Phase, Approach, Movements, Links``: what each NEMA phase serves
-  (movements ``approach:turn``, SUMO link indices, space-separated).
+* ``phases.csv``: ``DeviceId, Phase, Approach, Movements, Links, Crossings``: what each NEMA
+  phase serves (movements ``approach:turn``, SUMO link indices of its vehicles and of the
+  pedestrian crossings of its pedestrian phase, space-separated).
 
 Files are written whole (temporary name, then rename). :func:`check_event_log` validates a
 folder, ours or an agency's own log in the same columns, before the measures read it.
@@ -41,6 +42,7 @@ SIM_EPOCH = datetime(2024, 1, 1)
 EVENTS, DETECTORS, DEVICES, PHASES = "events.csv", "detectors.csv", "devices.csv", "phases.csv"
 EVENT_COLUMNS = ("TimeStamp", "DeviceId", "EventId", "Parameter")
 DETECTOR_COLUMNS = ("DeviceId", "Phase", "Parameter", "Function")
+PHASE_COLUMNS = ("DeviceId", "Phase", "Approach", "Movements", "Links", "Crossings")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
@@ -56,7 +58,7 @@ class EventLogFiles:
     events: list[tuple[str, int, int, int]]
     detectors: list[tuple[int, int, int, str]]
     devices: list[tuple[int, str]]
-    phases: list[tuple[int, int, str, str, str]]
+    phases: list[tuple[int, int, str, str, str, str]]
 
     @classmethod
     def from_layout(cls, layout: SignalLayout, recorders: Mapping[str, DeviceRecorder],
@@ -66,7 +68,8 @@ class EventLogFiles:
             events=[(timestamp(e.time_s, epoch), e.device_id, e.event_id, e.parameter) for e in events],
             detectors=[(d.device_id, d.detector.phase, d.detector.channel, d.detector.function) for d in layout.detectors],
             devices=[(device, tls) for tls, device in layout.device_ids.items()],
-            phases=[(layout.device_ids[tls], n, p.approach, " ".join(p.movements), " ".join(map(str, sorted(p.signal_links))))
+            phases=[(layout.device_ids[tls], n, p.approach, " ".join(p.movements), " ".join(map(str, sorted(p.signal_links))),
+                     " ".join(map(str, layout.crossings.get(tls, {}).get(n, ()))))
                     for tls, by_number in layout.phases.items() for n, p in by_number.items()],
         )
 
@@ -77,7 +80,7 @@ def write_event_log(folder: Path, files: EventLogFiles) -> None:
     _write_csv(folder / EVENTS, EVENT_COLUMNS, files.events)
     _write_csv(folder / DETECTORS, DETECTOR_COLUMNS, files.detectors)
     _write_csv(folder / DEVICES, ("DeviceId", "TlsId"), files.devices)
-    _write_csv(folder / PHASES, ("DeviceId", "Phase", "Approach", "Movements", "Links"), files.phases)
+    _write_csv(folder / PHASES, PHASE_COLUMNS, files.phases)
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: list) -> None:
@@ -189,7 +192,7 @@ class EventBinWriter:
         folder.mkdir(parents=True, exist_ok=True)
         _write_csv(folder / DETECTORS, DETECTOR_COLUMNS, static.detectors)
         _write_csv(folder / DEVICES, ("DeviceId", "TlsId"), static.devices)
-        _write_csv(folder / PHASES, ("DeviceId", "Phase", "Approach", "Movements", "Links"),
+        _write_csv(folder / PHASES, PHASE_COLUMNS,
                    static.phases)
 
     def flush(self, recorders: Mapping[str, DeviceRecorder], before_s: float) -> list[Path]:
