@@ -57,9 +57,6 @@ log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 
 
-EVENT_BIN_S = 900.0
-
-
 @dataclass(frozen=True)
 class EventLogSettings:
     """Where the SIL world writes its hi-res event log (15-minute files) and the wall-clock time
@@ -104,12 +101,13 @@ class SilWorld:
         additional = list(scenario.additional_files)
         self.event_log: SumoEventLog | None = None
         if events is not None:  # the hi-res event log of what the cabinets showed (SUMO truth)
-            from hires.files import EventBinWriter
+            from hires.files import BIN_S, EventBinWriter
             from hires.sumo_truth import SumoEventLog
 
             self.event_log = SumoEventLog(scenario.net_file, models)
             self.event_files = EventBinWriter(events.folder, self.event_log.layout, events.epoch)
-            self._epoch_phase_s = (events.epoch - datetime(1970, 1, 1)).total_seconds() % EVENT_BIN_S
+            self._bin_s = BIN_S
+            self._epoch_phase_s = (events.epoch - datetime(1970, 1, 1)).total_seconds() % BIN_S
             additional.append(self.event_log.detector_file(Path(self._tmp.name)))
         self.conn = sumo_module()
         self.conn.start([
@@ -166,7 +164,7 @@ class SilWorld:
         """Log the step just simulated (its state is still shown), and write each closed 15-min file."""
         assert self.event_log is not None
         self.event_log.observe(self.conn)
-        into_bin_s = (self.time_s + self._epoch_phase_s) % EVENT_BIN_S  # bins of the daemon's clock
+        into_bin_s = (self.time_s + self._epoch_phase_s) % self._bin_s  # bins of the daemon's clock
         if into_bin_s < 1.0:
             self.event_files.flush(self.event_log.recorders, self.time_s - into_bin_s)
 

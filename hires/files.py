@@ -176,7 +176,7 @@ def _check_detector_row(path: Path, line: int, row: list[str]) -> None:
 
 
 BIN_S = 900.0
-"""The daemon writes its log in 15-minute files, as it writes its counts."""
+"""The 15-minute bin: the daemon's log files (as its counts) and the measures' bins."""
 
 
 class EventBinWriter:

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hires.files import BIN_S
 from phasewise_errors import ConfigError
 
-BIN_MINUTES = 15
+BIN_MINUTES = int(BIN_S // 60)
 RED_TIME_S = 5
 OCCUPANCY_THRESHOLD = 0.80
 TABLES = ("arrival_on_green", "platoon_ratio", "split_failures", "terminations", "phase_wait",

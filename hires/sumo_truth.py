@@ -34,7 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import sumolib
-from traci.constants import LAST_STEP_VEHICLE_NUMBER, TL_CURRENT_PROGRAM, TL_RED_YELLOW_GREEN_STATE
+from traci.constants import (
+    LAST_STEP_VEHICLE_NUMBER,
+    TL_CURRENT_PROGRAM,
+    TL_RED_YELLOW_GREEN_STATE,
+)
 
 from hires.enumerations import FREE_PATTERN
 from hires.files import EventLogFiles, write_event_log
@@ -314,7 +318,7 @@ class EventLogObserver:
         self.inner.step(sim)
 
     def report(self) -> dict:
-        return getattr(self.inner, "report", lambda: {})()
+        return getattr(self.inner, "report", dict)()
 
     def close(self) -> None:
         getattr(self.inner, "close", lambda: None)()

@@ -4,7 +4,6 @@ log serves the ATSPM measures (computed by the ``atspm`` package) and the charts
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
