@@ -233,3 +233,20 @@ def test_pedestrian_crossings_log_walk_clearance_and_dont_walk(tmp_path: Path) -
         assert [float(t[17:]) + 60 * int(t[14:16]) for t, e in mine if e == 21] == sumo_walks and sumo_walks
         order = [e for _, e in mine]
         assert all((a, b) in {(21, 22), (22, 23), (23, 21)} for a, b in zip(order, order[1:])), order
+
+
+def test_an_agencys_own_log_the_odot_sample_of_the_atspm_package(tmp_path: Path) -> None:
+    """A real controller's log (ODOT signal 1136, two hours, with vendor events we never write)
+    and its detector configuration, as the atspm package ships them, through ``phasewise measures``."""
+    from atspm import sample_data
+
+    sample_data.data.df().to_csv(tmp_path / "events.csv", index=False)
+    sample_data.config.df().to_csv(tmp_path / "detectors.csv", index=False)
+    done = phasewise("measures", str(tmp_path), "--out", str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    summary = rows(tmp_path / "m" / "summary.csv")
+    assert {r["DeviceId"] for r in summary} == {"1136"}
+    with_advance = [r for r in summary if r["Arrivals"]]
+    assert {r["Phase"] for r in with_advance} == {"2", "5", "6", "8"}  # the phases its config gives advance loops
+    assert all(0.0 < float(r["Arrivals_On_Green"]) < 1.0 and float(r["Arrivals"]) > 100 for r in with_advance)
+    assert (tmp_path / "m" / "pcd_1136.png").read_bytes()[:4] == b"\x89PNG"
