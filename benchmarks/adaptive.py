@@ -1,6 +1,6 @@
 """Headline benchmark: ``adaptive`` (noisy cameras only) against the baselines (exact SUMO state).
 
-    .venv/bin/python benchmarks/adaptive.py [--seeds 3] [--first-seed 1] [--json out/adaptive.json] [--no-gate]
+    .venv/bin/python benchmarks/adaptive.py [--seeds 3] [--first-seed 1] [--json out/adaptive.json] [--no-gate] [--signal-measures]
         [--executor ray --ray-address auto]
 
 Scenarios: built-in corridor at low, high and peak demand; RESCO cologne1, cologne3,
@@ -11,7 +11,9 @@ the intersection clip) at 5 % (its default) and 20 % miss rate, and ``adaptive-c
 Prints one table with delay (mean ± std over seeds, and the worst seed), for adaptive its
 delay change against static and against the better of actuated/maxpressure, throughput,
 stops, CO2 and fuel per vehicle (SUMO's HBEFA 4.2 model), and the published RESCO
-reference where known.
+reference where known; with ``--signal-measures`` also each controller's arrivals on green
+and split failures (ATSPM, from every run's hi-res event log by the ``atspm`` package; the
+runs themselves are unchanged).
 """
 
 from __future__ import annotations
@@ -50,14 +52,19 @@ def main() -> None:
     parser.add_argument("--executor", choices=EXECUTOR_NAMES, default="local",
                         help="where the simulations run (each adaptive run's gate stays on its own local worker)")
     parser.add_argument("--ray-address", default=None, help="auto or HOST:PORT (else $PHASEWISE_RAY_ADDRESS)")
+    parser.add_argument("--signal-measures", action="store_true",
+                        help="also arrivals on green and split failures per run, from its hi-res event log "
+                             "(the atspm package; local executor only)")
     args = parser.parse_args()
+    if args.signal_measures and args.executor != "local":
+        parser.error("--signal-measures reads each run's event log from files here: use --executor local")
     executor = None if args.executor == "local" else make_executor(args.executor, args.ray_address)
     config = AdaptiveConfig(use_gate=not args.no_gate, gate_workers=1)
     started = time.perf_counter()
     rows = []
     for scenario in args.scenarios.split("|"):
         run = partial(simulate, None, scenario, seeds=args.seeds, end_s=None, first_seed=args.first_seed,
-                      executor=executor)
+                      executor=executor, signal_measures=args.signal_measures)
         results = {name: run(name) for name in ("static", "actuated", "maxpressure")}
         for miss in [float(m) for m in args.miss_rates.split(",")]:
             noise = replace(CameraNoise(), miss_rate=miss) if miss > 0 else CameraNoise.perfect()
@@ -73,8 +80,11 @@ def main() -> None:
             print(f"{summary['scenario']:<16} {label:<20} delay {summary['delay_s_per_vehicle']:7.1f}", flush=True)
     last_seed = args.first_seed + args.seeds - 1
     table = Table(title=f"adaptive vs baselines, mean of seeds {args.first_seed}-{last_seed}, RESCO delay (s/veh)")
-    for col in ("scenario", "controller", "delay s/veh", "worst seed", "vs static", "vs best of act/MP", "throughput",
-                "stops/veh", "CO2 g/veh", "fuel ml/veh", "RESCO best"):
+    columns = ["scenario", "controller", "delay s/veh", "worst seed", "vs static", "vs best of act/MP", "throughput",
+               "stops/veh", "CO2 g/veh", "fuel ml/veh", "RESCO best"]
+    if args.signal_measures:
+        columns += ["on green", "split failures"]
+    for col in columns:
         table.add_column(col, justify="left" if col in ("scenario", "controller") else "right")
     for scenario, label, s, static, best in rows:
         d = s["delay_s_per_vehicle"]
@@ -87,6 +97,8 @@ def main() -> None:
             f"{s['throughput_veh']:.0f}", f"{s['stops_per_vehicle']:.2f}",
             f"{s['co2_g_per_vehicle']:.0f}", f"{s['fuel_ml_per_vehicle']:.0f}",
             f"{RESCO_BEST_S[scenario]:.0f}" if scenario in RESCO_BEST_S and adaptive else "",
+            *([f"{s['arrivals_on_green']:.0%}", f"{s['split_failures']:.0f} of {s['phase_cycles']:.0f}"]
+              if args.signal_measures else []),
         )
     Console(width=200).print(table)
     if executor is not None:

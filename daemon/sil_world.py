@@ -10,7 +10,9 @@ state (as the cabinet's MMU would); the SUMO virtual cameras (``sumo_scenarios.s
 the camera streams.
 
 Each daemon step the world advances one second: cabinets tick (under the agent's lock), SUMO
-shows their state and steps, the monitors observe.
+shows their state and steps, the monitors observe. With ``events`` it also writes the hi-res
+event log of what the cabinets showed (``hires.sumo_truth.SumoEventLog``, virtual detectors)
+in 15-minute files (``hires.files.EventBinWriter``).
 
 Faults can be injected while it runs through a JSON file (``fault_file``), re-read every step:
 ``{"cameras_down": ["J1_n", ...], "agent_down": true}`` -- a camera that delivers nothing, an
@@ -31,8 +33,10 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from controllers.ntcip.agent import NtcipAgent
 from controllers.ntcip.cabinet import Cabinet
@@ -45,9 +49,21 @@ from sumo_scenarios.runner import sumo_binary, sumo_module
 from sumo_scenarios.scenario import Scenario
 from sumo_scenarios.sensing import CameraNetwork, CameraNoise
 
+if TYPE_CHECKING:
+    from hires.sumo_truth import SumoEventLog
+
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class EventLogSettings:
+    """Where the SIL world writes its hi-res event log (15-minute files) and the wall-clock time
+    of simulation second 0 (so that its time stamps and files follow the daemon's clock)."""
+
+    folder: Path
+    epoch: datetime
 
 
 @dataclass(frozen=True)
@@ -76,20 +92,34 @@ class SilWorld:
 
     def __init__(self, scenario: Scenario, models: dict[str, IntersectionModel], seed: int = 1,
                  port: int = 0, community: str = "public", view_m: float = 100.0,
-                 noise: CameraNoise = CameraNoise(), fault_file: Path | None = None) -> None:
+                 noise: CameraNoise = CameraNoise(), fault_file: Path | None = None,
+                 events: EventLogSettings | None = None) -> None:
         self.scenario, self.models, self.seed, self.community = scenario, models, seed, community
         self.fault_file = fault_file
         self._tmp = tempfile.TemporaryDirectory(prefix="phasewise-sil-")
         self.tripinfo = Path(self._tmp.name) / "tripinfo.xml"
+        additional = list(scenario.additional_files)
+        self.event_log: SumoEventLog | None = None
+        if events is not None:  # the hi-res event log of what the cabinets showed (SUMO truth)
+            from hires.files import BIN_S, EventBinWriter
+            from hires.sumo_truth import SumoEventLog
+
+            self.event_log = SumoEventLog(scenario.net_file, models)
+            self.event_files = EventBinWriter(events.folder, self.event_log.layout, events.epoch)
+            self._bin_s = BIN_S
+            self._epoch_phase_s = (events.epoch - datetime(1970, 1, 1)).total_seconds() % BIN_S
+            additional.append(self.event_log.detector_file(Path(self._tmp.name)))
         self.conn = sumo_module()
         self.conn.start([
             sumo_binary("sumo"), "-n", str(scenario.net_file), "-r", ",".join(map(str, scenario.route_files)),
             "--begin", f"{scenario.begin_s:g}", "--end", f"{scenario.end_s:g}", "--step-length", "1",
             "--seed", str(seed), "--tripinfo-output", str(self.tripinfo), "--tripinfo-output.write-unfinished", "true",
             "--no-step-log", "true", "--no-warnings", "true", "--duration-log.disable", "true",
-            *scenario.sumo_options, *(["-a", ",".join(map(str, scenario.additional_files))] if scenario.additional_files else []),
+            *scenario.sumo_options, *(["-a", ",".join(map(str, additional))] if additional else []),
         ])
         self.closed = False
+        if self.event_log is not None:
+            self.event_log.start(self.conn)
         self.probe = IntersectionProbe(self.conn, models)
         self.cameras = CameraNetwork(self.conn, models, view_m, noise, seed=seed)
         self.noise = noise
@@ -125,8 +155,18 @@ class SilWorld:
                 lock.release()
         self.conn.simulationStep()
         self.probe.sample()
+        if self.event_log is not None:
+            self._log_events()
         self._show()
         self._read_faults()
+
+    def _log_events(self) -> None:
+        """Log the step just simulated (its state is still shown), and write each closed 15-min file."""
+        assert self.event_log is not None
+        self.event_log.observe(self.conn)
+        into_bin_s = (self.time_s + self._epoch_phase_s) % self._bin_s  # bins of the daemon's clock
+        if into_bin_s < 1.0:
+            self.event_files.flush(self.event_log.recorders, self.time_s - into_bin_s)
 
     def _start_agent(self, port: int) -> NtcipAgent:
         """The agent on ``port``, ``port + 1``, ...; with 0, on a free consecutive range (so that
@@ -185,6 +225,8 @@ class SilWorld:
         return SilResult(sim_s, metrics.delay_s_per_vehicle, metrics.vehicles, static, self.violations)
 
     def close(self) -> None:
+        if self.event_log is not None:  # the last, partial 15 minutes too
+            self.event_files.flush(self.event_log.recorders, float("inf"))
         if self.agent is not None:
             self.agent.stop()
             self.agent = None

@@ -40,7 +40,7 @@ def coordination_diagram(measures: Measures, device_id: int, title: str, path: P
     if not phases:
         return None
     plt = _pyplot()
-    fig, axes = plt.subplots(len(phases), 1, figsize=(11, 2.8 * len(phases) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(phases), 1, figsize=(11, 2.8 * len(phases) + 0.6), squeeze=False, sharex=True)
     for ax, phase in zip(axes[:, 0], phases):
         signal = measures.conn.execute(
             "SELECT epoch(TimeStamp), EventId FROM raw_data WHERE DeviceId = ? AND Parameter = ? "
@@ -122,3 +122,32 @@ def _clock_axis(ax) -> None:  # type: ignore[no-untyped-def]
 def _hours(epoch_s: np.ndarray) -> np.ndarray:
     """Seconds since 1970 as hours of the day (the log's local time)."""
     return (np.asarray(epoch_s, dtype=float) % 86400.0) / 3600.0
+
+
+def split_failure_heat_map(measures: Measures, names: dict[int, str], path: Path) -> Path:
+    """Split failures per intersection, day (rows) × hour of day (columns), all phases summed."""
+    frame = measures.conn.execute(
+        "SELECT DeviceId, CAST(TimeStamp AS DATE) AS day, hour(TimeStamp) AS hour, SUM(Split_Failure) AS failures "
+        "FROM split_failures GROUP BY ALL ORDER BY ALL").df()
+    devices = [int(d) for (d,) in measures.conn.execute("SELECT DISTINCT DeviceId FROM raw_data ORDER BY 1").fetchall()]
+    days = sorted(frame["day"].unique()) if not frame.empty else []
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(devices), 1, figsize=(11, 1.2 + (0.35 * max(len(days), 1) + 0.7) * len(devices)),
+                             squeeze=False, sharex=True, layout="constrained")
+    top = max(1.0, float(frame["failures"].max())) if not frame.empty else 1.0
+    image = None
+    for ax, device in zip(axes[:, 0], devices):
+        grid = np.zeros((max(len(days), 1), 24))
+        for row in frame[frame["DeviceId"] == device].itertuples(index=False):
+            grid[days.index(row.day), int(row.hour)] = row.failures
+        image = ax.imshow(grid, aspect="auto", cmap="Reds", vmin=0, vmax=top, extent=(0, 24, len(grid), 0))
+        ax.set_yticks(np.arange(len(days)) + 0.5, [str(d)[:10] for d in days] or [""])
+        ax.set_title(f"device {device}" + (f" ({names[device]})" if device in names else ""), fontsize=9, loc="left")
+    axes[-1, 0].set_xticks(range(0, 25, 3))
+    axes[-1, 0].set_xlabel("hour of day")
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 0].tolist(), label="split failures per hour")
+    fig.suptitle("Split failures by day and hour")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -22,6 +22,9 @@ class EventId(IntEnum):
     PHASE_END_YELLOW = 9  # phase
     PHASE_BEGIN_RED_CLEARANCE = 10  # phase
     PHASE_END_RED_CLEARANCE = 11  # phase
+    PED_BEGIN_WALK = 21  # phase (the pedestrian phase of a vehicle phase has its number)
+    PED_BEGIN_CLEARANCE = 22  # phase
+    PED_BEGIN_SOLID_DONT_WALK = 23  # phase
     PHASE_CALL_REGISTERED = 43  # phase
     PHASE_CALL_DROPPED = 44  # phase
     DETECTOR_OFF = 81  # detector channel

@@ -10,11 +10,13 @@ UDOT/ODOT ATSPM), in its column names:
   (``Parameter`` of events 81/82), the NEMA phase it serves and ``Presence`` (stop-bar zone),
   ``Advance`` (upstream loop) or ``Yellow_Red`` (stop-line loop);
 * ``devices.csv``: ``DeviceId, TlsId``: the network's traffic-light id of each device;
-* ``phases.csv``: ``DeviceId, Phase, Approach, Movements, Links``: what each NEMA phase serves
-  (movements ``approach:turn``, SUMO link indices, space-separated).
+* ``phases.csv``: ``DeviceId, Phase, Approach, Movements, Links, Crossings``: what each NEMA
+  phase serves (movements ``approach:turn``, SUMO link indices of its vehicles and of the
+  pedestrian crossings of its pedestrian phase, space-separated).
 
 Files are written whole (temporary name, then rename). :func:`check_event_log` validates a
 folder, ours or an agency's own log in the same columns, before the measures read it.
+:class:`EventBinWriter` writes a long run's log in 15-minute files instead (the daemon).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ SIM_EPOCH = datetime(2024, 1, 1)
 EVENTS, DETECTORS, DEVICES, PHASES = "events.csv", "detectors.csv", "devices.csv", "phases.csv"
 EVENT_COLUMNS = ("TimeStamp", "DeviceId", "EventId", "Parameter")
 DETECTOR_COLUMNS = ("DeviceId", "Phase", "Parameter", "Function")
+PHASE_COLUMNS = ("DeviceId", "Phase", "Approach", "Movements", "Links", "Crossings")
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
@@ -55,7 +58,7 @@ class EventLogFiles:
     events: list[tuple[str, int, int, int]]
     detectors: list[tuple[int, int, int, str]]
     devices: list[tuple[int, str]]
-    phases: list[tuple[int, int, str, str, str]]
+    phases: list[tuple[int, int, str, str, str, str]]
 
     @classmethod
     def from_layout(cls, layout: SignalLayout, recorders: Mapping[str, DeviceRecorder],
@@ -65,7 +68,8 @@ class EventLogFiles:
             events=[(timestamp(e.time_s, epoch), e.device_id, e.event_id, e.parameter) for e in events],
             detectors=[(d.device_id, d.detector.phase, d.detector.channel, d.detector.function) for d in layout.detectors],
             devices=[(device, tls) for tls, device in layout.device_ids.items()],
-            phases=[(layout.device_ids[tls], n, p.approach, " ".join(p.movements), " ".join(map(str, sorted(p.signal_links))))
+            phases=[(layout.device_ids[tls], n, p.approach, " ".join(p.movements), " ".join(map(str, sorted(p.signal_links))),
+                     " ".join(map(str, layout.crossings.get(tls, {}).get(n, ()))))
                     for tls, by_number in layout.phases.items() for n, p in by_number.items()],
         )
 
@@ -76,7 +80,7 @@ def write_event_log(folder: Path, files: EventLogFiles) -> None:
     _write_csv(folder / EVENTS, EVENT_COLUMNS, files.events)
     _write_csv(folder / DETECTORS, DETECTOR_COLUMNS, files.detectors)
     _write_csv(folder / DEVICES, ("DeviceId", "TlsId"), files.devices)
-    _write_csv(folder / PHASES, ("DeviceId", "Phase", "Approach", "Movements", "Links"), files.phases)
+    _write_csv(folder / PHASES, PHASE_COLUMNS, files.phases)
 
 
 def _write_csv(path: Path, header: tuple[str, ...], rows: list) -> None:
@@ -92,8 +96,14 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: list) -> None:
         Path(name).unlink(missing_ok=True)
 
 
+BIN_GLOB = "????-??-??/????.csv"
+
+
 def check_event_log(folder: Path) -> tuple[Path, Path]:
     """``(events.csv, detectors.csv)`` of ``folder`` after checking their columns and values.
+
+    A folder of the daemon's 15-minute files (``YYYY-MM-DD/HHMM.csv``, :class:`EventBinWriter`)
+    gives the glob of them in place of ``events.csv`` (DuckDB, hence ``atspm``, reads it as one).
 
     Raises ``ConfigError`` naming the file, line and column of the first problem.
     """
@@ -101,12 +111,15 @@ def check_event_log(folder: Path) -> tuple[Path, Path]:
         raise ConfigError(f"{folder}: no such folder; give the folder holding {EVENTS} and {DETECTORS} "
                           "(phasewise sim --events DIR writes one)")
     events, detectors = folder / EVENTS, folder / DETECTORS
-    for path in (events, detectors):
+    binned = sorted(folder.glob(BIN_GLOB)) if not events.is_file() else []
+    for path in (detectors,) if binned else (events, detectors):
         if not path.is_file():
-            raise ConfigError(f"{path}: file not found; an event-log folder holds {EVENTS} and {DETECTORS}")
-    _check_rows(events, EVENT_COLUMNS, _check_event_row)
+            raise ConfigError(f"{path}: file not found; an event-log folder holds {EVENTS} (or the daemon's "
+                              f"15-minute files {BIN_GLOB}) and {DETECTORS}")
+    for path in binned or [events]:
+        _check_rows(path, EVENT_COLUMNS, _check_event_row)
     _check_rows(detectors, DETECTOR_COLUMNS, _check_detector_row)
-    return events, detectors
+    return (folder / BIN_GLOB if binned else events), detectors
 
 
 def _check_rows(path: Path, columns: tuple[str, ...], check_row) -> None:  # type: ignore[no-untyped-def]
@@ -160,3 +173,49 @@ def _check_detector_row(path: Path, line: int, row: list[str]) -> None:
     _integer(path, line, "Parameter", row[2], 0, 32767)
     if row[3] not in DETECTOR_FUNCTIONS and not row[3]:
         raise ConfigError(f"{path}:{line}: Function is empty; use one of {', '.join(DETECTOR_FUNCTIONS)}")
+
+
+BIN_S = 900.0
+"""The 15-minute bin: the daemon's log files (as its counts) and the measures' bins."""
+
+
+class EventBinWriter:
+    """The log of a long run in 15-minute files: ``YYYY-MM-DD/HHMM.csv`` under ``folder`` (the
+    bin's start, in the time zone of ``epoch``), beside one ``detectors.csv``, ``devices.csv`` and
+    ``phases.csv``. :meth:`flush` writes the events before a time; a bin written again (a restart
+    within it, the last flush at a stop) is merged with what the file held.
+    """
+
+    def __init__(self, folder: Path, layout: SignalLayout, epoch: datetime) -> None:
+        self.folder, self.epoch = folder, epoch
+        static = EventLogFiles.from_layout(layout, {})
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_csv(folder / DETECTORS, DETECTOR_COLUMNS, static.detectors)
+        _write_csv(folder / DEVICES, ("DeviceId", "TlsId"), static.devices)
+        _write_csv(folder / PHASES, PHASE_COLUMNS,
+                   static.phases)
+
+    def flush(self, recorders: Mapping[str, DeviceRecorder], before_s: float) -> list[Path]:
+        """Move the recorders' events before ``before_s`` into their bins' files; the files written."""
+        taken: list[Event] = []
+        for recorder in recorders.values():
+            keep = [e for e in recorder.events if e.time_s >= before_s]
+            taken += [e for e in recorder.events if e.time_s < before_s]
+            recorder.events[:] = keep
+        by_bin: dict[datetime, list[Event]] = {}
+        for e in sorted(taken, key=lambda e: e.time_s):
+            at = self.epoch + timedelta(seconds=e.time_s)
+            start = at - timedelta(seconds=at.minute % 15 * 60 + at.second, microseconds=at.microsecond)
+            by_bin.setdefault(start, []).append(e)
+        written = []
+        for start, events in by_bin.items():
+            path = self.folder / start.strftime("%Y-%m-%d") / f"{start:%H%M}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = [(timestamp(e.time_s, self.epoch), e.device_id, e.event_id, e.parameter) for e in events]
+            if path.is_file():
+                with path.open(newline="", encoding="utf-8") as f:
+                    earlier = [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in list(csv.reader(f))[1:] if len(r) == 4]
+                rows = sorted(earlier + rows, key=lambda r: r[0])
+            _write_csv(path, EVENT_COLUMNS, rows)
+            written.append(path)
+        return written

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hires.files import BIN_S
 from phasewise_errors import ConfigError
 
-BIN_MINUTES = 15
+BIN_MINUTES = int(BIN_S // 60)
 RED_TIME_S = 5
 OCCUPANCY_THRESHOLD = 0.80
 TABLES = ("arrival_on_green", "platoon_ratio", "split_failures", "terminations", "phase_wait",
@@ -99,18 +100,20 @@ class Measures:
             processor.close()
 
 
-def compute_measures(events_csv: Path, detectors_csv: Path) -> Measures:
-    """Run the ``atspm`` aggregations over a checked event log (see :func:`hires.files.check_event_log`).
+def compute_measures(events: Path | Any, detectors_csv: Path) -> Measures:
+    """Run the ``atspm`` aggregations over a checked event log (see :func:`hires.files.check_event_log`):
+    ``events`` is its file (or glob), or the events as a pandas DataFrame in its columns.
 
     Raises ``ConfigError`` when the package cannot read the files (its message, one line).
     """
     import duckdb
     from atspm import SignalDataProcessor
 
+    raw = str(events) if isinstance(events, Path) else events
     processors = []
     try:
         for by_cycle in (False, True):
-            processor = SignalDataProcessor(raw_data=str(events_csv), detector_config=str(detectors_csv),
+            processor = SignalDataProcessor(raw_data=raw, detector_config=str(detectors_csv),
                                             bin_size=BIN_MINUTES, verbose=0, aggregations=_aggregations(by_cycle))
             processors.append(processor)
             processor.conn.execute("SET enable_progress_bar = false")  # DuckDB's bar would garble our output
@@ -120,7 +123,7 @@ def compute_measures(events_csv: Path, detectors_csv: Path) -> Measures:
         for processor in processors:
             processor.close()
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"{events_csv.parent}: the atspm package cannot read this event log: {first}") from None
+        raise ConfigError(f"{detectors_csv.parent}: the atspm package cannot read this event log: {first}") from None
     main, cycles = processors
     # the per-cycle split failures live in the second processor's database: copy them over
     frame = cycles.conn.sql("SELECT * FROM split_failures").arrow()

@@ -11,6 +11,9 @@ green begins   1 (begin green)
 green ends     the termination (4 gap-out, 5 max-out or 6 force-off), 7 (green termination), then 8
                (begin yellow) when a yellow follows
 yellow ends    9 (end yellow), 10 (begin red clearance)
+walk           21 (begin walk) while a crossing of the phase's pedestrian phase shows green, 22
+               (begin pedestrian clearance) when it turns red, 23 (solid don't walk) when the
+               vehicle phase's green ends
 red clearance  11 (end red clearance) when the next green at the intersection begins (1 ms after
                the 10 when that green begins as the yellow ends, so the two keep their order)
 =============  ===================================================================================
@@ -100,7 +103,10 @@ class DeviceRecorder:
     detectors: Mapping[int, Detector]
     fixed_time: bool = False
     gap_s: float = GAP_S
+    crossings: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    _walk: dict[int, bool] = field(default_factory=dict)
+    _ped_clearing: set[int] = field(default_factory=set)
     _state: dict[int, _PhaseState] = field(default_factory=dict)
     _plan: tuple[int, int, int] | None = None
     _on: set[int] = field(default_factory=set)
@@ -180,6 +186,25 @@ class DeviceRecorder:
         if starting:  # the next green ends every red clearance under way
             for number in self._state:
                 self._end_red_clearance(number, time_s)
+        self._pedestrians(time_s, state)
+
+    def _pedestrians(self, time_s: float, state: str) -> None:
+        """Walk (21) while a crossing of the pedestrian phase shows green; its end begins the
+        pedestrian clearance (22), which lasts until its vehicle phase's green ends (23)."""
+        for number, links in self.crossings.items():
+            walk = any(state[i] in "Gg" for i in links if i < len(state))
+            before = self._walk.get(number)
+            self._walk[number] = walk
+            if before is not None and walk != before:
+                if walk:
+                    self._ped_clearing.discard(number)
+                    self._log(time_s, EventId.PED_BEGIN_WALK, number)
+                else:
+                    self._ped_clearing.add(number)
+                    self._log(time_s, EventId.PED_BEGIN_CLEARANCE, number)
+            if number in self._ped_clearing and self._state.get(number, _PhaseState("R")).colour != "G":
+                self._ped_clearing.discard(number)
+                self._log(time_s, EventId.PED_BEGIN_SOLID_DONT_WALK, number)
 
     def _end_red_clearance(self, number: int, time_s: float) -> None:
         """Log 11 for ``number`` if it is in red clearance. A red clearance of zero (the next green

@@ -34,7 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import sumolib
-from traci.constants import LAST_STEP_VEHICLE_NUMBER, TL_CURRENT_PROGRAM, TL_RED_YELLOW_GREEN_STATE
+from traci.constants import (
+    LAST_STEP_VEHICLE_NUMBER,
+    TL_CURRENT_PROGRAM,
+    TL_RED_YELLOW_GREEN_STATE,
+)
 
 from hires.enumerations import FREE_PATTERN
 from hires.files import EventLogFiles, write_event_log
@@ -73,17 +77,40 @@ class SignalLayout:
     device_ids: dict[str, int]
     phases: dict[str, dict[int, NemaPhase]]
     detectors: tuple[VirtualDetector, ...]
+    crossings: dict[str, dict[int, tuple[int, ...]]]  # tls -> pedestrian phase -> crossing link indices
 
 
 def signal_layout(net_file: Path, models: dict[str, IntersectionModel]) -> SignalLayout:
-    """NEMA phases and virtual detectors of every modelled traffic light of ``net_file``."""
-    net = sumolib.net.readNet(str(net_file))
+    """NEMA phases, pedestrian crossings and virtual detectors of every modelled traffic light."""
+    net = sumolib.net.readNet(str(net_file), withPedestrianConnections=True)
     device_ids = {tls: k + 1 for k, tls in enumerate(models)}
     phases = {tls: nema_phases(model, _headings(net, model)) for tls, model in models.items()}
     detectors: list[VirtualDetector] = []
     for tls, by_number in phases.items():
         detectors += _place(net, tls, device_ids[tls], by_number)
-    return SignalLayout(device_ids, phases, tuple(detectors))
+    crossings = {tls: _crossings(net, models[tls], phases[tls]) for tls in models}
+    return SignalLayout(device_ids, phases, tuple(detectors), crossings)
+
+
+def _crossings(net: sumolib.net.Net, model: IntersectionModel, phases: dict[int, NemaPhase]) -> dict[int, tuple[int, ...]]:
+    """Pedestrian phase -> its crossings' signal links. A crossing belongs to the vehicle phase
+    (not a protected left) green in the most program phases that give the crossing green: the
+    through movement it runs beside."""
+    try:
+        connections = net.getTLS(model.tls_id).getConnections()
+    except KeyError:
+        return {}
+    out: dict[int, list[int]] = {}
+    for _in_lane, out_lane, index in connections:
+        if out_lane.getEdge().getFunction() != "crossing":
+            continue
+        score = {n: sum(1 for mp in model.phases if index < len(mp.state) and mp.state[index] in "Gg"
+                        and p.signal_links & mp.green_links)
+                 for n, p in phases.items() if not p.protected_only}
+        best = max(score, key=lambda n: (score[n], -n), default=None)
+        if best is not None and score[best] > 0:
+            out.setdefault(best, []).append(index)
+    return {n: tuple(sorted(links)) for n, links in sorted(out.items())}
 
 
 def _headings(net: sumolib.net.Net, model: IntersectionModel) -> dict[str, float]:
@@ -200,7 +227,8 @@ class SumoEventLog:
             phases = self.layout.phases[tls]
             max_green = {n: max((mp.max_green_s for mp in model.phases if p.signal_links & mp.green_links),
                                 default=math.inf) for n, p in phases.items()}
-            self.recorders[tls] = DeviceRecorder(device_id, phases, max_green, by_tls.get(tls, {}))
+            self.recorders[tls] = DeviceRecorder(device_id, phases, max_green, by_tls.get(tls, {}),
+                                                 crossings=self.layout.crossings.get(tls, {}))
 
     def observe(self, conn: Any) -> None:
         """Read the step just simulated: SUMO still shows its state (a program's switch and a
@@ -290,7 +318,7 @@ class EventLogObserver:
         self.inner.step(sim)
 
     def report(self) -> dict:
-        return getattr(self.inner, "report", lambda: {})()
+        return getattr(self.inner, "report", dict)()
 
     def close(self) -> None:
         getattr(self.inner, "close", lambda: None)()

@@ -80,8 +80,10 @@ def print_summary(summary, names: dict[int, str]) -> None:  # type: ignore[no-un
     for col in ("device", "phase", "arrivals", "on green", "cycles", "split failures", "gap/max/force-off", "wait s"):
         table.add_column(col, justify="left" if col == "device" else "right")
 
+    import pandas as pd
+
     def num(value: object, fmt: str) -> str:
-        return "-" if value is None or value != value else format(value, fmt)  # NaN != NaN
+        return "-" if pd.isna(value) else format(value, fmt)  # type: ignore[arg-type]
 
     for row in summary.itertuples(index=False):
         device = f"{row.DeviceId}" + (f" {names[row.DeviceId]}" if row.DeviceId in names else "")

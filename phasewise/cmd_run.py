@@ -136,13 +136,20 @@ class Site:
         if config.mode == "sil":
             from daemon.sil_world import SilWorld
 
+            from datetime import datetime, timedelta
+
+            from daemon.sil_world import EventLogSettings
+
             emulated = config.controller.emulated
-            self.world = SilWorld(self.scenario, models, config.network.seed, emulated.port, emulated.community,
-                                  config.cameras.view_m, noise, emulated.fault_file)
-            (config.state_dir / "sil-ports.json").write_text(json.dumps(self.world.ports) + "\n")
             stored = self.store.get("clock_s")
             # the simulated timeline continues across restarts (counts' bins stay in order)
             start = float(stored.decode()) + 1.0 if stored else math.floor(time.time() / 900.0) * 900.0
+            # the event log's time stamps follow the same clock (UTC, as the counts)
+            epoch = datetime(1970, 1, 1) + timedelta(seconds=start - self.scenario.begin_s)
+            self.world = SilWorld(self.scenario, models, config.network.seed, emulated.port, emulated.community,
+                                  config.cameras.view_m, noise, emulated.fault_file,
+                                  events=EventLogSettings(config.state_dir / "events", epoch))
+            (config.state_dir / "sil-ports.json").write_text(json.dumps(self.world.ports) + "\n")
             self.clock: Any = SteppedClock(start, config.speed)
             cameras: Any = self.world.camera_source()
             rates = noise.detection_rates()
@@ -196,7 +203,8 @@ class Site:
             log.warning("http.tokens is empty: the dashboard and API refuse everyone (phasewise token new NAME --role ROLE)")
         app = create_app(view, auth, AuditLog(self.config.state_dir / "audit.jsonl"),
                          OpsProbes(self._render_metrics, self.daemon.alive, self.daemon.ready), http.secure_cookies,
-                         counts_csv=view.counts_csv, max_body_bytes=http.max_body_bytes)
+                         counts_csv=view.counts_csv, max_body_bytes=http.max_body_bytes,
+                         event_log=self.config.state_dir / "events" if self.world is not None else None)
         return WebServer(app, http.host, http.port, http.trusted_proxies)
 
     def _render_metrics(self) -> str:

@@ -41,14 +41,19 @@ def simulate(
     factory: ControllerFactory | None = None,
     first_seed: int = 1,
     executor: Executor | None = None,
+    signal_measures: bool = False,
 ) -> dict:
     """Run one controller on one scenario over ``seeds`` seeds; the summary dict (see metrics).
 
     ``factory`` overrides the named controller's default construction (benchmarks use it to
     vary options); ``controller`` is then only the label. Seeds are ``first_seed`` ...
     ``first_seed + seeds - 1``. ``executor`` runs the simulations (default: a local pool of
-    ``workers`` processes).
+    ``workers`` processes). ``signal_measures``: log each run's hi-res events (a passive
+    observer) and add, per seed and as means, ``arrivals_on_green``, ``split_failures`` and
+    ``phase_cycles`` by the ``atspm`` package (local runs only: the logs are files here).
     """
+    import tempfile
+
     from controllers.registry import controller_factory
     from sumo_scenarios.metrics import summarize
     from sumo_scenarios.runner import RunJob
@@ -56,12 +61,27 @@ def simulate(
     seed_list = list(range(first_seed, first_seed + seeds))
     factory = factory or controller_factory(controller)
     per_seed = scenarios.resolve(sumocfg, scenario, seed_list, end_s)
-    jobs = [RunJob(sc, seed, factory, label=f"{sc.name}/{controller}/seed{seed}") for sc, seed in zip(per_seed, seed_list)]
-    results = _run_with_progress(jobs, workers, executor)
+    with tempfile.TemporaryDirectory(prefix="phasewise-event-logs-") as logs:
+        factories = [factory] * len(seed_list)
+        if signal_measures:
+            from functools import partial
+
+            from hires.sumo_truth import EventLogObserver
+
+            factories = [partial(EventLogObserver, factory, Path(logs) / f"seed{seed}") for seed in seed_list]
+        jobs = [RunJob(sc, seed, f, label=f"{sc.name}/{controller}/seed{seed}")
+                for sc, seed, f in zip(per_seed, seed_list, factories)]
+        results = _run_with_progress(jobs, workers, executor)
+        signals = [_log_totals(Path(logs) / f"seed{seed}") for seed in seed_list] if signal_measures else []
     summary = summarize([r.metrics for r in results], seed_list)
     for entry, result in zip(summary["per_seed"], results):
         if result.extra:
             entry["controller_report"] = result.extra
+    if signals:
+        for entry, totals in zip(summary["per_seed"], signals):
+            entry.update(totals)
+        for key in ("arrivals_on_green", "split_failures", "phase_cycles"):
+            summary[key] = round(sum(t[key] for t in signals) / len(signals), 4)
     summary = {
         "scenario": per_seed[0].name,
         "controller": controller,
@@ -71,6 +91,15 @@ def simulate(
         "wall_s_per_run": round(sum(r.wall_s for r in results) / len(results), 2),
     }
     return summary
+
+
+def _log_totals(folder: Path) -> dict:
+    from dataclasses import asdict
+
+    from hires.files import check_event_log
+    from hires.measures import log_totals
+
+    return asdict(log_totals(*check_event_log(folder)))
 
 
 def _run_with_progress(jobs: list[RunJob], workers: int | None, executor: Executor | None = None) -> list[RunResult]:

@@ -200,8 +200,11 @@ def serve(
     def folder_readable() -> tuple[bool, str]:
         return (True, f"serving {results}") if results.is_dir() else (False, f"{results} is gone")
 
+    # the hi-res event log: a daemon state_dir's events/ (or one sim --events wrote there), or the folder itself
+    event_log = results / "events" if (results / "events").is_dir() else results
     web_app = create_app(source, auth, audit_log, OpsProbes(None, folder_readable, folder_readable),
-                         secure_cookies=secure_cookies, counts_csv=source.counts_csv, max_body_bytes=max_body_bytes)
+                         secure_cookies=secure_cookies, counts_csv=source.counts_csv, max_body_bytes=max_body_bytes,
+                         event_log=event_log)
     try:
         server = WebServer(web_app, host, port, proxies)
     except OSError as exc:

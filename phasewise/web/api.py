@@ -15,6 +15,9 @@ GET  /api/intersections, /api/cameras,  viewer    live phase, queues per lane, c
 GET  /api/events                        viewer    server-sent events: a snapshot each second
 GET  /api/plans/{id}/time-space.png     viewer    the optimizer's time-space diagram of a plan
 GET  /api/cameras/{id}/thumbnail.jpg    viewer    the camera's last annotated frame
+GET  /api/measures, /api/measures/      viewer    ATSPM measures of the hi-res event log: per
+     {device}/{coordination|split-fail            device the last ``hours`` (default 4), the
+     ures}.png, /api/measures/heat-map.png        day × hour split-failure heat map
 GET  /api/session                       viewer    who is logged in; the session's CSRF token
 POST /api/plans                         engineer  propose a plan (TimingPlan JSON) for operators
 POST /api/plans/check, /{id}/check      engineer  the validator and safety checks on a plan
@@ -36,6 +39,7 @@ read and before the token is checked); :mod:`phasewise.web.middleware`,
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -43,12 +47,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daemon.snapshot import SiteSource
+from hires.recent import RecentMeasures
 from phasewise.web.audit import AuditLog
 from phasewise.web.auth import Authenticator
 from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from phasewise.web.errors import on_http_error, on_invalid_request
 from phasewise.web.middleware import AuditTrail, InternalErrors, SecurityHeaders
-from phasewise.web.routers import alarms, control, page, plans, snapshot
+from phasewise.web.routers import alarms, control, measures, page, plans, snapshot
 from phasewise.web.routers import audit as audit_routes
 from phasewise.web.routers import ops as ops_routes
 from phasewise.web.routers.ops import OpsProbes
@@ -59,20 +64,22 @@ __all__ = ["OpsProbes", "create_app"]
 
 def create_app(source: SiteSource, auth: Authenticator, audit: AuditLog, ops: OpsProbes | None = None,
                secure_cookies: bool = False, counts_csv: Callable[[], str] | None = None,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, event_log: Path | None = None) -> FastAPI:
     """The FastAPI app (module docstring). ``ops``: the operations endpoints (the daemon's;
     ``phasewise serve``'s probes); ``secure_cookies``: mark cookies ``Secure`` (the site is served over TLS by a
     reverse proxy, see ``deploy/``); ``counts_csv``: the counts export, when the source has
     its own (else made from the snapshot's counts); ``max_body_bytes``: the largest request
-    body taken."""
+    body taken; ``event_log``: the folder of the site's hi-res event log (the measures routes)."""
     app = FastAPI(title="phasewise", summary="adaptive traffic signals: dashboard API",
                   openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
     app.state.source, app.state.auth, app.state.audit, app.state.ops = source, auth, audit, ops
     app.state.secure_cookies, app.state.counts_csv = secure_cookies, counts_csv
     app.state.snapshot_json = SnapshotJson()
+    app.state.event_log = RecentMeasures(event_log) if event_log is not None else None
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_invalid_request)
-    for router in (snapshot.router, plans.router, control.router, alarms.router, audit_routes.router, page.router):
+    for router in (snapshot.router, plans.router, control.router, alarms.router, audit_routes.router, page.router,
+                   measures.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=page.STATIC), name="static")
     if ops is not None:

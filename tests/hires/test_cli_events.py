@@ -203,3 +203,50 @@ def test_the_emulated_cabinets_log_what_they_showed(tmp_path: Path) -> None:
         p.aggregate()
         shares = [s for (s,) in p.conn.sql("SELECT Percent_AOG FROM arrival_on_green").fetchall()]
     assert len(shares) == 8 and all(0.0 <= s <= 1.0 for s in shares)
+
+
+def test_pedestrian_crossings_log_walk_clearance_and_dont_walk(tmp_path: Path) -> None:
+    """A netgenerate grid with signalled crossings: each pedestrian phase's walk (21) begins when
+    SUMO turns its crossings green, clearance (22) and solid don't walk (23) follow in order."""
+    from sumo_scenarios.generated import GeneratedSpec, build_generated
+
+    scenario = build_generated(GeneratedSpec("grid", crossings=True), seed=1, workdir=tmp_path / "net")
+    (tmp_path / "states.add.xml").write_text(
+        f'<additional><timedEvent type="SaveTLSStates" source="A0" dest="{tmp_path / "states.xml"}"/></additional>')
+    (tmp_path / "run.sumocfg").write_text(f"""<configuration><input>
+        <net-file value="{scenario.net_file}"/><route-files value="{scenario.route_files[0]}"/>
+        <additional-files value="{tmp_path / 'states.add.xml'}"/></input>
+        <time><begin value="0"/><end value="300"/></time></configuration>""")
+    done = phasewise("sim", "--sumocfg", str(tmp_path / "run.sumocfg"), "--events", str(tmp_path / "ev"))
+    assert done.returncode == 0, done.stderr
+    device = next(r["DeviceId"] for r in rows(tmp_path / "ev" / "devices.csv") if r["TlsId"] == "A0")
+    crossings = {int(r["Phase"]): [int(i) for i in r["Crossings"].split()]
+                 for r in rows(tmp_path / "ev" / "phases.csv") if r["DeviceId"] == device and r["Crossings"]}
+    assert len(crossings) == 2 and sum(len(c) for c in crossings.values()) == 4  # 4 crossings, 2 directions
+    states = [(float(s.get("time")), s.get("state")) for s in ET.parse(tmp_path / "states.xml").getroot().iter("tlsState")]
+    events = [r for r in rows(tmp_path / "ev" / "events.csv") if r["DeviceId"] == device]
+    for phase, links in crossings.items():
+        walk = [any(state[i] in "Gg" for i in links) for _, state in states]
+        sumo_walks = [t for k, (t, _) in enumerate(states) if k > 0 and walk[k] and not walk[k - 1]]
+        mine = [(r["TimeStamp"], int(r["EventId"])) for r in events if r["Parameter"] == str(phase)
+                and r["EventId"] in ("21", "22", "23")]
+        assert [float(t[17:]) + 60 * int(t[14:16]) for t, e in mine if e == 21] == sumo_walks and sumo_walks
+        order = [e for _, e in mine]
+        assert all((a, b) in {(21, 22), (22, 23), (23, 21)} for a, b in zip(order, order[1:])), order
+
+
+def test_an_agencys_own_log_the_odot_sample_of_the_atspm_package(tmp_path: Path) -> None:
+    """A real controller's log (ODOT signal 1136, two hours, with vendor events we never write)
+    and its detector configuration, as the atspm package ships them, through ``phasewise measures``."""
+    from atspm import sample_data
+
+    sample_data.data.df().to_csv(tmp_path / "events.csv", index=False)
+    sample_data.config.df().to_csv(tmp_path / "detectors.csv", index=False)
+    done = phasewise("measures", str(tmp_path), "--out", str(tmp_path / "m"))
+    assert done.returncode == 0, done.stderr
+    summary = rows(tmp_path / "m" / "summary.csv")
+    assert {r["DeviceId"] for r in summary} == {"1136"}
+    with_advance = [r for r in summary if r["Arrivals"]]
+    assert {r["Phase"] for r in with_advance} == {"2", "5", "6", "8"}  # the phases its config gives advance loops
+    assert all(0.0 < float(r["Arrivals_On_Green"]) < 1.0 and float(r["Arrivals"]) > 100 for r in with_advance)
+    assert (tmp_path / "m" / "pcd_1136.png").read_bytes()[:4] == b"\x89PNG"

@@ -182,6 +182,20 @@ def test_camera_and_controller_faults_then_graceful_stop(tmp: Path) -> None:
     stop = [json.loads(line) for line in (tmp / "state" / "decisions.jsonl").read_text().splitlines()]
     events = [e["event"] for e in stop]
     assert events[0] == "start" and "release" in events and "resume" in events and events[-1] == "stop"
+    # the hi-res event log of what the cabinets showed, in 15-minute files (the last one at the stop)
+    # that the atspm package reads as one log
+    from atspm import SignalDataProcessor
+
+    logs = tmp / "state" / "events"
+    files = sorted(logs.glob("????-??-??/????.csv"))
+    assert files and all(int(f.stem[2:]) % 15 == 0 for f in files)  # HHMM: the bin start
+    with SignalDataProcessor(raw_data=str(logs / "????-??-??/????.csv"), detector_config=str(logs / "detectors.csv"),
+                             bin_size=15, verbose=0, aggregations=[{"name": "terminations", "params": {}}]) as p:
+        p.load()
+        p.aggregate()
+        (greens,) = p.conn.sql("SELECT COUNT(*) FROM raw_data WHERE EventId = 1").fetchone()
+        (ends,) = p.conn.sql("SELECT SUM(Total) FROM terminations").fetchone()
+    assert greens > 10 and abs(greens - ends) <= 12  # each green ends once (a few still green at the stop)
 
 
 def test_kill_9_then_restart_keeps_counts_plan_and_learning(tmp: Path) -> None:

@@ -194,6 +194,26 @@ async function loadAudit() {
   document.querySelector("#audit tbody").replaceChildren(...rows);
 }
 
+// Signal performance (ATSPM measures of the hi-res event log): reloaded every MEASURES_EVERY_MS,
+// the charts computed by the server for the chosen window of hours.
+const MEASURES_EVERY_MS = 5 * 60 * 1000;
+
+async function loadMeasures() {
+  const section = document.getElementById("measures-section");
+  const hours = document.getElementById("measures-hours").value;
+  const r = await fetch(`/api/measures?hours=${hours}`, { credentials: "same-origin" });
+  if (!r.ok) { section.hidden = true; return; }
+  section.hidden = false;
+  const data = await r.json();
+  const stamp = Date.now();
+  const charts = data.devices.map((d) => h("div", { class: "device-measures" },
+    h("h3", {}, `${d.tls} (device ${d.device})`),
+    h("img", { src: `/api/measures/${d.device}/coordination.png?hours=${hours}&k=${stamp}`, alt: `Purdue coordination diagram of ${d.tls}` }),
+    h("img", { src: `/api/measures/${d.device}/split-failures.png?hours=${hours}&k=${stamp}`, alt: `split failures of ${d.tls}` })));
+  document.getElementById("measures").replaceChildren(...charts);
+  document.getElementById("heat-map").src = `/api/measures/heat-map.png?k=${stamp}`;
+}
+
 async function start() {
   const r = await fetch("/api/session", { credentials: "same-origin" });
   if (!r.ok) { location.href = "/login?error=expired"; return; }
@@ -211,6 +231,9 @@ async function start() {
   const first = await fetch("/api/snapshot", { credentials: "same-origin" });
   if (first.ok) render(await first.json());
   if (allows("engineer")) loadAudit();
+  document.getElementById("measures-hours").addEventListener("change", loadMeasures);
+  loadMeasures();
+  setInterval(loadMeasures, MEASURES_EVERY_MS);
   const events = new EventSource("/api/events");
   events.addEventListener("snapshot", (e) => render(JSON.parse(e.data)));
   events.addEventListener("expired", () => { location.href = "/login?error=expired"; });
