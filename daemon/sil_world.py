@@ -198,6 +198,8 @@ class SilWorld:
             faults = json.loads(self.fault_file.read_text()) if self.fault_file.exists() else {}
         except (OSError, ValueError):
             return  # being written: next step
+        if not isinstance(faults, dict):
+            faults = {}  # not a fault description: none
         if faults == self.faults:
             return
         self.faults = faults

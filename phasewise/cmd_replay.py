@@ -14,7 +14,8 @@ lane), ``queue_bins.csv``, ``turns.csv`` (if the site has exits), ``summary.json
 with ``--video-out``, ``annotated.mp4``. They are written to a staging folder and moved into
 ``--out`` together, so the folder always holds one run's files. A run that ends early (the
 input breaks off, a truncated file, Ctrl-C) still writes what it counted, with
-``"partial": true`` and the reason in ``summary.json``.
+``"partial": true`` and the reason in ``summary.json``; where ``--out`` holds a complete run,
+the partial one goes beside it, to ``OUT.partial`` (:func:`commit_run`).
 """
 
 from __future__ import annotations
@@ -278,7 +279,8 @@ def warn_small_input(imgsz: int | None, width: int, height: int) -> None:
 def replay(
     video: str = typer.Argument(..., help="video file, or a live stream: rtsp://..., http://..., or a device number"),
     site_file: Path = typer.Option(None, "--site", help="site YAML (lanes, stop lines, homography)"),
-    out: Path = typer.Option(Path("out/replay"), "--out", help="output folder"),
+    out: Path = typer.Option(Path("out/replay"), "--out", help="output folder (a run cut short where a complete "
+                             "one is goes beside it, to OUT.partial)"),
     line: str = typer.Option(None, "--line", help="quick count without a site: X1,Y1,X2,Y2 image line (lane 'line')"),
     weights: str = typer.Option(None, "--weights", help="detector weights (.pt, .onnx, OpenVINO folder); default "
                                 "$PHASEWISE_WEIGHTS or $PHASEWISE_SHARED/models/yolo11n_int8_openvino_model"),
