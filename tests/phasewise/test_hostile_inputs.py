@@ -192,8 +192,9 @@ CASES = [
     Case("run state_dir in /proc", config("state_proc.yaml"), "state_dir /proc/phasewise: cannot be used"),
     # -- replay (#16, #26) ---------------------------------------------------------------------
     Case("#16 replay --imgsz 33", (*REPLAY_CA, "--imgsz", "33"), "33 is not a multiple of 32", "usage"),
+    # --start stamps summary.json in every mode (and turning_movements.csv with --intersection)
     Case("#16 replay --start without --intersection", (*REPLAY_CA, "--start", "yesterday-ish"),
-         "--start yesterday-ish: the start time is for --intersection"),
+         "--start must be an ISO date"),
     Case("#26 replay 99 (no such camera)", ("replay", "99", "--line", "0,1,5,5", "--out", "{in}/replay-out"),
          "cannot read from camera device 99"),
     Case("replay --imgsz 4128", (*REPLAY_CA, "--imgsz", "4128"), "'--imgsz'", "usage"),
