@@ -58,6 +58,9 @@ def simulate(
     from sumo_scenarios.metrics import summarize
     from sumo_scenarios.runner import RunJob
 
+    if signal_measures and executor is not None:
+        raise ConfigError("signal measures read each run's event log from files on this machine: "
+                          "run the simulations locally (no executor)")
     seed_list = list(range(first_seed, first_seed + seeds))
     factory = factory or controller_factory(controller)
     per_seed = scenarios.resolve(sumocfg, scenario, seed_list, end_s)
