@@ -11,8 +11,8 @@ the camera streams.
 
 Each daemon step the world advances one second: cabinets tick (under the agent's lock), SUMO
 shows their state and steps, the monitors observe. With ``events`` it also writes the hi-res
-event log of what the cabinets showed (``hires.sumo_truth.SumoEventLog``, virtual detectors)
-in 15-minute files (``hires.files.EventBinWriter``).
+event log of what the cabinets showed (``controllers.hires.sumo_truth.SumoEventLog``, virtual detectors)
+in 15-minute files (``controllers.hires.files.EventBinWriter``).
 
 Faults can be injected while it runs through a JSON file (``fault_file``), re-read every step:
 ``{"cameras_down": ["J1_n", ...], "agent_down": true}`` -- a camera that delivers nothing, an
@@ -50,7 +50,7 @@ from sumo_scenarios.scenario import Scenario
 from sumo_scenarios.sensing import CameraNetwork, CameraNoise
 
 if TYPE_CHECKING:
-    from hires.sumo_truth import SumoEventLog
+    from controllers.hires.sumo_truth import SumoEventLog
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ class SilWorld:
         additional = list(scenario.additional_files)
         self.event_log: SumoEventLog | None = None
         if events is not None:  # the hi-res event log of what the cabinets showed (SUMO truth)
-            from hires.files import BIN_S, EventBinWriter
-            from hires.sumo_truth import SumoEventLog
+            from controllers.hires.files import BIN_S, EventBinWriter
+            from controllers.hires.sumo_truth import SumoEventLog
 
             self.event_log = SumoEventLog(scenario.net_file, models)
             self.event_files = EventBinWriter(events.folder, self.event_log.layout, events.epoch)

@@ -67,7 +67,7 @@ def emulate(
     emulator = SumoEmulator(sc, tls_ids=tls, seed=seed, backup_time_s=backup_time, mapping_files=mapping or ())
     event_log = None
     if log_folder is not None:
-        from hires.sumo_truth import SumoEventLog
+        from controllers.hires.sumo_truth import SumoEventLog
 
         event_log = SumoEventLog(sc.net_file, emulator.models)
         detectors = Path(tempfile.mkdtemp(prefix=".detectors-", dir=log_folder.staging))

@@ -4,7 +4,7 @@
 
 ``DIR`` holds ``events.csv`` and ``detectors.csv`` (written by ``phasewise sim --events DIR``,
 or an agency's own controller log in the same columns; ``devices.csv`` names the devices
-when present). The ``atspm`` package computes the measures (:mod:`hires.measures`); ``OUT``
+when present). The ``atspm`` package computes the measures (:mod:`controllers.hires.measures`); ``OUT``
 receives one CSV per measure, ``summary.csv`` (per device and phase over the whole log) and
 per device ``pcd_<DeviceId>.png`` (Purdue coordination diagram) and
 ``split_failures_<DeviceId>.png``.
@@ -34,9 +34,9 @@ def measures(
     out: Annotated[Path, typer.Option(help="folder for the measure CSVs and the diagrams")] = Path("out/measures"),
 ) -> None:
     """ATSPM measures (arrivals on green, split failures, terminations...) and Purdue diagrams of an event log."""
-    from hires.charts import coordination_diagram, split_failure_chart
-    from hires.files import check_event_log
-    from hires.measures import CYCLE_TABLE, TABLES, compute_measures
+    from controllers.hires.charts import coordination_diagram, split_failure_chart
+    from controllers.hires.files import check_event_log
+    from controllers.hires.measures import CYCLE_TABLE, TABLES, compute_measures
 
     events, detectors = check_event_log(log_dir)
     names = _device_names(log_dir / "devices.csv")

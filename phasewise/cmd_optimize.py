@@ -406,9 +406,9 @@ def _check(folder: OutputFolder, candidate: Path, tls_ids: list[str], simulated:
     import tempfile
     from functools import partial
 
-    from hires.files import check_event_log
-    from hires.measures import log_totals
-    from hires.sumo_truth import EventLogObserver
+    from controllers.hires.files import check_event_log
+    from controllers.hires.measures import log_totals
+    from controllers.hires.sumo_truth import EventLogObserver
     from optimizer.check import CheckMetrics, judge, plot_check
     from optimizer.program_file import ProgramFileController, existing_program_xml
     from sumo_scenarios.runner import RunJob, run_many

@@ -69,7 +69,7 @@ def simulate(
         if signal_measures:
             from functools import partial
 
-            from hires.sumo_truth import EventLogObserver
+            from controllers.hires.sumo_truth import EventLogObserver
 
             factories = [partial(EventLogObserver, factory, Path(logs) / f"seed{seed}") for seed in seed_list]
         jobs = [RunJob(sc, seed, f, label=f"{sc.name}/{controller}/seed{seed}")
@@ -99,8 +99,8 @@ def simulate(
 def _log_totals(folder: Path) -> dict:
     from dataclasses import asdict
 
-    from hires.files import check_event_log
-    from hires.measures import log_totals
+    from controllers.hires.files import check_event_log
+    from controllers.hires.measures import log_totals
 
     return asdict(log_totals(*check_event_log(folder)))
 
@@ -196,14 +196,14 @@ class EventFolder:
     """``--events DIR``: the run's event log, staged and moved into ``DIR`` when the run succeeds."""
 
     def __init__(self, out: Path | None) -> None:
-        from hires.files import DETECTORS, DEVICES, EVENTS, PHASES
+        from controllers.hires.files import DETECTORS, DEVICES, EVENTS, PHASES
 
         self.folder = OutputFolder(out, "--events", managed=[EVENTS, DETECTORS, DEVICES, PHASES]) if out else None
 
     def observe(self, factory: ControllerFactory) -> ControllerFactory:
         from functools import partial
 
-        from hires.sumo_truth import EventLogObserver
+        from controllers.hires.sumo_truth import EventLogObserver
 
         assert self.folder is not None
         return partial(EventLogObserver, factory, self.folder.staging)

@@ -53,7 +53,7 @@ STEP_S = 1.0
 
 
 class StepObserver(Protocol):
-    """Reads the simulation each step before the cabinets act (e.g. ``hires.sumo_truth.SumoEventLog``)."""
+    """Reads the simulation each step before the cabinets act (e.g. ``controllers.hires.sumo_truth.SumoEventLog``)."""
 
     def start(self, conn: ModuleType) -> None: ...
 

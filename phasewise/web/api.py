@@ -47,7 +47,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from daemon.snapshot import SiteSource
-from hires.recent import RecentMeasures
+from controllers.hires.recent import RecentMeasures
 from phasewise.web.audit import AuditLog
 from phasewise.web.auth import Authenticator
 from phasewise.web.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit

@@ -1,7 +1,7 @@
 """Signal performance for viewers: ATSPM measures of the site's hi-res event log.
 
 The event log is the daemon's (``state_dir/events``, SIL mode) or a results folder's
-(``phasewise serve --results``: its ``events/`` or ``events.csv``); ``hires.recent`` computes,
+(``phasewise serve --results``: its ``events/`` or ``events.csv``); ``controllers.hires.recent`` computes,
 with the ``atspm`` package, per intersection the Purdue coordination diagram and the split
 failures of the last ``hours``, and the day × hour heat map of split failures.
 """
@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from hires.recent import RecentMeasures
+from controllers.hires.recent import RecentMeasures
 from phasewise.web.deps import Viewer
 from phasewise_errors import PhasewiseError
 

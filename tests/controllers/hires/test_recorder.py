@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hires.enumerations import EventId
-from hires.nema_numbers import NemaPhase
-from hires.recorder import PRESENCE, Detector, DeviceRecorder
+from controllers.hires.enumerations import EventId
+from controllers.hires.nema_numbers import NemaPhase
+from controllers.hires.recorder import PRESENCE, Detector, DeviceRecorder
 
 # links 0-1: eastbound through (phase 2), link 2: eastbound protected left (phase 5)
 PHASES = {
