@@ -11,7 +11,7 @@
   first seconds of red (the ``atspm`` per-cycle table), the failed cycles (both above the
   threshold) marked, and the count per 15-minute bin.
 
-Both read the DuckDB tables of :class:`~hires.measures.Measures`.
+Both read the DuckDB tables of :class:`~controllers.hires.measures.Measures`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hires.measures import OCCUPANCY_THRESHOLD, Measures
+from controllers.hires.measures import OCCUPANCY_THRESHOLD, Measures
 
 
 def _pyplot():  # type: ignore[no-untyped-def]

@@ -30,11 +30,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hires.recorder import DETECTOR_FUNCTIONS, DeviceRecorder, Event
+from controllers.hires.recorder import DETECTOR_FUNCTIONS, DeviceRecorder, Event
 from phasewise_errors import ConfigError
 
 if TYPE_CHECKING:
-    from hires.sumo_truth import SignalLayout
+    from controllers.hires.sumo_truth import SignalLayout
 
 SIM_EPOCH = datetime(2024, 1, 1)
 """Simulation second 0 in the log: a Monday at midnight (a fixed date keeps runs comparable)."""

@@ -1,6 +1,6 @@
 """ATSPM performance measures of an event log, computed by the ``atspm`` package (ODOT, DuckDB).
 
-:func:`compute_measures` loads ``events.csv`` and ``detectors.csv`` (:mod:`hires.files`) into
+:func:`compute_measures` loads ``events.csv`` and ``detectors.csv`` (:mod:`controllers.hires.files`) into
 ``atspm.SignalDataProcessor`` and runs, per ``BIN_MINUTES`` bin, device and NEMA phase:
 
 * ``arrival_on_green``: share of advance-detector actuations during green (``Percent_AOG``);
@@ -14,7 +14,7 @@
 
 The thresholds are the package's documented example values (0.80 occupancy, 5 s of red), the
 Purdue split-failure definition. The tables are written as CSV named after the measure; the
-connection stays open in :class:`Measures` for the charts (:mod:`hires.charts`) to query.
+connection stays open in :class:`Measures` for the charts (:mod:`controllers.hires.charts`) to query.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hires.files import BIN_S
+from controllers.hires.files import BIN_S
 from phasewise_errors import ConfigError
 
 BIN_MINUTES = int(BIN_S // 60)
@@ -101,7 +101,7 @@ class Measures:
 
 
 def compute_measures(events: Path | Any, detectors_csv: Path) -> Measures:
-    """Run the ``atspm`` aggregations over a checked event log (see :func:`hires.files.check_event_log`):
+    """Run the ``atspm`` aggregations over a checked event log (see :func:`controllers.hires.files.check_event_log`):
     ``events`` is its file (or glob), or the events as a pandas DataFrame in its columns.
 
     Raises ``ConfigError`` when the package cannot read the files (its message, one line).

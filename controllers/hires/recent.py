@@ -1,7 +1,7 @@
 """The measures of the last hours of a growing event log, for the dashboard.
 
 :class:`RecentMeasures` serves one event-log folder (``sim --events``'s ``events.csv`` or the
-daemon's 15-minute files, :mod:`hires.files`): per device the Purdue coordination diagram and
+daemon's 15-minute files, :mod:`controllers.hires.files`): per device the Purdue coordination diagram and
 the split-failure chart of the last ``hours`` (counted back from the newest event), and a
 day × hour heat map of split failures over the whole log, one row of panels per intersection,
 so an engineer sees which intersections fail every morning. Each is computed by the ``atspm``
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hires.files import BIN_GLOB, DETECTORS, DEVICES, EVENTS, check_event_log
+from controllers.hires.files import BIN_GLOB, DETECTORS, DEVICES, EVENTS, check_event_log
 
 
 @dataclass(frozen=True)
 class RecentCharts:
-    """PNG bytes per device and the whole-window summary rows (``hires.measures.Measures.summary``)."""
+    """PNG bytes per device and the whole-window summary rows (``controllers.hires.measures.Measures.summary``)."""
 
     hours: float
     coordination: dict[int, bytes]
@@ -83,8 +83,8 @@ class RecentMeasures:
         return frame.reset_index(drop=True)
 
     def _recent(self, hours: float) -> RecentCharts:
-        from hires.charts import coordination_diagram, split_failure_chart
-        from hires.measures import compute_measures
+        from controllers.hires.charts import coordination_diagram, split_failure_chart
+        from controllers.hires.measures import compute_measures
 
         names = self.names()
         result = compute_measures(self._events(hours), self.folder / DETECTORS)
@@ -106,8 +106,8 @@ class RecentMeasures:
         return RecentCharts(hours, coordination, failures, summary)
 
     def _heat_map(self) -> bytes:
-        from hires.charts import split_failure_heat_map
-        from hires.measures import compute_measures
+        from controllers.hires.charts import split_failure_heat_map
+        from controllers.hires.measures import compute_measures
 
         result = compute_measures(self._events(None), self.folder / DETECTORS)
         try:

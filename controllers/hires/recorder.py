@@ -2,7 +2,7 @@
 
 The recorder watches what a signal shows (its SUMO state string, one per time step) and what
 its detectors see, and logs what a NEMA controller would log for it: it never takes part in a
-decision. Per NEMA phase (:mod:`hires.nema_numbers`) the colour is green while any of its
+decision. Per NEMA phase (:mod:`controllers.hires.nema_numbers`) the colour is green while any of its
 signal links is green (``G`` only, for a protected left), yellow while any is yellow (for a
 protected left, only the yellow after its own green), red otherwise; each change is logged:
 
@@ -44,8 +44,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from hires.enumerations import EventId
-from hires.nema_numbers import NemaPhase
+from controllers.hires.enumerations import EventId
+from controllers.hires.nema_numbers import NemaPhase
 
 GAP_S = 3.0
 """Passage time: a green ending after this long without a vehicle at the stop bar gapped out."""

@@ -5,7 +5,7 @@ it (and is itself a controller for the runner): each step, before the wrapped co
 acts, it reads what the virtual detectors saw and the state every
 signal showed during the last simulated step (stamped at that step's start, when SUMO's
 program switches and a controller's commands take effect) and hands both to a
-:class:`~hires.recorder.DeviceRecorder` per traffic light. It only reads SUMO; the detectors
+:class:`~controllers.hires.recorder.DeviceRecorder` per traffic light. It only reads SUMO; the detectors
 it adds are passive, so the controller sees and decides exactly what it would without it.
 
 Virtual detectors on every lane that reaches a signal's stop line (SUMO truth):
@@ -40,10 +40,10 @@ from traci.constants import (
     TL_RED_YELLOW_GREEN_STATE,
 )
 
-from hires.enumerations import FREE_PATTERN
-from hires.files import EventLogFiles, write_event_log
-from hires.nema_numbers import NemaPhase, nema_phases
-from hires.recorder import ADVANCE, PRESENCE, YELLOW_RED, Detector, DeviceRecorder
+from controllers.hires.enumerations import FREE_PATTERN
+from controllers.hires.files import EventLogFiles, write_event_log
+from controllers.hires.nema_numbers import NemaPhase, nema_phases
+from controllers.hires.recorder import ADVANCE, PRESENCE, YELLOW_RED, Detector, DeviceRecorder
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import TimingPlan
 from sumo_scenarios.network import load_intersections
