@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from calibration.site import load_site  # noqa: E402
-from phasewise.cmd_replay import run_pipeline  # noqa: E402
+from counting.pipeline import run_pipeline  # noqa: E402
 from vision.adapters.ultralytics import from_ultralytics  # noqa: E402
 from vision.classes import ROAD_USER_CLASSES  # noqa: E402
 from vision.detections import Detections  # noqa: E402

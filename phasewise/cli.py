@@ -9,6 +9,7 @@ try:  # loading the commands takes seconds (SUMO, OR-Tools, OpenCV); Ctrl-C then
     from phasewise import cmd_optimize  # noqa: F401
     from phasewise import cmd_calibrate  # noqa: F401
     from phasewise import cmd_replay  # noqa: F401
+    from phasewise import cmd_site  # noqa: F401  (the `site` group: `site draw`)
     from phasewise import cmd_controller  # noqa: F401  (the `controller` group)
     from phasewise import cmd_emulate  # noqa: F401
     from phasewise import cmd_run  # noqa: F401  (`run`: the daemon)
