@@ -34,7 +34,7 @@ def snmp_get(port: int, *objects: tuple[oids.MibObject, tuple[int, ...]]) -> lis
 def test_emulate_serves_snmp_and_exits_130_on_ctrl_c(shared_scenarios: Path) -> None:
     cfg = shared_scenarios / "cologne1" / "cologne1.sumocfg"
     cmd = [sys.executable, "-m", "phasewise.cli", "controller", "emulate", "--sumocfg", str(cfg),
-           "--port", "0", "--speed", "0", "--end", "10000000"]
+           "--port", "0", "--speed", "0", "--end", "800000"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=Path(__file__).resolve().parents[3], env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
