@@ -79,6 +79,34 @@ def vehicle_phase(model: IntersectionModel, approach: str, lane_id: str | None) 
     return max(range(len(model.phases)), key=score)
 
 
+def nearest_calls(calls: Iterable[PriorityCall], vehicle_class: str, tls_ids: Iterable[str]) -> dict[str, PriorityCall]:
+    """Per intersection of ``tls_ids``, the call of ``vehicle_class`` nearest its stop line."""
+    known = set(tls_ids)
+    nearest: dict[str, PriorityCall] = {}
+    for call in calls:
+        if call.vehicle_class != vehicle_class or call.tls_id not in known:
+            continue
+        if call.tls_id not in nearest or call.distance_m < nearest[call.tls_id].distance_m:
+            nearest[call.tls_id] = call
+    return nearest
+
+
+class CallPhases:
+    """The phase that serves a call (:func:`vehicle_phase`), remembered per lane."""
+
+    def __init__(self, models: Mapping[str, IntersectionModel]) -> None:
+        self.models = models
+        self._cache: dict[tuple[str, str, int | None], int] = {}
+
+    def __call__(self, call: PriorityCall) -> int:
+        key = (call.tls_id, call.approach, call.lane)
+        if key not in self._cache:
+            model = self.models[call.tls_id]
+            lanes = list(dict.fromkeys(link.from_lane for link in model.links if link.approach == call.approach))
+            self._cache[key] = vehicle_phase(model, call.approach, lanes[call.lane] if call.lane is not None else None)
+        return self._cache[key]
+
+
 class Preemption:
     """Which intersections an emergency vehicle preempts now, with one event per vehicle."""
 
@@ -86,26 +114,12 @@ class Preemption:
         self.models = models
         self.events: list[PreemptionEvent] = []
         self._open: dict[str, int] = {}  # tls -> index of its running event
-        self._phase_cache: dict[tuple[str, str, str | None], int] = {}
-
-    def phase_for(self, call: PriorityCall) -> int:
-        model = self.models[call.tls_id]
-        lanes = [link.from_lane for link in model.links if link.approach == call.approach]
-        lane_id = list(dict.fromkeys(lanes))[call.lane] if call.lane is not None else None
-        key = (call.tls_id, call.approach, lane_id)
-        if key not in self._phase_cache:
-            self._phase_cache[key] = vehicle_phase(model, call.approach, lane_id)
-        return self._phase_cache[key]
+        self.phase_for = CallPhases(models)
 
     def update(self, now_s: float, calls: Iterable[PriorityCall]) -> dict[str, int]:
         """tls -> the phase to serve for the nearest emergency vehicle reported this step;
         opens and closes the events."""
-        nearest: dict[str, PriorityCall] = {}
-        for call in calls:
-            if call.vehicle_class != EMERGENCY or call.tls_id not in self.models:
-                continue
-            if call.tls_id not in nearest or call.distance_m < nearest[call.tls_id].distance_m:
-                nearest[call.tls_id] = call
+        nearest = nearest_calls(calls, EMERGENCY, self.models)
         for tls in list(self._open):
             running = self.events[self._open[tls]]
             if tls not in nearest or nearest[tls].vehicle_id != running.vehicle_id:
@@ -152,23 +166,18 @@ class TransitPriority:
         self.grants: list[TransitGrant] = []
         self._open: dict[str, int] = {}  # tls -> index of its running grant
         self._last_end: dict[tuple[str, str], float] = {}  # (tls, approach) -> end of its last grant
-        self._phases = Preemption(models)  # the same phase choice as for an emergency vehicle
+        self.phase_for = CallPhases(models)  # the same phase choice as for an emergency vehicle
 
     def update(self, now_s: float, calls: Iterable[PriorityCall]) -> dict[str, tuple[int, PriorityCall]]:
         """tls -> (the bus's phase, its call) for the nearest bus reported this step; closes
         the grants whose bus is no longer reported."""
-        nearest: dict[str, PriorityCall] = {}
-        for call in calls:
-            if call.vehicle_class != BUS or call.tls_id not in self.models:
-                continue
-            if call.tls_id not in nearest or call.distance_m < nearest[call.tls_id].distance_m:
-                nearest[call.tls_id] = call
+        nearest = nearest_calls(calls, BUS, self.models)
         for tls in list(self._open):
             grant = self.grants[self._open[tls]]
             if tls not in nearest or nearest[tls].vehicle_id != grant.vehicle_id:
                 self.grants[self._open.pop(tls)] = replace(grant, end_s=now_s)
                 self._last_end[(tls, grant.approach)] = now_s
-        return {tls: (self._phases.phase_for(call), call) for tls, call in nearest.items()}
+        return {tls: (self.phase_for(call), call) for tls, call in nearest.items()}
 
     def open_grant(self, tls: str) -> TransitGrant | None:
         index = self._open.get(tls)
@@ -191,4 +200,4 @@ class TransitPriority:
             self.grants[index] = replace(self.grants[index], seconds=self.grants[index].seconds + seconds)
 
 
-__all__ = ["APPROACH_SPEED_M_S", "BUS", "EMERGENCY", "Preemption", "PreemptionEvent", "TransitGrant", "TransitPriority", "vehicle_phase"]
+__all__ = ["APPROACH_SPEED_M_S", "BUS", "EMERGENCY", "CallPhases", "Preemption", "PreemptionEvent", "TransitGrant", "TransitPriority", "nearest_calls", "vehicle_phase"]

@@ -215,10 +215,11 @@ DEFAULT_TYPES = {"DEFAULT_VEHTYPE": "passenger", "DEFAULT_PEDTYPE": "pedestrian"
                  "DEFAULT_TAXITYPE": "taxi", "DEFAULT_RAILTYPE": "rail_urban", "DEFAULT_CONTAINERTYPE": "ignoring"}
 
 
-def vehicle_classes(scenario: Scenario) -> dict[str, str]:
-    """vType id -> SUMO vClass, from the route and additional files (SUMO's default types included)."""
+def vehicle_classes(scenario: Scenario, files: tuple[Path, ...] | None = None) -> dict[str, str]:
+    """vType id -> SUMO vClass, from ``files`` (default: the route and additional files; SUMO's
+    default types included)."""
     classes = dict(DEFAULT_TYPES)
-    for path in (*scenario.route_files, *scenario.additional_files):
+    for path in files if files is not None else (*scenario.route_files, *scenario.additional_files):
         try:
             for _, elem in ET.iterparse(path, events=("end",)):
                 if elem.tag == "vType":
@@ -230,12 +231,15 @@ def vehicle_classes(scenario: Scenario) -> dict[str, str]:
     return classes
 
 
-def _schedule(scenario: Scenario) -> dict[str, tuple[float, str]]:
-    """Vehicle id -> (scheduled departure, vType id) for every vehicle/trip (and expanded flow) in the period."""
+def _schedule(scenario: Scenario, classes: dict[str, str] | None = None) -> dict[str, tuple[float, str]]:
+    """Vehicle id -> (scheduled departure, vType id) for every vehicle/trip (and expanded flow)
+    in the period; the route files' vTypes go into ``classes`` on the same pass."""
     departures: dict[str, tuple[float, str]] = {}
     for route_file in scenario.route_files:
         for _, elem in ET.iterparse(route_file, events=("end",)):
-            if elem.tag in ("vehicle", "trip"):
+            if elem.tag == "vType" and classes is not None:
+                classes[elem.get("id", "")] = elem.get("vClass", "passenger")
+            elif elem.tag in ("vehicle", "trip"):
                 depart = _depart_seconds(elem.get("depart", "0"))
                 if depart is not None and scenario.begin_s <= depart < scenario.end_s:
                     departures[elem.get("id", "")] = (depart, elem.get("type", "DEFAULT_VEHTYPE"))
@@ -278,7 +282,8 @@ def read_run_metrics(
     """Combine SUMO's tripinfo (with unfinished vehicles) and the schedule into RunMetrics."""
     if not tripinfo.is_file():
         raise SimulationError(f"{scenario.name}: SUMO wrote no tripinfo output")
-    classes = vehicle_classes(scenario)
+    classes = vehicle_classes(scenario, scenario.additional_files)
+    schedule = _schedule(scenario, classes)  # and the route files' vTypes, on one pass over them
     delays: list[float] = []
     stops: list[float] = []
     vclass: list[str] = []
@@ -317,7 +322,7 @@ def read_run_metrics(
             unfinished += 1
         elem.clear()
     never = [(scenario.end_s - depart, classes.get(vtype, "passenger"))
-             for vid, (depart, vtype) in _schedule(scenario).items() if vid not in inserted]
+             for vid, (depart, vtype) in schedule.items() if vid not in inserted]
     all_delays = delays + [d for d, _ in never]
     all_stops = stops + [0.0] * len(never)
     all_classes = vclass + [c for _, c in never]

@@ -443,24 +443,31 @@ class PriorityReceivers:
                     self._lanes.setdefault(vl.lane_id, []).append(
                         (model.tls_id, approach, vl.stop_lane, vl.offset_m + vl.length_m, range_m))
         vehicle = conn.vehicle
-        self._active = {vid for vid in vehicle.getIDList() if vehicle.getVehicleClass(vid) in self.classes}
+        self._active: dict[str, str] = {}  # vehicle id -> its class, for the vehicles of ``classes`` in the network
+        for vid in vehicle.getIDList():
+            self._hear(vid)
+
+    def _hear(self, vid: str) -> None:
+        vclass = self._conn.vehicle.getVehicleClass(vid)
+        if vclass in self.classes:
+            self._active[vid] = vclass
 
     def observe(self) -> list[PriorityCall]:
         """This step's calls: one per receiver that hears a vehicle of ``classes``."""
         sim, vehicle = self._conn.simulation, self._conn.vehicle
         for vid in sim.getDepartedIDList():
-            if vehicle.getVehicleClass(vid) in self.classes:
-                self._active.add(vid)
+            self._hear(vid)
         if not self._active:
             return []
-        self._active -= set(sim.getArrivedIDList())
+        for vid in sim.getArrivedIDList():
+            self._active.pop(vid, None)
         calls = []
         for vid in sorted(self._active):
             lane = vehicle.getLaneID(vid)
             for tls, approach, stop_lane, end_m, range_m in self._lanes.get(lane, ()):
                 distance = end_m - vehicle.getLanePosition(vid)
                 if distance <= range_m:
-                    calls.append(PriorityCall(tls, approach, stop_lane, distance, vehicle.getVehicleClass(vid), vid))
+                    calls.append(PriorityCall(tls, approach, stop_lane, distance, self._active[vid], vid))
         return calls
 
 
