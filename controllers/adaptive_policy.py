@@ -129,6 +129,9 @@ class AdaptiveConfig:
     (:mod:`controllers.priority`); ``priority_range_m``: how far before the stop line the
     SUMO driver's receivers hear them. ``transit_priority``: favour buses reported by the
     receivers, by at most ``transit_max_s`` per grant (:class:`controllers.priority.TransitPriority`).
+    ``optimize_time_s``: the coordinated optimizer's budget in CP-SAT's deterministic time
+    (its count of work, about seconds of one core), so load never changes a plan;
+    ``optimize_wall_s``: a wall-clock cap on top (the daemon; None in simulation).
     The remaining knobs are described in the module docstring; ``use_gate``, ``gate_*``,
     ``view_m`` configure the driver's ports (gate, cameras).
     """
@@ -148,6 +151,7 @@ class AdaptiveConfig:
     transit_priority: bool = False
     transit_max_s: float = 10.0
     optimize_time_s: float = 2.0
+    optimize_wall_s: float | None = None
     turn_memory_s: float = 600.0
     estimate_every_s: float = 5.0
     shares_every_s: float = 60.0
@@ -645,7 +649,7 @@ class AdaptivePolicy:
             if self._links:
                 models = {tls: node.model for tls, node in self.nodes.items()}
                 plan = optimize_corridor(models, request.demand, self._links, self.config.optimize_time_s,
-                                         options=CorridorOptions(workers=1))
+                                         options=CorridorOptions(deterministic=True, wall_cap_s=self.config.optimize_wall_s))
             else:
                 plan = TimingPlan(
                     {tls: optimize_intersection(node.model, request.demand) for tls, node in self.nodes.items()},

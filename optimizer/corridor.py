@@ -77,12 +77,21 @@ class CorridorLink:
 
 @dataclass(frozen=True)
 class CorridorOptions:
-    """Search settings: candidate cycles (empty: derived), split variants, CP-SAT workers."""
+    """Search settings: candidate cycles (empty: derived), split variants, CP-SAT workers.
+
+    ``deterministic``: the time limit is CP-SAT's deterministic time (its count of work, about
+    seconds of one core), shared evenly by the candidate cycles, with one worker, so the plan
+    is the same however busy the machine is (simulations); ``wall_cap_s`` then still bounds
+    the wall time (the daemon, where a plan must come while it matters). Otherwise the limit
+    is wall time.
+    """
 
     cycle_candidates_s: tuple[int, ...] = ()
     cycle_step_s: int = 10
     split_shift_s: tuple[int, ...] = (-6, 0, 6)
     workers: int = 2
+    deterministic: bool = False
+    wall_cap_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -336,8 +345,13 @@ def _bridges(n: int, edges: Sequence[tuple[int, int]]) -> set[tuple[int, int]]:
     return out
 
 
-def solve_cpsat(problem: OffsetProblem, time_limit_s: float, hint: OffsetSolution | None = None, workers: int = 2) -> OffsetSolution:
+def solve_cpsat(problem: OffsetProblem, time_limit_s: float, hint: OffsetSolution | None = None, workers: int = 2,
+                deterministic: bool = False, wall_cap_s: float | None = None) -> OffsetSolution:
     """Joint splits and offsets by CP-SAT within ``time_limit_s``; the hint if nothing better is found.
+
+    ``deterministic``: ``time_limit_s`` is CP-SAT's deterministic time and one worker searches,
+    so the answer does not depend on the machine's load; ``wall_cap_s`` bounds the wall time
+    as well (None: no wall-clock limit).
 
     A road on no loop of the link graph (every road of a chain or tree) leaves its offset
     difference free, so its table is reduced to the best difference per split pair before
@@ -385,8 +399,14 @@ def solve_cpsat(problem: OffsetProblem, time_limit_s: float, hint: OffsetSolutio
         model.Add(offsets[min(offsets)] == 0)  # only differences matter (per loop block, one anchor suffices)
     model.Minimize(sum(terms))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.05, time_limit_s)
-    solver.parameters.num_workers = workers
+    if deterministic:
+        solver.parameters.max_deterministic_time = max(0.05, time_limit_s)
+        solver.parameters.num_workers = 1
+        if wall_cap_s is not None:
+            solver.parameters.max_time_in_seconds = max(0.05, wall_cap_s)
+    else:
+        solver.parameters.max_time_in_seconds = max(0.05, time_limit_s)
+        solver.parameters.num_workers = workers
     status = solver.Solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return OffsetSolution(hint.choice, hint.offsets, hint.cost, f"FALLBACK_{hint.status}", time.perf_counter() - started)
@@ -492,9 +512,13 @@ def optimize_corridor(
     best: tuple[OffsetProblem, OffsetSolution] | None = None
     for n, cycle in enumerate(cycles):
         problem = build_problem(models, demand, links, cycle, coordinated, bounds, options)
-        remaining = time_limit_s - (time.perf_counter() - started)
-        budget = max(0.05, remaining / (len(cycles) - n))
-        solution = solve_cpsat(problem, budget, workers=options.workers) if problem.links else solve_greedy(problem)
+        if options.deterministic:
+            budget = time_limit_s / len(cycles)
+            cap = None if options.wall_cap_s is None else max(0.05, (options.wall_cap_s - (time.perf_counter() - started)) / (len(cycles) - n))
+        else:
+            budget, cap = max(0.05, (time_limit_s - (time.perf_counter() - started)) / (len(cycles) - n)), None
+        solution = (solve_cpsat(problem, budget, workers=options.workers, deterministic=options.deterministic, wall_cap_s=cap)
+                    if problem.links else solve_greedy(problem))
         # a cycle at which more lights spill back loses whatever the delay model says (it cannot see spill-back)
         if best is None or (len(problem.spilling), solution.cost) < (len(best[0].spilling), best[1].cost):
             best = (problem, solution)

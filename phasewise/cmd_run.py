@@ -175,7 +175,8 @@ class Site:
         links = tuple(find_links(self.scenario.net_file, dict(models)))
         policy = AdaptivePolicy(models, cameras.layouts, self.clock.now_s(),
                                 AdaptiveConfig(replan_s=config.policy.replan_s, coordinate=config.policy.coordinate,
-                                               view_m=config.cameras.view_m, use_gate=config.gate.enabled),
+                                               view_m=config.cameras.view_m, use_gate=config.gate.enabled,
+                                               optimize_wall_s=config.gate.deadline_s / 2),
                                 rates=rates, evaluator=None, links=links, strategic_inline=False)
         strategic = StrategicWorker(policy.candidate_plan, gate, config.gate.deadline_s)
         self.daemon = Daemon(policy, cameras, self._backend_factory(), strategic, self.store, self.clock, self.metrics,
