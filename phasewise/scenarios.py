@@ -2,6 +2,8 @@
 
 * ``--sumocfg PATH``: any SUMO configuration (the real-world RESCO networks among them);
 * ``--scenario corridor[:key=value,...]``: the built-in corridor, built per seed;
+* ``--scenario generated:kind=grid|spider|rand[,key=value,...]``: a network made by SUMO's
+  netgenerate with random trips (:mod:`sumo_scenarios.generated`), built per seed;
 * ``--scenario NAME``: a scenario folder ``NAME/NAME.sumocfg`` under the shared scenarios
   directory (``$PHASEWISE_SCENARIOS``, default ``../shared/scenarios`` beside the repo).
 """
@@ -46,6 +48,12 @@ def resolve(
         spec = CorridorSpec.parse(scenario)
         built = [build_corridor(spec, seed, cache_dir() / "corridor") for seed in seeds]
         return [s.with_period(end_s=end_s) if end_s is not None else s for s in built]
+    if scenario is not None and scenario.split(":", 1)[0] == "generated":
+        from sumo_scenarios.generated import GeneratedSpec, build_generated
+
+        spec = GeneratedSpec.parse(scenario)
+        built = [build_generated(spec, seed, cache_dir() / "generated") for seed in seeds]
+        return [s.with_period(end_s=end_s) if end_s is not None else s for s in built]
     if scenario is not None:
         candidate = scenarios_dir() / scenario / f"{scenario}.sumocfg"
         if not candidate.is_file():
@@ -57,7 +65,7 @@ def resolve(
                     f"(or set PHASEWISE_SHARED / PHASEWISE_SCENARIOS)"
                 )
             raise ConfigError(
-                f"unknown scenario '{scenario}': use corridor[:key=value,...], "
+                f"unknown scenario '{scenario}': use corridor[:key=value,...], generated:kind=grid|spider|rand[,...], "
                 f"one of {', '.join(known) or f'(no scenarios in {scenarios_dir()})'}, or --sumocfg PATH"
             )
         sumocfg = candidate

@@ -38,7 +38,9 @@ _KIND_OPTIONS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class GeneratedSpec:
     """What to generate. ``period_s`` of demand at one vehicle every ``vehicle_period_s``;
-    ``grid``: junctions across and down of a grid network (5 x 4 gives 20 signals)."""
+    ``grid``: junctions across and down of a grid network (5 x 4 gives 20 signals);
+    ``net_seed``: the seed of the network's shape (a random network), None: the run's seed,
+    so with it set every seed runs other traffic on the same network."""
 
     kind: NetworkKind = "grid"
     lanes: int = 2
@@ -49,6 +51,40 @@ class GeneratedSpec:
     period_s: float = 300.0
     vehicle_period_s: float = 2.0
     grid: tuple[int, int] = (3, 3)
+    net_seed: int | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> GeneratedSpec:
+        """``"generated:kind=spider,period_s=3600,vehicle_period_s=1.5"`` (``grid=4x3``,
+        ``crossings=1``; keys are the fields)."""
+        name, _, options = text.strip().partition(":")
+        if name.strip() != "generated":
+            raise ScenarioError(f"{text!r}: a generated-network spec starts with 'generated'")
+        kinds = ("grid", "spider", "rand")
+        converters = {"kind": str, "lanes": int, "left_turn_lanes": int, "crossings": _flag, "tls_type": str,
+                      "tls_layout": str, "period_s": float, "vehicle_period_s": float, "grid": _size, "net_seed": int}
+        values: dict[str, object] = {}
+        for item in filter(None, (part.strip() for part in options.split(","))):
+            key, eq, raw = (part.strip() for part in item.partition("="))
+            if key not in converters or not eq:
+                raise ScenarioError(f"{text!r}: unknown option {item!r}; use key=value with keys {', '.join(converters)}")
+            try:
+                values[key] = converters[key](raw)
+            except ValueError:
+                raise ScenarioError(f"{text!r}: {key}={raw!r} is not valid") from None
+        spec = cls(**values)  # type: ignore[arg-type]
+        problems = [
+            (spec.kind not in kinds, f"kind must be one of {', '.join(kinds)}"),
+            (not 1 <= spec.lanes <= 4, "lanes must be 1 to 4"),
+            (not 0 <= spec.left_turn_lanes <= 2, "left_turn_lanes must be 0 to 2"),
+            (not 60 <= spec.period_s <= 86400, "period_s must be 60 to 86400"),
+            (not 0.1 <= spec.vehicle_period_s <= 600, "vehicle_period_s must be 0.1 to 600"),
+            (not (2 <= spec.grid[0] <= 10 and 2 <= spec.grid[1] <= 10), "grid must be 2x2 to 10x10"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise ScenarioError(f"{text!r}: {message}")
+        return spec
 
     @property
     def name(self) -> str:
@@ -59,7 +95,22 @@ class GeneratedSpec:
             extras.append("ped")
         if self.kind == "grid" and self.grid != (3, 3):
             extras.append(f"{self.grid[0]}x{self.grid[1]}")
+        if self.net_seed is not None:
+            extras.append(f"n{self.net_seed}")
         return f"{self.kind}-{'-'.join(extras)}"
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes"):
+        return True
+    if raw.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(raw)
+
+
+def _size(raw: str) -> tuple[int, int]:
+    across, _, down = raw.lower().partition("x")
+    return int(across), int(down)
 
 
 def build_generated(spec: GeneratedSpec, seed: int, workdir: Path) -> Scenario:
@@ -73,7 +124,7 @@ def build_generated(spec: GeneratedSpec, seed: int, workdir: Path) -> Scenario:
         _call([
             sumo_binary("netgenerate"), *_KIND_OPTIONS[spec.kind],
             *(("--grid.x-number", str(spec.grid[0]), "--grid.y-number", str(spec.grid[1])) if spec.kind == "grid" else ()),
-            "--seed", str(seed),
+            "--seed", str(seed if spec.net_seed is None else spec.net_seed),
             "--default.lanenumber", str(spec.lanes),
             "--turn-lanes", str(spec.left_turn_lanes),
             "--default.speed", "13.8",  # below the speed above which no crossings are guessed

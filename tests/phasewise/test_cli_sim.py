@@ -44,6 +44,9 @@ def test_first_seed_runs_the_seeds_from_it(tmp_path: Path) -> None:
         (["sim", "--scenario", "corridor", "--controller", "nope"], "unknown controller 'nope'"),
         (["sim", "--scenario", "atlantis"], "unknown scenario 'atlantis'"),
         (["sim", "--scenario", "corridor:lanes=x"], "corridor"),
+        (["sim", "--scenario", "generated:kind=hexagon"], "kind must be one of grid, spider, rand"),
+        (["sim", "--scenario", "generated:grid=3by3"], "grid='3by3' is not valid"),
+        (["sim", "--scenario", "generated:size=3"], "unknown option 'size=3'"),
         (["sim"], "exactly one of --sumocfg"),
     ],
 )
@@ -53,6 +56,18 @@ def test_bad_input_gives_one_line_and_exit_2(args: list[str], message: str) -> N
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_generated_network_keeps_its_shape_across_seeds(tmp_path: Path) -> None:
+    out = tmp_path / "rand.json"
+    result = _phasewise("sim", "--scenario", "generated:kind=rand,net_seed=3,period_s=300", "--controller", "static",
+                        "--seeds", "2", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    assert data["vehicles"] > 0
+    first, second = data["per_seed"]
+    assert set(first["intersections"]) == set(second["intersections"])  # one network ...
+    assert first["delay_s_per_vehicle"] != second["delay_s_per_vehicle"]  # ... other traffic
 
 
 def test_network_without_traffic_lights(tmp_path: Path) -> None:
