@@ -133,16 +133,17 @@ def build_generated(spec: GeneratedSpec, seed: int, workdir: Path) -> Scenario:
             "--tls.layout", spec.tls_layout,
             "--no-turnarounds.except-deadend",
             *(("--sidewalks.guess", "--crossings.guess") if spec.crossings else ()),
-            "--no-warnings", "-o", str(net_file),
+            "--no-warnings", "-o", str(_partial(net_file)),
         ], net_file)
     if not route_file.is_file():
         _call([
             sys.executable, str(_sumo_home() / "tools" / "randomTrips.py"),
-            "-n", str(net_file), "-r", str(route_file), "-o", str(stem.with_suffix(".trips.xml")),
+            "-n", str(net_file), "-r", str(_partial(route_file)), "-o", str(_partial(stem.with_suffix(".trips.xml"))),
             "--seed", str(seed), "-b", "0", "-e", f"{spec.period_s:g}",
             "-p", f"{spec.vehicle_period_s:g}", "--fringe-factor", "10", "--min-distance", "300",
             "--validate",
         ], route_file)
+        _partial(stem.with_suffix(".trips.xml")).unlink(missing_ok=True)
     return Scenario(spec.name, net_file, (route_file,), 0.0, spec.period_s)
 
 
@@ -158,9 +159,17 @@ def _sumo_home() -> Path:
         raise ScenarioError("SUMO's tools (randomTrips.py) not found: install eclipse-sumo or set SUMO_HOME") from None
 
 
+def _partial(path: Path) -> Path:
+    """Where a tool writes ``path`` before it is renamed into place: runs in parallel that
+    build the same scenario never read a half-written file."""
+    return path.with_name(f".{path.name}.{os.getpid()}.part")
+
+
 def _call(cmd: list[str], output: Path) -> None:
+    partial = _partial(output)
     done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0 or not output.is_file():
-        output.unlink(missing_ok=True)
+    if done.returncode != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise ScenarioError(f"could not generate {output.name}: {' / '.join(tail)}")
+    os.replace(partial, output)
