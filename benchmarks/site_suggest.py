@@ -107,6 +107,13 @@ def boundary_px(hand_site: SiteConfig, hand: LaneConfig, proposed: SiteConfig) -
     return [min(abs(pos - f) for f in found) if found else float("nan") for pos in shared]
 
 
+def _median_max(values: np.ndarray) -> str:
+    """``median (max)`` of the finite values, with how many are missing."""
+    ok = values[np.isfinite(values)]
+    missing = f", {len(values) - len(ok)} not found" if len(ok) < len(values) else ""
+    return f"{np.median(ok):.0f} ({ok.max():.0f}{missing})" if len(ok) else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--conf", type=float, default=0.25)
@@ -143,9 +150,8 @@ def main() -> None:
           "| approaches proposed / hand-made | exits proposed / hand-made |")
     print("|---|---|---|---|---|---|")
     for clip, stops, bounds, n_lanes, n_hand, apps, hand_apps, n_exits, n_hand_exits in summary:
-        s, b = np.asarray(stops), np.asarray(bounds)
-        print(f"| {clip} | {np.nanmedian(s):.0f} ({np.nanmax(s):.0f}) | "
-              f"{np.nanmedian(b):.0f} ({np.nanmax(b):.0f}) | {n_lanes} / {n_hand} | {apps} / {hand_apps} | "
+        s, b = np.abs(stops), np.abs(bounds)
+        print(f"| {clip} | {_median_max(s)} | {_median_max(b)} | {n_lanes} / {n_hand} | {apps} / {hand_apps} | "
               f"{n_exits} / {n_hand_exits} |")
 
 

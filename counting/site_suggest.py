@@ -26,9 +26,10 @@ and none is proposed. The steps:
    reach ahead of its anchor (seen from behind, a standing vehicle covers about one box
    height of road ahead of its rear wheels; seen from the front, the anchor is its front),
    fitted as one line across the lanes. Vehicles standing there never cross it: creeping
-   in the queue is not counted. Without a queue (free flow) it is a counting line across
-   the middle of the stretch where at least ``coverage_share`` of the approach's tracks are
-   seen at once.
+   in the queue is not counted. Without a queue (free flow) it is a counting line
+   ``counting_at`` (two thirds) of the way along the stretch where vehicles are tracked:
+   nearer the camera they are larger and further apart, and they are still tracked for a
+   while after it, before they leave the frame.
 4. **Lanes.** The ``u_ref`` of the tracks that reach the line (the queue, for a stop line)
    are split where neighbours lie more than ``lane_gap`` lane widths apart; a group wider
    than a lane (two-wheelers spread over an unmarked road) is divided into lanes of about
@@ -80,7 +81,9 @@ VEHICLE_WIDTH_M: dict[int, float] = {CAR: 1.8, MOTORCYCLE: 0.8, BICYCLE: 0.6, BU
 EDGE_PX = 2.0  # a box this close to the frame's bottom or sides is cut by it
 STRAIGHT = 0.1  # a track off its line by at most this share of its length runs straight
 JITTER_PX = 8.0  # anchors wander this much: a short track's heading is uncertain by atan(JITTER_PX / length)
-LEVEL_DEG = 20.0  # traffic within this of the image's vertical runs along the view: its cross lines are level
+LANE_LIKE = 0.6  # a group of tracks at most this many lanes wide keeps to one lane
+SAME_WAY = 0.5  # two groups of tracks whose directions (image axes) agree go the same way
+QUEUE_GAP = 1.5  # box heights: vehicles standing further apart are not one queue
 NEAR_VP = 0.2  # lanes are drawn only where they are at least this share of their width at the line
 
 
@@ -99,7 +102,7 @@ class SuggestSettings:
     lane_width_m: float = 3.5
     lane_gap: float = 0.4              # in lane widths: a wider gap between tracks splits lanes
     min_exit_tracks: int = 2           # tracks a turn needs for its exit line
-    coverage_share: float = 0.8        # free flow: the counting line is mid-stretch seen by this share
+    counting_at: float = 2 / 3         # free flow: the counting line's place along the tracked stretch
     seed: int = 0                      # RANSAC's random pairs: the same tracks give the same site
 
 
@@ -160,7 +163,7 @@ def suggest_site(trajectories: Trajectories, *, camera: str,
     accepted: list[_Approach] = []
     left_out: list[str] = []
     for b in builders:
-        home = next((a for a in accepted if a.share_in_lanes(b) >= 0.5), None)
+        home = next((a for a in accepted if a.d @ b.d > SAME_WAY and a.share_coming_in(b) >= 0.5), None)
         junction = next((a for a in accepted if a.queued and a.share_past_stop_line(b) >= 0.5), None)
         if home is not None:  # the same road, its tracks split off by noise (weaving two-wheelers)
             both = _Approach(trajectories, home.tracks + b.tracks, home.vp, home.sign, cfg)
@@ -341,16 +344,17 @@ class _Approach:
         across = np.array([-mean[1], mean[0]])
         turn = float(np.median(np.arctan2(rays @ across, rays @ mean)))
         self.d = math.cos(turn) * mean + math.sin(turn) * across
-        if abs(self.d[1]) >= math.cos(math.radians(LEVEL_DEG)):
-            # traffic along the view of a level camera: lines across the road are level in the image
-            self.d = np.array([0.0, math.copysign(1.0, self.d[1])])
-        self.n = np.array([-self.d[1], self.d[0]])
+        # ``s`` runs along the nearer image axis: a level camera sees lines across a road that
+        # runs along its view level, and across a road that crosses its view upright
+        axis = 1 if abs(self.d[1]) >= abs(self.d[0]) else 0
+        self.d = np.eye(2)[axis] * math.copysign(1.0, self.d[axis])
         finite = abs(vp[2]) > 1e-9 * np.hypot(vp[0], vp[1])
+        self.n = np.array([-self.d[1], self.d[0]])
         self.vp_su = self._su(vp[:2] / vp[2]) if finite else None
         self.compass = _compass(self.d)
         self.name = f"{self.compass}bound"
-        self.queued = sum(t.stood_at is not None for t in tracks)
-        self.queued = self.queued if self.queued >= cfg.min_queued else 0
+        self.standing = [t for t in tracks if t.stood_at is not None]
+        self.queued = len(self.standing) if len(self.standing) >= cfg.min_queued else 0
         self.line = (self._queue_front_s(), 0.0) if self.queued else None
         self.s_ref = self.line[0] if self.line else 0.0
         self.lanes: list[LaneConfig] = []
@@ -418,50 +422,56 @@ class _Approach:
         return np.stack([su[:, 0] + reach, su[:, 1]], axis=1)
 
     def _queue_front_s(self) -> float:
-        front = np.sort(self._front_points(self.tracks)[:, 0])
-        return float(front[-2] if len(front) >= 3 else front[-1])
+        return self._front_of(self._front_points(self.standing)[:, 0], self.standing)
+
+    def _front_of(self, front_s: FloatArray, standing: list[_Track]) -> float:
+        """The front of the queue among standing vehicles' fronts ``front_s``: of the runs of
+        vehicles standing at most ``QUEUE_GAP`` box heights apart, the longest (vehicles that
+        waited further on, inside the junction, are not the queue), at its second vehicle from
+        the front where it has three or more (one vehicle past the line does not move it)."""
+        order = np.argsort(front_s)
+        s = front_s[order]
+        box_h = float(np.median([self.tr.size_px[t.rows[t.stood_at], 1] for t in standing if t.stood_at is not None]))
+        runs = np.split(s, np.flatnonzero(np.diff(s) > QUEUE_GAP * box_h) + 1)
+        queue = max(runs, key=len)
+        return float(queue[-2] if len(queue) >= 3 else queue[-1])
 
     def share_past_stop_line(self, other: _Approach) -> float:
         """Share of ``other``'s track points past this approach's stop line (in the junction)."""
         p = self._su(np.concatenate([other.tr.anchor_px[t.rows] for t in other.tracks]))
         return float(np.mean(p[:, 0] > self._line_s(p[:, 1])))
 
-    def share_in_lanes(self, other: _Approach) -> float:
-        """Share of ``other``'s tracks that were first seen inside this approach's lanes."""
-        p = np.array([other.tr.anchor_px[t.rows[0]] for t in other.tracks])
-        inside = np.zeros(len(p), dtype=bool)
-        for lane in self.lanes:
-            inside |= points_in_polygon(p, lane.polygon)
-        return float(inside.mean())
+    def share_coming_in(self, other: _Approach) -> float:
+        """Share of ``other``'s tracks first seen before this approach's stop line, across its
+        lanes (give or take a lane): the same road, split off by noisy tracks."""
+        first = self._su(np.array([other.tr.anchor_px[t.rows[0]] for t in other.tracks]))
+        u_ref = self._to_ref(first)
+        lo, hi = self.lane_bounds[0][0], self.lane_bounds[-1][1]
+        margin = (hi - lo) / len(self.lane_bounds)
+        before = first[:, 0] <= self._line_s(first[:, 1])
+        return float(np.mean(before & (u_ref >= lo - margin) & (u_ref <= hi + margin)))
 
     def _fit_stop_line(self, bounds: FloatArray) -> None:
         """The stop line through each lane's queue front (see the module docstring)."""
-        standing = [t for t in self.tracks if t.stood_at is not None]
+        standing = self.standing
         front = self._front_points(standing)
         u_ref = self._to_ref(self._su(self.tr.anchor_px[[t.rows[t.stood_at] for t in standing]]))
         lane_of = np.clip(np.searchsorted(bounds, u_ref) - 1, 0, len(bounds) - 2)
         fronts = []
         for lane in range(len(bounds) - 1):
-            s = np.sort(front[lane_of == lane, 0])
-            if len(s):
-                s_front = float(s[-2] if len(s) >= 3 else s[-1])
+            here = lane_of == lane
+            if here.any():
+                s_front = self._front_of(front[here, 0], [t for t, h in zip(standing, here) if h])
                 fronts.append((s_front, self._u_at(float(bounds[lane] + bounds[lane + 1]) / 2, s_front)))
-        f = np.array(fronts)
-        if len(f) >= 2:
-            m, s0 = np.polyfit(f[:, 1], f[:, 0], 1)
-            self.line = (float(s0), float(m))
-        else:
-            self.line = (float(f[0, 0]), 0.0)
+        self.line = (float(np.median([f[0] for f in fronts])), 0.0)
 
     def _counting_s(self, su: list[FloatArray]) -> float:
-        """Free flow: the middle of the stretch where at least ``coverage_share`` of the most
-        tracks seen at one place are seen (past where they are found, before they are lost)."""
-        lo = np.array([p[:, 0].min() for p in su])
-        hi = np.array([p[:, 0].max() for p in su])
-        grid = np.linspace(lo.min(), hi.max(), 400)
-        cover = ((lo[:, None] <= grid[None]) & (hi[:, None] >= grid[None])).sum(axis=0)
-        inside = grid[cover >= self.cfg.coverage_share * cover.max()]
-        return float((inside.min() + inside.max()) / 2)
+        """Free flow: ``counting_at`` of the way along the stretch a vehicle is tracked through
+        (from the median of where the long tracks start to the median of where they end)."""
+        long = [p for p, t in zip(su, self.tracks) if t.length_px >= self.cfg.entry_px] or su
+        start = float(np.median([p[:, 0].min() for p in long]))
+        end = float(np.median([p[:, 0].max() for p in long]))
+        return start + self.cfg.counting_at * (end - start)
 
     # -- the proposal ------------------------------------------------------------------------
     def build(self) -> bool:
@@ -471,18 +481,18 @@ class _Approach:
             self.s_ref = self._counting_s(su)
             reach = [p for p in su if p[:, 0].min() <= self.s_ref <= p[:, 0].max()]
         else:
-            standing_s = self._su(self.tr.anchor_px[[t.rows[t.stood_at] for t in self.tracks
+            standing_s = self._su(self.tr.anchor_px[[t.rows[t.stood_at] for t in self.standing
                                                      if t.stood_at is not None]])[:, 0]
             reach = [p for p in su if p[:, 0].max() >= np.percentile(standing_s, 10)]
         reach = reach if len(reach) >= self.cfg.min_tracks else su
         u_ref = np.array([self._u_ref_of(p) for p in reach])
-        bounds = self._lane_bounds(u_ref, self._lane_width_px())
+        bounds = self._lane_bounds(u_ref, self._lane_width_px(reach))
         if self.line is not None:
             self._fit_stop_line(bounds)
             self.stop_line_from = f"the front of a queue ({self.queued} vehicles stood)"
         else:
             self.line = (self.s_ref, 0.0)
-            self.stop_line_from = "free flow (a counting line mid-view)"
+            self.stop_line_from = "free flow (a counting line two thirds along the tracks)"
         all_s = np.concatenate([p[:, 0] for p in su])
         s_up, s_down = float(np.percentile(all_s, 2)), float(np.percentile(all_s, 98))
         if self.vp_su is not None:  # keep the lanes short of the vanishing point, where they meet
@@ -497,11 +507,14 @@ class _Approach:
             self._make_exits(su)
         return True
 
-    def _lane_width_px(self) -> float:
-        """A lane's width at ``s_ref`` in pixels, from box widths against typical vehicle widths."""
+    def _lane_width_px(self, reach: list[FloatArray]) -> float:
+        """A lane's width at ``s_ref`` in pixels: the boxes' widths where the tracks in ``reach``
+        come nearest to it, against typical vehicle widths (:data:`VEHICLE_WIDTH_M`)."""
         scale = []
         for t in self.tracks:
             p = self._track_su(t)
+            if not any(p is q or (len(p) == len(q) and np.array_equal(p, q)) for q in reach):
+                continue
             i = int(np.argmin(np.abs(p[:, 0] - self.s_ref)))
             cls = int(self.tr.class_id[t.rows[i]])
             if cls in VEHICLE_WIDTH_M:
@@ -510,22 +523,33 @@ class _Approach:
         return self.cfg.lane_width_m * float(np.median(scale))
 
     def _lane_bounds(self, u_ref: FloatArray, lane_w: float) -> FloatArray:
-        """Lane boundaries across the approach at ``s_ref``, sorted: n + 1 values for n lanes."""
+        """Lane boundaries across the approach at ``s_ref``, sorted: n + 1 values for n lanes.
+
+        Where vehicles keep to marked lanes, their ``u_ref`` form tight groups (at most
+        ``LANE_LIKE`` of a lane wide, split where ``lane_gap`` lanes are empty): the lanes are a
+        regular grid through the busiest group, its spacing the median gap between neighbouring
+        groups (over the lanes between them). Every lane from the leftmost to the rightmost
+        vehicle is proposed. Without such groups (two-wheelers spread over an unmarked road),
+        the occupied width is divided into lanes of ``lane_w``.
+        """
         u = np.sort(u_ref)
-        centres: list[float] = []
-        for g in np.split(u, np.flatnonzero(np.diff(u) > self.cfg.lane_gap * lane_w) + 1):
-            lo, hi = (np.percentile(g, 2), np.percentile(g, 98)) if len(g) >= 5 else (g.min(), g.max())
-            n = max(1, round((hi - lo) / lane_w))
-            if n == 1:
-                centres.append(float(np.median(g)))
-            else:
-                step = (hi - lo) / n
-                centres.extend(float(lo + step * (i + 0.5)) for i in range(n))
-        c = np.array(centres)
-        if len(c) == 1:
-            return np.array([c[0] - lane_w / 2, c[0] + lane_w / 2])
-        mids = (c[1:] + c[:-1]) / 2
-        return np.concatenate([[2 * c[0] - mids[0]], mids, [2 * c[-1] - mids[-1]]])
+        groups = np.split(u, np.flatnonzero(np.diff(u) > self.cfg.lane_gap * lane_w) + 1)
+        tight = [g for g in groups if len(g) >= 2 and np.ptp(g) <= LANE_LIKE * lane_w]
+        if tight:
+            centres = np.array([float(np.median(g)) for g in tight])
+            gaps = np.diff(centres)
+            spacing = [gap / max(1, round(gap / lane_w)) for gap in gaps]
+            w = float(np.median(spacing)) if spacing else lane_w
+            origin = centres[int(np.argmax([len(g) for g in tight]))]
+            cells = np.round((u - origin) / w)
+            k = np.arange(cells.min(), cells.max() + 2) - 0.5
+            return origin + k * w
+        lo, hi = (np.percentile(u, 2), np.percentile(u, 98)) if len(u) >= 5 else (u.min(), u.max())
+        n = max(1, round((hi - lo) / lane_w))
+        if n == 1:
+            mid = float(np.median(u))
+            return np.array([mid - lane_w / 2, mid + lane_w / 2])
+        return np.linspace(lo, hi, n + 1)
 
     def _on_line(self, u_ref: float) -> FloatArray:
         """Image point where the boundary ray ``u_ref`` meets the stop line."""
