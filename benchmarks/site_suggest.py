@@ -135,12 +135,18 @@ def main() -> None:
             print(f"   {line}")
         print(f"   {'hand lane':<10} {'stop line px':>12} {'boundary px':>14}")
         stops, bounds = [], []
+        # stop lines proper: of the lanes a signal head controls, where the site reads one (the
+        # Hanoi right-turn slip's line is a counting line where right-turners leave)
+        signalised = {lane for head in hand_site.signal_heads for lane in (head.lanes or [x.id for x in hand_site.lanes])}
         for lane in hand_site.lanes:
             d = stop_line_px(lane, site)
             b = boundary_px(hand_site, lane, site)
-            stops.append(d)
-            bounds.extend(b)
-            print(f"   {lane.id:<10} {d:>12.1f} {', '.join(f'{x:.0f}' for x in b) or '-':>14}")
+            counted = not signalised or lane.id in signalised
+            if counted:
+                stops.append(d)
+                bounds.extend(b)
+            print(f"   {lane.id:<10} {d:>12.1f} {', '.join(f'{x:.0f}' for x in b) or '-':>14}"
+                  f"{'' if counted else '   (no signal head: not a stop line, left out below)'}")
         hand_approaches = sorted({lane.approach for lane in hand_site.lanes})
         summary.append((clip, stops, bounds, len(site.lanes), len(hand_site.lanes),
                         ", ".join(a.name for a in proposal.approaches), ", ".join(hand_approaches),

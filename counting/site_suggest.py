@@ -5,52 +5,58 @@ tracked video) into a :class:`~calibration.site.SiteConfig` for an engineer to c
 correct (``phasewise site draw``). All geometry is in image pixels; no homography is needed
 and none is proposed. The steps:
 
-1. **Approaches.** Every track that moves at least ``min_move_px`` has an entry line (its
-   first ``entry_px`` of travel, before any turn). The lanes of one approach run toward one
-   vanishing point, so approaches are found by RANSAC: the point where two tracks' lines
-   meet, and every track heading along the ray to it (within ``vp_angle_deg``), all toward
-   it (traffic moving away from the camera) or all away from it (traffic coming toward it);
-   the best such point, refitted to its tracks, makes an approach of at least ``min_tracks``
-   tracks; then again on the rest. Parallel lanes (a vanishing point at infinity) are the
-   same case in homogeneous coordinates. An approach is named by its image direction: down
-   the frame southbound, up northbound, right eastbound, left westbound (as in
-   ``calibration/sites/``).
-2. **Coordinates.** Along an approach, ``s`` runs in the travel direction (from the tracks'
-   centre toward or away from the vanishing point) and ``u`` across it. A lane boundary is a
-   ray through the vanishing point, given by where it crosses ``s_ref`` (``u_ref``); every
-   track point maps to its ``u_ref`` along the ray through it.
-3. **Stop line.** Where at least ``min_queued`` of the approach's vehicles stood still
-   (image speed below ``stop_speed`` box heights a second, for ``stop_min_s``), the stop
-   line lies at the front of the standing queue: per lane, the second-most downstream
-   standing vehicle (so one vehicle stopped past the line does not move it), at its box's
-   reach ahead of its anchor (seen from behind, a standing vehicle covers about one box
-   height of road ahead of its rear wheels; seen from the front, the anchor is its front),
-   fitted as one line across the lanes. Vehicles standing there never cross it: creeping
-   in the queue is not counted. Without a queue (free flow) it is a counting line
+1. **Approaches.** Every track that moves at least ``min_move_px`` (while its box is whole in
+   the frame) has a line: its principal axis, over its first ``entry_px`` of travel if it
+   turns. The lanes of one road run toward one vanishing point, so approaches are found by
+   RANSAC: the point where two tracks' lines meet, and every track heading along the ray to
+   it (within ``vp_angle_deg``, more for short tracks), all toward it (traffic moving away
+   from the camera) or all away from it (traffic coming toward it), and not passing it; the
+   best point, refitted to its tracks, makes a group, then again on the rest. Parallel lanes
+   (a vanishing point at infinity) are the same case in homogeneous coordinates. A group
+   needs ``min_tracks`` tracks that together ran ``min_tracks * entry_px``.
+2. **Coordinates.** ``s`` runs along the image axis nearer to the group's travel direction
+   (a level camera sees lines across a road along its view level, and across a road that
+   crosses its view upright) and ``u`` across it; an approach is named by that direction:
+   down the frame southbound, up northbound, right eastbound, left westbound (as in
+   ``calibration/sites/``). A lane boundary is a ray through the vanishing point, given by
+   where it crosses ``s_ref``; every track point maps to its place there along its ray.
+3. **Stop line.** Where at least ``min_queued`` of the group's vehicles stood still (image
+   speed below ``stop_speed`` box heights a second, for ``stop_min_s``), the stop line is at
+   the front of the standing queue: a standing vehicle's front is its box's reach ahead of
+   its anchor (seen from behind, its box top; seen from the front, the anchor itself); per
+   lane, of the runs of vehicles standing at most ``QUEUE_GAP`` box heights apart the
+   longest (not the ones waiting inside the junction), at its second vehicle from the front
+   (one vehicle past the line does not move it); the line runs through the lanes' median
+   front, level, or parallel to the cross traffic seen inside the junction where there is
+   some (the cross street runs along the stop line). Vehicles standing in the queue never
+   reach it: creeping is not counted. Without a queue (free flow) it is a counting line
    ``counting_at`` (two thirds) of the way along the stretch where vehicles are tracked:
    nearer the camera they are larger and further apart, and they are still tracked for a
    while after it, before they leave the frame.
-4. **Lanes.** The ``u_ref`` of the tracks that reach the line (the queue, for a stop line)
-   are split where neighbours lie more than ``lane_gap`` lane widths apart; a group wider
-   than a lane (two-wheelers spread over an unmarked road) is divided into lanes of about
-   ``lane_width_m`` (3.5 m), the pixel scale read from the vehicles' box widths against
-   typical widths per class (:data:`VEHICLE_WIDTH_M`). Lane polygons run between boundary
-   rays from the upstream end of the tracks to the stop line (queue) or to the downstream
-   end of the tracks (free flow), cut to the frame. Lanes are numbered left to right (top to
-   bottom for traffic across the frame), as in the hand-made sites.
-5. **Exits.** Tracks that cross a stop line and go on at least ``min_move_px`` are
-   classified left/through/right (:func:`counting.video_source.heading_turn`); where at
-   least two turns have ``min_exit_tracks`` tracks each, every such turn gets an exit line
-   across the tracks' final heading, placed so three quarters of them reach it. A lane
-   serves the turns its tracks took (through where none crossed).
-6. **Junction traffic.** An approach whose track points lie mostly past the stop line of
-   an approach with a queue (cross and oncoming traffic in the junction box) is left out;
-   those vehicles are what the exits count.
+4. **Lanes.** From the tracks that reach the line (the queue, for a stop line): where
+   vehicles keep to marked lanes, their places at ``s_ref`` form tight groups and the lanes
+   are a regular grid through them; without such groups (two-wheelers spread over an
+   unmarked road), the occupied width is divided into lanes of about ``lane_width_m``
+   (3.5 m), the pixel scale read from the vehicles' box widths against typical widths per
+   class (:data:`VEHICLE_WIDTH_M`). Lane polygons run between boundary rays from the
+   upstream end of the tracks to the stop line (queue) or to the downstream end of the
+   tracks (free flow), cut to the frame, numbered left to right (top to bottom for traffic
+   across the frame), as in the hand-made sites.
+5. **Exits** (approaches with a queue: a junction lies past the stop line). Tracks that cross
+   the stop line and go on at least ``min_move_px`` are classified left/through/right
+   (:func:`counting.video_source.heading_turn`); every turn taken by ``min_exit_tracks``
+   tracks gets an exit line across their final heading, placed so three quarters of them
+   reach it. A lane serves the turns its tracks took (through where none crossed).
+6. **Groups.** Approaches with a queue are built first. A later group going the same way
+   whose tracks mostly start before an approach's stop line and across its lanes is the
+   same road (split off by weaving two-wheelers or a wide fan of lanes) and joins it; one
+   whose track points lie mostly past a stop line is traffic in the junction and is left
+   out (what it shows is the cross street's direction, step 3).
 
 Example::
 
     proposal = suggest_site(Trajectories.load("out/tracks.npz"), camera="hanoi")
-    print("\\n".join(proposal.summary()))
+    print("\n".join(proposal.summary()))
     Path("site.yaml").write_text(site_yaml(proposal, "clip.mp4"))
 """
 
@@ -65,7 +71,6 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from calibration.geometry import points_in_polygon
 from calibration.site import TURNS, ExitConfig, LaneConfig, SiteConfig
 from counting.trajectories import Trajectories
 from counting.video_source import heading_turn
@@ -75,8 +80,10 @@ from vision.classes import BICYCLE, BUS, CAR, MOTORCYCLE, TRUCK
 FloatArray = npt.NDArray[np.float64]
 Segment = tuple[FloatArray, FloatArray]
 
-VEHICLE_WIDTH_M: dict[int, float] = {CAR: 1.8, MOTORCYCLE: 0.8, BICYCLE: 0.6, BUS: 2.5, TRUCK: 2.5}
-"""Typical widths (m), read against box widths for the image scale across the road."""
+VEHICLE_WIDTH_M: dict[int, float] = {CAR: 1.8, MOTORCYCLE: 0.6, BICYCLE: 0.6, BUS: 2.5, TRUCK: 2.5}
+"""Typical box widths (m) per class, read against box widths for the image scale across the
+road. A two-wheeler's box is its rider's back more than its handlebar: 0.55-0.6 m on the
+Hanoi clip (25-28 px where its zebra stripes give 47 px/m), where cars' boxes are their 1.8 m."""
 
 EDGE_PX = 2.0  # a box this close to the frame's bottom or sides is cut by it
 STRAIGHT = 0.1  # a track off its line by at most this share of its length runs straight
@@ -84,6 +91,7 @@ JITTER_PX = 8.0  # anchors wander this much: a short track's heading is uncertai
 LANE_LIKE = 0.6  # a group of tracks at most this many lanes wide keeps to one lane
 SAME_WAY = 0.5  # two groups of tracks whose directions (image axes) agree go the same way
 QUEUE_GAP = 1.5  # box heights: vehicles standing further apart are not one queue
+MAX_TILT_DEG = 20.0  # a stop line leaning more than this off its image axis is not taken from cross traffic
 NEAR_VP = 0.2  # lanes are drawn only where they are at least this share of their width at the line
 
 
@@ -162,6 +170,7 @@ def suggest_site(trajectories: Trajectories, *, camera: str,
                       key=lambda b: (-b.queued, -len(b.tracks)))
     accepted: list[_Approach] = []
     left_out: list[str] = []
+    crossing: dict[int, list[_Approach]] = {}
     for b in builders:
         home = next((a for a in accepted if a.d @ b.d > SAME_WAY and a.share_coming_in(b) >= 0.5), None)
         junction = next((a for a in accepted if a.queued and a.share_past_stop_line(b) >= 0.5), None)
@@ -170,12 +179,15 @@ def suggest_site(trajectories: Trajectories, *, camera: str,
             if both.build():
                 accepted[accepted.index(home)] = both
         elif junction is not None:
+            crossing.setdefault(id(junction), []).append(b)
             left_out.append(f"{len(b.tracks)} tracks heading {b.compass} past the {junction.name} stop line "
                             f"(traffic in the junction)")
         elif b.build():
             accepted.append(b)
         else:
             left_out.append(f"{len(b.tracks)} tracks heading {b.compass}: {b.why_not}")
+    for a in accepted:
+        a.align_with(crossing.get(id(a), []))
     if not accepted:
         raise VideoError(f"no lanes could be proposed from {len(tracks)} moving vehicle tracks: "
                          f"{'; '.join(left_out)}; give more video (--seconds)")
@@ -184,6 +196,8 @@ def suggest_site(trajectories: Trajectories, *, camera: str,
         seen[b.compass] = seen.get(b.compass, 0) + 1
         k = seen[b.compass]
         b.rename(f"{b.compass}bound" + (f"_{k}" if k > 1 else ""), f"{b.compass[0]}b" + (str(k) if k > 1 else ""))
+    for b in accepted:
+        b.exits = _unique_exit_ids(b.exits)
     exits = _unique_exit_ids([e for b in accepted for e in b.exits])
     site = SiteConfig(camera=camera, frame_size=trajectories.frame_size,
                       lanes=[lane for b in accepted for lane in b.lanes], exits=exits)
@@ -355,8 +369,10 @@ class _Approach:
         self.name = f"{self.compass}bound"
         self.standing = [t for t in tracks if t.stood_at is not None]
         self.queued = len(self.standing) if len(self.standing) >= cfg.min_queued else 0
-        self.line = (self._queue_front_s(), 0.0) if self.queued else None
-        self.s_ref = self.line[0] if self.line else 0.0
+        self.front_s = self._queue_front_s() if self.queued else None
+        self.cross_slope = 0.0             # the stop line's ds/du: level unless cross traffic shows otherwise
+        self.line: tuple[float, float] | None = None
+        self.s_ref = 0.0
         self.lanes: list[LaneConfig] = []
         self.exits: list[ExitConfig] = []
         self.stop_line_from = ""
@@ -436,6 +452,29 @@ class _Approach:
         queue = max(runs, key=len)
         return float(queue[-2] if len(queue) >= 3 else queue[-1])
 
+    def align_with(self, crossing: list[_Approach]) -> None:
+        """Turn the stop line parallel to the cross street, whose traffic passes inside the
+        junction (``crossing``): the direction of its tracks nearest the stop line (the nearer
+        half), averaged as orientations. Rebuilds the lanes and exits on it."""
+        heads, dist = [], []
+        for other in crossing:
+            if abs(float(other.d @ self.d)) >= SAME_WAY:
+                continue
+            for t in other.tracks:
+                if t.length_px >= self.cfg.entry_px:
+                    s_mid, u_mid = self._su(t.mid)
+                    heads.append(t.heading)
+                    dist.append(abs(s_mid - float(self._line_s(u_mid))))
+        if len(heads) < self.cfg.min_tracks:
+            return
+        near = np.array(heads)[np.argsort(dist)[: max(self.cfg.min_tracks, len(heads) // 2)]]
+        angle = np.angle(np.exp(2j * np.arctan2(near[:, 1], near[:, 0])).mean()) / 2
+        c = np.array([math.cos(angle), math.sin(angle)])
+        if abs(c @ self.n) < math.cos(math.radians(MAX_TILT_DEG)):
+            return
+        self.cross_slope = float((c @ self.d) / (c @ self.n))
+        self.build()
+
     def share_past_stop_line(self, other: _Approach) -> float:
         """Share of ``other``'s track points past this approach's stop line (in the junction)."""
         p = self._su(np.concatenate([other.tr.anchor_px[t.rows] for t in other.tracks]))
@@ -463,7 +502,8 @@ class _Approach:
             if here.any():
                 s_front = self._front_of(front[here, 0], [t for t, h in zip(standing, here) if h])
                 fronts.append((s_front, self._u_at(float(bounds[lane] + bounds[lane + 1]) / 2, s_front)))
-        self.line = (float(np.median([f[0] for f in fronts])), 0.0)
+        m = self.cross_slope
+        self.line = (float(np.median([s_front - m * u for s_front, u in fronts])), m)
 
     def _counting_s(self, su: list[FloatArray]) -> float:
         """Free flow: ``counting_at`` of the way along the stretch a vehicle is tracked through
@@ -477,19 +517,24 @@ class _Approach:
     def build(self) -> bool:
         """Lanes (and exits) of this approach; False with ``why_not`` set if none fits the frame."""
         su = [self._track_su(t) for t in self.tracks]
-        if self.line is None:
+        self.lanes, self.exits = [], []
+        pairs = list(zip(self.tracks, su))
+        if self.front_s is None:
             self.s_ref = self._counting_s(su)
-            reach = [p for p in su if p[:, 0].min() <= self.s_ref <= p[:, 0].max()]
-        else:
+            reach = [(t, p) for t, p in pairs if p[:, 0].min() <= self.s_ref <= p[:, 0].max()]
+        else:  # the tracks that reached the queue
+            self.s_ref = self.front_s
+            self.line = (self.front_s, 0.0)
             standing_s = self._su(self.tr.anchor_px[[t.rows[t.stood_at] for t in self.standing
                                                      if t.stood_at is not None]])[:, 0]
-            reach = [p for p in su if p[:, 0].max() >= np.percentile(standing_s, 10)]
-        reach = reach if len(reach) >= self.cfg.min_tracks else su
-        u_ref = np.array([self._u_ref_of(p) for p in reach])
+            reach = [(t, p) for t, p in pairs if p[:, 0].max() >= np.percentile(standing_s, 10)]
+        reach = reach if len(reach) >= self.cfg.min_tracks else pairs
+        u_ref = np.array([self._u_ref_of(p) for _, p in reach])
         bounds = self._lane_bounds(u_ref, self._lane_width_px(reach))
-        if self.line is not None:
+        if self.front_s is not None:
             self._fit_stop_line(bounds)
-            self.stop_line_from = f"the front of a queue ({self.queued} vehicles stood)"
+            self.stop_line_from = (f"the front of a queue ({self.queued} vehicles stood)"
+                                   + (", along the cross traffic" if self.cross_slope else ""))
         else:
             self.line = (self.s_ref, 0.0)
             self.stop_line_from = "free flow (a counting line two thirds along the tracks)"
@@ -507,14 +552,11 @@ class _Approach:
             self._make_exits(su)
         return True
 
-    def _lane_width_px(self, reach: list[FloatArray]) -> float:
-        """A lane's width at ``s_ref`` in pixels: the boxes' widths where the tracks in ``reach``
-        come nearest to it, against typical vehicle widths (:data:`VEHICLE_WIDTH_M`)."""
+    def _lane_width_px(self, reach: list[tuple[_Track, FloatArray]]) -> float:
+        """A lane's width at ``s_ref`` in pixels: the boxes' widths where the tracks (with their
+        points in ``s, u``) come nearest to it, against :data:`VEHICLE_WIDTH_M`."""
         scale = []
-        for t in self.tracks:
-            p = self._track_su(t)
-            if not any(p is q or (len(p) == len(q) and np.array_equal(p, q)) for q in reach):
-                continue
+        for t, p in reach:
             i = int(np.argmin(np.abs(p[:, 0] - self.s_ref)))
             cls = int(self.tr.class_id[t.rows[i]])
             if cls in VEHICLE_WIDTH_M:
@@ -614,8 +656,6 @@ class _Approach:
             ahead = self.lanes[lane].direction if lane is not None else tuple(self.d)
             by_turn.setdefault(heading_turn(ahead, after[-1] - after[0]), []).append((after, lane))
         turns = {turn: paths for turn, paths in by_turn.items() if len(paths) >= self.cfg.min_exit_tracks}
-        if len(turns) < 2:
-            return
         w, h = self.tr.frame_size
         served: dict[int, set[str]] = {}
         for turn, paths in turns.items():
@@ -647,9 +687,13 @@ class _Approach:
 
 
 def _unique_exit_ids(exits: list[ExitConfig]) -> list[ExitConfig]:
+    """Exits named by where they lead (``north``); where two lead the same way, by their turn
+    too (``north_left``), and numbered if that repeats."""
+    ids = [e.id for e in exits]
+    named = [e if ids.count(e.id) == 1 else e.model_copy(update={"id": f"{e.id}_{e.movement}"}) for e in exits]
     seen: dict[str, int] = {}
     out = []
-    for e in exits:
+    for e in named:
         seen[e.id] = seen.get(e.id, 0) + 1
         out.append(e if seen[e.id] == 1 else e.model_copy(update={"id": f"{e.id}_{seen[e.id]}"}))
     return out
@@ -739,4 +783,4 @@ def site_yaml(proposal: SiteProposal, source: str) -> str:
     return "\n".join(header) + "\n" + yaml.dump(raw, Dumper=_FlowDumper, sort_keys=False, width=120)
 
 
-__all__ = ["ApproachProposal", "SiteProposal", "SuggestSettings", "VEHICLE_WIDTH_M", "site_yaml", "suggest_site"]
+__all__ = ["VEHICLE_WIDTH_M", "ApproachProposal", "SiteProposal", "SuggestSettings", "site_yaml", "suggest_site"]
