@@ -107,6 +107,17 @@ def boundary_px(hand_site: SiteConfig, hand: LaneConfig, proposed: SiteConfig) -
     return [min(abs(pos - f) for f in found) if found else float("nan") for pos in shared]
 
 
+def lanes_by_approach(site: SiteConfig) -> str:
+    """``northbound 3, westbound 1``: lanes per approach."""
+    names = [lane.approach for lane in site.lanes]
+    return ", ".join(f"{name} {names.count(name)}" for name in dict.fromkeys(names))
+
+
+def exits_of(site: SiteConfig) -> str:
+    """``north (through), east (right)``, or ``-``."""
+    return ", ".join(f"{e.id} ({e.movement})" for e in site.exits) or "-"
+
+
 def _median_max(values: np.ndarray) -> str:
     """``median (max)`` of the finite values, with how many are missing."""
     ok = values[np.isfinite(values)]
@@ -147,18 +158,15 @@ def main() -> None:
                 bounds.extend(b)
             print(f"   {lane.id:<10} {d:>12.1f} {', '.join(f'{x:.0f}' for x in b) or '-':>14}"
                   f"{'' if counted else '   (no signal head: not a stop line, left out below)'}")
-        hand_approaches = sorted({lane.approach for lane in hand_site.lanes})
-        summary.append((clip, stops, bounds, len(site.lanes), len(hand_site.lanes),
-                        ", ".join(a.name for a in proposal.approaches), ", ".join(hand_approaches),
-                        len(site.exits), len(hand_site.exits)))
+        summary.append((clip, stops, bounds, lanes_by_approach(site), lanes_by_approach(hand_site),
+                        exits_of(site), exits_of(hand_site)))
         print()
-    print("| clip | stop line px, median (max) | lane boundary px, median (max) | lanes proposed / hand-made "
-          "| approaches proposed / hand-made | exits proposed / hand-made |")
-    print("|---|---|---|---|---|---|")
-    for clip, stops, bounds, n_lanes, n_hand, apps, hand_apps, n_exits, n_hand_exits in summary:
-        s, b = np.abs(stops), np.abs(bounds)
-        print(f"| {clip} | {_median_max(s)} | {_median_max(b)} | {n_lanes} / {n_hand} | {apps} / {hand_apps} | "
-              f"{n_exits} / {n_hand_exits} |")
+    print("| clip | stop line px, median (max) | lane boundary px, median (max) | lanes proposed | lanes hand-made "
+          "| exits proposed | exits hand-made |")
+    print("|---|---|---|---|---|---|---|")
+    for clip, stops, bounds, lanes, hand_lanes, exits, hand_exits in summary:
+        print(f"| {clip} | {_median_max(np.abs(stops))} | {_median_max(np.abs(bounds))} | {lanes} | {hand_lanes} | "
+              f"{exits} | {hand_exits} |")
 
 
 if __name__ == "__main__":

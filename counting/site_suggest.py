@@ -138,7 +138,8 @@ class SiteProposal:
 
     def summary(self) -> list[str]:
         """One line per approach, then one per group left out."""
-        lines = [f"{a.name}: {len(a.lanes)} lanes ({', '.join(a.lanes)}), stop line from {a.stop_line_from}, "
+        lines = [f"{a.name}: {len(a.lanes)} lane{'s' * (len(a.lanes) != 1)} ({', '.join(a.lanes)}), "
+                 f"stop line from {a.stop_line_from}, "
                  f"{a.tracks} tracks" + (f", exits {', '.join(a.exits)}" if a.exits else "")
                  for a in self.approaches]
         return lines + [f"left out: {why}" for why in self.left_out]

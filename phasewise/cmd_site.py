@@ -91,7 +91,8 @@ def suggest(
     write_text_atomic(out, site_yaml(proposal, video.name), "--out")
     for line in proposal.summary():
         typer.echo(line)
-    typer.echo(f"wrote {out}: {len(proposal.site.lanes)} lanes, {len(proposal.site.exits)} exits from "
+    lanes, exits = len(proposal.site.lanes), len(proposal.site.exits)
+    typer.echo(f"wrote {out}: {lanes} lane{'s' * (lanes != 1)}, {exits} exit{'s' * (exits != 1)} from "
                f"{proposal.tracks_used} vehicle tracks in {trajectories.video_s:.0f} s of video; check it with "
                f"phasewise site draw {out} --frame {video}")
 
