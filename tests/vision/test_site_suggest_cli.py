@@ -34,6 +34,8 @@ def runs(shared_data, tmp_path_factory):
         writer.write(np.full((240, 320, 3), 90, np.uint8))
     writer.release()
     (tmp / "binary.mp4").write_bytes(bytes(range(256)) * 8)
+    (tmp / "c.yaml").write_text("earlier: kept\n")      # a failed run leaves an earlier file as it was
+    (tmp / "folder.yaml").mkdir()
     site = tmp / "site.yaml"
     lines = [
         ["site", "suggest", str(HANOI), "--seconds", "20", "--out", str(site), "--quiet"],
@@ -45,6 +47,7 @@ def runs(shared_data, tmp_path_factory):
         ["site", "suggest", str(HANOI), "--out", str(tmp / "d.txt")],
         ["site", "suggest", str(HANOI), "--seconds", "0", "--out", str(tmp / "e.yaml")],
         ["site", "suggest", str(HANOI), "--imgsz", "33", "--out", str(tmp / "f.yaml")],
+        ["site", "suggest", str(HANOI), "--out", str(tmp / "folder.yaml")],
     ]
     results = run_batch([(line, b"") for line in lines], cwd=ROOT, per_command_s=120)
     return tmp, results
@@ -89,9 +92,11 @@ def test_the_proposal_is_a_site_file_draw_and_replay_accept(runs):
     (6, 2, "give a .yaml file name"),
     (7, 2, "'--seconds'"),
     (8, 2, "not a multiple of 32"),
+    (9, 2, "is a folder"),
 ])
 def test_bad_input_is_one_line(runs, index, code, message):
-    _, results = runs
+    tmp, results = runs
+    assert (tmp / "c.yaml").read_text() == "earlier: kept\n"
     r = results[index]
     assert r.returncode == code, (r.stdout, r.stderr)
     assert message in r.stderr, r.stderr
