@@ -179,6 +179,10 @@ def suggest_site(trajectories: Trajectories, *, camera: str,
             both = _Approach(trajectories, home.tracks + b.tracks, home.vp, home.sign, cfg)
             if both.build():
                 accepted[accepted.index(home)] = both
+                crossing[id(both)] = crossing.pop(id(home), [])
+            else:
+                left_out.append(f"{len(b.tracks)} tracks heading {b.compass} along the {home.name} lanes: "
+                                f"{both.why_not} with them")
         elif junction is not None:
             crossing.setdefault(id(junction), []).append(b)
             left_out.append(f"{len(b.tracks)} tracks heading {b.compass} past the {junction.name} stop line "
@@ -474,7 +478,9 @@ class _Approach:
         if abs(c @ self.n) < math.cos(math.radians(MAX_TILT_DEG)):
             return
         self.cross_slope = float((c @ self.d) / (c @ self.n))
-        self.build()
+        if not self.build():  # no lane fits the frame on the tilted line: keep the level one
+            self.cross_slope = 0.0
+            self.build()
 
     def share_past_stop_line(self, other: _Approach) -> float:
         """Share of ``other``'s track points past this approach's stop line (in the junction)."""
@@ -622,18 +628,20 @@ class _Approach:
             centre = (a + b) / 2
             s_mid = float(self._line_s(centre))
             ahead = self._xy(s_mid + 1.0, self._u_at(centre, s_mid + 1.0)) - self._xy(s_mid, self._u_at(centre, s_mid))
-            found.append((stop, poly, ahead / np.linalg.norm(ahead), (a, b)))
+            ahead = ahead / np.linalg.norm(ahead)
+            try:
+                lane = LaneConfig(id="lane", approach=self.name, movements=("through",),
+                                  polygon=[(float(x), float(y)) for x, y in poly],
+                                  stop_line=(tuple(stop[0]), tuple(stop[1])),  # type: ignore[arg-type]
+                                  direction=(round(float(ahead[0]), 2), round(float(ahead[1]), 2)))
+            except ValueError:  # cut by the frame into a sliver (a corner, a ray along the line)
+                continue
+            found.append((lane, (a, b)))
         axis = 0 if abs(self.d[1]) >= abs(self.d[0]) else 1  # left to right, or top to bottom
-        found.sort(key=lambda f: float(f[0][0][axis] + f[0][1][axis]))
+        found.sort(key=lambda f: sum(p[axis] for p in f[0].stop_line))
         prefix = self.compass[0] + "b"
-        self.lane_bounds = [f[3] for f in found]
-        self.lanes = [
-            LaneConfig(id=f"{prefix}_{j + 1}", approach=self.name, movements=("through",),
-                       polygon=[(float(x), float(y)) for x, y in poly],
-                       stop_line=((float(stop[0][0]), float(stop[0][1])), (float(stop[1][0]), float(stop[1][1]))),
-                       direction=(round(float(ahead[0]), 2), round(float(ahead[1]), 2)))
-            for j, (stop, poly, ahead, _) in enumerate(found)
-        ]
+        self.lane_bounds = [f[1] for f in found]
+        self.lanes = [lane.model_copy(update={"id": f"{prefix}_{j + 1}"}) for j, (lane, _) in enumerate(found)]
 
     def _lane_of(self, u_ref: float) -> int | None:
         for j, (a, b) in enumerate(self.lane_bounds):
