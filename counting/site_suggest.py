@@ -5,15 +5,16 @@ tracked video) into a :class:`~calibration.site.SiteConfig` for an engineer to c
 correct (``phasewise site draw``). All geometry is in image pixels; no homography is needed
 and none is proposed. The steps:
 
-1. **Approaches.** Every track that moves at least ``min_move_px`` (while its box is whole in
-   the frame) has a line: its principal axis, over its first ``entry_px`` of travel if it
-   turns. The lanes of one road run toward one vanishing point, so approaches are found by
-   RANSAC: the point where two tracks' lines meet, and every track heading along the ray to
-   it (within ``vp_angle_deg``, more for short tracks), all toward it (traffic moving away
-   from the camera) or all away from it (traffic coming toward it), and not passing it; the
-   best point, refitted to its tracks, makes a group, then again on the rest. Parallel lanes
-   (a vanishing point at infinity) are the same case in homogeneous coordinates. A group
-   needs ``min_tracks`` tracks that together ran ``min_tracks * entry_px``.
+1. **Approaches** (:mod:`counting.track_lines`). Every track that moves at least
+   ``min_move_px`` (while its box is whole in the frame) has a line: its principal axis, over
+   its first ``entry_px`` of travel if it turns. The lanes of one road run toward one
+   vanishing point, so approaches are found by RANSAC: the point where two tracks' lines
+   meet, and every track heading along the ray to it (within ``vp_angle_deg``, more for short
+   tracks), all toward it (traffic moving away from the camera) or all away from it (traffic
+   coming toward it), and not passing it; the best point, refitted to its tracks, makes a
+   group, then again on the rest. Parallel lanes (a vanishing point at infinity) are the same
+   case in homogeneous coordinates. A group needs ``min_tracks`` tracks that together ran
+   ``min_tracks * entry_px``.
 2. **Coordinates.** ``s`` runs along the image axis nearer to the group's travel direction
    (a level camera sees lines across a road along its view level, and across a road that
    crosses its view upright) and ``u`` across it; an approach is named by that direction:
@@ -65,29 +66,25 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import yaml
 
-from calibration.site import TURNS, ExitConfig, LaneConfig, SiteConfig
+from calibration.geometry import clip_polygon, clip_segment
+from calibration.site import TURNS, ExitConfig, LaneConfig, SiteConfig, dump_site
+from counting.track_lines import TrackLine, group_by_vanishing_point, toward, track_lines
 from counting.trajectories import Trajectories
 from counting.video_source import heading_turn
 from phasewise_errors import VideoError
 from vision.classes import BICYCLE, BUS, CAR, MOTORCYCLE, TRUCK
 
 FloatArray = npt.NDArray[np.float64]
-Segment = tuple[FloatArray, FloatArray]
 
 VEHICLE_WIDTH_M: dict[int, float] = {CAR: 1.8, MOTORCYCLE: 0.6, BICYCLE: 0.6, BUS: 2.5, TRUCK: 2.5}
 """Typical box widths (m) per class, read against box widths for the image scale across the
 road. A two-wheeler's box is its rider's back more than its handlebar: 0.55-0.6 m on the
 Hanoi clip (25-28 px where its zebra stripes give 47 px/m), where cars' boxes are their 1.8 m."""
 
-EDGE_PX = 2.0  # a box this close to the frame's bottom or sides is cut by it
-STRAIGHT = 0.1  # a track off its line by at most this share of its length runs straight
-JITTER_PX = 8.0  # anchors wander this much: a short track's heading is uncertain by atan(JITTER_PX / length)
 LANE_LIKE = 0.6  # a group of tracks at most this many lanes wide keeps to one lane
 SAME_WAY = 0.5  # two groups of tracks whose directions (image axes) agree go the same way
 QUEUE_GAP = 1.5  # box heights: vehicles standing further apart are not one queue
@@ -145,23 +142,15 @@ class SiteProposal:
         return lines + [f"left out: {why}" for why in self.left_out]
 
 
-@dataclass
-class _Track:
-    rows: npt.NDArray[np.int64]
-    heading: FloatArray                # unit direction of the entry line
-    line: FloatArray                   # the entry line, homogeneous, unit normal
-    mid: FloatArray                    # middle of the entry line
-    ends: FloatArray                   # first and last point of the line's stretch, (2, 2)
-    length_px: float                   # how far it moved
-    stood_at: int | None               # index into rows: the most downstream standing point
-
-
 def suggest_site(trajectories: Trajectories, *, camera: str,
                  settings: SuggestSettings = SuggestSettings()) -> SiteProposal:
     """A site proposed from ``trajectories``; VideoError when they are too few to propose one."""
     cfg = settings
-    tracks = _moving_tracks(trajectories, cfg)
-    clusters = _approach_clusters(tracks, cfg, np.random.default_rng(cfg.seed))
+    tracks = track_lines(trajectories, min_move_px=cfg.min_move_px, entry_px=cfg.entry_px, stop_speed=cfg.stop_speed,
+                         stop_min_s=cfg.stop_min_s)
+    clusters = group_by_vanishing_point(tracks, angle_deg=cfg.vp_angle_deg, samples=cfg.vp_samples,
+                                        min_tracks=cfg.min_tracks, entry_px=cfg.entry_px,
+                                        rng=np.random.default_rng(cfg.seed))
     if not clusters:
         raise VideoError(f"too few moving vehicles to propose a site: {len(tracks)} tracks moved "
                          f"{cfg.min_move_px:g} px or more in {trajectories.video_s:.0f} s of video, and an "
@@ -213,132 +202,6 @@ def suggest_site(trajectories: Trajectories, *, camera: str,
                         trajectories.video_s)
 
 
-def _moving_tracks(tr: Trajectories, cfg: SuggestSettings) -> list[_Track]:
-    """Tracks that moved ``min_move_px`` while whole in the frame, with their line and where they stood.
-
-    Points whose box touches the bottom or a side of the frame are dropped: the box is cut
-    there, so its anchor slides along the edge instead of following the vehicle. A track's
-    line is its principal axis: over the whole track if it runs straight (off it by at most
-    ``STRAIGHT`` of its length), else over its first ``entry_px`` of travel (before a turn).
-    """
-    w, h = tr.frame_size
-    half_w = tr.size_px[:, 0] / 2
-    whole = ((tr.anchor_px[:, 1] < h - EDGE_PX) & (tr.anchor_px[:, 0] - half_w > EDGE_PX)
-             & (tr.anchor_px[:, 0] + half_w < w - EDGE_PX))
-    out = []
-    for _, rows in tr.tracks(min_points=3):
-        rows = rows[whole[rows]]
-        if len(rows) < 3:
-            continue
-        a = tr.anchor_px[rows]
-        dist = np.hypot(*(a - a[0]).T)
-        if dist.max() < cfg.min_move_px:
-            continue
-        end = len(a) - 1
-        line = _principal_line(a)
-        if line[2] > STRAIGHT * dist.max():
-            end = int(np.argmax(dist >= cfg.entry_px)) if dist.max() >= cfg.entry_px else int(np.argmax(dist))
-            line = _principal_line(a[: end + 1])
-        axis, centre, _ = line
-        heading = axis if axis @ (a[end] - a[0]) > 0 else -axis
-        normal = np.array([-heading[1], heading[0]])
-        ends = centre + np.outer((a[[0, end]] - centre) @ heading, heading)
-        out.append(_Track(rows, heading, np.array([normal[0], normal[1], -normal @ centre]), centre, ends,
-                          float(dist.max()), _standing_point(tr, rows, cfg)))
-    return out
-
-
-def _principal_line(points: FloatArray) -> tuple[FloatArray, FloatArray, float]:
-    """(unit axis, centre, largest distance of a point from the line) of ``points``."""
-    centre = points.mean(axis=0)
-    axis = np.linalg.svd(points - centre)[2][0]
-    off = np.abs((points - centre) @ np.array([-axis[1], axis[0]]))
-    return axis, centre, float(off.max())
-
-
-def _standing_point(tr: Trajectories, rows: npt.NDArray[np.int64], cfg: SuggestSettings) -> int | None:
-    """Index (into ``rows``) of the most downstream point where the track stood (its image speed
-    over the next second below ``stop_speed`` box heights a second), if it stood ``stop_min_s``."""
-    t, a, box_h = tr.t_s[rows], tr.anchor_px[rows], tr.size_px[rows, 1]
-    ahead = np.searchsorted(t, t + 1.0)
-    i = np.flatnonzero(ahead < len(rows))
-    if not len(i):
-        return None
-    j = ahead[i]
-    speed = np.hypot(*(a[j] - a[i]).T) / np.maximum(t[j] - t[i], 1e-6)
-    standing = i[speed < cfg.stop_speed * box_h[i]]
-    if not len(standing) or len(standing) * float(np.median(np.diff(t))) < cfg.stop_min_s:
-        return None
-    # most downstream along the track's own travel from its first point
-    travel = (a[standing] - a[0]) @ (a[-1] - a[0])
-    return int(standing[np.argmax(travel)])
-
-
-def _approach_clusters(tracks: list[_Track], cfg: SuggestSettings,
-                       rng: np.random.Generator) -> list[tuple[list[_Track], FloatArray, int]]:
-    """Tracks grouped by the vanishing point their lines share (RANSAC over pairs of tracks):
-    ``(tracks, vp, sign)`` with ``vp`` homogeneous and ``sign`` +1 toward it, -1 away."""
-    lines = np.array([t.line for t in tracks]).reshape(-1, 3)
-    ends = np.array([t.ends for t in tracks]).reshape(-1, 2, 2)
-    heads = np.array([t.heading for t in tracks]).reshape(-1, 2)
-    lengths = np.array([t.length_px for t in tracks])
-    cos_tol = np.cos(np.radians(cfg.vp_angle_deg) + np.arctan(JITTER_PX / np.maximum(lengths, 1.0)))
-    left = np.ones(len(tracks), dtype=bool)
-    clusters = []
-    while left.sum() >= cfg.min_tracks:
-        idx = np.flatnonzero(left)
-        best_n, best_vp, best_sign = 0, np.zeros(3), 1
-        for i, j in rng.integers(0, len(idx), size=(cfg.vp_samples, 2)):
-            if i == j:
-                continue
-            vp = np.cross(lines[idx[i]], lines[idx[j]])
-            inliers, sign = _vp_inliers(vp, ends[idx], heads[idx], cos_tol[idx])
-            if inliers.sum() > best_n:
-                best_n, best_vp, best_sign = int(inliers.sum()), vp, sign
-        if best_n < cfg.min_tracks:
-            break
-        inliers, _ = _vp_inliers(best_vp, ends[idx], heads[idx], cos_tol[idx], best_sign)
-        vp = _fit_vp(lines[idx[inliers]], lengths[idx[inliers]])
-        refit, _ = _vp_inliers(vp, ends[idx], heads[idx], cos_tol[idx], best_sign)
-        if refit.sum() >= inliers.sum():
-            inliers, best_vp = refit, vp
-        left[idx[inliers]] = False
-        if lengths[idx[inliers]].sum() >= cfg.min_tracks * cfg.entry_px:  # else slow jitter far away
-            clusters.append((list(idx[inliers]), best_vp, best_sign))
-    return [([tracks[k] for k in members], vp, sign) for members, vp, sign in clusters]
-
-
-def _toward(vp: FloatArray, points: FloatArray) -> FloatArray:
-    """Unit image directions from ``points`` toward the homogeneous point ``vp``."""
-    if abs(vp[2]) <= 1e-9 * np.hypot(vp[0], vp[1]):
-        d = np.broadcast_to(vp[:2], points.shape).astype(float)
-    else:
-        d = vp[:2] / vp[2] - points
-    return d / np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-9)
-
-
-def _vp_inliers(vp: FloatArray, ends: FloatArray, heads: FloatArray, cos_tol: FloatArray,
-                sign: int | None = None) -> tuple[npt.NDArray[np.bool_], int]:
-    """Tracks heading along the ray to ``vp`` (within their angle, seen from their middle), all
-    toward it or all away, and not passing it (crossing traffic in a junction passes any point
-    inside it)."""
-    if not np.isfinite(vp).all() or np.abs(vp).max() < 1e-12:
-        return np.zeros(len(ends), dtype=bool), 1
-    c = np.einsum("ij,ij->i", _toward(vp, ends.mean(axis=1)), heads)
-    if abs(vp[2]) > 1e-9 * np.hypot(vp[0], vp[1]):
-        ahead = np.einsum("ikj,ij->ik", vp[:2] / vp[2] - ends, heads)
-        c = np.where((ahead[:, 0] > 0) == (ahead[:, 1] > 0), c, 0.0)
-    if sign is None:
-        sign = 1 if (c >= cos_tol).sum() >= (c <= -cos_tol).sum() else -1
-    return sign * c >= cos_tol, sign
-
-
-def _fit_vp(lines: FloatArray, weights: FloatArray) -> FloatArray:
-    """The homogeneous point nearest to all ``lines`` (unit normals), each weighted (by how far
-    its track ran: a long track's line is the surer); at infinity if they are parallel."""
-    return np.linalg.svd(lines * weights[:, None])[2][-1]
-
-
 def _compass(d: npt.ArrayLike) -> str:
     """Image direction as a compass word: up the frame is north, right is east."""
     x, y = np.asarray(d, dtype=float)
@@ -354,11 +217,11 @@ class _Approach:
     the stop line is ``s = s0 + m * u``.
     """
 
-    def __init__(self, tr: Trajectories, tracks: list[_Track], vp: FloatArray, sign: int,
+    def __init__(self, tr: Trajectories, tracks: list[TrackLine], vp: FloatArray, sign: int,
                  cfg: SuggestSettings) -> None:
         self.tr, self.tracks, self.cfg, self.vp, self.sign = tr, tracks, cfg, vp, sign
         # the travel direction: the median of the tracks' rays from (or to) the vanishing point
-        rays = sign * _toward(vp, np.array([t.mid for t in tracks]))
+        rays = sign * toward(vp, np.array([t.mid for t in tracks]))
         mean = rays.sum(axis=0) / np.linalg.norm(rays.sum(axis=0))
         across = np.array([-mean[1], mean[0]])
         turn = float(np.median(np.arctan2(rays @ across, rays @ mean)))
@@ -391,7 +254,7 @@ class _Approach:
     def _xy(self, s: float, u: float) -> FloatArray:
         return s * self.d + u * self.n
 
-    def _track_su(self, t: _Track) -> FloatArray:
+    def _track_su(self, t: TrackLine) -> FloatArray:
         return self._su(self.tr.anchor_px[t.rows])
 
     def _width_at(self, s: FloatArray | float) -> FloatArray:
@@ -432,7 +295,7 @@ class _Approach:
         return self.line[0] + self.line[1] * np.asarray(u, dtype=float)
 
     # -- stop line ---------------------------------------------------------------------------
-    def _front_points(self, tracks: list[_Track]) -> FloatArray:
+    def _front_points(self, tracks: list[TrackLine]) -> FloatArray:
         """(s, u) of each standing vehicle's front: its anchor plus its box's reach along ``d``."""
         rows = np.array([t.rows[t.stood_at] for t in tracks if t.stood_at is not None])
         su = self._su(self.tr.anchor_px[rows])
@@ -445,7 +308,7 @@ class _Approach:
     def _queue_front_s(self) -> float:
         return self._front_of(self._front_points(self.standing)[:, 0], self.standing)
 
-    def _front_of(self, front_s: FloatArray, standing: list[_Track]) -> float:
+    def _front_of(self, front_s: FloatArray, standing: list[TrackLine]) -> float:
         """The front of the queue among standing vehicles' fronts ``front_s``: of the runs of
         vehicles standing at most ``QUEUE_GAP`` box heights apart, the longest (vehicles that
         waited further on, inside the junction, are not the queue), at its second vehicle from
@@ -559,7 +422,7 @@ class _Approach:
             self._make_exits(su)
         return True
 
-    def _lane_width_px(self, reach: list[tuple[_Track, FloatArray]]) -> float:
+    def _lane_width_px(self, reach: list[tuple[TrackLine, FloatArray]]) -> float:
         """A lane's width at ``s_ref`` in pixels: the boxes' widths where the tracks (with their
         points in ``s, u``) come nearest to it, against :data:`VEHICLE_WIDTH_M`."""
         scale = []
@@ -613,7 +476,7 @@ class _Approach:
         w, h = self.tr.frame_size
         found = []
         for a, b in itertools.pairwise(bounds):
-            stop = _clip_segment(self._on_line(a), self._on_line(b), w, h)
+            stop = clip_segment(self._on_line(a), self._on_line(b), w, h)
             if stop is None:
                 continue
             stop = (np.round(stop[0]), np.round(stop[1]))
@@ -622,7 +485,7 @@ class _Approach:
             else:
                 down = [self._xy(s_down, self._u_at(a, s_down)), self._xy(s_down, self._u_at(b, s_down))]
             up = [self._xy(s_up, self._u_at(b, s_up)), self._xy(s_up, self._u_at(a, s_up))]
-            poly = _clip_polygon(np.array(down + up), w, h)
+            poly = clip_polygon(np.array(down + up), w, h)
             if len(poly) < 3:
                 continue
             centre = (a + b) / 2
@@ -681,7 +544,7 @@ class _Approach:
             q = float(np.percentile([after[-1] @ g for after, _ in paths], 25))
             lateral = [float(after[int(np.argmin(np.abs(after @ g - q)))] @ across) for after, _ in paths]
             margin = self.cfg.min_move_px / 2
-            seg = _clip_segment(q * g + (min(lateral) - margin) * across, q * g + (max(lateral) + margin) * across, w, h)
+            seg = clip_segment(q * g + (min(lateral) - margin) * across, q * g + (max(lateral) + margin) * across, w, h)
             if seg is not None:
                 self.exits.append(ExitConfig(id=_compass(g), movement=turn,  # type: ignore[arg-type]
                                              line=(tuple(np.round(seg[0])), tuple(np.round(seg[1])))))
@@ -708,88 +571,15 @@ def _unique_exit_ids(exits: list[ExitConfig]) -> list[ExitConfig]:
     return out
 
 
-def _clip_segment(p0: FloatArray, p1: FloatArray, w: int, h: int) -> Segment | None:
-    """Segment p0-p1 cut to the frame [0, w] x [0, h] (Liang-Barsky); None if outside or shorter than 4 px."""
-    d = p1 - p0
-    t0, t1 = 0.0, 1.0
-    for p, q in ((-d[0], p0[0]), (d[0], w - p0[0]), (-d[1], p0[1]), (d[1], h - p0[1])):
-        if abs(p) < 1e-12:
-            if q < 0:
-                return None
-            continue
-        if p < 0:
-            t0 = max(t0, q / p)
-        else:
-            t1 = min(t1, q / p)
-    if t1 <= t0 or np.linalg.norm(d) * (t1 - t0) < 4.0:
-        return None
-    return p0 + t0 * d, p0 + t1 * d
-
-
-def _clip_polygon(poly: FloatArray, w: int, h: int) -> FloatArray:
-    """A convex polygon cut to the frame (Sutherland-Hodgman), in whole pixels."""
-    pts = [np.asarray(p, dtype=float) for p in poly]
-    for axis, bound, below in ((0, 0.0, False), (0, float(w), True), (1, 0.0, False), (1, float(h), True)):
-        out: list[FloatArray] = []
-        for i, cur in enumerate(pts):
-            prev = pts[i - 1]
-            cur_in = cur[axis] <= bound if below else cur[axis] >= bound
-            prev_in = prev[axis] <= bound if below else prev[axis] >= bound
-            if cur_in != prev_in:
-                out.append(prev + (bound - prev[axis]) / (cur[axis] - prev[axis]) * (cur - prev))
-            if cur_in:
-                out.append(cur)
-        pts = out
-        if not pts:
-            return np.zeros((0, 2))
-    rounded: list[tuple[float, float]] = []
-    for p in pts:
-        q = (float(round(p[0])), float(round(p[1])))
-        if q not in rounded:
-            rounded.append(q)
-    return np.array(rounded).reshape(-1, 2)
-
-
-class _FlowDumper(yaml.SafeDumper):
-    """Points and lists of points in flow style: ``[30, 293]``, ``[[30, 293], [193, 305]]``."""
-
-
-def _flow_lists(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    scalars = all(not isinstance(v, (list, dict)) for v in data)
-    points = all(isinstance(v, list) and all(not isinstance(x, (list, dict)) for x in v) for v in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=bool(data) and (scalars or points))
-
-
-_FlowDumper.add_representer(list, _flow_lists)
-
-
-def _whole(v: Any) -> Any:
-    """Floats that are whole numbers as ints, inside lists and dicts."""
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, list):
-        return [_whole(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _whole(x) for k, x in v.items()}
-    return v
-
-
 def site_yaml(proposal: SiteProposal, source: str) -> str:
-    """The proposed site as a site file (the schema of ``calibration.site``) with a header
-    saying how it was found and what to check."""
-    site = proposal.site
-    raw = _whole(site.model_dump(mode="json", exclude_none=True))
-    raw = {k: v for k, v in raw.items() if k in ("camera", "frame_size", "lanes", "exits") and v != []}
-    for lane in raw["lanes"]:
-        lane.pop("bidirectional", None)
-        lane.pop("sumo_lane", None)
-    header = [(f"# Proposed by `phasewise site suggest` from {proposal.tracks_used} vehicle tracks in "
+    """The proposed site as a site file, with a header saying how it was found and what to check."""
+    header = [(f"Proposed by `phasewise site suggest` from {proposal.tracks_used} vehicle tracks in "
                f"{proposal.video_s:.0f} s of {source}."),
-              "# Check it over a frame (`phasewise site draw THIS.yaml --frame VIDEO`) and correct it: lanes,",
-              "# stop lines and exits are where the vehicles went and stood, not where the paint is.",
-              "# Add a homography (queue lengths in metres), signal heads and a junction box by hand.",
-              *(f"#   {line}" for line in proposal.summary())]
-    return "\n".join(header) + "\n" + yaml.dump(raw, Dumper=_FlowDumper, sort_keys=False, width=120)
+              "Check it over a frame (`phasewise site draw THIS.yaml --frame VIDEO`) and correct it: lanes,",
+              "stop lines and exits are where the vehicles went and stood, not where the paint is.",
+              "Add a homography (queue lengths in metres), signal heads and a junction box by hand.",
+              *(f"  {line}" for line in proposal.summary())]
+    return dump_site(proposal.site, header)
 
 
 __all__ = ["VEHICLE_WIDTH_M", "ApproachProposal", "SiteProposal", "SuggestSettings", "site_yaml", "suggest_site"]
