@@ -12,6 +12,7 @@ import typer
 from calibration.draw import draw_site
 from calibration.site import load_site
 from phasewise.app import app
+from phasewise.cmd_replay import default_weights, stride_multiple
 from phasewise.options import positive
 from phasewise.outputs import atomic_path, output_file, write_text_atomic
 from phasewise_errors import ConfigError, VideoError
@@ -63,7 +64,8 @@ def suggest(
     weights: str = typer.Option(None, "--weights", help="detector weights (.pt, .onnx, OpenVINO folder); default "
                                 "$PHASEWISE_WEIGHTS or $PHASEWISE_SHARED/models/yolo11n_int8_openvino_model"),
     backend: str = typer.Option("lean", "--backend", help="detector runtime: lean or ultralytics"),
-    imgsz: int = typer.Option(640, "--imgsz", min=32, max=4096, help="network input size, a multiple of 32"),
+    imgsz: int = typer.Option(640, "--imgsz", min=32, max=4096, callback=stride_multiple,
+                              help="network input size, a multiple of 32"),
     conf: float = typer.Option(0.25, "--conf", min=0.0, max=1.0, callback=positive,
                                help="minimum detection confidence, above 0 up to 1 (0.15 for dense two-wheelers)"),
     camera: str = typer.Option(None, "--camera", help="the site's camera name (default: the video's file name)"),
@@ -73,10 +75,8 @@ def suggest(
     check and correct the proposal with `phasewise site draw`."""
     from counting.site_suggest import site_yaml, suggest_site
     from counting.trajectories import record_trajectories
-    from phasewise.cmd_replay import default_weights, stride_multiple
     from vision.detector import load_detector
 
-    stride_multiple(imgsz)
     if out.suffix.lower() not in {".yaml", ".yml"}:
         raise ConfigError(f"--out {out}: give a .yaml file name")
     output_file(out, "--out")
