@@ -6,7 +6,7 @@ correct (``phasewise site draw``). All geometry is in image pixels; no homograph
 and none is proposed. The steps:
 
 1. **Approaches** (:mod:`counting.track_lines`). Every track that moves at least
-   ``min_move_px`` (while its box is whole in the frame) has a line: its principal axis, over
+   ``min_move_px`` (while its box's bottom is in the frame) has a line: its principal axis, over
    its first ``entry_px`` of travel if it turns. The lanes of one road run toward one
    vanishing point, so approaches are found by RANSAC: the point where two tracks' lines
    meet, and every track heading along the ray to it (within ``vp_angle_deg``, more for short

@@ -28,7 +28,7 @@ from counting.trajectories import Trajectories
 
 FloatArray = npt.NDArray[np.float64]
 
-EDGE_PX = 2.0  # a box this close to the frame's bottom or sides is cut by it
+EDGE_PX = 2.0  # a box this close to the frame's bottom is cut by it
 STRAIGHT = 0.1  # a track off its line by at most this share of its length runs straight
 JITTER_PX = 8.0  # anchors wander this much: a short track's heading is uncertain by atan(JITTER_PX / length)
 
@@ -48,17 +48,17 @@ class TrackLine:
 
 def track_lines(tr: Trajectories, *, min_move_px: float, entry_px: float, stop_speed: float,
                 stop_min_s: float) -> list[TrackLine]:
-    """Tracks that moved ``min_move_px`` while whole in the frame, with their line and where they stood.
+    """Tracks that moved ``min_move_px`` (their bottom in the frame), with their line and where they stood.
 
-    Points whose box touches the bottom or a side of the frame are dropped: the box is cut
-    there, so its anchor slides along the edge instead of following the vehicle. A track's
+    Points whose box touches the bottom of the frame are dropped: the box is cut there, so its
+    anchor (bottom centre) slides along the edge instead of following the vehicle. A box cut
+    by a side keeps its anchor, off by at most half the hidden width: a vehicle at the side
+    of the view is still in its lane, the one the lanes' extent needs. A track's
     line is its principal axis: over the whole track if it runs straight (off it by at most
     ``STRAIGHT`` of its length), else over its first ``entry_px`` of travel (before a turn).
     """
-    w, h = tr.frame_size
-    half_w = tr.size_px[:, 0] / 2
-    whole = ((tr.anchor_px[:, 1] < h - EDGE_PX) & (tr.anchor_px[:, 0] - half_w > EDGE_PX)
-             & (tr.anchor_px[:, 0] + half_w < w - EDGE_PX))
+    h = tr.frame_size[1]
+    whole = tr.anchor_px[:, 1] < h - EDGE_PX
     out = []
     for _, rows in tr.tracks(min_points=3):
         rows = rows[whole[rows]]
