@@ -4,7 +4,9 @@ Hanoi intersection (benchmarks/labels/hanoi_intersection.yaml): crossings matche
 labels (same lane, within 1 s), per class; misses, false positives, fragmentation (one
 vehicle counted twice), class confusion, lane and turn errors, stop-line position error
 (where the pipeline saw the vehicle cross vs the label, px and m) and crossing-time error;
-queue counts at red against hand counts, also for several "stopped" thresholds; throughput
+queue counts at red against hand counts, also for several "stopped" thresholds, from the
+enlarged pass over the lanes with and without the queue memory (hidden standing vehicles
+kept, ``counting.queue_memory``); throughput
 of the whole pipeline (decode, detect, fuse riders, track, signal head, CameraFrame).
 Free-flow clips (benchmarks/vision_ground_truth.yaml, per-lane totals): misses and false
 positives per lane.
@@ -69,14 +71,16 @@ def match_crossings(labels: list[dict], got: list[dict], fps: float, max_dt_s: f
     return pairs, missed, extra
 
 
-def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str, zoom_imgsz: int | None = None) -> dict:
+def run_hanoi(imgsz: int, conf: float, tracker_config: TrackerConfig, label: str, zoom_imgsz: int | None = None,
+              remember_queue: bool = True) -> dict:
     lab = yaml.safe_load(LABELS.read_text())
     site = load_site(ROOT / lab["site"])
     video = VideoFile(SHARED / "videos" / lab["video"])
     fps = video.fps
     detector = TimedDetector(load_detector(None, imgsz=imgsz, conf=conf))
     zoom = None if zoom_imgsz is None else TimedDetector(load_detector(None, imgsz=zoom_imgsz, conf=conf))
-    source = VideoCameraSource(video, detector, site, tracker=ByteTracker(tracker_config), zoom_detector=zoom)
+    source = VideoCameraSource(video, detector, site, tracker=ByteTracker(tracker_config), zoom_detector=zoom,
+                               remember_queue=remember_queue)
     queue_frames = {q["frame"]: q for q in lab["queues"]}
     snapshots = {}
     zone_ids: set[int] = set()
@@ -221,7 +225,10 @@ def main() -> None:
     args = parser.parse_args()
     print(f"cpu cores: {os.cpu_count()}, YOLO11n int8 lean OpenVINO")
     print_hanoi(run_hanoi(640, args.conf, DENSE_TRAFFIC, f"input 640 + lanes enlarged 2x at 1280 once a second, "
-                          f"conf {args.conf}, DENSE_TRAFFIC tracker", zoom_imgsz=1280))
+                          f"hidden standing vehicles remembered (counting.queue_memory), conf {args.conf}, "
+                          f"DENSE_TRAFFIC tracker", zoom_imgsz=1280))
+    print_hanoi(run_hanoi(640, args.conf, DENSE_TRAFFIC, "the same without the queue memory", zoom_imgsz=1280,
+                          remember_queue=False))
     for imgsz in args.imgsz:
         print_hanoi(run_hanoi(imgsz, args.conf, DENSE_TRAFFIC, f"input {imgsz}, conf {args.conf}, DENSE_TRAFFIC tracker"))
     print_hanoi(run_hanoi(640, 0.25, TrackerConfig(), "input 640, conf 0.25, default tracker (replay's defaults)"))

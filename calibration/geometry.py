@@ -75,3 +75,45 @@ def point_segment_distance(points: npt.ArrayLike, a: npt.ArrayLike, b: npt.Array
     d = b - a
     t = np.clip(((p - a) @ d) / max(float(d @ d), 1e-12), 0.0, 1.0)
     return np.linalg.norm(p - (a + t[:, None] * d), axis=1)
+
+
+def clip_segment(p0: Array, p1: Array, w: int, h: int) -> tuple[Array, Array] | None:
+    """Segment p0-p1 cut to the frame [0, w] x [0, h] (Liang-Barsky); None if outside or shorter than 4 px."""
+    d = p1 - p0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-d[0], p0[0]), (d[0], w - p0[0]), (-d[1], p0[1]), (d[1], h - p0[1])):
+        if abs(p) < 1e-12:
+            if q < 0:
+                return None
+            continue
+        if p < 0:
+            t0 = max(t0, q / p)
+        else:
+            t1 = min(t1, q / p)
+    if t1 <= t0 or np.linalg.norm(d) * (t1 - t0) < 4.0:
+        return None
+    return p0 + t0 * d, p0 + t1 * d
+
+
+def clip_polygon(poly: Array, w: int, h: int) -> Array:
+    """A convex polygon cut to the frame (Sutherland-Hodgman), in whole pixels."""
+    pts = [np.asarray(p, dtype=float) for p in poly]
+    for axis, bound, below in ((0, 0.0, False), (0, float(w), True), (1, 0.0, False), (1, float(h), True)):
+        out: list[Array] = []
+        for i, cur in enumerate(pts):
+            prev = pts[i - 1]
+            cur_in = cur[axis] <= bound if below else cur[axis] >= bound
+            prev_in = prev[axis] <= bound if below else prev[axis] >= bound
+            if cur_in != prev_in:
+                out.append(prev + (bound - prev[axis]) / (cur[axis] - prev[axis]) * (cur - prev))
+            if cur_in:
+                out.append(cur)
+        pts = out
+        if not pts:
+            return np.zeros((0, 2))
+    rounded: list[tuple[float, float]] = []
+    for p in pts:
+        q = (float(round(p[0])), float(round(p[1])))
+        if q not in rounded:
+            rounded.append(q)
+    return np.array(rounded).reshape(-1, 2)

@@ -31,6 +31,7 @@ right, uturn). Older files spelled a lane's turns as one ``movement`` (``through
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, get_args
 
@@ -275,3 +276,39 @@ def line_site(x1: float, y1: float, x2: float, y2: float, width: int, height: in
             direction=(-dy, dx),
         )],
     )
+
+
+class _FlowDumper(yaml.SafeDumper):
+    """Points and lists of points in flow style: ``[30, 293]``, ``[[30, 293], [193, 305]]``."""
+
+
+def _flow_lists(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    scalars = all(not isinstance(v, (list, dict)) for v in data)
+    points = all(isinstance(v, list) and all(not isinstance(x, (list, dict)) for x in v) for v in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=bool(data) and (scalars or points))
+
+
+_FlowDumper.add_representer(list, _flow_lists)
+
+
+def _whole(v: Any) -> Any:
+    """Floats that are whole numbers as ints, inside lists and dicts."""
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    if isinstance(v, list):
+        return [_whole(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _whole(x) for k, x in v.items()}
+    return v
+
+
+def dump_site(site: SiteConfig, comments: Sequence[str] = ()) -> str:
+    """``site`` as site-file YAML (what :func:`load_site` reads back), points in flow style and
+    whole pixels as integers, after ``comments`` as ``#`` lines; fields left at their
+    defaults are left out."""
+    raw = _whole(site.model_dump(mode="json", exclude_defaults=True))
+    raw["frame_size"] = list(site.frame_size)
+    for lane in raw.get("lanes", []):
+        lane.setdefault("movements", list(LaneConfig.model_fields["movements"].default))
+    head = "".join(f"# {line}\n" for line in comments)
+    return head + yaml.dump(raw, Dumper=_FlowDumper, sort_keys=False, width=120)

@@ -113,6 +113,10 @@ class LaneZones:
         self._track_xyxy = tracks.xyxy.copy()
         return samples
 
+    def moving_boxes(self) -> npt.NDArray[np.float32]:
+        """Boxes (xyxy) of the tracks of the last ``update`` that move (not stopped)."""
+        return self._track_xyxy[self.track_speed >= self.stopped_speed]
+
     def census(self, detections: Detections, t_s: float, *, same_box_iou: float = 0.3) -> list[QueueSample]:
         """Queue samples from a more complete set of detections at ``t_s`` (an enlarged pass
         over the queue, :mod:`vision.zoom`), with speeds from the tracks of the last ``update``.

@@ -44,6 +44,7 @@ from calibration.site import TURNS, LaneConfig, SiteConfig
 from counting.camera_frame import BOX_CRAWL_M_S, CameraFrame, CameraLayout
 from counting.counter import SiteCounter
 from counting.events import Crossing, CountedMovement, QueueSample
+from counting.queue_memory import QueueMemory
 from vision.detections import Detections
 from vision.detector import Detector
 from vision.riders import fuse_riders
@@ -130,6 +131,7 @@ class CameraFrameBuilder:
         self._step_movements: list[CountedMovement] = []
         self._next_emit_s: float | None = None
         self.census_mode = False  # set by a source that gives a census every step
+        self.queue_memory: QueueMemory | None = None  # keeps hidden standing vehicles in the census
 
     def due(self, t_s: float) -> bool:
         """Will ``update`` at ``t_s`` end a step (and emit frames)? The time for a census."""
@@ -148,7 +150,11 @@ class CameraFrameBuilder:
         counts = self.counter.update(tracks, t_s)
         queues = counts.queues
         if census is not None:
-            queues = self.counter.zones.census(census.with_classes(self.counter.classes), t_s)
+            census = census.with_classes(self.counter.classes)
+            if self.queue_memory is not None:
+                census = self.queue_memory.update(census, t_s, self.counter.zones.moving_boxes(),
+                                                  self._at_red(self.queue_memory.anchors(), lights or {}))
+            queues = self.counter.zones.census(census, t_s)
         if census is not None or not self.census_mode:
             self.queue_samples.extend(queues)
         anchors = tracks.anchors().astype(np.float64)
@@ -254,6 +260,15 @@ class CameraFrameBuilder:
             )
         return frames
 
+    def _at_red(self, points: npt.NDArray[np.float64], lights: Mapping[str, SignalColour]) -> npt.NDArray[np.bool_]:
+        """Which ``points`` lie in a lane whose signal head shows red (False without a head)."""
+        red = np.zeros(len(points), dtype=bool)
+        for lane in self.site.lanes:
+            head = self.site.head_of(lane.id)
+            if head is not None and lights.get(head.id) == "red":
+                red |= points_in_polygon(points, lane.polygon)
+        return red
+
     def _green(self, lane_id: str, lights: Mapping[str, SignalColour]) -> bool:
         head = self.site.head_of(lane_id)
         return head is not None and lights.get(head.id) == "green"
@@ -304,7 +319,8 @@ class VideoCameraSource:
     def __init__(self, frames: Iterable[Frame], detector: Detector, site: SiteConfig, *,
                  step_s: float = 1.0, tracker: ByteTracker | None = None,
                  zoom_detector: Detector | None = None, zoom_scale: float = 2.0,
-                 fuse_two_wheelers: bool = True, stopped_speed_m_s: float | None = None) -> None:
+                 fuse_two_wheelers: bool = True, stopped_speed_m_s: float | None = None,
+                 remember_queue: bool = True) -> None:
         self.frames = frames
         self.detector = detector
         self.site = site
@@ -313,6 +329,8 @@ class VideoCameraSource:
         self.fuse_two_wheelers = fuse_two_wheelers
         self.builder = CameraFrameBuilder(site, step_s=step_s)
         self.builder.census_mode = self.zoom is not None
+        if self.zoom is not None and remember_queue:
+            self.builder.queue_memory = QueueMemory()
         if stopped_speed_m_s is not None:  # an experiment's override of STOPPED_SPEED_M_S
             self.builder.counter.zones.stopped_speed = stopped_speed_m_s
         self.heads = {h.id: SignalHeadReader(h.box) for h in site.signal_heads}

@@ -42,7 +42,8 @@ fragmentation_rate  0.05     1 of 20 counted twice (an id switch in the standing
 false_positive_rate 0.02     no phantom crossing in 20 (too few to say less than the 2 % assumed)
 class_confusion     0.03     none, but 19 of the 20 are motorcycles: not measurable, assumed
 position_noise_m    1.0      stop-line position error median 0.12 m, max 3.9 m
-queued_miss_rate    0.22     vehicles standing at red missed: 0/14, 6/27, 5/28 (worst 22 %)
+queued_miss_rate    0.22     vehicles standing at red missed: 0/14, 6/27, 5/28 (worst 22 %);
+                             with counting.queue_memory none (one too many at each)
 ==================  =======  ==========================================================
 
 The free-flow clips are counted exactly and set none of these.
