@@ -62,7 +62,7 @@ def test_links_follow_the_arterial(corridor_models: dict[str, IntersectionModel]
 def test_cpsat_matches_exhaustive_on_a_chain(corridor_models: dict[str, IntersectionModel], net_file: Path, seed: int) -> None:
     pr = problem(corridor_models, find_links(net_file, corridor_models), seed)
     exact = solve_exhaustive(pr)
-    found = solve_cpsat(pr, time_limit_s=5.0)
+    found = solve_cpsat(pr, time_limit_s=5.0, deterministic=True)  # work, not wall time: the same answer on a busy machine
     assert found.status == "OPTIMAL"
     assert found.cost == pytest.approx(exact.cost, abs=0.5 * (len(pr.links) + 3))
     assert solve_greedy(pr).cost >= exact.cost - 1e-6
@@ -77,7 +77,7 @@ def test_cpsat_matches_exhaustive_on_a_loop(corridor_models: dict[str, Intersect
     pr = problem(corridor_models, loop, seed=4)
     assert len(pr.links) == 6
     exact = solve_exhaustive(pr)
-    found = solve_cpsat(pr, time_limit_s=5.0)
+    found = solve_cpsat(pr, time_limit_s=5.0, deterministic=True)  # work, not wall time: the same answer on a busy machine
     assert found.cost == pytest.approx(exact.cost, abs=0.5 * (len(pr.links) + 3))
 
 

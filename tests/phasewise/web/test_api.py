@@ -129,7 +129,7 @@ def test_operator_actions_change_the_daemon(web, daemon: Any, program: dict) -> 
     assert c.call("POST", "/api/plans/program/apply", op).status == 200
     after = float(next(line.rsplit(" ", 1)[1] for line in c.call("GET", "/metrics").body.decode().splitlines()
                        if line.startswith("phasewise_plans_applied_total")))
-    assert after == before + 1
+    assert after >= before + 1  # the operator's plan (a replan of the daemon's own may land in between)
     running = next(p for p in c.call("GET", "/api/plans", op).json() if p["id"] == "running")
     assert running["created_by"] == program["created_by"]
     decisions = (daemon.state / "decisions.jsonl").read_text()
