@@ -145,24 +145,25 @@ def test_video_cameras_drive_the_emulated_controller_over_ntcip(tmp_path: Path, 
 
 
 def corner_site() -> dict:
-    """One camera for two approaches: the Hanoi clip's lanes split between J0's W_J0 (the two
-    right lanes: through, right+through) and E_J0 (the left lane as E_J0's left-turn lane)."""
+    """One camera for two approaches: the Hanoi clip's lanes split between J0's side streets,
+    N0_J0 (the two right lanes: right+through, left+through) and S0_J0 (the left lane as its
+    left+through lane). The main road, whose phase comes first in J0's cycle, has no camera."""
     site = yaml.safe_load((REPO / "calibration" / "sites" / "hanoi_intersection.yaml").read_text())
     by_id = {lane["id"]: lane for lane in site["lanes"]}
-    site["lanes"] = [dict(by_id["nb_2"], id="W_J0_1", approach="W_J0"),
-                     dict(by_id["nb_3"], id="W_J0_0", approach="W_J0"),
-                     dict(by_id["nb_r"], approach="W_J0"),
-                     dict(by_id["nb_1"], id="E_J0_2", approach="E_J0", movements=["left"])]
+    site["lanes"] = [dict(by_id["nb_3"], id="N0_J0_0", approach="N0_J0", movements=["through", "right"]),
+                     dict(by_id["nb_2"], id="N0_J0_1", approach="N0_J0", movements=["through", "left"]),
+                     dict(by_id["nb_r"], approach="N0_J0"),
+                     dict(by_id["nb_1"], id="S0_J0_1", approach="S0_J0", movements=["through", "left"])]
     for head in site.get("signal_heads", []):
-        head["lanes"] = ["W_J0_1", "W_J0_0", "E_J0_2"]
+        head["lanes"] = ["N0_J0_0", "N0_J0_1", "S0_J0_1"]
     site["camera"], site["intersection_id"] = "hanoi_as_corner", "J0"
     return site
 
 
 def test_one_camera_for_two_approaches_and_none_for_two_runs_their_plan_greens(tmp_path: Path, emulator: int) -> None:
-    """A field config whose one stream sees W_J0 and E_J0 while nothing watches N0_J0 and
-    S0_J0: the daemon starts, warns once (log and start record), shows the unwatched approaches
-    in the API's intersection status, and serves the N-S phase for its plan green."""
+    """A field config whose one stream sees N0_J0 and S0_J0 while nothing watches W_J0 and
+    E_J0: the daemon starts, warns once (log and start record), shows the unwatched approaches
+    in the API's intersection status, and serves the main road's phase for its plan green."""
     from tests.phasewise.web.conftest import TOKENS, tokens_yaml
 
     for path in (VIDEO, WEIGHTS):
@@ -185,7 +186,7 @@ def test_one_camera_for_two_approaches_and_none_for_two_runs_their_plan_greens(t
     proc = subprocess.Popen([*PHASEWISE, "run", "--config", str(tmp_path / "field.yaml")], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=stderr, text=True)
     port_file = tmp_path / "state" / "http.port"
-    ns_greens: list[float] = []  # the N-S phase's green time, sampled while it is shown
+    we_greens: list[float] = []  # the main road's through phase's green time, sampled while it is shown
     try:
         end = time.monotonic() + 240
         while not (port_file.exists() and port_file.read_text().strip()):
@@ -194,19 +195,19 @@ def test_one_camera_for_two_approaches_and_none_for_two_runs_their_plan_greens(t
         url = f"http://127.0.0.1:{port_file.read_text().strip()}"
         request = urllib.request.Request(url + "/api/intersections", headers={"Authorization": f"Bearer {TOKENS['viewer']}"})
         j0: dict = {}
-        # until the N-S phase (2) has been shown and has ended
-        while not (ns_greens and j0.get("phase") != 2 and ready(url)):
+        # until the W-E through phase (0) has been shown under the daemon's control and has ended
+        while not (we_greens and j0.get("phase") != 0 and ready(url)):
             assert proc.poll() is None and time.monotonic() < end, (tmp_path / "daemon.log").read_text()[-3000:]
             with urllib.request.urlopen(request, timeout=5) as r:
                 j0 = {x["tls"]: x for x in json.loads(r.read())}.get("J0", {})  # none before the first step
-            if j0.get("phase") == 2 and not j0["in_clearance"]:
-                ns_greens.append(j0["green_s"])
+            if j0.get("phase") == 0 and not j0["in_clearance"]:
+                we_greens.append(j0["green_s"])
             time.sleep(0.5)
-        assert j0["unwatched"] == ["N0_J0", "S0_J0"] and sorted(j0["cameras"]) == ["E_J0", "W_J0"]
-        plan_green = {p["phase"]: p["plan_green_s"] for p in j0["phases"]}[2]
-        assert max(ns_greens) >= plan_green - 1.5, (ns_greens, plan_green)  # its plan green, not a 5 s minimum
+        assert j0["unwatched"] == ["E_J0", "W_J0"] and sorted(j0["cameras"]) == ["N0_J0", "S0_J0"]
+        plan_green = {p["phase"]: p["plan_green_s"] for p in j0["phases"]}[0]
+        assert max(we_greens) >= plan_green - 1.5, (we_greens, plan_green)  # its plan green, not a 5 s minimum
         m = metrics(url)
-        assert m['phasewise_camera_up{camera="W_J0"}'] == 1.0 and m['phasewise_camera_up{camera="E_J0"}'] == 1.0
+        assert m['phasewise_camera_up{camera="N0_J0"}'] == 1.0 and m['phasewise_camera_up{camera="S0_J0"}'] == 1.0
         assert m['phasewise_controller_up{tls="J0"}'] == 1.0 and m["phasewise_control_released"] == 0.0
         assert m["phasewise_step_errors_total"] == 0.0
         proc.send_signal(signal.SIGTERM)
@@ -218,9 +219,9 @@ def test_one_camera_for_two_approaches_and_none_for_two_runs_their_plan_greens(t
     log = (tmp_path / "daemon.log").read_text()
     assert proc.returncode == 0 and "Traceback" not in log, log[-3000:]
     warnings = [line for line in log.splitlines() if "no camera watches" in line]
-    assert len(warnings) == 1 and "N0_J0, S0_J0" in warnings[0] and "plan greens" in warnings[0], warnings
+    assert len(warnings) == 1 and "E_J0, W_J0" in warnings[0] and "plan greens" in warnings[0], warnings
     start = json.loads((tmp_path / "state" / "decisions.jsonl").read_text().splitlines()[0])
-    assert start["event"] == "start" and start["unwatched"] == {"J0": ["N0_J0", "S0_J0"]}
+    assert start["event"] == "start" and start["unwatched"] == {"J0": ["E_J0", "W_J0"]}
 
 
 def test_an_approach_in_two_streams_is_refused(tmp_path: Path) -> None:
