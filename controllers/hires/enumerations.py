@@ -29,6 +29,14 @@ class EventId(IntEnum):
     PHASE_CALL_DROPPED = 44  # phase
     DETECTOR_OFF = 81  # detector channel
     DETECTOR_ON = 82  # detector channel
+    PREEMPT_CALL_INPUT_ON = 102  # preempt number
+    PREEMPT_CALL_INPUT_OFF = 104  # preempt number
+    PREEMPT_ENTRY_STARTED = 105  # preempt number
+    PREEMPT_BEGIN_DWELL = 107  # preempt number (the preempting vehicle's phase shows green)
+    TSP_CHECK_IN = 112  # TSP number
+    TSP_EARLY_GREEN = 113  # TSP number
+    TSP_EXTEND_GREEN = 114  # TSP number
+    TSP_CHECK_OUT = 115  # TSP number
     COORD_PATTERN_CHANGE = 131  # pattern number (FREE_PATTERN: not coordinated)
     CYCLE_LENGTH_CHANGE = 132  # cycle length, s (0: free)
     OFFSET_LENGTH_CHANGE = 133  # offset, s

@@ -30,6 +30,11 @@ the phase is green and its presence zones are empty (at the latest when the gree
 them empty), so a call still standing when a green ends carries over to the next green, as the
 ``atspm`` phase-wait measure reads calls. Plan changes
 (:meth:`DeviceRecorder.plan`) are logged as 131 (pattern), 132 (cycle, s) and 133 (offset, s).
+Emergency preemption and transit priority, as the controller reports them
+(:meth:`DeviceRecorder.priority`, the preempt/TSP input numbered by approach): 102 (preempt
+call on) and 105 (entry started) when it begins, 107 (begin dwell) when the vehicle's phase
+shows green, 104 (call off) when it ends; 112 (TSP check-in) with 113 (early green) or 114
+(extended green), and 115 (check-out).
 
 Example::
 
@@ -127,6 +132,12 @@ class DeviceRecorder:
         self._log(time_s, EventId.COORD_PATTERN_CHANGE, plan[0])
         self._log(time_s, EventId.CYCLE_LENGTH_CHANGE, plan[1])
         self._log(time_s, EventId.OFFSET_LENGTH_CHANGE, plan[2])
+
+    def priority(self, time_s: float, event: EventId, number: int) -> None:
+        """A preemption (102, 104, 105, 107) or transit-priority (112-115) event of the
+        preempt or TSP input ``number`` (this recorder does not derive them from the signals:
+        the controller that served the vehicle reports them)."""
+        self._log(time_s, event, number)
 
     def detector(self, time_s: float, channel: int, on: bool) -> None:
         """Detector ``channel`` turned on or off at ``time_s``; repeated states are ignored."""

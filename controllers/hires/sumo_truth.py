@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,10 +40,10 @@ from traci.constants import (
     TL_RED_YELLOW_GREEN_STATE,
 )
 
-from controllers.hires.enumerations import FREE_PATTERN
+from controllers.hires.enumerations import FREE_PATTERN, EventId
 from controllers.hires.files import EventLogFiles, write_event_log
 from controllers.hires.nema_numbers import NemaPhase, nema_phases
-from controllers.hires.recorder import ADVANCE, PRESENCE, YELLOW_RED, Detector, DeviceRecorder
+from controllers.hires.recorder import ADVANCE, PRESENCE, YELLOW_RED, ZERO_INTERVAL_S, Detector, DeviceRecorder
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import TimingPlan
 from sumo_scenarios.network import load_intersections
@@ -185,6 +185,13 @@ def running_pattern(controller: Any) -> TimingPlan | None:
     return None
 
 
+def priority_records(controller: Any) -> tuple[Sequence[Any], Sequence[Any]]:
+    """The preemption events and transit grants a controller has reported so far (none for
+    a controller without them)."""
+    policy = getattr(controller, "policy", None)
+    return (getattr(getattr(policy, "preemption", None), "events", ()), getattr(getattr(policy, "transit", None), "grants", ()))
+
+
 class SumoEventLog:
     """The event log of the signals of one SUMO run, read from SUMO each step.
 
@@ -195,8 +202,12 @@ class SumoEventLog:
     """
 
     def __init__(self, net_file: Path, models: dict[str, IntersectionModel],
-                 plan_of: Callable[[], TimingPlan | None] = lambda: None):
+                 plan_of: Callable[[], TimingPlan | None] = lambda: None,
+                 priority_of: Callable[[], tuple[Sequence[Any], Sequence[Any]]] = lambda: ((), ())):
         self.models = models
+        self.priority_of = priority_of
+        self._priority_seen: dict[tuple[str, int], tuple[bool, bool]] = {}  # (kind, index) -> (dwell/adjusted, ended)
+        self._priority_off: dict[tuple[str, str, int], float] = {}  # (kind, tls, number) -> its last call off
         self.layout = signal_layout(net_file, models)
         self.plan_of = plan_of
         self.recorders: dict[str, DeviceRecorder] = {}
@@ -240,6 +251,42 @@ class SumoEventLog:
         self._read_plans(conn, shown_s, {tls: values[TL_CURRENT_PROGRAM] for tls, values in signals.items()})
         for tls, recorder in self.recorders.items():
             recorder.signal(shown_s, signals[tls][TL_RED_YELLOW_GREEN_STATE])
+        self._read_priority()
+
+    def _read_priority(self) -> None:
+        """Log the preemptions and transit grants the controller reported since the last step,
+        at their own times; the input number is the approach's place in the model (from 1)."""
+        preemptions, grants = self.priority_of()
+        for kind, records in (("preempt", preemptions), ("tsp", grants)):
+            for index, record in enumerate(records):
+                recorder = self.recorders.get(record.tls_id)
+                approaches = self.models[record.tls_id].approaches if record.tls_id in self.models else ()
+                if recorder is None or record.approach not in approaches:
+                    continue
+                number = approaches.index(record.approach) + 1
+                # a call that begins as the last one on the same input ends comes 1 ms after
+                # its call off, so readers that order by time then event id pair them right
+                after_off = self._priority_off.get((kind, record.tls_id, number), -math.inf) + ZERO_INTERVAL_S
+                start_s = max(record.start_s, after_off)
+                marked, ended = self._priority_seen.get((kind, index), (False, False))
+                if (kind, index) not in self._priority_seen:
+                    first = ((EventId.PREEMPT_CALL_INPUT_ON, EventId.PREEMPT_ENTRY_STARTED) if kind == "preempt"
+                             else (EventId.TSP_CHECK_IN,))
+                    for event in first:
+                        recorder.priority(start_s, event, number)
+                if kind == "preempt" and not marked and record.green_s is not None:
+                    recorder.priority(max(record.green_s, start_s), EventId.PREEMPT_BEGIN_DWELL, number)
+                    marked = True
+                elif kind == "tsp" and not marked:
+                    recorder.priority(start_s, EventId.TSP_EARLY_GREEN if record.kind == "early"
+                                      else EventId.TSP_EXTEND_GREEN, number)
+                    marked = True
+                if not ended and record.end_s is not None:
+                    recorder.priority(record.end_s, EventId.PREEMPT_CALL_INPUT_OFF if kind == "preempt"
+                                      else EventId.TSP_CHECK_OUT, number)
+                    self._priority_off[(kind, record.tls_id, number)] = record.end_s
+                    ended = True
+                self._priority_seen[(kind, index)] = (marked, ended)
 
     def write(self, folder: Path) -> None:
         if self.recorders:  # nothing when the run failed before it started
@@ -304,7 +351,8 @@ class EventLogObserver:
     def additional_files(self, scenario: Scenario, workdir: Path) -> list[Path]:
         files = self.inner.additional_files(scenario, workdir)
         models = load_intersections(scenario.net_file, program_files=scenario.additional_files)
-        self._log = SumoEventLog(scenario.net_file, models, plan_of=lambda: running_pattern(self.inner))
+        self._log = SumoEventLog(scenario.net_file, models, plan_of=lambda: running_pattern(self.inner),
+                                 priority_of=lambda: priority_records(self.inner))
         return [*files, self._log.detector_file(workdir)]
 
     def start(self, sim: Simulation) -> None:

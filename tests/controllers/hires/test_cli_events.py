@@ -250,3 +250,48 @@ def test_an_agencys_own_log_the_odot_sample_of_the_atspm_package(tmp_path: Path)
     assert {r["Phase"] for r in with_advance} == {"2", "5", "6", "8"}  # the phases its config gives advance loops
     assert all(0.0 < float(r["Arrivals_On_Green"]) < 1.0 and float(r["Arrivals"]) > 100 for r in with_advance)
     assert (tmp_path / "m" / "pcd_1136.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preemptions_are_logged_as_atspm_reads_them(tmp_path: Path) -> None:
+    """Adaptive control with emergency vehicles: each preemption the run reports is a 102/105
+    (call on, entry) at its start, a 107 (dwell) when the vehicle's phase turned green and a
+    104 (call off) at its end, numbered by approach; the ``atspm`` package's timeline pairs
+    them into the same intervals."""
+    from atspm import SignalDataProcessor
+
+    done = phasewise("sim", "--scenario", "corridor:intersections=2,demand=high,emergency_per_h=60", "--controller",
+                     "adaptive", "--end", "480", "--events", str(tmp_path / "ev"), "--json", str(tmp_path / "m.json"))
+    assert done.returncode == 0, done.stderr
+    reported = json.loads((tmp_path / "m.json").read_text())["per_seed"][0]["controller_report"]["preemption_events"]
+    assert len(reported) >= 3
+    devices = {r["TlsId"]: int(r["DeviceId"]) for r in rows(tmp_path / "ev" / "devices.csv")}
+    events = [(r["TimeStamp"][11:19], int(r["DeviceId"]), int(r["EventId"]), int(r["Parameter"]))
+              for r in rows(tmp_path / "ev" / "events.csv") if 100 <= int(r["EventId"]) < 120]
+
+    def clock(s: float) -> str:
+        return f"{int(s) // 3600:02d}:{int(s) % 3600 // 60:02d}:{int(s) % 60:02d}"
+
+    expected = []
+    for p in reported:
+        device = devices[p["tls_id"]]
+        number = {e[3] for e in events if e[1] == device and e[0] == clock(p["start_s"]) and e[2] == 105}
+        assert len(number) == 1, (p, events)
+        n = number.pop()
+        expected += [(clock(p["start_s"]), device, 102, n), (clock(p["start_s"]), device, 105, n)]
+        if p["green_s"] is not None:
+            expected.append((clock(p["green_s"]), device, 107, n))
+        if p["end_s"] is not None:
+            expected.append((clock(p["end_s"]), device, 104, n))
+    assert sorted(events) == sorted(expected)
+    with SignalDataProcessor(raw_data=str(tmp_path / "ev" / "events.csv"), detector_config=str(tmp_path / "ev" / "detectors.csv"),
+                             bin_size=15, verbose=0, aggregations=[
+                                 {"name": "has_data", "params": {"no_data_min": 5, "min_data_points": 3}},
+                                 {"name": "timeline", "params": {"min_duration": 0, "cushion_time": 0}}]) as p:
+        p.load()
+        p.aggregate()
+        preempts = p.conn.sql("SELECT DeviceId, EXTRACT(epoch FROM StartTime - TIMESTAMP '2024-01-01'), Duration "
+                              "FROM timeline WHERE EventClass = 'Preempt' ORDER BY 1, 2").fetchall()
+    closed = sorted((devices[p["tls_id"]], p["start_s"], p["end_s"] - p["start_s"]) for p in reported if p["end_s"] is not None)
+    assert [d for d, _, _ in preempts] == [d for d, _, _ in closed]
+    assert [float(x) for _, s, length in preempts for x in (s, length)] == \
+        pytest.approx([x for _, s, length in closed for x in (s, length)], abs=0.01)  # a call right after another: 1 ms later
