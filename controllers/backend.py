@@ -19,9 +19,9 @@ wants now; a backend forgets them when the next batch arrives.
 * ``call``: demand for ``phase`` (a vehicle call);
 * ``omit``: ``phase`` must not be served this step;
 * ``ped_call``: persons wait to cross on a crossing ``phase`` shows walk on: its next green
-  shows the walk (NTCIP ``phaseControlGroupPedCall``); sent while ``phase`` is green, the
-  walk starts now if it is not shown already (a recycle), and the green then runs at least
-  walk + pedestrian clearance from there.
+  shows the walk (NTCIP ``phaseControlGroupPedCall``); sent while ``phase`` is green (and
+  not ended by a ``serve_next`` of the same batch), the walk starts now if it is not shown
+  already (a recycle), and the green then runs at least walk + pedestrian clearance from there.
 
 Example (one driver step; the SUMO runner and the daemon are loops like this)::
 

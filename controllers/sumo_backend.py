@@ -79,7 +79,10 @@ class SumoBackend:
                 for tls, head in self.heads.items()}
 
     def command(self, commands: Sequence[PhaseCommand]) -> None:
-        for command in commands:
+        # a green that ends in this batch does not start a walk: serve_next goes first, and a
+        # pedestrian call on the phase it ends is then for that phase's next green
+        ordered = sorted(commands, key=lambda c: c.kind != "serve_next")
+        for command in ordered:
             if command.kind not in ("serve_next", "ped_call"):
                 continue
             head = self.heads.get(command.tls_id)

@@ -447,13 +447,15 @@ def _write_persons(spec: CorridorSpec, seed: int, net_file: Path, out: Path) -> 
     from sumo_scenarios.generated import _sumo_home  # lazy: SUMO's tools are found only when needed
 
     partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    routed = out.with_name(f".{out.name}.{os.getpid()}.routes.partial")  # its routed copy (unused)
     command = [
         sys.executable, str(_sumo_home() / "tools" / "randomTrips.py"),
-        "-n", str(net_file), "-o", str(partial), "--pedestrians", "--prefix", "ped",
+        "-n", str(net_file), "-o", str(partial), "-r", str(routed), "--pedestrians", "--prefix", "ped",
         "--seed", str(seed), "-b", "0", "-e", f"{spec.duration_s:g}",
         "-p", f"{3600.0 / spec.pedestrians:g}", "--max-distance", f"{PEDESTRIAN_MAX_DISTANCE_M:g}",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=out.parent)
+    routed.unlink(missing_ok=True)
     if done.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         raise ScenarioError(f"randomTrips.py failed for {spec}: {(done.stderr or done.stdout).strip()[-2000:]}")
