@@ -76,7 +76,7 @@ is not favoured again within a plan cycle. Grants are recorded (``AdaptiveReport
 **Pedestrians** (``pedestrians``, on by default; only where the model has crossings): persons
 seen waiting at a crossing (:class:`~counting.camera_frame.PedestrianCall`) place a
 pedestrian call (``ped_call``) on the phase that shows the crossing walk, so its next green
-shows the walk, and count as a standing demand of ``RECALL_VEH`` for that phase; persons
+shows the walk, and count as a standing demand of ``ped_demand_veh`` for that phase; persons
 waiting for the green phase itself get a new walk when the policy holds it and either rests
 there or the walk and its clearance end within the plan's green. No one waits
 longer than ``max_ped_wait_s``: when the longest wait plus the time to bring the walk (the
@@ -146,9 +146,9 @@ class AdaptiveConfig:
     (:mod:`controllers.priority`); ``priority_range_m``: how far before the stop line the
     SUMO driver's receivers hear them. ``transit_priority``: favour buses reported by the
     receivers, by at most ``transit_max_s`` per grant (:class:`controllers.priority.TransitPriority`).
-    ``pedestrians``: pedestrian calls and demand from the persons seen waiting at crossings,
-    and no wait beyond ``max_ped_wait_s`` (module docstring); off, the signal shows every walk
-    (pedestrian recall).
+    ``pedestrians``: pedestrian calls and demand from the persons seen waiting at crossings
+    (a standing demand of ``ped_demand_veh`` vehicles on their phase), and no wait beyond
+    ``max_ped_wait_s`` (module docstring); off, the signal shows every walk (pedestrian recall).
     The remaining knobs are described in the module docstring; ``use_gate``, ``gate_*``,
     ``view_m`` configure the driver's ports (gate, cameras).
     """
@@ -169,6 +169,7 @@ class AdaptiveConfig:
     transit_max_s: float = 10.0
     pedestrians: bool = True
     max_ped_wait_s: float = 120.0
+    ped_demand_veh: float = RECALL_VEH
     optimize_time_s: float = 2.0
     turn_memory_s: float = 600.0
     estimate_every_s: float = 5.0
@@ -541,7 +542,7 @@ class AdaptivePolicy:
             min_green = max(min_green, walk_until)
         recall = node.recall * RECALL_VEH if node.unwatched else None
         if waits is not None:  # persons waiting: a standing call on their crossings' phases
-            ped_demand = np.where(waits[0] > 0, RECALL_VEH, 0.0)
+            ped_demand = np.where(waits[0] > 0, self.config.ped_demand_veh, 0.0)
             recall = ped_demand if recall is None else np.maximum(recall, ped_demand)
         decision = decide(shares, signal.phase, signal.green_s, min_green,
                           node.max_green_s[signal.phase], node.waiting_s, obs, self.config.wait_weight_s,

@@ -24,7 +24,8 @@ show states the conflict monitor must reject.
   without push buttons) shows walk on its crossings for ``phaseWalk``, then flashing
   don't-walk (the crossings red) for ``phasePedestrianClear``, and is green at least that
   long; :meth:`Cabinet.from_model` programs walk 7 s and the clearance of the longest
-  crossing at 1.07 m/s (``optimizer.intersection.Crossing``);
+  crossing at 1.07 m/s (``optimizer.intersection.Crossing``); ``phaseStatusGroupWalks``,
+  ``PedClears``, ``DontWalks`` and ``PedCalls`` report them;
 * **yellow change** (``phaseYellowChange``) then **red clearance** (``phaseRedClear``) for the
   NEMA phases that end; phases common to both stages stay green, and so do links both stages
   serve (an overlap carried from one parent phase to the next);
@@ -169,6 +170,7 @@ class Cabinet:
         self._max_s = 0.0
         self._ped_min_s = 0.0
         self._walk_s = 0.0  # the walk of this green (0: none shown)
+        self._walk_phases: set[int] = set()  # the NEMA phases whose walk this green shows
         self.walks = 0  # walks shown, for reports and tests
         self._timer_ref_s = 0.0  # absolute time of a cycle-timer zero (the offset being run)
         self._update_mode()
@@ -310,6 +312,7 @@ class Cabinet:
         called = self._ped_called(stage)
         self._ped_min_s = float(max((self.db.phases[p].walk_s + self.db.phases[p].ped_clear_s for p in called), default=0))
         self._walk_s = float(max((self.db.phases[p].walk_s for p in called), default=0))
+        self._walk_phases = {p for p in called if self.db.phases[p].walk_s > 0}
         if self._walk_s > 0 and self.mapping.model.crossings:
             self.walks += 1
 
@@ -606,6 +609,15 @@ class Cabinet:
     def _mask(phases: Iterable[int], group: int) -> int:
         return oids.phase_masks([p for p in phases if oids.phase_group(p)[0] == group], group).get(group, 0)
 
+    def _pedestrian_intervals(self) -> tuple[set[int], set[int]]:
+        """NEMA phases showing walk, and those in pedestrian clearance (flashing don't walk)."""
+        if self.interval != "green":
+            return set(), set()
+        rows = self.db.phases
+        walks = {p for p in self._walk_phases if self.green_s < rows[p].walk_s - EPS_S}
+        clears = {p for p in self._walk_phases - walks if self.green_s < rows[p].walk_s + rows[p].ped_clear_s - EPS_S}
+        return walks, clears
+
     def _status_phases(self, name: str) -> set[int]:
         d = self.display()
         used = set(self.mapping.nema_phases_used)
@@ -615,6 +627,15 @@ class Cabinet:
             return set(d.yellows)
         if name == "phaseStatusGroupReds":
             return used - d.greens - d.yellows
+        if name in ("phaseStatusGroupWalks", "phaseStatusGroupPedClears", "phaseStatusGroupDontWalks"):
+            walks, clears = self._pedestrian_intervals()
+            if name == "phaseStatusGroupWalks":
+                return walks
+            if name == "phaseStatusGroupPedClears":
+                return clears
+            return {p for p in used if self.db.phases[p].walk_s > 0} - walks - clears
+        if name == "phaseStatusGroupPedCalls":
+            return (self.control["phaseControlGroupPedCall"] if self.central else set()) & used
         if name == "phaseStatusGroupVehCalls":
             return (self._latched | self._detector | (self.control["phaseControlGroupVehCall"] if self.central else set())) & used
         if name == "phaseStatusGroupPhaseOns":
