@@ -41,7 +41,12 @@ from controllers.sumo_backend import SumoBackend
 from optimizer.corridor_network import find_links
 from sumo_scenarios.runner import Simulation
 from sumo_scenarios.scenario import Scenario
-from sumo_scenarios.sensing import CameraNetwork, CameraNoise, PedestrianCameras, PriorityReceivers
+from sumo_scenarios.sensing import (
+    CameraNetwork,
+    CameraNoise,
+    PedestrianCameras,
+    PriorityReceivers,
+)
 
 __all__ = ["AdaptiveConfig", "AdaptiveController"]
 

@@ -104,7 +104,7 @@ from controllers.gate import GateDecision
 from controllers.gridlock import GridlockEvent, GridlockWatchdog, JunctionView, clusters
 from controllers.lane_blocking import LaneBlocking
 from controllers.priority import APPROACH_SPEED_M_S, Preemption, PreemptionEvent, TransitGrant, TransitPriority
-from controllers.tactical import LaneObservation, decide
+from controllers.tactical import LaneObservation, TacticalDecision, decide
 from counting.camera_frame import CameraFrame, CameraLayout, PedestrianCall, PriorityCall
 from counting.estimator import DemandEstimator, DetectionRates, TrafficEstimate
 from optimizer.corridor import CorridorOptions, optimize_corridor
@@ -585,11 +585,11 @@ class AdaptivePolicy:
                 if signal.in_clearance or p != signal.phase]
 
     @staticmethod
-    def _may_walk_again(node: _Node, signal: SignalStatus, decision: object, plan_green_s: float) -> bool:
+    def _may_walk_again(node: _Node, signal: SignalStatus, decision: TacticalDecision, plan_green_s: float) -> bool:
         """Whether the green phase, held, may show its walk again for persons who came after
         its walk: when it rests (nobody else waits) or its walk and clearance end within
         the plan's green (the green runs that long anyway, unless it gaps out)."""
-        others = np.delete(decision.demand_by_phase, signal.phase)  # type: ignore[attr-defined]
+        others = np.delete(decision.demand_by_phase, signal.phase)
         resting = not (others > 1e-9).any()
         return resting or signal.green_s + node.model.pedestrian_time_s(signal.phase) <= plan_green_s
 

@@ -459,7 +459,7 @@ def _write_persons(spec: CorridorSpec, seed: int, net_file: Path, out: Path) -> 
     if done.returncode != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         raise ScenarioError(f"randomTrips.py failed for {spec}: {(done.stderr or done.stdout).strip()[-2000:]}")
-    text = re.sub(r"<!--.*?-->\s*", "", partial.read_text(encoding="utf-8"), count=1, flags=re.S)
+    text = re.sub(r"<!--.*?-->\s*", "", partial.read_text(encoding="utf-8"), count=1, flags=re.DOTALL)
     partial.unlink()
     _write_atomically(out, text)
 

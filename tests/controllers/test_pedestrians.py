@@ -15,7 +15,12 @@ from optimizer.intersection import Crossing, IntersectionModel
 from sumo_scenarios.corridor import CorridorSpec, build_corridor
 from sumo_scenarios.network import load_intersections
 from sumo_scenarios.runner import RunJob, run_many
-from tests.controllers.test_adaptive_policy import LAYOUTS, cross_model, frame, phase_commands
+from tests.controllers.test_adaptive_policy import (
+    LAYOUTS,
+    cross_model,
+    frame,
+    phase_commands,
+)
 
 
 def crossing_model() -> IntersectionModel:
@@ -26,7 +31,10 @@ def crossing_model() -> IntersectionModel:
     return replace(base, phases=phases, crossings=(Crossing(2, ":X_c0", 6.4), Crossing(3, ":X_c1", 6.4)))
 
 
-def ped_policy(config: AdaptiveConfig = AdaptiveConfig(use_gate=False)) -> AdaptivePolicy:
+NO_GATE = AdaptiveConfig(use_gate=False)
+
+
+def ped_policy(config: AdaptiveConfig = NO_GATE) -> AdaptivePolicy:
     return AdaptivePolicy({"X": crossing_model()}, LAYOUTS, start_s=0.0, config=config)
 
 

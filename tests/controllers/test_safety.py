@@ -24,7 +24,13 @@ from controllers.ntcip.pattern import pattern_values
 from controllers.safety import MAX_CHANGE_PER_CYCLE, SafeBackend, limit_change
 from controllers.signal_head import SignalHead
 from controllers.sumo_backend import SumoBackend
-from optimizer.intersection import Crossing, IntersectionModel, Movement, Phase, SignalLink
+from optimizer.intersection import (
+    Crossing,
+    IntersectionModel,
+    Movement,
+    Phase,
+    SignalLink,
+)
 from optimizer.plan import IntersectionPlan, PhaseTiming, TimingPlan, validate
 from phasewise_errors import ControllerError, PlanError
 
