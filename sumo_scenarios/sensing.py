@@ -10,7 +10,10 @@ farthest stopped vehicle, and from the tracks' positions and speeds the time unt
 moving vehicle reaches the stop line and whether the lane's first vehicle stands at it.
 
 Closed-loop controllers read *only* these frames; this module is the one place that looks
-at SUMO's vehicle state on their behalf (it *is* the camera).
+at SUMO's vehicle state on their behalf (it *is* the camera). Two more sensors live here:
+the priority receivers (:class:`PriorityReceivers`: emergency vehicles, buses) and the
+cameras on the ends of pedestrian crossings (:class:`PedestrianCameras`: persons waiting
+to cross, and how long).
 
 Detection errors (:class:`CameraNoise`), all seeded and reproducible:
 
