@@ -1,7 +1,14 @@
 """Priority: emergency vehicles' and buses' delay against the cars' in the same runs.
 
     .venv/bin/python benchmarks/priority.py [--scenario "corridor:demand=high,emergency_per_h=12"]
-        [--seeds 3] [--end 3600] [--no-gate] [--transit] [--json out/priority.json]
+        [--seeds 3] [--end 3600] [--no-gate] [--transit | --pedestrians N] [--json out/priority.json]
+
+With ``--pedestrians N`` (N persons per hour; the scenario gets ``pedestrians=N`` added, e.g.
+``corridor:demand=high`` becomes ``corridor:demand=high,pedestrians=N``) the two adaptive
+runs are pedestrian handling on and off (``AdaptiveConfig.pedestrians``; off, the signal
+shows the walk on every green), with ``maxpressure`` and ``actuated`` for reference, and the
+table shows the cars' delay, the pedestrians' delay per person and the longest wait of any
+person (target: at most ``AdaptiveConfig.max_ped_wait_s``, 120 s).
 
 With ``--transit`` (for a scenario with buses, e.g. ``corridor:demand=high,bus_headway_s=300``)
 the two adaptive runs are transit priority off and on (``AdaptiveConfig.transit_priority``)
@@ -42,8 +49,13 @@ def main() -> None:
     parser.add_argument("--end", type=float, default=None, help="simulation end (s; default the scenario's)")
     parser.add_argument("--no-gate", action="store_true")
     parser.add_argument("--transit", action="store_true", help="compare transit priority off/on (buses)")
+    parser.add_argument("--pedestrians", type=float, default=None, metavar="N",
+                        help="persons per hour on the corridor: compare pedestrian handling on/off")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.pedestrians is not None:
+        pedestrians(args)
+        return
     started = time.perf_counter()
     run = partial(simulate, None, args.scenario, seeds=args.seeds, end_s=args.end, first_seed=args.first_seed)
     knob, cls = ("transit_priority", "bus") if args.transit else ("preemption", "emergency")
@@ -71,6 +83,44 @@ def main() -> None:
                       f"{favoured.get('vehicles', 0):.1f}", str(served), f"{worst:.1f}")
         rows.append({"controller": label, "delay_s_per_vehicle": s["delay_s_per_vehicle"], "passenger_s": car,
                      f"{cls}_s": delay, "ratio": delay / car, "served": served, "summary": s})
+    Console(width=160).print(table)
+    print(f"total wall time {time.perf_counter() - started:.0f} s")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+def pedestrians(args: argparse.Namespace) -> None:
+    """The ``--pedestrians`` comparison (module docstring)."""
+    started = time.perf_counter()
+    scenario = f"{args.scenario},pedestrians={args.pedestrians:g}" if ":" in args.scenario \
+        else f"{args.scenario}:pedestrians={args.pedestrians:g}"
+    run = partial(simulate, None, scenario, seeds=args.seeds, end_s=args.end, first_seed=args.first_seed)
+    results = {}
+    for on in (True, False):
+        factory = partial(AdaptiveController, AdaptiveConfig(use_gate=not args.no_gate, gate_workers=1, pedestrians=on))
+        results[f"adaptive, pedestrian handling {'on' if on else 'off'}"] = run("adaptive", factory=factory)
+    results["maxpressure"] = run("maxpressure")
+    results["actuated"] = run("actuated")
+    last = args.first_seed + args.seeds - 1
+    table = Table(title=f"{scenario}, seeds {args.first_seed}-{last} (means over seeds; longest wait: over all)")
+    for col in ("controller", "all vehicles s/veh", "passenger s/veh", "pedestrian s/person", "persons",
+                "longest wait s", "worst seed pedestrian s", "walks"):
+        table.add_column(col, justify="left" if col == "controller" else "right")
+    rows = []
+    for label, s in results.items():
+        classes = s["by_vclass"]
+        car = classes.get("passenger", {}).get("delay_s_per_vehicle", float("nan"))
+        ped = classes.get("pedestrian", {})
+        worst = max((r["by_vclass"]["pedestrian"]["delay_s_per_vehicle"] for r in s["per_seed"]
+                     if "pedestrian" in r["by_vclass"]), default=float("nan"))
+        walks = sum((r.get("controller_report") or {}).get("pedestrian_walks", 0) for r in s["per_seed"])
+        table.add_row(label, f"{s['delay_s_per_vehicle']:.1f}", f"{car:.1f}",
+                      f"{ped.get('delay_s_per_vehicle', float('nan')):.1f}", f"{ped.get('vehicles', 0):.0f}",
+                      f"{ped.get('longest_wait_s', float('nan')):.0f}", f"{worst:.1f}", str(walks or "—"))
+        rows.append({"controller": label, "delay_s_per_vehicle": s["delay_s_per_vehicle"], "passenger_s": car,
+                     "pedestrian_s": ped.get("delay_s_per_vehicle"), "longest_wait_s": ped.get("longest_wait_s"),
+                     "summary": s})
     Console(width=160).print(table)
     print(f"total wall time {time.perf_counter() - started:.0f} s")
     if args.json:

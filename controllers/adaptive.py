@@ -11,6 +11,9 @@ described); this module is the thin SUMO driver around it, wiring the policy's p
   (yellow, all-red, min green, conflict check) with the box-clearance red extension fed from
   the cameras' view of the junction box (at most ``box_hold_s``: releasing crossing streams
   into a busy box is how SUMO's large cluster junctions, cologne3, deadlock);
+* pedestrians: the cameras on the crossings' ends (``PedestrianCameras``) when the network
+  has signalised crossings and ``pedestrians`` is on; off, the signal heads show the walk on
+  every green (pedestrian recall);
 * plan evaluator: the SUMO gate (:class:`~controllers.gate.PlanGate`), a twin built from the
   estimated demand and queues, failing closed;
 * clock: the simulation's time, one step of ``dt_s`` per call.
@@ -38,7 +41,12 @@ from controllers.sumo_backend import SumoBackend
 from optimizer.corridor_network import find_links
 from sumo_scenarios.runner import Simulation
 from sumo_scenarios.scenario import Scenario
-from sumo_scenarios.sensing import CameraNetwork, CameraNoise, PriorityReceivers
+from sumo_scenarios.sensing import (
+    CameraNetwork,
+    CameraNoise,
+    PedestrianCameras,
+    PriorityReceivers,
+)
 
 __all__ = ["AdaptiveConfig", "AdaptiveController"]
 
@@ -62,7 +70,10 @@ class AdaptiveController:
         self.cameras = CameraNetwork(sim.conn, sim.intersections, cfg.view_m, self.noise, seed=self.camera_seed + sim.seed)
         heard = (("emergency",) if cfg.preemption else ()) + (("bus",) if cfg.transit_priority else ())
         self.receivers = PriorityReceivers(sim.conn, sim.intersections, cfg.priority_range_m, heard) if heard else None
-        self.backend = SumoBackend(sim.intersections, sim.conn, max_box_hold_s=cfg.box_hold_s)
+        crossings = any(model.crossings for model in sim.intersections.values())
+        self.pedestrian_cameras = PedestrianCameras(sim.conn, sim.intersections) if crossings and cfg.pedestrians else None
+        self.backend = SumoBackend(sim.intersections, sim.conn, max_box_hold_s=cfg.box_hold_s,
+                                   pedestrian_recall=not cfg.pedestrians)
         # every command and plan passes the safety layer, as in front of a real controller
         self.safe = SafeBackend(self.backend, sim.intersections, clock=lambda: self._time_s)
         self._time_s = sim.time_s
@@ -99,13 +110,15 @@ class AdaptiveController:
             self.backend.box_occupancy(tls, in_box)
         self.backend.tick(self._dt_s)
         calls = self.receivers.observe() if self.receivers is not None else []
-        dispatch(self.safe, self.policy.step(now, self._dt_s, frames, self.safe.status(), calls))
+        persons = self.pedestrian_cameras.observe() if self.pedestrian_cameras is not None else []
+        dispatch(self.safe, self.policy.step(now, self._dt_s, frames, self.safe.status(), calls, persons))
 
     def report(self) -> dict:
         """What the controller did (the runner stores it with the run's results)."""
         assert self.policy is not None, "start() first"
+        walks = {"pedestrian_walks": self.backend.walks} if any(m.crossings for m in self.backend.models.values()) else {}
         return {**self.policy.report().as_dict(), "box_hold_s": self.backend.box_held_s,
-                "safety_refusals": [str(e) for e in self.safe.refusals]}
+                "safety_refusals": [str(e) for e in self.safe.refusals], **walks}
 
     def close(self) -> None:
         """Release the gate's workers and files (the runner calls it after ``report``)."""

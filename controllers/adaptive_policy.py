@@ -72,6 +72,19 @@ a bus reported on an approach gets its green held up to ``transit_max_s`` past t
 the policy would end it, or, while another phase is green, that green ends up to
 ``transit_max_s`` early (never before its minimum) and the bus's phase goes next; an approach
 is not favoured again within a plan cycle. Grants are recorded (``AdaptiveReport.transit_grants``).
+
+**Pedestrians** (``pedestrians``, on by default; only where the model has crossings): persons
+seen waiting at a crossing (:class:`~counting.camera_frame.PedestrianCall`) place a
+pedestrian call (``ped_call``) on the phase that shows the crossing walk, so its next green
+shows the walk, and count as a standing demand of ``ped_demand_veh`` for that phase; persons
+waiting for the green phase itself get a new walk when the policy holds it and either rests
+there or the walk and its clearance end within the plan's green. No one waits
+longer than ``max_ped_wait_s``: when the longest wait plus the time to bring the walk (the
+running green's remaining minimum, the clearance) comes within ``PED_WAIT_MARGIN_S`` of it,
+the crossing's phase goes next (after an emergency preemption, before everything else).
+Once the signal shows a walk, the green runs at least walk + pedestrian clearance
+(``SignalStatus.walk_started_s``). With ``pedestrians`` off the policy ignores persons and the
+driver's signal shows the walk on every green (pedestrian recall).
 """
 
 from __future__ import annotations
@@ -91,8 +104,8 @@ from controllers.gate import GateDecision
 from controllers.gridlock import GridlockEvent, GridlockWatchdog, JunctionView, clusters
 from controllers.lane_blocking import LaneBlocking
 from controllers.priority import APPROACH_SPEED_M_S, Preemption, PreemptionEvent, TransitGrant, TransitPriority
-from controllers.tactical import LaneObservation, decide
-from counting.camera_frame import CameraFrame, CameraLayout, PriorityCall
+from controllers.tactical import LaneObservation, TacticalDecision, decide
+from counting.camera_frame import CameraFrame, CameraLayout, PedestrianCall, PriorityCall
 from counting.estimator import DemandEstimator, DetectionRates, TrafficEstimate
 from optimizer.corridor import CorridorOptions, optimize_corridor
 from optimizer.corridor import CorridorLink
@@ -107,6 +120,10 @@ log = logging.getLogger(__name__)
 RECALL_VEH = 1.0
 """The standing call of a phase that serves an approach without a camera: as if one vehicle
 waited there, so the phase is served whenever nothing seen waits longer (module docstring)."""
+
+PED_WAIT_MARGIN_S = 10.0
+"""Seconds of slack kept below ``max_ped_wait_s`` when the walk is brought for the longest
+waiting person (a clearance under way when the rule fires can delay it by that much)."""
 
 
 @dataclass(frozen=True)
@@ -132,6 +149,9 @@ class AdaptiveConfig:
     ``optimize_time_s``: the coordinated optimizer's budget in CP-SAT's deterministic time
     (its count of work, about seconds of one core), so load never changes a plan;
     ``optimize_wall_s``: a wall-clock cap on top (the daemon; None in simulation).
+    ``pedestrians``: pedestrian calls and demand from the persons seen waiting at crossings
+    (a standing demand of ``ped_demand_veh`` vehicles on their phase), and no wait beyond
+    ``max_ped_wait_s`` (module docstring); off, the signal shows every walk (pedestrian recall).
     The remaining knobs are described in the module docstring; ``use_gate``, ``gate_*``,
     ``view_m`` configure the driver's ports (gate, cameras).
     """
@@ -150,6 +170,9 @@ class AdaptiveConfig:
     priority_range_m: float = 300.0
     transit_priority: bool = False
     transit_max_s: float = 10.0
+    pedestrians: bool = True
+    max_ped_wait_s: float = 120.0
+    ped_demand_veh: float = RECALL_VEH
     optimize_time_s: float = 2.0
     optimize_wall_s: float | None = None
     turn_memory_s: float = 600.0
@@ -269,6 +292,10 @@ class _Node:
         self.shares = self.phase_lane_shares()
         self.max_green_s = np.array([p.max_green_s for p in model.phases])
         self.blocking = LaneBlocking(model, self.lanes, block_after_s)
+        # crossing signal index -> the phase that shows it walk (the longest green of those that do)
+        self.crossing_phase = {c.index: max((p for p in range(len(model.phases)) if c.index in model.phases[p].green_links),
+                                            key=lambda p: model.phases[p].duration_s)
+                               for c in model.crossings if any(c.index in ph.green_links for ph in model.phases)}
         # phases x lanes: the phase shows green on every link of the lane (nothing it stops)
         lane_links = [[link.index for link in model.links if link.from_lane == lane] for lane in self.lanes]
         self.lane_all_green = np.array([[all(i in phase.green_links for i in links) for links in lane_links]
@@ -426,12 +453,14 @@ class AdaptivePolicy:
 
     # -- per step -------------------------------------------------------------------------
     def step(self, now_s: float, dt_s: float, frames: Mapping[str, CameraFrame],
-             status: Mapping[str, SignalStatus], priority: Sequence[PriorityCall] = ()) -> list[Command]:
+             status: Mapping[str, SignalStatus], priority: Sequence[PriorityCall] = (),
+             pedestrians: Sequence[PedestrianCall] = ()) -> list[Command]:
         """One decision step: every intersection's commands, and a new plan when one passes.
 
         ``frames``: this step's frame of every camera (by camera id); ``status``: what each
         signal shows now (after the step ``dt_s`` that ended at ``now_s``); ``priority``: the
-        priority receivers' calls this step (none: no receivers, or nobody calling).
+        priority receivers' calls this step (none: no receivers, or nobody calling);
+        ``pedestrians``: the persons waiting at crossings this step.
         """
         commands: list[Command] = []
         decay = float(np.exp(-dt_s / self.config.turn_memory_s))
@@ -459,9 +488,12 @@ class AdaptivePolicy:
         full = self._full_exits(sensed)
         preempt = self.preemption.update(now_s, priority) if self.config.preemption else {}
         buses = self.transit.update(now_s, priority) if self.config.transit_priority else {}
+        waits = self._pedestrian_waits(pedestrians) if self.config.pedestrians and pedestrians else {}
         for tls, node in self.nodes.items():
             commands.extend(self._decide(node, sensed[tls], status[tls], now_s, dt_s, full.get(tls, frozenset()),
-                                         tls in locked, preempt.get(tls), buses.get(tls)))
+                                         tls in locked, preempt.get(tls), buses.get(tls), waits.get(tls)))
+            if tls in waits:
+                commands.extend(self._ped_calls(node, status[tls], waits[tls]))
         if now_s >= self._next_shares_s:
             self._next_shares_s = (math.floor(now_s / self.config.shares_every_s) + 1) * self.config.shares_every_s
             for node in self.nodes.values():
@@ -470,7 +502,8 @@ class AdaptivePolicy:
 
     def _decide(self, node: _Node, sensed: _Sensed, signal: SignalStatus, now_s: float, dt_s: float,
                 full_exits: frozenset[str], locked: bool, preempt: int | None = None,
-                bus: tuple[int, PriorityCall] | None = None) -> Iterable[PhaseCommand]:
+                bus: tuple[int, PriorityCall] | None = None,
+                waits: tuple[np.ndarray, np.ndarray] | None = None) -> Iterable[PhaseCommand]:
         node.waiting_s += dt_s
         node.waiting_s[signal.phase] = 0.0
         if signal.in_clearance:
@@ -481,12 +514,24 @@ class AdaptivePolicy:
         phase = node.model.phases[signal.phase]
         timing = self.plan.intersections[tls].timing(signal.phase)
         plan_green = timing.green_s
+        required = max(phase.min_green_s, timing.required_green_s)
+        walk_until = None  # the end of the pedestrian clearance of a walk the signal shows
+        if signal.walk_started_s is not None:
+            walk_until = signal.walk_started_s + node.model.pedestrian_time_s(signal.phase)
+            required = max(required, walk_until)
         if preempt is not None:  # see controllers.priority
             if preempt == signal.phase:
                 self.preemption.served(tls, now_s)
                 return (PhaseCommand(tls, "hold", signal.phase),)
-            if signal.green_s + 1e-6 >= max(phase.min_green_s, timing.required_green_s):
+            if signal.green_s + 1e-6 >= required:
                 return (PhaseCommand(tls, "serve_next", preempt),)
+            return (PhaseCommand(tls, "hold", signal.phase),)
+        urgent = self._pedestrian_due(node, signal, waits, required, dt_s) if waits is not None else None
+        if urgent is not None:  # a waiting person nears max_ped_wait_s
+            if urgent == signal.phase:
+                return (PhaseCommand(tls, "hold", signal.phase), PhaseCommand(tls, "ped_call", urgent))
+            if signal.green_s + 1e-6 >= required:
+                return (PhaseCommand(tls, "serve_next", urgent),)
             return (PhaseCommand(tls, "hold", signal.phase),)
         if locked:  # see controllers.gridlock: recovery
             node.blocking.clear()
@@ -497,9 +542,15 @@ class AdaptivePolicy:
         # flipping phases every few seconds only feeds a jam inside the junction
         recalled = bool(node.recall[signal.phase])
         min_green = max(phase.min_green_s, plan_green if outage_served or recalled or locked else 0.0)
+        if walk_until is not None:
+            min_green = max(min_green, walk_until)
+        recall = node.recall * RECALL_VEH if node.unwatched else None
+        if waits is not None:  # persons waiting: a standing call on their crossings' phases
+            ped_demand = np.where(waits[0] > 0, self.config.ped_demand_veh, 0.0)
+            recall = ped_demand if recall is None else np.maximum(recall, ped_demand)
         decision = decide(shares, signal.phase, signal.green_s, min_green,
                           node.max_green_s[signal.phase], node.waiting_s, obs, self.config.wait_weight_s,
-                          recall=node.recall * RECALL_VEH if node.unwatched else None)
+                          recall=recall)
         due = self._coordinated_phase_due(node, signal, now_s)
         if bus is not None:
             command = self._favour_bus(tls, signal, decision.hold, bus, now_s, dt_s, plan_green,
@@ -507,6 +558,8 @@ class AdaptivePolicy:
             if command is not None:
                 return (command,)
         if decision.hold or decision.next_phase is None:
+            if waits is not None and waits[0][signal.phase] > 0 and self._may_walk_again(node, signal, decision, plan_green):
+                return (PhaseCommand(tls, "hold", signal.phase), PhaseCommand(tls, "ped_call", signal.phase))
             return (PhaseCommand(tls, "hold", signal.phase),)
         # at its scheduled start the coordinated phase goes next if anyone waits for it
         coordinated_next = due is not None and decision.demand_by_phase[due] > 0.0
@@ -514,6 +567,49 @@ class AdaptivePolicy:
         if node.unwatched and not coordinated_next:
             next_phase = self._recall_due(node, signal.phase, next_phase)
         return (PhaseCommand(tls, "serve_next", next_phase),)
+
+    def _pedestrian_waits(self, calls: Sequence[PedestrianCall]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per intersection with persons waiting: per phase, the persons waiting for a crossing
+        it shows walk on, and the longest of their waits (s)."""
+        out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for call in calls:
+            node = self.nodes.get(call.tls_id)
+            phase = node.crossing_phase.get(call.crossing) if node is not None else None
+            if node is None or phase is None:
+                continue
+            count, longest = out.setdefault(call.tls_id, (np.zeros(len(node.model.phases)), np.zeros(len(node.model.phases))))
+            count[phase] += call.waiting
+            longest[phase] = max(longest[phase], call.longest_wait_s)
+        return out
+
+    def _ped_calls(self, node: _Node, signal: SignalStatus, waits: tuple[np.ndarray, np.ndarray]) -> list[PhaseCommand]:
+        """A pedestrian call on every phase other than the green one that persons wait for
+        (the green phase's own is placed by :meth:`_decide`, when it may walk again)."""
+        return [PhaseCommand(node.model.tls_id, "ped_call", int(p)) for p in np.flatnonzero(waits[0] > 0)
+                if signal.in_clearance or p != signal.phase]
+
+    @staticmethod
+    def _may_walk_again(node: _Node, signal: SignalStatus, decision: TacticalDecision, plan_green_s: float) -> bool:
+        """Whether the green phase, held, may show its walk again for persons who came after
+        its walk: when it rests (nobody else waits) or its walk and clearance end within
+        the plan's green (the green runs that long anyway, unless it gaps out)."""
+        others = np.delete(decision.demand_by_phase, signal.phase)
+        resting = not (others > 1e-9).any()
+        return resting or signal.green_s + node.model.pedestrian_time_s(signal.phase) <= plan_green_s
+
+    def _pedestrian_due(self, node: _Node, signal: SignalStatus, waits: tuple[np.ndarray, np.ndarray],
+                        required_s: float, dt_s: float) -> int | None:
+        """The phase whose waiting person would wait past ``max_ped_wait_s`` unless its walk
+        comes now (the longest waiting first), else None."""
+        count, longest = waits
+        time_to_walk = np.array([
+            0.0 if p == signal.phase else
+            max(required_s - signal.green_s, 0.0) + node.model.clearance_s(signal.phase, p) + dt_s
+            for p in range(len(node.model.phases))])
+        due = (count > 0) & (longest + time_to_walk + PED_WAIT_MARGIN_S >= self.config.max_ped_wait_s)
+        if not due.any():
+            return None
+        return int(np.argmax(np.where(due, longest, -np.inf)))
 
     def _recall_due(self, node: _Node, current: int, chosen: int) -> int:
         """A phase on recall that has waited as long as the plan makes it wait (its cycle less

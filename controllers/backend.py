@@ -17,7 +17,11 @@ wants now; a backend forgets them when the next batch arrives.
 * ``serve_next``: end the current green as soon as its minimum green allows (force-off)
   and make ``phase`` the next green (call it; phases before it in the ring are skipped);
 * ``call``: demand for ``phase`` (a vehicle call);
-* ``omit``: ``phase`` must not be served this step.
+* ``omit``: ``phase`` must not be served this step;
+* ``ped_call``: persons wait to cross on a crossing ``phase`` shows walk on: its next green
+  shows the walk (NTCIP ``phaseControlGroupPedCall``); sent while ``phase`` is green (and
+  not ended by a ``serve_next`` of the same batch), the walk starts now if it is not shown
+  already (a recycle), and the green then runs at least walk + pedestrian clearance from there.
 
 Example (one driver step; the SUMO runner and the daemon are loops like this)::
 
@@ -41,8 +45,8 @@ from phasewise_errors import PlanError
 
 log = logging.getLogger(__name__)
 
-CommandKind = Literal["hold", "serve_next", "call", "omit"]
-COMMAND_KINDS: tuple[CommandKind, ...] = ("hold", "serve_next", "call", "omit")
+CommandKind = Literal["hold", "serve_next", "call", "omit", "ped_call"]
+COMMAND_KINDS: tuple[CommandKind, ...] = ("hold", "serve_next", "call", "omit", "ped_call")
 
 ControlMode = Literal["engine", "local", "flash", "unknown"]
 """Who runs the signal: ``engine`` = our commands and plans; ``local`` = the controller's
@@ -79,7 +83,10 @@ class SignalStatus:
 
     ``phase`` is the green phase shown, or during a clearance the phase being cleared;
     ``green_s`` the seconds it has been green (frozen during the clearance);
-    ``next_phase`` the phase a clearance leads to (None when green).
+    ``next_phase`` the phase a clearance leads to (None when green);
+    ``walk_started_s`` the green seconds at which the phase's crossings began to show walk
+    this green (None: no walk shown), from when the green runs at least the walk and the
+    pedestrian clearance (``IntersectionModel.pedestrian_time_s``).
     """
 
     tls_id: str
@@ -87,6 +94,7 @@ class SignalStatus:
     green_s: float
     next_phase: int | None = None
     mode: ControlMode = "engine"
+    walk_started_s: float | None = None
 
     @property
     def in_clearance(self) -> bool:

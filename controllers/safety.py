@@ -14,7 +14,9 @@ Phase commands (``command``), per intersection and batch:
   ``hold`` of the current phase;
 * ``serve_next`` before the current green has run its required green (the larger of the
   model's min green and the running plan's min green and pedestrian minimum) is refused: the
-  pedestrian clearance and min green are not ours to cut;
+  pedestrian clearance and min green are not ours to cut; once the signal shows the phase's
+  walk (``SignalStatus.walk_started_s``), neither is the walk and the flashing don't-walk
+  after it (the model's :meth:`~optimizer.intersection.IntersectionModel.pedestrian_time_s`);
 * unknown intersections and phases are refused; ``call`` and ``omit`` are always safe.
 
 Commands are judged against the signal status of the same step (what :meth:`status` read, or
@@ -289,15 +291,19 @@ class SafeBackend:
             return ""  # the green has ended; the next green is the cabinet's to time
         if phase == status.phase:
             return "the phase is green already"
-        required = self.required_green_s(tls, status.phase)
+        required = self.required_green_s(tls, status.phase, status.walk_started_s)
         if status.green_s < required - 1e-6:
             return f"phase {status.phase} green for {status.green_s:g} s, needs {required:g} s (min green / pedestrian clearance)"
         return ""
 
-    def required_green_s(self, tls: str, phase: int) -> float:
-        """The shortest green ``phase`` may show: model min green, and the running plan's
-        min green and pedestrian minimum."""
-        need = self.models[tls].phases[phase].min_green_s
+    def required_green_s(self, tls: str, phase: int, walk_started_s: float | None = None) -> float:
+        """The shortest green ``phase`` may show: model min green, the running plan's min
+        green and pedestrian minimum, and, when its walk started at ``walk_started_s`` green
+        seconds, the end of that walk and its pedestrian clearance."""
+        model = self.models[tls]
+        need = model.phases[phase].min_green_s
+        if walk_started_s is not None:
+            need = max(need, walk_started_s + model.pedestrian_time_s(phase))
         running = self.running.get(tls)
         if running is not None and phase in running.sequence:
             timing: PhaseTiming = running.timing(phase)

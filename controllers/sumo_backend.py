@@ -7,6 +7,9 @@ Phase commands: ``serve_next`` starts the clearance into the named phase (refuse
 green, like a cabinet ignores a force-off before min green, but loudly: ``PlanError``);
 ``hold``, ``call`` and ``omit`` need no action here because nothing but ``serve_next`` ends a
 green in this backend (a real controller gaps out by itself; see ``controllers.ntcip``).
+``ped_call`` is the head's pedestrian call (walk and pedestrian clearance, see
+``controllers.signal_head``); with ``pedestrian_recall`` (no pedestrian detection) every
+green of a phase with crossings shows its walk.
 
 Red extension (box clearance): a cabinet can extend the all-red from a detector input. The
 driver reports, per intersection and incoming lane, vehicles standing inside the junction box
@@ -40,9 +43,11 @@ from phasewise_errors import PlanError
 class SumoBackend:
     """Every traffic light of one SUMO simulation, driven through phase-level commands."""
 
-    def __init__(self, models: Mapping[str, IntersectionModel], conn: ModuleType, max_box_hold_s: float = 0.0):
+    def __init__(self, models: Mapping[str, IntersectionModel], conn: ModuleType, max_box_hold_s: float = 0.0,
+                 pedestrian_recall: bool = True):
         self.models = dict(models)
-        self.heads = {tls: SignalHead(model, conn, max_box_hold_s=max_box_hold_s) for tls, model in models.items()}
+        self.heads = {tls: SignalHead(model, conn, max_box_hold_s=max_box_hold_s, pedestrian_recall=pedestrian_recall)
+                      for tls, model in models.items()}
         self.plan: TimingPlan | None = None
         # per tls: phases x incoming lanes, True where the phase shows green on every link of the lane
         self._lane_all_green = {tls: _lane_all_green(model) for tls, model in models.items()}
@@ -70,16 +75,23 @@ class SumoBackend:
 
     # -- SignalBackend --------------------------------------------------------------------
     def status(self) -> dict[str, SignalStatus]:
-        return {tls: SignalStatus(tls, head.phase, head.green_s, head.next_phase) for tls, head in self.heads.items()}
+        return {tls: SignalStatus(tls, head.phase, head.green_s, head.next_phase, walk_started_s=head.walk_started_s)
+                for tls, head in self.heads.items()}
 
     def command(self, commands: Sequence[PhaseCommand]) -> None:
-        for command in commands:
-            if command.kind != "serve_next":
+        # a green that ends in this batch does not start a walk: serve_next goes first, and a
+        # pedestrian call on the phase it ends is then for that phase's next green
+        ordered = sorted(commands, key=lambda c: c.kind != "serve_next")
+        for command in ordered:
+            if command.kind not in ("serve_next", "ped_call"):
                 continue
             head = self.heads.get(command.tls_id)
             if head is None:
                 raise PlanError(f"no traffic light {command.tls_id} in this simulation")
-            head.switch_to(command.phase)
+            if command.kind == "ped_call":
+                head.ped_call(command.phase)
+            else:
+                head.switch_to(command.phase)
 
     def apply(self, plan: TimingPlan) -> None:
         """Plans bound the policy's greens; the heads need nothing from them."""
@@ -92,6 +104,11 @@ class SumoBackend:
     def box_held_s(self) -> float:
         """All-red seconds added for box clearance, over all intersections (for reports)."""
         return sum(head.box_held_s for head in self.heads.values())
+
+    @property
+    def walks(self) -> int:
+        """Pedestrian walks shown, over all intersections (for reports)."""
+        return sum(head.walks for head in self.heads.values())
 
 
 def _lane_all_green(model: IntersectionModel) -> tuple[tuple[str, ...], np.ndarray]:

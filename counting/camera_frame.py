@@ -69,6 +69,22 @@ class PriorityCall:
     vehicle_id: str
 
 
+@dataclass(frozen=True)
+class PedestrianCall:
+    """Persons waiting to cross at a signal, seen this step by a camera that watches the
+    crossing's ends (the detector's ``person`` class in the field; in SUMO, persons standing
+    on a walking area with the crossing next on their way).
+
+    ``crossing`` is the crossing's signal index (``optimizer.intersection.Crossing.index``),
+    ``waiting`` how many persons wait there, ``longest_wait_s`` how long the first of them
+    has stood."""
+
+    tls_id: str
+    crossing: int
+    waiting: int
+    longest_wait_s: float
+
+
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]

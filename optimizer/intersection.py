@@ -13,6 +13,12 @@ Terms, as traffic engineers use them:
 * a **phase** is a green stage of the signal program: the set of links that may go
   (``G`` protected, ``g`` permissive). Yellow and all-red are not phases here; they are the
   **transition** between two phases and are computed from the two green states;
+* a **crossing** is a signalised pedestrian crossing; its signal is a position of the state
+  string too (``Crossing.index``). Its walk is shown for at least ``walk_s`` (MUTCD: 7 s),
+  then flashing don't-walk (the crossing shows red, persons on it finish) for
+  ``clearance_s`` = crossing length / 1.07 m/s (MUTCD's walking speed) before any conflicting
+  vehicle may get green: a phase whose crossing shows walk runs at least
+  :meth:`IntersectionModel.pedestrian_time_s`;
 * two links **conflict** when no green phase of the network's own program lets them go
   together. The engineer's program is the authority on compatibility: any state we drive is
   checked against it (see :func:`IntersectionModel.unsafe_pairs`).
@@ -33,6 +39,33 @@ from typing import Literal
 Turn = Literal["left", "through", "right", "uturn"]
 
 GREEN_CHARS = frozenset("Gg")
+
+MIN_WALK_S = 7.0
+"""Shortest walk interval (MUTCD 4E.06: at least 7 s)."""
+WALKING_SPEED_M_S = 1.07
+"""Walking speed that times the pedestrian clearance (MUTCD 4E.06: 3.5 ft/s)."""
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """A signalised pedestrian crossing: its signal index (position in the state string),
+    SUMO's crossing edge, its length, the road edges it crosses and the areas at its ends
+    where persons wait for the walk (SUMO walking areas)."""
+
+    index: int
+    edge: str
+    length_m: float
+    crossed_edges: tuple[str, ...] = ()
+    waiting_areas: tuple[str, ...] = ()
+
+    @property
+    def walk_s(self) -> float:
+        return MIN_WALK_S
+
+    @property
+    def clearance_s(self) -> float:
+        """Flashing don't-walk: the crossing's length at the MUTCD walking speed."""
+        return self.length_m / WALKING_SPEED_M_S
 
 
 @dataclass(frozen=True)
@@ -94,6 +127,7 @@ class IntersectionModel:
     all_red_s: float
     program_cycle_s: float
     program_offset_s: float = 0.0
+    crossings: tuple[Crossing, ...] = ()
 
     @property
     def state_length(self) -> int:
@@ -172,6 +206,16 @@ class IntersectionModel:
     def clearance_s(self, from_phase: int, to_phase: int) -> float:
         """Total lost time (yellow + all-red) between two phases."""
         return sum(d for _, d in self.transition(from_phase, to_phase))
+
+    def phase_crossings(self, phase: int) -> tuple[Crossing, ...]:
+        """The crossings ``phase`` shows walk on (green in its state)."""
+        green = self.phases[phase].green_links
+        return tuple(c for c in self.crossings if c.index in green)
+
+    def pedestrian_time_s(self, phase: int) -> float:
+        """Walk + pedestrian clearance of ``phase``'s crossings (the longest; 0 without any):
+        the shortest green of the phase once its walk is shown."""
+        return max((c.walk_s + c.clearance_s for c in self.phase_crossings(phase)), default=0.0)
 
     def movement(self, movement_id: str) -> Movement:
         for m in self.movements:

@@ -7,6 +7,11 @@ for ``all_red_s``). The program starts with the first phase of the sequence; SUM
 (SUMO: a positive offset delays all phases), hence ``offset = plan offset - start of the
 coordinated green within the program``. The file loads unchanged in ``sumo`` and
 ``netedit`` (``sumo -n net.net.xml -a plan.add.xml``).
+
+A green whose phase shows walk on pedestrian crossings (``model.crossings``) is split as a
+fixed-time controller times it: walk, then flashing don't-walk (crossings red) for the last
+``clearance_s`` of the green; a green shorter than walk + clearance shows no walk at all.
+Crossings are red in every clearance.
 """
 
 from __future__ import annotations
@@ -25,13 +30,33 @@ def program_phases(ip: IntersectionPlan, model: IntersectionModel) -> list[tuple
     out: list[tuple[str, float]] = []
     seq = ip.sequence
     for j, pt in enumerate(ip.phases):
-        out.append((model.phases[pt.phase].state, pt.green_s))
+        out += _green(model, pt.phase, pt.green_s)
         steps = model.transition(pt.phase, seq[(j + 1) % len(seq)])
         for state, _ in steps:
             duration = pt.yellow_s if "y" in state.lower() else pt.all_red_s
             if duration > 0:
-                out.append((state, duration))
+                out.append((_no_walk(model, state), duration))
     return out
+
+
+def _green(model: IntersectionModel, phase: int, green_s: float) -> list[tuple[str, float]]:
+    """A phase's green: walk then flashing don't-walk on its crossings (module docstring)."""
+    state = model.phases[phase].state
+    crossings = model.phase_crossings(phase)
+    if not crossings:
+        return [(state, green_s)]
+    clearance_s = max(c.clearance_s for c in crossings)
+    if green_s < model.pedestrian_time_s(phase):
+        return [(_no_walk(model, state), green_s)]
+    return [(state, green_s - clearance_s), (_no_walk(model, state), clearance_s)]
+
+
+def _no_walk(model: IntersectionModel, state: str) -> str:
+    """``state`` with every crossing red (don't walk)."""
+    if not model.crossings:
+        return state
+    crossings = {c.index for c in model.crossings}
+    return "".join("r" if i in crossings else ch for i, ch in enumerate(state))
 
 
 def sumo_offset_s(ip: IntersectionPlan) -> float:

@@ -276,12 +276,15 @@ def print_table(summaries: list[dict], title: str = "") -> None:
     console_.print(table)
     if any(set(s.get("by_vclass", {})) - {"passenger"} for s in summaries):
         by_class = Table(title="by vehicle class (pedestrians: per person)")
-        for col in ("scenario", "controller", "class", "delay s/veh", "count", "stops/veh"):
+        waits = any("longest_wait_s" in m for s in summaries for m in s.get("by_vclass", {}).values())
+        for col in ("scenario", "controller", "class", "delay s/veh", "count", "stops/veh",
+                    *(("longest wait s",) if waits else ())):
             by_class.add_column(col, justify="left" if col in ("scenario", "controller", "class") else "right")
         for s in summaries:
             for name, m in s.get("by_vclass", {}).items():
+                wait = (f"{m['longest_wait_s']:.0f}" if "longest_wait_s" in m else "",) if waits else ()
                 by_class.add_row(s["scenario"], s["controller"], name, f"{m['delay_s_per_vehicle']:.1f}",
-                                 f"{m['vehicles']:.0f}", f"{m['stops_per_vehicle']:.2f}")
+                                 f"{m['vehicles']:.0f}", f"{m['stops_per_vehicle']:.2f}", *wait)
         console_.print(by_class)
 
 

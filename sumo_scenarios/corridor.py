@@ -30,7 +30,9 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,11 @@ NETCONVERT_TLS_OPTIONS: tuple[str, ...] = (
     "--tls.left-green.time", "10",
     "--no-turnarounds",
 )
+
+# Crosswalks (``pedestrians`` > 0): sidewalks on every edge and a crossing over each approach
+# of a signalised junction, guessed by netconvert; its programs then give each crossing its
+# walk with the parallel through phase (and a pedestrian clearance before the yellow).
+NETCONVERT_PEDESTRIAN_OPTIONS: tuple[str, ...] = ("--sidewalks.guess", "--crossings.guess")
 
 # SUMO lets a vehicle wait inside the junction (a left turn filtering through opposing
 # traffic, a through car whose exit is full). Now and then two of them block each other and
@@ -98,7 +105,10 @@ class CorridorSpec:
     trucks among all vehicles; ``emergency_per_h`` emergency vehicles per hour (random
     entries and routes, drawn apart from the other traffic so that adding them leaves every
     other vehicle as it was); ``bus_headway_s`` a bus line along the whole arterial in each
-    direction, one bus every that many seconds (0: none; no stops).
+    direction, one bus every that many seconds (0: none; no stops); ``pedestrians`` persons
+    per hour walking between random points of the network (``randomTrips.py --pedestrians``,
+    seeded), with sidewalks and signalised crosswalks at every junction (0: none, and the
+    network has no sidewalks or crossings).
     """
 
     intersections: int = 4
@@ -114,6 +124,7 @@ class CorridorSpec:
     truck_share: float = TRUCK_SHARE
     emergency_per_h: float = 0.0
     bus_headway_s: float = 0.0
+    pedestrians: float = 0.0
 
     def __post_init__(self) -> None:
         checks = (
@@ -134,6 +145,7 @@ class CorridorSpec:
             (0.0 <= self.emergency_per_h <= 120.0, "emergency_per_h must be between 0 and 120"),
             (self.bus_headway_s == 0.0 or 60.0 <= self.bus_headway_s <= 3600.0,
              "bus_headway_s must be 0 (no buses) or between 60 and 3600"),
+            (0.0 <= self.pedestrians <= 7200.0, "pedestrians must be between 0 (none) and 7200 per hour"),
         )
         for ok, message in checks:
             if not ok:
@@ -164,6 +176,8 @@ class CorridorSpec:
         """'' for the default traffic mix, else a short hash of it (route files of different
         mixes on the same network must not overwrite each other)."""
         mix = {name: getattr(self, name) for name in ("imbalance", "truck_share", "emergency_per_h", "bus_headway_s")}
+        if self.pedestrians > 0:
+            mix["pedestrians"] = self.pedestrians
         if mix == {"imbalance": 0.6, "truck_share": TRUCK_SHARE, "emergency_per_h": 0.0, "bus_headway_s": 0.0}:
             return ""
         return "_" + hashlib.sha256(json.dumps(mix, sort_keys=True).encode()).hexdigest()[:8]
@@ -175,7 +189,8 @@ class CorridorSpec:
             for name in ("intersections", "spacing_m", "arterial_lanes", "side_lanes",
                          "left_turn_bay_m", "speed_kmh", "side_length_m")
         }
-        payload = json.dumps([geometry, NETCONVERT_TLS_OPTIONS], sort_keys=True)
+        options = NETCONVERT_TLS_OPTIONS + (NETCONVERT_PEDESTRIAN_OPTIONS if self.pedestrians > 0 else ())
+        payload = json.dumps([geometry, options], sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -195,7 +210,8 @@ def build_corridor(spec: CorridorSpec, seed: int, out_dir: Path) -> Scenario:
 
     Files go to ``out_dir/corridor-<geometry hash>/``: the plain XML, ``corridor.net.xml``
     (netconvert is skipped when it already exists) and ``corridor_<demand>_s<seed>.rou.xml``
-    (always rewritten, byte-identical for the same spec and seed).
+    (always rewritten, byte-identical for the same spec and seed), with pedestrians also
+    ``corridor_<demand>_s<seed>.ped.rou.xml`` (the persons).
     """
     if seed < 0:
         raise ScenarioError(f"corridor seed must be a non-negative integer, got {seed}")
@@ -206,10 +222,15 @@ def build_corridor(spec: CorridorSpec, seed: int, out_dir: Path) -> Scenario:
         _build_network(spec, folder, net_file)
     route_file = folder / f"corridor_{spec.demand}{spec.demand_suffix()}_s{seed}.rou.xml"
     _write_atomically(route_file, routes_xml(spec, seed))
+    route_files = (route_file,)
+    if spec.pedestrians > 0:
+        person_file = route_file.with_name(route_file.name.replace(".rou.xml", ".ped.rou.xml"))
+        _write_persons(spec, seed, net_file, person_file)
+        route_files += (person_file,)
     return Scenario(
         name=f"corridor-{spec.demand}",
         net_file=net_file,
-        route_files=(route_file,),
+        route_files=route_files,
         begin_s=0.0,
         end_s=spec.duration_s,
         sumo_options=CORRIDOR_SUMO_OPTIONS,
@@ -284,6 +305,7 @@ def _build_network(spec: CorridorSpec, folder: Path, net_file: Path) -> None:
         "--edge-files", str(edges),
         "--output-file", str(partial),
         *NETCONVERT_TLS_OPTIONS,
+        *(NETCONVERT_PEDESTRIAN_OPTIONS if spec.pedestrians > 0 else ()),
         "--no-warnings", "true",
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -412,6 +434,34 @@ def _emergency_vehicles(spec: CorridorSpec, seed: int) -> list[tuple[float, str,
         edges = routes[rng.choice(len(routes), p=p / p.sum())][0]
         out.append((round(t, 2), f"emergency.{k}", "emergency", " ".join(edges)))
         k += 1
+
+
+PEDESTRIAN_MAX_DISTANCE_M = 600.0  # a walk of up to ~8 minutes: crossing a block or two, not the corridor
+
+
+def _write_persons(spec: CorridorSpec, seed: int, net_file: Path, out: Path) -> None:
+    """Persons at ``spec.pedestrians`` per hour by SUMO's ``randomTrips.py --pedestrians``
+    (one every 3600/N s, random origin and destination edges at most
+    ``PEDESTRIAN_MAX_DISTANCE_M`` apart, seeded), without its time-stamped header so the same
+    spec and seed give the same bytes."""
+    from sumo_scenarios.generated import _sumo_home  # lazy: SUMO's tools are found only when needed
+
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    routed = out.with_name(f".{out.name}.{os.getpid()}.routes.partial")  # its routed copy (unused)
+    command = [
+        sys.executable, str(_sumo_home() / "tools" / "randomTrips.py"),
+        "-n", str(net_file), "-o", str(partial), "-r", str(routed), "--pedestrians", "--prefix", "ped",
+        "--seed", str(seed), "-b", "0", "-e", f"{spec.duration_s:g}",
+        "-p", f"{3600.0 / spec.pedestrians:g}", "--max-distance", f"{PEDESTRIAN_MAX_DISTANCE_M:g}",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=out.parent)
+    routed.unlink(missing_ok=True)
+    if done.returncode != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
+        raise ScenarioError(f"randomTrips.py failed for {spec}: {(done.stderr or done.stdout).strip()[-2000:]}")
+    text = re.sub(r"<!--.*?-->\s*", "", partial.read_text(encoding="utf-8"), count=1, flags=re.DOTALL)
+    partial.unlink()
+    _write_atomically(out, text)
 
 
 def _write_atomically(path: Path, text: str) -> None:

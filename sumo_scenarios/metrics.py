@@ -22,7 +22,9 @@ without the device (the gate's twins).
 ``emergency``, ... from the vType definitions in the route and additional files; a type
 without ``vClass`` is ``passenger`` as in SUMO), with the same three groups of vehicles, and
 adds ``pedestrian`` when the run has persons: their delay is the ``timeLoss`` of their walks
-(waiting at crossings included), per person. The headline numbers stay per vehicle. Per
+(waiting at crossings included), per person, and ``longest_wait_s``: the longest time one
+person stood still in one go (SUMO's person waiting time, sampled every step by the probe;
+e.g. at a crossing showing don't-walk). The headline numbers stay per vehicle. Per
 intersection, :class:`IntersectionProbe` samples
 every step the halting vehicles per approach (queue, vehicles), the time lost on the
 approach lanes (``n * (1 - mean speed / speed limit)`` per lane and second) and the longest
@@ -70,6 +72,7 @@ class ClassMetrics:
     delay_s_per_vehicle: float
     vehicles: int
     stops_per_vehicle: float
+    longest_wait_s: float | None = None  # pedestrians only (module docstring)
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,8 @@ class IntersectionProbe:
         self._longest_stall = np.zeros(len(self._ids))
         self._forgotten = [0] * len(self._ids)
         self._steps = 0
+        self.longest_person_wait_s = 0.0  # the longest a person stood still in one go
+        self._person_api = getattr(conn, "person", None)  # None: a connection without persons
 
     def sample(self) -> None:
         lane_api = self._conn.lane
@@ -155,6 +160,10 @@ class IntersectionProbe:
             ids = lane_api.getLastStepVehicleIDs(self._lanes[i])
             self._seen[self._owner[i]].update(dict.fromkeys(ids, step))
             self._origin.update(dict.fromkeys(ids, int(i)))
+        persons = self._person_api.getIDList() if self._person_api is not None else ()
+        if persons:
+            wait = max(self._person_api.getWaitingTime(p) for p in persons)
+            self.longest_person_wait_s = max(self.longest_person_wait_s, float(wait))
         self._steps += 1
         if self._steps % self.FORGET_AFTER_STEPS == 0:
             for k, seen in enumerate(self._seen):
@@ -277,7 +286,8 @@ def _flow_departures(elem: ET.Element, scenario: Scenario) -> dict[str, float]:
 
 
 def read_run_metrics(
-    tripinfo: Path, scenario: Scenario, intersections: dict[str, IntersectionMetrics]
+    tripinfo: Path, scenario: Scenario, intersections: dict[str, IntersectionMetrics],
+    longest_person_wait_s: float | None = None,
 ) -> RunMetrics:
     """Combine SUMO's tripinfo (with unfinished vehicles) and the schedule into RunMetrics."""
     if not tripinfo.is_file():
@@ -334,7 +344,8 @@ def read_run_metrics(
         for name in sorted(set(all_classes))
     }
     if person_delays:
-        by_vclass["pedestrian"] = ClassMetrics(round(float(np.mean(person_delays)), 3), len(person_delays), 0.0)
+        by_vclass["pedestrian"] = ClassMetrics(round(float(np.mean(person_delays)), 3), len(person_delays), 0.0,
+                                               longest_person_wait_s)
     return RunMetrics(
         delay_s_per_vehicle=round(float(np.mean(all_delays)), 3) if n else 0.0,
         throughput_veh=arrived,
@@ -392,6 +403,9 @@ def summarize(runs: list[RunMetrics], seeds: list[int]) -> dict:
             "vehicles": round(float(np.mean([r.by_vclass[name].vehicles if name in r.by_vclass else 0 for r in runs])), 1),
             "stops_per_vehicle": round(float(np.mean([r.by_vclass[name].stops_per_vehicle for r in runs
                                                        if name in r.by_vclass])), 4),
+            **({"longest_wait_s": max(waits)} if (waits := [r.by_vclass[name].longest_wait_s for r in runs
+                                                            if name in r.by_vclass
+                                                            and r.by_vclass[name].longest_wait_s is not None]) else {}),
         }
         for name in sorted({name for r in runs for name in r.by_vclass})
     }

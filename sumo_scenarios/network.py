@@ -19,8 +19,13 @@ the program shows them), a connection's second signal for its internal stop
 become their concurrent pairs, see :mod:`sumo_scenarios.nema`) and pedestrian
 crossings: their signals are in the states and in the conflicts, but they are not
 :class:`~optimizer.intersection.SignalLink` s (no vehicle lanes), so a phase that serves only
-pedestrians has no movements. Rail crossings, rail signals and ``off`` programs are not
-signals to control and get no model.
+pedestrians has no movements. Each crossing is a
+:class:`~optimizer.intersection.Crossing` of the model (signal index, length), and two green
+phases of the program that differ only in their crossings' signals (netconvert's walk
+phase and the pedestrian clearance that follows it, crossings red, vehicles still green) are
+one phase: the vehicle green, with the walk shown on the crossings (durations added); the
+flashing don't-walk is the signal's to time (``controllers.signal_head``). Rail crossings,
+rail signals and ``off`` programs are not signals to control and get no model.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from pathlib import Path
 
 import sumolib
 
-from optimizer.intersection import GREEN_CHARS, IntersectionModel, Movement, Phase, SignalLink, Turn
+from optimizer.intersection import GREEN_CHARS, Crossing, IntersectionModel, Movement, Phase, SignalLink, Turn
 from phasewise_errors import ScenarioError
 from sumo_scenarios.nema import nema_clearances, nema_green_phases
 
@@ -101,9 +106,10 @@ def load_intersections(
     clearances = {}
     for file in (path, *program_files) if nema else ():
         clearances.update(nema_clearances(Path(file)))
+    crossings = _crossings(path)
     models = {}
     for tls in net.getTrafficLights():
-        model = _intersection(tls, defaults, clearances.get(tls.getID()))
+        model = _intersection(tls, defaults, clearances.get(tls.getID()), crossings.get(tls.getID(), ()))
         if model is not None:
             models[model.tls_id] = model
     if not models:
@@ -197,8 +203,66 @@ def _load_programs(net: sumolib.net.Net, file: Path) -> None:
         programs[program_id] = program
 
 
+def _crossings(net_file: Path) -> dict[str, tuple[Crossing, ...]]:
+    """Per traffic light, its signalised pedestrian crossings (from the ``crossing`` edges and
+    the connections into them that carry a ``tl`` and ``linkIndex``/``linkIndex2``)."""
+    lengths: dict[str, float] = {}
+    crossed: dict[str, tuple[str, ...]] = {}
+    signals: dict[tuple[str, str], set[int]] = defaultdict(set)
+    ends: dict[str, list[str]] = defaultdict(list)  # crossing -> the walking areas at its ends
+    for _, elem in ET.iterparse(net_file, events=("end",)):
+        if elem.tag == "edge":
+            if elem.get("function") == "crossing":
+                lane = elem.find("lane")
+                lengths[elem.get("id", "")] = float(lane.get("length", 0)) if lane is not None else 0.0
+                crossed[elem.get("id", "")] = tuple(elem.get("crossingEdges", "").split())
+            elem.clear()
+        elif elem.tag == "connection":
+            # a crossing is walked both ways: the walking areas on either side lead onto it
+            for crossing, area in ((elem.get("to", ""), elem.get("from", "")), (elem.get("from", ""), elem.get("to", ""))):
+                if crossing.startswith(":") and "_c" in crossing and area not in ends[crossing]:
+                    ends[crossing].append(area)
+            tl = elem.get("tl")
+            if tl is not None:
+                for edge in (elem.get("to", ""), elem.get("from", "")):
+                    if edge.startswith(":") and "_c" in edge:  # a crossing's id (checked against lengths below)
+                        for key in ("linkIndex", "linkIndex2"):
+                            if elem.get(key) not in (None, "-1"):
+                                signals[(tl, edge)].add(int(elem.get(key, "-1")))
+            elem.clear()
+    out: dict[str, list[Crossing]] = defaultdict(list)
+    for (tl, edge), indices in signals.items():
+        if edge in lengths:
+            out[tl] += [Crossing(i, edge, lengths[edge], crossed[edge], tuple(ends.get(edge, ())))
+                        for i in sorted(indices)]
+    return {tl: tuple(sorted(found, key=lambda c: c.index)) for tl, found in out.items()}
+
+
+def _merge_walk_phases(greens: list, crossing_indices: frozenset[int]) -> list[tuple[object, str, float]]:
+    """(first SUMO phase, state, duration) per green phase, where phases that differ only in
+    their crossings' signals are one: crossings green where any of them shows green,
+    durations of its distinct states added. Without crossings: one per distinct state."""
+    groups: dict[str, list] = {}
+    for p in greens:
+        key = "".join("r" if i in crossing_indices else c for i, c in enumerate(p.state))
+        groups.setdefault(key, []).append(p)
+    merged = []
+    for members in groups.values():
+        first = members[0]
+        if len(members) == 1 or not crossing_indices:
+            merged.append((first, first.state, float(first.duration)))
+            continue
+        state = "".join(
+            next((m.state[i] for m in members if m.state[i] in GREEN_CHARS), c) if i in crossing_indices else c
+            for i, c in enumerate(first.state))
+        distinct = {m.state: float(m.duration) for m in reversed(members)}  # the first of each state
+        merged.append((first, state, sum(distinct.values())))
+    return merged
+
+
 def _intersection(
-    tls: sumolib.net.TLS, defaults: TimingDefaults, nema_clearance: tuple[float, float] | None = None
+    tls: sumolib.net.TLS, defaults: TimingDefaults, nema_clearance: tuple[float, float] | None = None,
+    crossings: tuple[Crossing, ...] = (),
 ) -> IntersectionModel | None:
     programs = tls.getPrograms()
     if not programs:
@@ -216,22 +280,20 @@ def _intersection(
         greens = nema_green_phases(program) or greens  # ring phases -> concurrent pairs
     if not greens:
         return None
-    phases, seen = [], set()
-    for p in greens:
-        if p.state in seen:
-            continue
-        seen.add(p.state)
-        green_links = [i for i, c in enumerate(p.state) if c in GREEN_CHARS]
+    crossings = tuple(c for c in crossings if c.index < len(sumo_phases[0].state))
+    phases = []
+    for p, state, duration in _merge_walk_phases(greens, frozenset(c.index for c in crossings)):
+        green_links = [i for i, c in enumerate(state) if c in GREEN_CHARS]
         min_green = p.minDur if p.minDur is not None and p.minDur > 0 else defaults.min_green_s
         max_green = p.maxDur if p.maxDur is not None and p.maxDur > 0 else defaults.max_green_s
-        min_green = min(float(min_green), float(p.duration))
+        min_green = min(float(min_green), duration)
         phases.append(
             Phase(
                 index=len(phases),
-                state=p.state,
-                duration_s=float(p.duration),
+                state=state,
+                duration_s=duration,
                 min_green_s=min_green,
-                max_green_s=max(float(max_green), float(p.duration), min_green),
+                max_green_s=max(float(max_green), duration, min_green),
                 movements=tuple(dict.fromkeys(link_movement[i] for i in green_links if i in link_movement)),
             )
         )
@@ -254,6 +316,7 @@ def _intersection(
         all_red_s=float(min(all_reds)) if all_reds else (0.0 if yellows else defaults.all_red_s),
         program_cycle_s=cycle_s,
         program_offset_s=float(getattr(program, "_offset", 0) or 0),
+        crossings=crossings,
     )
 
 

@@ -246,7 +246,7 @@ def run(job: RunJob, progress: Callable[[float], None] | None = None) -> RunResu
             except Exception:  # already closed by a failure; the original error matters
                 pass
             getattr(controller, "close", lambda: None)()  # optional: release the controller's resources
-        metrics = read_run_metrics(tripinfo, scenario, probe.summary())
+        metrics = read_run_metrics(tripinfo, scenario, probe.summary(), probe.longest_person_wait_s)
     return RunResult(job.label, job.seed, metrics, time.perf_counter() - started, extra)
 
 

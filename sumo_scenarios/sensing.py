@@ -10,7 +10,10 @@ farthest stopped vehicle, and from the tracks' positions and speeds the time unt
 moving vehicle reaches the stop line and whether the lane's first vehicle stands at it.
 
 Closed-loop controllers read *only* these frames; this module is the one place that looks
-at SUMO's vehicle state on their behalf (it *is* the camera).
+at SUMO's vehicle state on their behalf (it *is* the camera). Two more sensors live here:
+the priority receivers (:class:`PriorityReceivers`: emergency vehicles, buses) and the
+cameras on the ends of pedestrian crossings (:class:`PedestrianCameras`: persons waiting
+to cross, and how long).
 
 Detection errors (:class:`CameraNoise`), all seeded and reproducible:
 
@@ -64,7 +67,7 @@ from types import ModuleType
 
 import numpy as np
 
-from counting.camera_frame import BOX_CRAWL_M_S, STOPPED_SPEED_M_S, CameraFrame, CameraLayout, PriorityCall
+from counting.camera_frame import BOX_CRAWL_M_S, STOPPED_SPEED_M_S, CameraFrame, CameraLayout, PedestrianCall, PriorityCall
 from counting.estimator import DetectionRates
 from optimizer.intersection import GREEN_CHARS, IntersectionModel
 from phasewise_errors import ConfigError
@@ -470,6 +473,39 @@ class PriorityReceivers:
                 if distance <= range_m:
                     calls.append(PriorityCall(tls, approach, stop_lane, distance, self._active[vid], vid))
         return calls
+
+
+class PedestrianCameras:
+    """Cameras on the ends of every signalised crossing: who waits to cross, and how long.
+
+    A person is seen waiting at a crossing while it stands (SUMO's waiting time above zero)
+    on a walking area at one of the crossing's ends (:attr:`Crossing.waiting_areas`) with
+    that crossing next on its way; a person who stands there is in any camera's view of the
+    junction corners, so the view needs no range. No detection errors. ``observe`` once per
+    step; cost: one getter per walking area and two per person on one.
+    """
+
+    def __init__(self, conn: ModuleType, intersections: Mapping[str, IntersectionModel]) -> None:
+        self._conn = conn
+        self._areas: dict[str, dict[str, tuple[str, int]]] = {}  # walking area -> crossing edge -> (tls, index)
+        for model in intersections.values():
+            for crossing in model.crossings:
+                for area in crossing.waiting_areas:
+                    self._areas.setdefault(area, {})[crossing.edge] = (model.tls_id, crossing.index)
+
+    def observe(self) -> list[PedestrianCall]:
+        """This step's calls: one per crossing with persons waiting, in a fixed order."""
+        edge, person = self._conn.edge, self._conn.person
+        waiting: dict[tuple[str, int], list[float]] = {}
+        for area, crossings in self._areas.items():
+            for pid in edge.getLastStepPersonIDs(area):
+                target = crossings.get(person.getNextEdge(pid))
+                if target is None:
+                    continue
+                wait_s = person.getWaitingTime(pid)
+                if wait_s > 0:
+                    waiting.setdefault(target, []).append(wait_s)
+        return [PedestrianCall(tls, index, len(waits), max(waits)) for (tls, index), waits in sorted(waiting.items())]
 
 
 def _track_features(lanes: np.ndarray, front_m: np.ndarray, speed_m_s: np.ndarray, stopped: np.ndarray,

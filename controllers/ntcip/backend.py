@@ -10,9 +10,12 @@ send what a central system may send:
   to the model phase, ``green_s`` is measured from the observed change with the injected
   ``clock``; ``mode`` is ``engine`` (``unitControlStatus`` = systemControl, i.e. central
   commands are obeyed), ``local`` (the controller runs its own schedule: timebase, backup,
-  standby, ...), ``flash``, or ``unknown`` (no answer);
+  standby, ...), ``flash``, or ``unknown`` (no answer); where the agent has
+  ``phaseStatusGroupWalks/PedClears``, ``walk_started_s`` is the green second the walk or
+  pedestrian clearance of the green phase was first seen (a later estimate than the true
+  start, so the safety layer keeps the green at least as long as the cabinet does);
 * :meth:`command`: one multi-varbind SET per intersection and step carrying the
-  ``phaseControlGroupHold/ForceOff/VehCall/PhaseOmit`` masks (level commands: what is not
+  ``phaseControlGroupHold/ForceOff/VehCall/PhaseOmit/PedCall`` masks (level commands: what is not
   sent this step is cleared) and ``systemPatternControl``, which keeps the controller under
   central control; if the agent applies the SET only in part, the values are read back and
   the previous step's restored before ``ControllerError`` is raised;
@@ -121,6 +124,8 @@ class _Link:
     backup_time_s: float = 0.0
     has_transactions: bool = False
     has_phase_nexts: bool = False
+    has_ped_status: bool = False  # answers phaseStatusGroupWalks/PedClears
+    walk_started_s: float | None = None  # green seconds when this green's walk was first seen
     pending_next: int | None = None  # the target of our last serve_next, until it turns green
     selected_pattern: int | None = None  # what we keep writing to systemPatternControl
     running_plan_pattern: int | None = None  # the pattern holding our current plan
@@ -280,6 +285,7 @@ class NtcipBackend:
         link.written = {oid: int(v) for oid, v in values.items()}
         link.has_transactions = await _answers(link.client, oids.DB_CREATE_TRANSACTION.instance())
         link.has_phase_nexts = await _answers(link.client, oids.PHASE_STATUS_GROUP_PHASE_NEXTS.instance(1))
+        link.has_ped_status = await _answers(link.client, oids.WALKS.instance(1))
         if link.backup_time_s <= 0:
             log.warning("%s: unitBackupTime is 0: the controller will not fall back to its own schedule "
                         "if phasewise stops", link.tls_id)
@@ -290,17 +296,21 @@ class NtcipBackend:
         await self._connect(link)
         groups = range(1, link.groups + 1)
         colours = (oids.GREENS, oids.PHASE_STATUS_GROUP_PHASE_NEXTS) if link.has_phase_nexts else (oids.GREENS,)
-        group_oids = [obj.instance(g) for g in groups for obj in (*colours, oids.YELLOWS, oids.REDS)]
+        pedestrians = (oids.WALKS, oids.PED_CLEARS) if link.has_ped_status else ()
+        group_oids = [obj.instance(g) for g in groups for obj in (*colours, oids.YELLOWS, oids.REDS, *pedestrians)]
         unit = [oids.UNIT_CONTROL_STATUS.instance(), oids.UNIT_FLASH_STATUS.instance(), oids.COORD_PATTERN_STATUS.instance()]
         values = await link.client.get_async(group_oids + unit)
         now = self.clock()
         phase = _model_phase(link, values, oids.GREENS)
         if phase is not None and (phase != link.last_phase or link.green_since is None):
             link.last_phase, link.green_since = phase, now
+            link.walk_started_s = None
             if phase == link.pending_next:
                 link.pending_next = None
         if phase is not None and link.green_since is not None:
             link.green_s = now - link.green_since
+            if pedestrians and link.walk_started_s is None and _walking(link, values, phase):
+                link.walk_started_s = link.green_s  # seen now: it may have started earlier (a later end is safe)
         next_phase = None
         if phase is None:  # clearance (or rings changing one after the other): green_s frozen
             link.green_since = None
@@ -316,7 +326,8 @@ class NtcipBackend:
         )
         if link.selected_pattern is not None and now - link.pattern_written_at > link.backup_time_s / 3:
             await self._write(link, {oids.SYSTEM_PATTERN_CONTROL.instance(): link.selected_pattern})
-        return SignalStatus(link.tls_id, link.last_phase, link.green_s, next_phase, mode)
+        walk = link.walk_started_s if phase is not None else None
+        return SignalStatus(link.tls_id, link.last_phase, link.green_s, next_phase, mode, walk_started_s=walk)
 
     async def _command_one(self, link: _Link, values: dict[Oid, int]) -> None:
         await self._connect(link)
@@ -448,6 +459,13 @@ class NtcipBackend:
                 refused.append(f"{link.tls_id}: {result}")
         if refused:
             raise ControllerError(f"{what} refused: " + "; ".join(refused))
+
+
+def _walking(link: _Link, values: Mapping[Oid, object], phase: int) -> bool:
+    """Whether a NEMA phase of model ``phase`` shows walk or pedestrian clearance."""
+    shown = {p for column in (oids.WALKS, oids.PED_CLEARS) for g in range(1, link.groups + 1)
+             for p in oids.phases_in_mask(g, int(values[column.instance(g)]))}  # type: ignore[call-overload]
+    return bool(shown & set(link.phase_map.nema_phases(phase)))
 
 
 def _model_phase(link: _Link, values: Mapping[Oid, object], column: oids.MibObject) -> int | None:

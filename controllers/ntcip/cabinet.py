@@ -18,9 +18,14 @@ show states the conflict monitor must reject.
   a central **hold** keeps it green. Stages are served in ring order (``nema.ring_sequence``);
   a stage with an **omitted** phase is skipped; calls come from detectors (latched while red),
   central vehicle/pedestrian calls (level bits) and minimum recall;
-* **pedestrians**: a stage whose phase has a pedestrian call (central ``PedCall`` not
-  ped-omitted, or a pedestrian-recall split mode) is green at least ``phaseWalk`` +
-  ``phasePedestrianClear`` (no pedestrian heads are shown; the time is kept);
+* **pedestrians**: a stage whose phase has a pedestrian call at the start of its green
+  (central ``PedCall`` not ped-omitted, a pedestrian-recall split mode, or the unit's
+  pedestrian recall ``ped_recall``: by default the phases that have crossings, as a signal
+  without push buttons) shows walk on its crossings for ``phaseWalk``, then flashing
+  don't-walk (the crossings red) for ``phasePedestrianClear``, and is green at least that
+  long; :meth:`Cabinet.from_model` programs walk 7 s and the clearance of the longest
+  crossing at 1.07 m/s (``optimizer.intersection.Crossing``); ``phaseStatusGroupWalks``,
+  ``PedClears``, ``DontWalks`` and ``PedCalls`` report them;
 * **yellow change** (``phaseYellowChange``) then **red clearance** (``phaseRedClear``) for the
   NEMA phases that end; phases common to both stages stay green, and so do links both stages
   serve (an overlap carried from one parent phase to the next);
@@ -106,6 +111,7 @@ class Display:
     flash: bool = False
     clearing: frozenset[int] = frozenset()
     nexts: frozenset[int] = frozenset()
+    walk: bool = False  # the green stage's crossings show walk
 
 
 _CONTROL_GROUPS = {o.name for o in oids.PHASE_CONTROLS}
@@ -123,12 +129,17 @@ class Cabinet:
         backup_time_s: int = DEFAULT_BACKUP_TIME_S,
         min_recall: Iterable[int] | None = None,
         start_s: float = 0.0,
+        ped_recall: Iterable[int] | None = None,
     ) -> None:
         self.mapping = mapping
         self.db = database
         self.local_pattern = local_pattern
         self.backup_time_s = backup_time_s
         self.min_recall = frozenset(mapping.nema_phases_used if min_recall is None else min_recall)
+        model = mapping.model
+        with_crossings = {p for p in mapping.nema_phases_used
+                          if any(model.phase_crossings(k) for k in mapping.model_phases_of(p))}
+        self.ped_recall = frozenset(with_crossings if ped_recall is None else ped_recall)
         self.now_s = start_s
         self.max_phase = max(mapping.nema_phases_used)
         self.groups = mapping.phase_groups
@@ -158,6 +169,9 @@ class Cabinet:
         self._gap_s = 0.0
         self._max_s = 0.0
         self._ped_min_s = 0.0
+        self._walk_s = 0.0  # the walk of this green (0: none shown)
+        self._walk_phases: set[int] = set()  # the NEMA phases whose walk this green shows
+        self.walks = 0  # walks shown, for reports and tests
         self._timer_ref_s = 0.0  # absolute time of a cycle-timer zero (the offset being run)
         self._update_mode()
 
@@ -171,11 +185,14 @@ class Cabinet:
         rows: dict[int, PhaseRow] = {}
         for p in mapping.nema_phases_used:
             stages = [model.phases[k] for k in mapping.model_phases_of(p)]
+            crossings = [c for k in mapping.model_phases_of(p) for c in model.phase_crossings(k)]
             rows[p] = PhaseRow(
                 min_green_s=math.ceil(max(s.min_green_s for s in stages) - EPS_S),
                 max1_s=max(1, math.floor(min(s.max_green_s for s in stages) + EPS_S)),
                 yellow_ds=math.ceil(model.yellow_s * 10 - EPS_S),
                 red_clear_ds=math.ceil(model.all_red_s * 10 - EPS_S),
+                walk_s=math.ceil(max((c.walk_s for c in crossings), default=0.0) - EPS_S),
+                ped_clear_s=math.ceil(max((c.clearance_s for c in crossings), default=0.0) - EPS_S),
             )
         db = Database(rows)
         cabinet = cls(mapping, db, local_pattern=1, **options)  # type: ignore[arg-type]
@@ -292,18 +309,29 @@ class Cabinet:
         self._enter("green")
         self.green_s = self._gap_s = self._max_s = 0.0
         self._latched -= set(self.mapping.nema_phases(stage))
-        self._ped_min_s = self._pedestrian_time_s(stage)
+        called = self._ped_called(stage)
+        self._ped_min_s = float(max((self.db.phases[p].walk_s + self.db.phases[p].ped_clear_s for p in called), default=0))
+        self._walk_s = float(max((self.db.phases[p].walk_s for p in called), default=0))
+        self._walk_phases = {p for p in called if self.db.phases[p].walk_s > 0}
+        if self._walk_s > 0 and self.mapping.model.crossings:
+            self.walks += 1
 
-    def _pedestrian_time_s(self, stage: int) -> float:
-        """Walk + pedestrian clearance of the stage's phases with a pedestrian call (central
-        ``phaseControlGroupPedCall`` or a pedestrian-recall split mode), not ped-omitted."""
+    def _ped_called(self, stage: int) -> set[int]:
+        """The stage's phases with a pedestrian call (central ``phaseControlGroupPedCall``, a
+        pedestrian-recall split mode or the unit's pedestrian recall), not ped-omitted."""
         phases = set(self.mapping.nema_phases(stage))
-        called: set[int] = set()
+        called: set[int] = set(self.ped_recall & phases)
         if self.central:
-            called |= (self.control["phaseControlGroupPedCall"] - self.control["phaseControlGroupPedOmit"]) & phases
+            called |= self.control["phaseControlGroupPedCall"] & phases
+            called -= self.control["phaseControlGroupPedOmit"]
         if self._plan is not None and stage in self._plan.ped_recall:
             called |= phases
-        return float(max((self.db.phases[p].walk_s + self.db.phases[p].ped_clear_s for p in called), default=0))
+        return called
+
+    @property
+    def walk_started_s(self) -> float | None:
+        """Green seconds at which this green's walk started (0: with the green), None without one."""
+        return 0.0 if self.interval == "green" and self._walk_s > 0 else None
 
     def _time_green(self) -> None:
         if self.green_s < max(self.stage_min_green_s(self.stage), self._ped_min_s) - EPS_S:
@@ -426,7 +454,8 @@ class Cabinet:
         if self.interval == "flash":
             return Display(frozenset(), frozenset(), True)
         if self.interval == "green":
-            return Display(frozenset(self.mapping.nema_phases(self.stage)), frozenset())
+            return Display(frozenset(self.mapping.nema_phases(self.stage)), frozenset(),
+                           walk=self.green_s < self._walk_s - EPS_S)
         if self.stage == FLASH:
             return Display(frozenset(), frozenset())
         ending = frozenset(self._ending(self.stage, self.next_stage))
@@ -439,7 +468,7 @@ class Cabinet:
         d = self.display()
         if d.flash:
             return flash_char * self.mapping.model.state_length
-        return self.mapping.link_state(d.greens, d.yellows, d.clearing, d.nexts)
+        return self.mapping.link_state(d.greens, d.yellows, d.clearing, d.nexts, d.walk)
 
     # --- NTCIP objects ---------------------------------------------------------------------------
     def read(self, name: str, index: tuple[int, ...] = ()) -> int | str:
@@ -580,6 +609,15 @@ class Cabinet:
     def _mask(phases: Iterable[int], group: int) -> int:
         return oids.phase_masks([p for p in phases if oids.phase_group(p)[0] == group], group).get(group, 0)
 
+    def _pedestrian_intervals(self) -> tuple[set[int], set[int]]:
+        """NEMA phases showing walk, and those in pedestrian clearance (flashing don't walk)."""
+        if self.interval != "green":
+            return set(), set()
+        rows = self.db.phases
+        walks = {p for p in self._walk_phases if self.green_s < rows[p].walk_s - EPS_S}
+        clears = {p for p in self._walk_phases - walks if self.green_s < rows[p].walk_s + rows[p].ped_clear_s - EPS_S}
+        return walks, clears
+
     def _status_phases(self, name: str) -> set[int]:
         d = self.display()
         used = set(self.mapping.nema_phases_used)
@@ -589,6 +627,15 @@ class Cabinet:
             return set(d.yellows)
         if name == "phaseStatusGroupReds":
             return used - d.greens - d.yellows
+        if name in ("phaseStatusGroupWalks", "phaseStatusGroupPedClears", "phaseStatusGroupDontWalks"):
+            walks, clears = self._pedestrian_intervals()
+            if name == "phaseStatusGroupWalks":
+                return walks
+            if name == "phaseStatusGroupPedClears":
+                return clears
+            return {p for p in used if self.db.phases[p].walk_s > 0} - walks - clears
+        if name == "phaseStatusGroupPedCalls":
+            return (self.control["phaseControlGroupPedCall"] if self.central else set()) & used
         if name == "phaseStatusGroupVehCalls":
             return (self._latched | self._detector | (self.control["phaseControlGroupVehCall"] if self.central else set())) & used
         if name == "phaseStatusGroupPhaseOns":

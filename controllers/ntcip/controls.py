@@ -7,6 +7,8 @@ not set this step is cleared, so an empty step releases every hold, call and omi
 * ``hold(p)``: ``phaseControlGroupHold`` on p's NEMA phases;
 * ``call(p)``: ``phaseControlGroupVehCall`` on them;
 * ``omit(p)``: ``phaseControlGroupPhaseOmit`` on them;
+* ``ped_call(p)``: ``phaseControlGroupPedCall`` on them (the controller times walk and
+  pedestrian clearance);
 * ``serve_next(p)``: force-off on the green NEMA phases p does not keep, a vehicle call on
   p's, and an omit on every other phase so the controller's ring order cannot serve
   something in between.
@@ -28,8 +30,8 @@ from phasewise_errors import ControllerError
 
 Oid = tuple[int, ...]
 
-CONTROL_OBJECTS: tuple[oids.MibObject, ...] = (oids.HOLD, oids.FORCE_OFF, oids.VEH_CALL, oids.PHASE_OMIT)
-"""The phase control columns the backend drives (pedestrian ones are left to the controller)."""
+CONTROL_OBJECTS: tuple[oids.MibObject, ...] = (oids.HOLD, oids.FORCE_OFF, oids.VEH_CALL, oids.PHASE_OMIT, oids.PED_CALL)
+"""The phase control columns the backend drives (pedestrian omits are left to the controller)."""
 
 
 def control_oids(groups: int) -> list[Oid]:
@@ -54,6 +56,8 @@ def control_masks(
             phases[oids.VEH_CALL] |= nema
         elif command.kind == "omit":
             phases[oids.PHASE_OMIT] |= nema
+        elif command.kind == "ped_call":
+            phases[oids.PED_CALL] |= nema
         else:  # serve_next
             phases[oids.FORCE_OFF] |= current - nema
             phases[oids.VEH_CALL] |= nema

@@ -218,9 +218,14 @@ class NemaMapping:
         return out
 
     def link_state(
-        self, greens: Iterable[int], yellows: Iterable[int] = (), clearing: Iterable[int] = (), nexts: Iterable[int] = ()
+        self, greens: Iterable[int], yellows: Iterable[int] = (), clearing: Iterable[int] = (), nexts: Iterable[int] = (),
+        walking: bool = False,
     ) -> str:
         """SUMO state string shown for these green and yellow NEMA phases (others red).
+
+        Pedestrian crossings (``model.crossings``) show the stage's walk only while
+        ``walking`` (the controller times walk and clearance); else, and in every change,
+        don't walk (red).
 
         When the greens are exactly a stage, that model phase's own state (``G``/``g``) is
         shown; otherwise each green link gets the character it has in a stage containing one
@@ -247,6 +252,9 @@ class NemaMapping:
             for i in self.phase_links.get(p, ()):
                 if chars[i] not in GREEN_CHARS:
                     chars[i] = "y"
+        if self.model.crossings and not (walking and stage is not None and not clearing):
+            for c in self.model.crossings:
+                chars[c.index] = "r"
         return "".join(chars)
 
     def _paint(self, chars: list[str], nema_phase: int, links: Iterable[int]) -> None:

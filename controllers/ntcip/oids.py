@@ -113,7 +113,11 @@ MAX_PHASE_GROUPS = MibObject("maxPhaseGroups", ASC + (1, 3), "read-only", 1, 255
 REDS = PHASE_STATUS_GROUP_REDS = _status_group(2, "phaseStatusGroupReds")
 YELLOWS = PHASE_STATUS_GROUP_YELLOWS = _status_group(3, "phaseStatusGroupYellows")
 GREENS = PHASE_STATUS_GROUP_GREENS = _status_group(4, "phaseStatusGroupGreens")
+DONT_WALKS = PHASE_STATUS_GROUP_DONT_WALKS = _status_group(5, "phaseStatusGroupDontWalks")
+PED_CLEARS = PHASE_STATUS_GROUP_PED_CLEARS = _status_group(6, "phaseStatusGroupPedClears")
+WALKS = PHASE_STATUS_GROUP_WALKS = _status_group(7, "phaseStatusGroupWalks")
 PHASE_STATUS_GROUP_VEH_CALLS = _status_group(8, "phaseStatusGroupVehCalls")
+PHASE_STATUS_GROUP_PED_CALLS = _status_group(9, "phaseStatusGroupPedCalls")
 PHASE_STATUS_GROUP_PHASE_ONS = _status_group(10, "phaseStatusGroupPhaseOns")
 PHASE_STATUS_GROUP_PHASE_NEXTS = _status_group(11, "phaseStatusGroupPhaseNexts")
 

@@ -1,9 +1,15 @@
 """The safety layer: refusals with known answers, and a property test that no unsafe command,
-plan or signal state ever reaches a cabinet (checked by the cabinet-side conflict monitor)."""
+plan or signal state ever reaches a cabinet (checked by the cabinet-side conflict monitor).
+
+Pedestrians (last part): walk (7 s) and flashing don't-walk (length / 1.07 m/s) are kept, and
+no walk ever shows beside a conflicting or protected vehicle green, whatever the commands;
+checked by the conflict monitor on the emulated NTCIP cabinet and on the SUMO signal head
+behind the safety layer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,7 +22,15 @@ from controllers.ntcip.controls import control_masks
 from controllers.ntcip.monitor import ConflictMonitor
 from controllers.ntcip.pattern import pattern_values
 from controllers.safety import MAX_CHANGE_PER_CYCLE, SafeBackend, limit_change
-from optimizer.intersection import IntersectionModel, Movement, Phase, SignalLink
+from controllers.signal_head import SignalHead
+from controllers.sumo_backend import SumoBackend
+from optimizer.intersection import (
+    Crossing,
+    IntersectionModel,
+    Movement,
+    Phase,
+    SignalLink,
+)
 from optimizer.plan import IntersectionPlan, PhaseTiming, TimingPlan, validate
 from phasewise_errors import ControllerError, PlanError
 
@@ -50,7 +64,7 @@ class CabinetBackend:
         for tls, cab in self.cabinets.items():
             clearing = cab.interval != "green"
             out[tls] = SignalStatus(tls, max(cab.stage, 0), cab.green_s, max(cab.next_stage, 0) if clearing else None,
-                                    "engine" if cab.central else "local")
+                                    "engine" if cab.central else "local", walk_started_s=cab.walk_started_s)
         return out
 
     def command(self, commands: Sequence[PhaseCommand]) -> None:
@@ -232,3 +246,133 @@ def test_no_unsafe_command_plan_or_state_reaches_the_cabinet(tls: str, steps: li
             for a, b in zip(previous.phases, ip.phases):
                 assert abs(b.split_s - a.split_s) <= MAX_CHANGE_PER_CYCLE * a.split_s + 1e-6
         previous = ip
+
+
+# === pedestrians ===========================================================================
+# Street a (through 0, right turn 1) and street b (through 2, left 3); crossing 4 runs beside
+# a's through (the right turn 1 yields to it: 'g'), crossing 5 beside b's through. Phase 2
+# protects a's right turn ('G') and b's left, with crossing 4 at don't walk.
+STATES = ["GgrrGr", "rrGrrG", "rGrGrr"]
+CROSSINGS = (Crossing(4, ":X_c0", 9.6, ("b_in", "b_out")), Crossing(5, ":X_c1", 6.4, ("a_in", "a_out")))
+
+
+def pedestrian_model() -> IntersectionModel:
+    links = (SignalLink(0, "a_0", "x_0", "a", "through"), SignalLink(1, "a_0", "y_0", "a", "right"),
+             SignalLink(2, "b_0", "z_0", "b", "through"), SignalLink(3, "b_0", "w_0", "b", "left"))
+    movements = tuple(Movement(f"{link.approach}:{link.turn}", link.approach, link.turn, (link.index,),
+                               (link.from_lane,), (link.to_lane[:-2],)) for link in links)
+    phases = tuple(Phase(k, s, 20.0, 5.0, 40.0) for k, s in enumerate(STATES))
+    return IntersectionModel("X", links, movements, phases, 3.0, 1.0, 72.0, crossings=CROSSINGS)
+
+
+MODEL = pedestrian_model()
+
+
+def test_model_knows_its_crossings_and_their_times() -> None:
+    assert [c.index for c in MODEL.phase_crossings(0)] == [4] and MODEL.phase_crossings(2) == ()
+    assert MODEL.pedestrian_time_s(0) == pytest.approx(7.0 + 9.6 / 1.07)
+    assert MODEL.pedestrian_time_s(1) == pytest.approx(7.0 + 6.4 / 1.07)
+    assert MODEL.pedestrian_time_s(2) == 0.0
+
+
+class FakeSumo:
+    """A TraCI connection that records the states a signal head shows."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+        self.trafficlight = SimpleNamespace(setRedYellowGreenState=lambda _tls, state: self.shown.append(state))
+
+
+def test_signal_head_walks_then_clears_and_holds_the_green_until_both_are_over() -> None:
+    conn = FakeSumo()
+    head = SignalHead(MODEL, conn, initial_phase=1, pedestrian_recall=False)
+    head.start()
+    head.ped_call(0)  # a person waits at crossing 4: phase 0's next green walks
+    for _ in range(6):
+        head.tick()
+    head.switch_to(0)
+    states = []
+    for _ in range(15):  # 3 s yellow, 1 s all-red, 11 s of green
+        head.tick()
+        states.append(conn.shown[-1])
+    green = [s for s in states if s.startswith("Gg")]
+    assert green[:7] == ["GgrrGr"] * 7 and green[7] == "Ggrrrr"  # walk 7 s, then don't walk (crossing red)
+    assert all(s[4] == "r" and s[5] == "r" for s in states if not s.startswith("Gg"))  # never in a change
+    with pytest.raises(PlanError, match="pedestrian clearance"):
+        head.switch_to(1)  # 7 + 9.6 / 1.07 = 16.0 s are not over
+    for _ in range(6):
+        head.tick()
+    head.switch_to(1)  # now they are
+    assert head.in_clearance
+    head = SignalHead(MODEL, FakeSumo(), initial_phase=0, pedestrian_recall=False)
+    head.start()
+    assert head.walk_started_s is None and head.can_switch is False
+    for _ in range(6):
+        head.tick()
+    assert head.can_switch  # no call: min green only
+    head.ped_call(0)  # a late call on the green phase: the walk starts now (a recycle)
+    assert head.walk_started_s == 5.0 and not head.can_switch
+
+
+def test_safety_layer_refuses_to_end_a_walk_before_its_clearance() -> None:
+    backend = SumoBackend({"X": MODEL}, FakeSumo(), pedestrian_recall=True)
+    clock = [0.0]
+    safe = SafeBackend(backend, {"X": MODEL}, clock=lambda: clock[0])
+    backend.start()
+    for _ in range(10):
+        clock[0] += 1
+        backend.tick(1.0)
+    status = safe.status()["X"]
+    assert status.walk_started_s == -1.0 and status.green_s == 9.0
+    safe.command([PhaseCommand("X", "serve_next", 1)])
+    assert "pedestrian clearance" in str(safe.refusals[-1]) and not backend.heads["X"].in_clearance
+
+
+# --- pedestrians: random commands never show an unsafe walk --------------------------------
+PED_STEPS_ST = st.lists(st.tuples(st.integers(0, len(KINDS) - 1), st.integers(0, 2)), max_size=4)
+PED_STEPS = 90
+PED_EXAMPLES = 40
+
+
+@settings(max_examples=PED_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(PED_STEPS_ST, min_size=PED_STEPS, max_size=PED_STEPS), recall=st.booleans())
+def test_no_walk_is_cut_or_shown_beside_a_conflicting_green(steps: list, recall: bool) -> None:
+    cabinet = Cabinet.from_model(MODEL, backup_time_s=0, ped_recall=None if recall else ())
+    inner = CabinetBackend({"X": cabinet})
+    safe_cabinet = SafeBackend(inner, {"X": MODEL}, mappings={"X": cabinet.mapping}, clock=lambda: cabinet.now_s)
+    cabinet_monitor = ConflictMonitor(cabinet.mapping)
+    conn = FakeSumo()
+    sumo = SumoBackend({"X": MODEL}, conn, pedestrian_recall=recall)
+    clock = [0.0]
+    safe_sumo = SafeBackend(sumo, {"X": MODEL}, clock=lambda: clock[0])
+    sumo_monitor = ConflictMonitor(None, model=MODEL)
+    sumo.start()
+    sumo_monitor.observe_state(0.0, conn.shown[-1])
+    for raw in steps:
+        commands = [PhaseCommand("X", KINDS[k], p) for k, p in raw]
+        safe_cabinet.status()
+        safe_cabinet.command(commands)
+        cabinet.tick(1.0)
+        cabinet_monitor.observe(cabinet.now_s, cabinet.display())
+        clock[0] += 1.0
+        sumo.tick(1.0)
+        safe_sumo.status()
+        safe_sumo.command(commands)
+        sumo_monitor.observe_state(clock[0], conn.shown[-1])
+    assert cabinet_monitor.violations == []
+    assert sumo_monitor.violations == []
+    if recall:  # every green of a phase with a crossing walks
+        assert cabinet.walks > 0 and sumo.walks > 0
+
+
+def test_monitor_sees_a_cut_walk_and_a_walk_beside_a_protected_turn() -> None:
+    monitor = ConflictMonitor(None, model=MODEL)
+    for t, state in enumerate(["rrrrrr", "GgrrGr", "GgrrGr", "Ggrrrr", "yyrrrr", "yyrrrr", "yyrrrr", "rrrrrr", "rrGrrG"]):
+        monitor.observe_state(float(t), state)
+    kinds = [v.kind for v in monitor.violations]
+    assert "walk" in kinds  # 2 s of walk
+    assert "ped_clearance" in kinds  # b's through 5 s after crossing 4's walk, which needs 9 s
+    assert "conflict" not in kinds and "red_clearance" not in kinds
+    monitor = ConflictMonitor(None, model=MODEL)
+    monitor.observe_state(0.0, "GGrrGr")  # the right turn protected beside crossing 4's walk
+    assert [v.kind for v in monitor.violations] == ["ped_protected"]

@@ -52,3 +52,18 @@ def test_timing_sheet_and_diagram(plan_and_links: tuple, tmp_path: Path) -> None
     assert [t for t, _, _ in corridor_order(links, list(plan.intersections))] in (["J0", "J1", "J2"], ["J2", "J1", "J0"])
     png = plot_time_space(plan, links, tmp_path / "ts.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_green_with_a_crossing_ends_in_flashing_dont_walk() -> None:
+    from optimizer.webster import build_plan
+    from tests.controllers.test_pedestrians import crossing_model
+
+    model = crossing_model()  # crossing 2 walks with phase 0, crossing 3 with phase 1; 6.4 m: 6 s clearance
+    clearance = 6.4 / 1.07
+    ip = build_plan(model, [30.0, 10.0], 0.0, 0)
+    program = program_phases(ip, model)
+    assert program[:2] == [("GrGr", pytest.approx(30.0 - clearance)), ("Grrr", pytest.approx(clearance))]
+    greens_1 = [(s, d) for s, d in program if s.startswith("rG")]
+    assert greens_1 == [("rGrr", 10.0)]  # 10 s < walk 7 s + clearance 6 s: no walk at all
+    assert all(s[2:] == "rr" for s, _ in program if "y" in s or set(s) == {"r"})  # never in a clearance
+    assert sum(d for _, d in program) == pytest.approx(ip.cycle_s)

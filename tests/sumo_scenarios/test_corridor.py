@@ -164,3 +164,25 @@ def test_sumo_runs_the_corridor(out_dir: Path) -> None:
     inserted = int(re.search(r"Inserted: (\d+)", done.stdout).group(1))  # type: ignore[union-attr]
     assert inserted > 200
     assert "Teleports" not in done.stdout
+
+
+def test_pedestrians_add_crosswalks_and_persons_and_zero_changes_nothing(out_dir: Path) -> None:
+    plain = build_corridor(CorridorSpec.parse("corridor:intersections=2,duration_s=600"), seed=3, out_dir=out_dir)
+    zero = build_corridor(CorridorSpec.parse("corridor:intersections=2,duration_s=600,pedestrians=0"), seed=3,
+                          out_dir=out_dir)
+    assert zero.net_file == plain.net_file and zero.route_files == plain.route_files  # same files, same bytes
+    assert 'function="crossing"' not in plain.net_file.read_text()
+    spec = CorridorSpec.parse("corridor:intersections=2,duration_s=600,pedestrians=360")
+    walk = build_corridor(spec, seed=3, out_dir=out_dir)
+    vehicles, persons = walk.route_files
+    assert vehicles.read_text() == plain.route_files[0].read_text()  # the same cars on the new network
+    first = persons.read_bytes()
+    assert build_corridor(spec, seed=3, out_dir=out_dir).route_files[1].read_bytes() == first  # reproducible
+    assert 55 <= first.count(b"<person ") <= 65  # one every 10 s
+    net = sumolib.net.readNet(str(walk.net_file), withPedestrianConnections=True)
+    for tls in ("J0", "J1"):
+        crossings = [e for e in net.getEdges(withInternal=True)
+                     if e.getFunction() == "crossing" and e.getID().startswith(f":{tls}_")]
+        assert len(crossings) >= 4, tls  # every approach: both side streets and the arterial on each side
+    with pytest.raises(ScenarioError, match="pedestrians"):
+        CorridorSpec.parse("corridor:pedestrians=-5")

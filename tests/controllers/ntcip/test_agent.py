@@ -113,3 +113,55 @@ def test_users_file_errors_name_the_field(tmp_path: Path) -> None:
         load_users(f)
     f.write_text("users:\n  - {name: a, auth_key: longenough, priv_key: longenough, access: read-only}\n")
     assert load_users(f)[0].access == "read-only"
+
+
+def test_pedestrian_call_walk_and_clearance_over_snmp(two_phase: IntersectionModel) -> None:
+    """A central pedestrian call (``phaseControlGroupPedCall``) SET over SNMP gets its phase's
+    walk (7 s) and flashing don't-walk (crossing length / 1.07 m/s), read back over SNMP as
+    ``phaseStatusGroupWalks``/``PedClears``/``DontWalks``; no walk without the call."""
+    from dataclasses import replace
+
+    from controllers.ntcip.nema import phase_map
+    from optimizer.intersection import Crossing
+
+    phases = tuple(replace(p, state=p.state + c) for p, c in zip(two_phase.phases, ("Gr", "rG")))
+    model = replace(two_phase, tls_id="ped", phases=phases,
+                    crossings=(Crossing(4, ":ped_c0", 9.6), Crossing(5, ":ped_c1", 6.4)))
+    mapping = phase_map(model)
+    second = mapping.nema_phases(1)[0]  # the NEMA phase of model phase 1 (crossing 5: 7 + 6 s)
+    cabinet = Cabinet.from_model(model, mapping, backup_time_s=0, ped_recall=())
+    assert cabinet.db.phases[second].walk_s == 7 and cabinet.db.phases[second].ped_clear_s == 6
+    pedestrian_status = (oids.WALKS, oids.PED_CLEARS, oids.DONT_WALKS, oids.PHASE_STATUS_GROUP_PED_CALLS)
+
+    def status_bits(port: int) -> tuple[int, ...]:
+        err_ind, status, vbs = request("get", port, [hl.ObjectType(hl.ObjectIdentity(o.instance(1)))
+                                                    for o in pedestrian_status])
+        assert err_ind is None and status == ""
+        return tuple(int(v[1]) & bit for v in vbs)
+
+    with NtcipAgent({"ped": cabinet}, port=0) as agent:
+        port = agent.ports["ped"]
+        bit = 1 << (second - 1)
+        assert set_(port, [(oids.SYSTEM_PATTERN_CONTROL, (), 254), (oids.PED_CALL, (1,), bit)]) == ""
+        for _ in range(60):
+            with agent.lock:
+                cabinet.tick(1.0)
+                if cabinet.stage == 1 and cabinet.interval == "green":
+                    break
+        seen = []
+        for second_of_green in range(16):
+            with agent.lock:
+                walks, clears, dont = (cabinet.read(o.name, (1,)) for o in pedestrian_status[:3])
+                seen.append("walk" if walks & bit else "clear" if clears & bit else "dont" if dont & bit else "none")
+                assert cabinet.link_state()[5] == ("G" if seen[-1] == "walk" else "r")
+            if second_of_green in (0, 7, 13):  # the same, over SNMP
+                assert status_bits(port) == {0: (bit, 0, 0, bit), 7: (0, bit, 0, bit), 13: (0, 0, bit, bit)}[second_of_green]
+            with agent.lock:
+                assert cabinet.stage == 1 or second_of_green >= 13  # held through walk and clearance
+                cabinet.tick(1.0)
+        assert seen == ["walk"] * 7 + ["clear"] * 6 + ["dont"] * 3
+        assert set_(port, [(oids.PED_CALL, (1,), 0), (oids.SYSTEM_PATTERN_CONTROL, (), 254)]) == ""
+        for _ in range(120):  # no call: the next greens of phase 1 show no walk
+            with agent.lock:
+                cabinet.tick(1.0)
+        assert cabinet.walks == 1

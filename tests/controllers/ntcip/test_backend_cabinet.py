@@ -226,3 +226,41 @@ def test_a_cabinet_that_refuses_the_switch_gets_the_others_switched_back(two_sit
         assert [read(agent, c, "systemPatternControl") for c in cabinets.values()] == [16, 16]
     finally:
         backend.close()
+
+
+def test_a_pedestrian_call_walks_and_the_status_shows_it(two_phase: IntersectionModel) -> None:
+    """``ped_call`` goes out as ``phaseControlGroupPedCall``; the status reports the walk
+    (``walk_started_s``, from ``phaseStatusGroupWalks/PedClears``), and the safety layer keeps
+    that green until walk and clearance are over."""
+    from controllers.safety import SafeBackend
+    from optimizer.intersection import Crossing
+
+    phases = tuple(replace(p, state=p.state + c) for p, c in zip(two_phase.phases, ("Gr", "rG")))
+    model = replace(two_phase, tls_id="ped", phases=phases,
+                    crossings=(Crossing(4, ":ped_c0", 9.6), Crossing(5, ":ped_c1", 6.4)))
+    cabinet = Cabinet.from_model(model, backup_time_s=30, ped_recall=())
+    with NtcipAgent({"ped": cabinet}, port=0, community=None, users=[USER]) as agent:
+        credentials = V3Credentials(user=USER.name, auth_key=SecretStr(USER.auth_key), priv_key=SecretStr(USER.priv_key))
+        backend = NtcipBackend.from_models({"ped": model}, {"ped": AgentAddress("127.0.0.1", agent.ports["ped"])},
+                                           credentials, NtcipSettings(retry=RetryPolicy(timeout_s=0.5, attempts=2)),
+                                           clock=lambda: cabinet.now_s)
+        site = Site(agent, cabinet, backend)
+        safe = SafeBackend(backend, {"ped": model}, clock=lambda: cabinet.now_s)
+        try:
+            status = safe.status()["ped"]
+            for _ in range(40):  # call the walk of phase 1 and go there
+                wanted = [PhaseCommand("ped", "ped_call", 1)]
+                if status.phase == 0 and not status.in_clearance and status.green_s >= 5:
+                    wanted.append(PhaseCommand("ped", "serve_next", 1))
+                safe.command(wanted)
+                site.run(1)
+                status = safe.status()["ped"]
+                if status.phase == 1 and not status.in_clearance:
+                    break
+            assert status.phase == 1 and status.walk_started_s is not None and status.walk_started_s <= 1.0
+            assert site.read("phaseStatusGroupWalks", 1) != 0
+            safe.command([PhaseCommand("ped", "serve_next", 0)])  # 7 s walk + 6 s clearance not over
+            assert "pedestrian clearance" in str(safe.refusals[-1])
+            assert not any(isinstance(e, ControllerError) and "ped_call" in str(e) for e in safe.refusals)
+        finally:
+            backend.close()
