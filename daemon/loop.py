@@ -442,6 +442,10 @@ class Daemon:
         if request.approach not in model.approaches:
             return ActionResult(False, f"{request.tls} has no approach {request.approach!r} "
                                        f"(its approaches: {', '.join(model.approaches)})")
+        switch = {"emergency": ("preemption", "emergency preemption"), "bus": ("transit_priority", "transit priority")}
+        knob, what = switch.get(request.vehicle_class, (None, ""))
+        if knob is not None and not getattr(self.policy.config, knob, True):
+            return ActionResult(False, f"{what} is off at this site (policy.{knob}: false in its config)")
         self._priority_seq += 1
         call_id = f"api-{self._priority_seq}"
         self._priority[call_id] = (request, now + request.eta_s)

@@ -175,6 +175,11 @@ class Site:
         links = tuple(find_links(self.scenario.net_file, dict(models)))
         policy = AdaptivePolicy(models, cameras.layouts, self.clock.now_s(),
                                 AdaptiveConfig(replan_s=config.policy.replan_s, coordinate=config.policy.coordinate,
+                                               preemption=config.policy.preemption,
+                                               transit_priority=config.policy.transit_priority,
+                                               transit_max_s=config.policy.transit_max_s,
+                                               pedestrians=config.policy.pedestrians,
+                                               max_ped_wait_s=config.policy.max_ped_wait_s,
                                                view_m=config.cameras.view_m, use_gate=config.gate.enabled,
                                                optimize_wall_s=config.gate.deadline_s / 2),
                                 rates=rates, evaluator=None, links=links, strategic_inline=False)

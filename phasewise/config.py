@@ -118,6 +118,11 @@ class GateSection(_Strict):
 class PolicySection(_Strict):
     replan_s: float = Field(300.0, gt=0, le=WEEK_S, description="seconds between re-optimizations (up to a week)")
     coordinate: bool = False
+    preemption: bool = Field(True, description="serve emergency vehicles (POST /api/priority, SIL receivers)")
+    transit_priority: bool = Field(False, description="favour buses by a bounded extension or early green")
+    transit_max_s: float = Field(10.0, ge=0, le=60, description="the most a bus may move a green, s")
+    pedestrians: bool = Field(True, description="pedestrian calls from persons seen waiting (off: every walk shown)")
+    max_ped_wait_s: float = Field(120.0, ge=30, le=600, description="no pedestrian waits longer than this, s")
 
 
 class FallbackSection(_Strict):

@@ -262,6 +262,8 @@ def test_a_priority_call_serves_the_approach_in_time_and_is_logged(web, daemon: 
     assert logged[-1]["by"] == web.NAMES["operator"] and logged[-1]["approach"] == "W_J0"
     # refused: a site it is not, an approach J0 does not have, an ETA that is no number or negative
     assert c.call("POST", "/api/priority", op, {"tls": "J9", "approach": "W_J0", "eta_s": 5}).status == 409
+    bus = c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": 5, "vehicle_class": "bus"})
+    assert bus.status == 409 and "policy.transit_priority" in bus.body.decode()  # off by default
     assert c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "nowhere", "eta_s": 5}).status == 409
     for eta in (float("nan"), -1, 1e9):
         assert c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": eta}).status == 422
