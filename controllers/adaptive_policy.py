@@ -69,9 +69,9 @@ vehicle has crossed. Each preemption is logged and counted (``AdaptiveReport.pre
 
 **Transit priority** (``transit_priority``, off by default; :class:`controllers.priority.TransitPriority`):
 a bus reported on an approach gets its green held up to ``transit_max_s`` past the moment
-the policy would end it, or, while another phase is green, that green ends up to
-``transit_max_s`` early (never before its minimum) and the bus's phase goes next; an approach
-is not favoured again within a plan cycle. Grants are recorded (``AdaptiveReport.transit_grants``).
+the policy would end it, or, while another phase is green, the bus's phase goes next when
+that green ends (phases between wait their turn; a green the policy holds is never cut for
+a bus); an approach is not favoured again within a plan cycle. Grants are recorded (``AdaptiveReport.transit_grants``).
 
 **Pedestrians** (``pedestrians``, on by default; only where the model has crossings): persons
 seen waiting at a crossing (:class:`~counting.camera_frame.PedestrianCall`) place a
@@ -92,7 +92,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
@@ -103,12 +103,22 @@ from controllers.exit_room import ExitLinks, edge_of_lane
 from controllers.gate import GateDecision
 from controllers.gridlock import GridlockEvent, GridlockWatchdog, JunctionView, clusters
 from controllers.lane_blocking import LaneBlocking
-from controllers.priority import APPROACH_SPEED_M_S, Preemption, PreemptionEvent, TransitGrant, TransitPriority
+from controllers.priority import (
+    APPROACH_SPEED_M_S,
+    Preemption,
+    PreemptionEvent,
+    TransitGrant,
+    TransitPriority,
+)
 from controllers.tactical import LaneObservation, TacticalDecision, decide
-from counting.camera_frame import CameraFrame, CameraLayout, PedestrianCall, PriorityCall
+from counting.camera_frame import (
+    CameraFrame,
+    CameraLayout,
+    PedestrianCall,
+    PriorityCall,
+)
 from counting.estimator import DemandEstimator, DetectionRates, TrafficEstimate
-from optimizer.corridor import CorridorOptions, optimize_corridor
-from optimizer.corridor import CorridorLink
+from optimizer.corridor import CorridorLink, CorridorOptions, optimize_corridor
 from optimizer.demand import DemandEstimate
 from optimizer.intersection import IntersectionModel
 from optimizer.plan import IntersectionPlan, TimingPlan
@@ -553,7 +563,7 @@ class AdaptivePolicy:
                           recall=recall)
         due = self._coordinated_phase_due(node, signal, now_s)
         if bus is not None:
-            command = self._favour_bus(tls, signal, decision.hold, bus, now_s, dt_s, plan_green,
+            command = self._favour_bus(tls, signal, decision.hold, bus, now_s, dt_s,
                                        max(min_green, timing.required_green_s))
             if command is not None:
                 return (command,)
@@ -624,7 +634,7 @@ class AdaptivePolicy:
         return int(np.argmax(np.where(overdue, node.waiting_s, -np.inf)))
 
     def _favour_bus(self, tls: str, signal: SignalStatus, would_hold: bool, bus: tuple[int, PriorityCall],
-                    now_s: float, dt_s: float, plan_green_s: float, min_green_s: float) -> PhaseCommand | None:
+                    now_s: float, dt_s: float, min_green_s: float) -> PhaseCommand | None:
         """Transit priority (module docstring): the command that favours the bus, or None to
         decide as without it."""
         phase, call = bus
@@ -639,12 +649,11 @@ class AdaptivePolicy:
                 return None
             self.transit.grant(call, "extension", now_s, dt_s)
             return PhaseCommand(tls, "hold", phase)
-        if grant is not None or signal.green_s < min_green_s:
+        # early green: the bus's phase comes next when the running green ends anyway; a green
+        # the policy holds is never cut for a bus (that cost the cars more than the bus gained)
+        if grant is not None or would_hold or signal.green_s < min_green_s:
             return None
-        early_s = max(plan_green_s - signal.green_s, 0.0) if would_hold else 0.0
-        if early_s > self.config.transit_max_s:
-            return None  # early green: at most transit_max_s off the running green
-        self.transit.grant(call, "early", now_s, early_s)
+        self.transit.grant(call, "early", now_s, 0.0)
         return PhaseCommand(tls, "serve_next", phase)
 
     def _coordinated_phase_due(self, node: _Node, signal: SignalStatus, now_s: float) -> int | None:

@@ -18,8 +18,9 @@ end.
 **Transit priority** (:class:`TransitPriority`, opt-in): a bus reported on an approach gets
 its phase a little earlier or a little longer, within bounds: the green it runs on may be
 held up to ``max_s`` (10 s) past the moment the policy would have ended it, when the bus can
-reach the stop line within what is left of it at ``APPROACH_SPEED_M_S`` (green extension), or, while another phase is green, that green ends up to ``max_s`` before its
-plan green, never before its minimum, and the bus's phase goes next (early green); an
+reach the stop line within what is left of it at ``APPROACH_SPEED_M_S`` (green extension), or,
+while another phase is green, the bus's phase goes next when that green ends (early green:
+the phases between wait their turn; a green the policy holds is never cut for a bus); an
 approach that had priority is not served again within one plan cycle (not in two cycles in
 a row). An emergency vehicle's preemption comes first. Each grant is one
 :class:`TransitGrant`.
@@ -143,7 +144,8 @@ class Preemption:
 @dataclass(frozen=True)
 class TransitGrant:
     """One bus served: intersection, approach, vehicle, ``kind`` (``extension`` or
-    ``early``), start, end (None while it lasts) and the seconds it moved the green."""
+    ``early``), start, end (None while it lasts) and the seconds of green extension (0 for an
+    early green, which reorders the phases rather than moving a green's end)."""
 
     tls_id: str
     approach: str
