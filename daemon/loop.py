@@ -192,6 +192,15 @@ class Daemon:
         return bool(self._release_reasons)
 
     @property
+    def plan_in_force(self) -> TimingPlan:
+        """The plan the daemon holds in force: the policy's, except while control is handed
+        back after a restart, when it is the restored plan, sent once control is taken again
+        (the policy meanwhile keeps the network's program, which no controller is asked to run)."""
+        if self.released and self._restart_plan is not None:
+            return self._restart_plan
+        return self.policy.plan
+
+    @property
     def held_by_operator(self) -> bool:
         return "operator" in self._release_reasons
 

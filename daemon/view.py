@@ -249,7 +249,7 @@ class DaemonView:
     def plan(self, plan_id: str) -> TimingPlan | None:
         daemon = self.daemon
         if plan_id == "running":
-            return daemon.policy.plan
+            return daemon.plan_in_force
         if plan_id == "program":
             if self._program is None:
                 from controllers.adaptive_policy import program_plan
@@ -424,7 +424,7 @@ class DaemonView:
                 tuple(lay.camera_id for lay in node.layouts), node.unwatched))
         counts = tuple(MovementCount(b, COUNT_BIN_S, self._tls_of_camera.get(cam, ""), movement, n)
                        for (b, cam, movement), n in sorted(self._counts.items()))
-        plans = [plan_info(policy.plan, "running", "in force"), plan_info(self.plan("program"), "program", "network")]
+        plans = [plan_info(self.daemon.plan_in_force, "running", "in force"), plan_info(self.plan("program"), "program", "network")]
         candidate = self.plan("candidate")
         if candidate is not None:
             plans.append(plan_info(candidate, "candidate", "strategic layer"))

@@ -91,19 +91,29 @@ def test_a_plan_for_part_of_the_site_or_with_nan_is_refused_at_the_door(tmp: Pat
 
 def test_hand_back_survives_kill_9_and_counts_agree_with_the_store_after_restart(tmp: Path) -> None:
     state = tmp / "state"
-    d = Daemon(tmp, config(tmp, speed="0"))
+    d = Daemon(tmp, config(tmp, speed="0", policy="{replan_s: 100000}"))  # plans change only through the API
     try:
         d.wait(lambda: d.ready() and d.metric("phasewise_vehicles_counted_total") > 20, 90, "counting")
+        longer = json.loads(json.dumps(running_plan(d)))  # an operator's plan in force before the hand-back
+        for ip in longer["intersections"]:
+            ip["phases"][0]["green_s"] += 4.0
+            ip["cycle_s"] += 4.0
+        cycles = {ip["tls_id"]: ip["cycle_s"] for ip in longer["intersections"]}
+        proposed = api(d, "POST", "/api/plans", "engineer", longer).json()["id"]
+        assert api(d, "POST", f"/api/plans/{proposed}/apply", "operator").status == 200
+        d.wait(lambda: {ip["tls_id"]: ip["cycle_s"] for ip in running_plan(d)["intersections"]} == cycles, 30, "applied")
         assert api(d, "POST", "/api/control/hand-back", "operator").status == 200
         # released: no controller is under our control (the next step's status says so)
         d.wait(lambda: d.metric("phasewise_control_released") == 1.0
                and d.metric("phasewise_controller_up", tls="J0") == 0.0, 10, "released")
     finally:
         d.kill()
-    again = Daemon(tmp, config(tmp, speed="0"))
+    again = Daemon(tmp, config(tmp, speed="0", policy="{replan_s: 100000}"))
     try:
         again.wait(lambda: again.metric("phasewise_steps_total") > 40, 60, "steps after restart")
         assert again.metric("phasewise_control_released") == 1.0  # the operator's hand-back still holds
+        # the plan in force is still the operator's (sent when control is taken again), not the program
+        assert {ip["tls_id"]: ip["cycle_s"] for ip in running_plan(again)["intersections"]} == cycles
         assert all(mode != 2 for mode, _ in [cabinet_control(tmp, tls) for tls in ("J0", "J1")])
         start = [json.loads(x) for x in (state / "decisions.jsonl").read_text().splitlines() if '"start"' in x][-1]
         assert start["restored"]["hand_back"]["by"] == "operator operator-2"
@@ -119,6 +129,9 @@ def test_hand_back_survives_kill_9_and_counts_agree_with_the_store_after_restart
         assert sum(int(row.rsplit(",", 1)[1]) for row in export[1:]) >= stored
         assert api(again, "POST", "/api/control/take-back", "operator").status == 200
         again.wait(lambda: again.metric("phasewise_control_released") == 0.0 and again.ready(), 30, "control again")
+        again.wait(lambda: all(c is not None and abs(c - cycles[t]) <= 1.0 for t, (_, c) in cabinets(tmp).items()), 30,
+                   "every cabinet on the operator's plan again")
+        assert {ip["tls_id"]: ip["cycle_s"] for ip in running_plan(again)["intersections"]} == cycles
     finally:
         again.kill()
 
