@@ -70,13 +70,7 @@ def coordination_diagram(measures: Measures, device_id: int, title: str, path: P
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="upper right", fontsize=8, markerscale=3)
-    _clock_axis(axes[-1, 0])
-    axes[-1, 0].set_xlabel("time of day (cycle start: begin of red)")
-    fig.suptitle(f"Purdue coordination diagram: {title}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, axes, "time of day (cycle start: begin of red)", f"Purdue coordination diagram: {title}", path)
 
 
 def split_failure_chart(measures: Measures, device_id: int, title: str, path: Path) -> Path | None:
@@ -103,9 +97,14 @@ def split_failure_chart(measures: Measures, device_id: int, title: str, path: Pa
         ax.set_title(f"phase {phase}: {int(failed.sum())} split failures in {len(rows)} cycles", fontsize=10)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="upper right", fontsize=8)
+    return _save(plt, fig, axes, "time of day (orange: a split failure)", f"Split failures: {title}", path)
+
+
+def _save(plt, fig, axes, xlabel: str, title: str, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    """A chart's clock axis, labels and file: written to ``path`` and closed."""
     _clock_axis(axes[-1, 0])
-    axes[-1, 0].set_xlabel("time of day (orange: a split failure)")
-    fig.suptitle(f"Split failures: {title}")
+    axes[-1, 0].set_xlabel(xlabel)
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
