@@ -81,6 +81,9 @@ SIDE_PRIORITY = 2
 MIN_UPSTREAM_M = 40.0  # room left before a bay for the junction shape and the split
 TRUCK_SHARE = 0.05
 NET_FILE_NAME = "corridor.net.xml"
+BUS_STOPS_FILE_NAME = "corridor.busstops.add.xml"
+BUS_STOP_AFTER_M = 20.0  # a far-side stop begins this far along the lane leaving the junction
+BUS_STOP_LENGTH_M = 15.0
 
 _VTYPES_XML = (
     '    <vType id="car" vClass="passenger"/>\n'
@@ -105,7 +108,9 @@ class CorridorSpec:
     trucks among all vehicles; ``emergency_per_h`` emergency vehicles per hour (random
     entries and routes, drawn apart from the other traffic so that adding them leaves every
     other vehicle as it was); ``bus_headway_s`` a bus line along the whole arterial in each
-    direction, one bus every that many seconds (0: none; no stops); ``pedestrians`` persons
+    direction, one bus every that many seconds (0: none), which stops ``bus_dwell_s`` at a
+    far-side stop after every junction (kerbside in the right lane, 15 m long, starting
+    ``BUS_STOP_AFTER_M`` past the junction; 0: no stops); ``pedestrians`` persons
     per hour walking between random points of the network (``randomTrips.py --pedestrians``,
     seeded), with sidewalks and signalised crosswalks at every junction (0: none, and the
     network has no sidewalks or crossings).
@@ -124,6 +129,7 @@ class CorridorSpec:
     truck_share: float = TRUCK_SHARE
     emergency_per_h: float = 0.0
     bus_headway_s: float = 0.0
+    bus_dwell_s: float = 20.0
     pedestrians: float = 0.0
 
     def __post_init__(self) -> None:
@@ -145,6 +151,7 @@ class CorridorSpec:
             (0.0 <= self.emergency_per_h <= 120.0, "emergency_per_h must be between 0 and 120"),
             (self.bus_headway_s == 0.0 or 60.0 <= self.bus_headway_s <= 3600.0,
              "bus_headway_s must be 0 (no buses) or between 60 and 3600"),
+            (0.0 <= self.bus_dwell_s <= 300.0, "bus_dwell_s must be between 0 (no stops) and 300"),
             (0.0 <= self.pedestrians <= 7200.0, "pedestrians must be between 0 (none) and 7200 per hour"),
         )
         for ok, message in checks:
@@ -178,6 +185,8 @@ class CorridorSpec:
         mix = {name: getattr(self, name) for name in ("imbalance", "truck_share", "emergency_per_h", "bus_headway_s")}
         if self.pedestrians > 0:
             mix["pedestrians"] = self.pedestrians
+        if self.bus_headway_s > 0:
+            mix["bus_dwell_s"] = self.bus_dwell_s
         if mix == {"imbalance": 0.6, "truck_share": TRUCK_SHARE, "emergency_per_h": 0.0, "bus_headway_s": 0.0}:
             return ""
         return "_" + hashlib.sha256(json.dumps(mix, sort_keys=True).encode()).hexdigest()[:8]
@@ -211,7 +220,8 @@ def build_corridor(spec: CorridorSpec, seed: int, out_dir: Path) -> Scenario:
     Files go to ``out_dir/corridor-<geometry hash>/``: the plain XML, ``corridor.net.xml``
     (netconvert is skipped when it already exists) and ``corridor_<demand>_s<seed>.rou.xml``
     (always rewritten, byte-identical for the same spec and seed), with pedestrians also
-    ``corridor_<demand>_s<seed>.ped.rou.xml`` (the persons).
+    ``corridor_<demand>_s<seed>.ped.rou.xml`` (the persons), with bus stops
+    ``corridor.busstops.add.xml``.
     """
     if seed < 0:
         raise ScenarioError(f"corridor seed must be a non-negative integer, got {seed}")
@@ -223,6 +233,10 @@ def build_corridor(spec: CorridorSpec, seed: int, out_dir: Path) -> Scenario:
     route_file = folder / f"corridor_{spec.demand}{spec.demand_suffix()}_s{seed}.rou.xml"
     _write_atomically(route_file, routes_xml(spec, seed))
     route_files = (route_file,)
+    additional_files: tuple[Path, ...] = ()
+    if spec.bus_headway_s > 0 and spec.bus_dwell_s > 0:
+        additional_files = (folder / BUS_STOPS_FILE_NAME,)
+        _write_atomically(additional_files[0], bus_stops_xml(spec))
     if spec.pedestrians > 0:
         person_file = route_file.with_name(route_file.name.replace(".rou.xml", ".ped.rou.xml"))
         _write_persons(spec, seed, net_file, person_file)
@@ -233,6 +247,7 @@ def build_corridor(spec: CorridorSpec, seed: int, out_dir: Path) -> Scenario:
         route_files=route_files,
         begin_s=0.0,
         end_s=spec.duration_s,
+        additional_files=additional_files,
         sumo_options=CORRIDOR_SUMO_OPTIONS,
     )
 
@@ -375,7 +390,7 @@ def _entries(spec: CorridorSpec) -> list[tuple[str, EntryKind, float]]:
 def routes_xml(spec: CorridorSpec, seed: int) -> str:
     """The route file: vTypes, then one ``<vehicle>`` per departure, sorted by depart."""
     rng = np.random.default_rng(seed)
-    vehicles: list[tuple[float, str, str, str]] = []
+    vehicles: list[tuple[float, str, str, str, str]] = []
     for entry, kind, scale in _entries(spec):
         departs_s = sample_arrivals_s(
             rng, entry_rate_veh_h(spec.demand, kind, spec.duration_s), spec.duration_s, scale
@@ -386,16 +401,16 @@ def routes_xml(spec: CorridorSpec, seed: int) -> str:
         trucks = rng.uniform(0.0, 1.0, departs_s.size) < spec.truck_share
         for k, (depart_s, route, truck) in enumerate(zip(departs_s, chosen, trucks)):
             vtype = "truck" if truck else "car"
-            vehicles.append((round(float(depart_s), 2), f"{entry}.{k}", vtype, " ".join(routes[route][0])))
+            vehicles.append((round(float(depart_s), 2), f"{entry}.{k}", vtype, " ".join(routes[route][0]), ""))
     if spec.emergency_per_h > 0:
-        vehicles += _emergency_vehicles(spec, seed)
+        vehicles += [(*v, "") for v in _emergency_vehicles(spec, seed)]
     if spec.bus_headway_s > 0:
         vehicles += _buses(spec)
     vehicles.sort(key=lambda v: (v[0], v[1]))
     body = "".join(
         f'    <vehicle id="{vid}" type="{vtype}" depart="{depart:.2f}" departLane="best" '
-        f'departSpeed="max">\n        <route edges="{edges}"/>\n    </vehicle>\n'
-        for depart, vid, vtype, edges in vehicles
+        f'departSpeed="max">\n        <route edges="{edges}"/>\n{stops}    </vehicle>\n'
+        for depart, vid, vtype, edges, stops in vehicles
     )
     header = (
         f"<!-- phasewise corridor: demand={spec.demand} seed={seed} "
@@ -406,16 +421,41 @@ def routes_xml(spec: CorridorSpec, seed: int) -> str:
     return header + "<routes>\n" + vtypes + body + "</routes>\n"
 
 
-def _buses(spec: CorridorSpec) -> list[tuple[float, str, str, str]]:
+def _buses(spec: CorridorSpec) -> list[tuple[float, str, str, str, str]]:
     """A bus every ``bus_headway_s`` along the whole arterial each way (eastbound from half a
-    headway, westbound from a full one, so they do not meet at the same junction in step)."""
+    headway, westbound from a full one, so they do not meet at the same junction in step),
+    stopping ``bus_dwell_s`` at each far-side stop of its way (:func:`bus_stops_xml`)."""
     out = []
+    stops_on = {lane.rsplit("_", 1)[0]: stop_id for stop_id, lane in _bus_stop_lanes(spec)}
     for entry, exit_edge, first_s in (("W", f"J{spec.intersections - 1}_E", spec.bus_headway_s / 2),
                                       ("E", "J0_W", spec.bus_headway_s)):
         edges = next(route for route, _ in _routes_from(spec, entry) if route[-1] == exit_edge)
+        stops = "".join(f'        <stop busStop="{stops_on[edge]}" duration="{spec.bus_dwell_s:g}"/>\n'
+                        for edge in edges if edge in stops_on) if spec.bus_dwell_s > 0 else ""
         for k, t in enumerate(np.arange(first_s, spec.duration_s, spec.bus_headway_s)):
-            out.append((round(float(t), 2), f"bus_{entry}.{k}", "bus", " ".join(edges)))
+            out.append((round(float(t), 2), f"bus_{entry}.{k}", "bus", " ".join(edges), stops))
     return out
+
+
+def _bus_stop_lanes(spec: CorridorSpec) -> list[tuple[str, str]]:
+    """(stop id, right-hand lane) of the far-side stop after each junction, each way: the
+    stop lies on the first edge leaving the junction along the arterial (the part before a
+    left-turn bay where the next approach has one)."""
+    arterial = _arterial_nodes(spec)
+    out = []
+    for k in range(1, len(arterial) - 1):
+        for ahead, heading in ((arterial[k + 1], "E"), (arterial[k - 1], "W")):
+            edge = _approach(spec, arterial[k], ahead)[0] if ahead.startswith("J") else f"{arterial[k]}_{ahead}"
+            out.append((f"stop_{arterial[k]}_{heading}", f"{edge}_0"))
+    return out
+
+
+def bus_stops_xml(spec: CorridorSpec) -> str:
+    """The far-side bus stops (SUMO additional file)."""
+    end_m = BUS_STOP_AFTER_M + BUS_STOP_LENGTH_M
+    body = "".join(f'    <busStop id="{stop_id}" lane="{lane}" startPos="{BUS_STOP_AFTER_M:.2f}" endPos="{end_m:.2f}"/>\n'
+                   for stop_id, lane in _bus_stop_lanes(spec))
+    return "<additional>\n" + body + "</additional>\n"
 
 
 def _emergency_vehicles(spec: CorridorSpec, seed: int) -> list[tuple[float, str, str, str]]:

@@ -430,8 +430,11 @@ class PriorityReceivers:
     A vehicle of one of ``classes`` (SUMO vClass) is heard within ``range_m`` of the stop
     line along the approach (upstream as the cameras follow it, :func:`approach_lanes`), on
     the stop-line lane its lane leads to, until it crosses the line; the receiver has no
-    detection errors. ``observe`` once per step. Cost: one getter per departing vehicle, and
-    two per step and vehicle of those classes in the network.
+    detection errors. A vehicle standing at a scheduled stop (a bus at its stop), or with its
+    next scheduled stop still ahead on the approach, is not heard: its emitter checks in once
+    it has left the stop, as transit priority places its check-in past a near-side stop, so
+    a dwell is never mistaken for an arrival. ``observe`` once per step. Cost: one getter per
+    departing vehicle, and up to four per step and vehicle of those classes in the network.
     """
 
     def __init__(self, conn: ModuleType, intersections: Mapping[str, IntersectionModel], range_m: float = 300.0,
@@ -440,12 +443,15 @@ class PriorityReceivers:
         self.classes = frozenset(classes)
         # SUMO lane -> (tls, approach, stop-line lane index, offset to the stop line) per receiver
         self._lanes: dict[str, list[tuple[str, str, int, float, float]]] = {}
+        # (tls, approach) -> {SUMO lane: distance from its start to the stop line}
+        self._approach: dict[tuple[str, str], dict[str, float]] = {}
         for model in intersections.values():
             for approach in model.approaches:
                 stop_lanes = list(dict.fromkeys(link.from_lane for link in model.links if link.approach == approach))
                 for vl in approach_lanes(conn, approach, stop_lanes, range_m):
                     self._lanes.setdefault(vl.lane_id, []).append(
                         (model.tls_id, approach, vl.stop_lane, vl.offset_m + vl.length_m, range_m))
+                    self._approach.setdefault((model.tls_id, approach), {})[vl.lane_id] = vl.offset_m + vl.length_m
         vehicle = conn.vehicle
         self._active: dict[str, str] = {}  # vehicle id -> its class, for the vehicles of ``classes`` in the network
         for vid in vehicle.getIDList():
@@ -468,11 +474,25 @@ class PriorityReceivers:
         calls = []
         for vid in sorted(self._active):
             lane = vehicle.getLaneID(vid)
-            for tls, approach, stop_lane, end_m, range_m in self._lanes.get(lane, ()):
+            receivers = self._lanes.get(lane, ())
+            if not receivers:
+                continue
+            if vehicle.isStopped(vid):
+                continue
+            next_stop = vehicle.getStops(vid, 1)
+            for tls, approach, stop_lane, end_m, range_m in receivers:
                 distance = end_m - vehicle.getLanePosition(vid)
-                if distance <= range_m:
+                if distance <= range_m and not self._stop_ahead(next_stop, tls, approach, distance):
                     calls.append(PriorityCall(tls, approach, stop_lane, distance, self._active[vid], vid))
         return calls
+
+    def _stop_ahead(self, next_stop: tuple, tls: str, approach: str, distance_m: float) -> bool:
+        """Whether the vehicle's next scheduled stop lies between it and this stop line."""
+        if not next_stop:
+            return False
+        stop = next_stop[0]
+        end_m = self._approach[(tls, approach)].get(stop.lane)
+        return end_m is not None and end_m - stop.endPos < distance_m
 
 
 class PedestrianCameras:

@@ -51,6 +51,8 @@ def test_parse_defaults_and_options() -> None:
         "corridor:spacing_m=-1",
         "corridor:spacing_m=100,left_turn_bay_m=90",
         "corridor:imbalance=1.5",
+        "corridor:bus_headway_s=120,bus_dwell_s=-5",
+        "corridor:bus_dwell_s=nan",
     ],
 )
 def test_parse_rejects_bad_specs(text: str) -> None:

@@ -197,3 +197,38 @@ def test_noise_is_validated() -> None:
         CameraNoise(miss_rate=1.5)
     assert CameraNoise().detection_rates().crossing_ratio == pytest.approx(0.95 * 1.05 + 0.02)
     assert np.isclose(CameraNoise.perfect().detection_rates().presence_ratio, 1.0)
+
+
+def test_buses_dwell_at_far_side_stops_and_receivers_hear_them_only_past_their_stop(tmp_path: Path) -> None:
+    """A corridor bus line stops at the far-side stop after each junction; a priority receiver
+    never hears a bus while it dwells, nor on an approach whose stop it has yet to serve, and
+    hears it on the way from its stop to the next line."""
+    from sumo_scenarios.sensing import PriorityReceivers
+
+    spec = CorridorSpec(intersections=2, demand="low", duration_s=400.0, bus_headway_s=120.0, bus_dwell_s=15.0)
+    scenario = build_corridor(spec, 1, tmp_path)
+    stopinfo = tmp_path / "stops.xml"
+    models = load_intersections(scenario.net_file)
+    conn = sumo_module()
+    conn.start([sumo_binary(), "-n", str(scenario.net_file), "-r", str(scenario.route_files[0]),
+                "-a", ",".join(map(str, scenario.additional_files)), "--stop-output", str(stopinfo),
+                "--no-step-log", "true", "--no-warnings", "true", "--seed", "1"])
+    heard_dwelling, heard_before_stop, heard = 0, 0, set()
+    try:
+        receivers = PriorityReceivers(conn, models, classes=("bus",))
+        for _ in range(400):
+            conn.simulationStep()
+            for call in receivers.observe():
+                heard.add((call.vehicle_id, call.tls_id))
+                heard_dwelling += int(conn.vehicle.isStopped(call.vehicle_id))
+                lane = conn.vehicle.getLaneID(call.vehicle_id)
+                # J0 -> J1 eastbound: the stop after J0 lies on the approach to J1
+                if call.tls_id == "J1" and lane == "J0_J1.up_0":
+                    heard_before_stop += int(conn.vehicle.getLanePosition(call.vehicle_id) < 20.0)
+    finally:
+        conn.close()
+    stops = stopinfo.read_text()
+    assert 'busStop="stop_J0_E"' in stops and 'busStop="stop_J1_W"' in stops
+    assert heard_dwelling == 0 and heard_before_stop == 0
+    assert {tls for _, tls in heard} == {"J0", "J1"}
+    assert ("bus_W.0", "J1") in heard  # heard on its way from the stop after J0 to J1
