@@ -270,7 +270,8 @@ def _validate_intersection(ip: IntersectionPlan, model: IntersectionModel) -> No
     for j, pt in enumerate(ip.phases):
         phase = model.phases[pt.phase]
         low = max(pt.required_green_s, phase.min_green_s)
-        high = min(pt.max_green_s, phase.max_green_s)
+        # walk + pedestrian clearance fit even past the max green, which bounds vehicle extension
+        high = max(min(pt.max_green_s, phase.max_green_s), model.pedestrian_time_s(pt.phase))
         if pt.green_s < low - TOLERANCE_S:
             raise PlanError(f"{tls} phase {pt.phase}: green {pt.green_s:g} s is below its minimum {low:g} s")
         if pt.green_s > high + TOLERANCE_S:

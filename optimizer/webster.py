@@ -260,10 +260,18 @@ def _report(cycle_s: float, greens: FloatArray, flows: FloatArray, sat: FloatArr
 # --- optimisation -------------------------------------------------------------------------
 
 
+def ped_min_s(model: IntersectionModel, bounds: IntersectionBounds, phase: int) -> float:
+    """The shortest green ``phase`` may get for its pedestrians: walk + pedestrian clearance of
+    the crossings it shows walk on (the model's), or the bound given for it, whichever is longer."""
+    return max(bounds.ped_min_s.get(phase, 0.0), model.pedestrian_time_s(phase))
+
+
 def green_bounds_s(model: IntersectionModel, bounds: IntersectionBounds) -> tuple[FloatArray, FloatArray]:
-    """Per-phase ``(lowest, highest)`` green: min green raised to the pedestrian minimum."""
-    low = np.array([max(p.min_green_s, bounds.ped_min_s.get(p.index, 0.0)) for p in model.phases])
-    high = np.array([p.max_green_s for p in model.phases])
+    """Per-phase ``(lowest, highest)`` green: min green raised to the pedestrian minimum. A
+    phase's walk and clearance (from its crossings) fit even past its max green, which bounds
+    what vehicles extend; a pedestrian minimum given in ``bounds`` above the max green is an error."""
+    low = np.array([max(p.min_green_s, ped_min_s(model, bounds, p.index)) for p in model.phases])
+    high = np.array([max(p.max_green_s, model.pedestrian_time_s(p.index)) for p in model.phases])
     for p in model.phases:
         if low[p.index] > high[p.index]:
             raise PlanError(
@@ -491,7 +499,7 @@ def build_plan(
             all_red_s=all_red,
             min_green_s=phase.min_green_s,
             max_green_s=phase.max_green_s,
-            ped_min_s=float(bounds.ped_min_s.get(k, 0.0)),
+            ped_min_s=ped_min_s(model, bounds, k),
         ))
     cycle = float(sum(p.split_s for p in phases))
     return IntersectionPlan(model.tls_id, cycle, float(offset_s) % cycle, tuple(phases), coordinated_phase)

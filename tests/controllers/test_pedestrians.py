@@ -3,9 +3,14 @@ SUMO on the corridor with crosswalks against the same controller with pedestrian
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
+
+import pytest
 
 from controllers.adaptive import AdaptiveConfig, AdaptiveController
 from controllers.adaptive_policy import AdaptivePolicy
@@ -88,3 +93,24 @@ def test_in_sumo_nobody_waits_past_the_maximum_and_no_command_is_refused(tmp_pat
     assert on.extra["safety_refusals"] == [] and off.extra["safety_refusals"] == []
     # walks only when someone waits, against every green of a crossing's phase without detection
     assert 0 < on.extra["pedestrian_walks"] < off.extra["pedestrian_walks"]
+
+
+def test_optimize_gives_every_green_that_shows_a_walk_its_walk_and_clearance(tmp_path: Path) -> None:
+    """``phasewise optimize`` on a corridor with crosswalks and little traffic: the side
+    streets' greens, which their cars alone would keep near the minimum, carry walk +
+    clearance across the arterial (7 s + length / 1.07 m/s), and the plan says so."""
+    spec = "corridor:demand=low,pedestrians=600,intersections=2"
+    out = tmp_path / "plan"
+    done = subprocess.run([sys.executable, "-m", "phasewise.cli", "optimize", "--scenario", spec, "--no-check",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    models = load_intersections(build_corridor(CorridorSpec.parse(spec), 1, tmp_path / "net").net_file)
+    binding = 0
+    for plan in json.loads((out / "plan.json").read_text())["intersections"]:
+        model = models[plan["tls_id"]]
+        for timing in plan["phases"]:
+            need = model.pedestrian_time_s(timing["phase"])
+            assert timing["ped_min_s"] == pytest.approx(need)
+            assert timing["green_s"] >= need - 1e-6
+            binding += int(need > model.phases[timing["phase"]].min_green_s and timing["green_s"] <= need + 0.5)
+    assert binding >= 2  # without the reservation these greens would be shorter than their walk
