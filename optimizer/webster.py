@@ -261,8 +261,11 @@ def _report(cycle_s: float, greens: FloatArray, flows: FloatArray, sat: FloatArr
 
 
 def ped_min_s(model: IntersectionModel, bounds: IntersectionBounds, phase: int) -> float:
-    """The shortest green ``phase`` may get for its pedestrians: walk + pedestrian clearance of
-    the crossings it shows walk on (the model's), or the bound given for it, whichever is longer."""
+    """The shortest green a plan gives ``phase`` for its pedestrians: walk + pedestrian
+    clearance of the crossings it shows walk on (the model's), or the bound given for it,
+    whichever is longer. The plan's green reserves it, so a walk fits whenever it is shown;
+    only a bound given here is also a minimum green for every green of the phase
+    (``PhaseTiming.ped_min_s``): the signal keeps a walk's time itself once it shows one."""
     return max(bounds.ped_min_s.get(phase, 0.0), model.pedestrian_time_s(phase))
 
 
@@ -499,7 +502,7 @@ def build_plan(
             all_red_s=all_red,
             min_green_s=phase.min_green_s,
             max_green_s=phase.max_green_s,
-            ped_min_s=ped_min_s(model, bounds, k),
+            ped_min_s=float(bounds.ped_min_s.get(k, 0.0)),
         ))
     cycle = float(sum(p.split_s for p in phases))
     return IntersectionPlan(model.tls_id, cycle, float(offset_s) % cycle, tuple(phases), coordinated_phase)
