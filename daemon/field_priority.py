@@ -30,9 +30,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from counting.camera_frame import PriorityCall
 from daemon.prometheus import Metrics
+
+if TYPE_CHECKING:
+    from controllers.ntcip.client import SnmpClient
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +184,7 @@ PREEMPT_POLL_S = 1.0  # a preempt input is read every second, like the signal st
 PREEMPT_STALE_S = 3.0  # three polls without an answer: the preempt calls end (the controller serves its own)
 
 
-def preempt_source(tls: str, client: object, preempts: Mapping[int, str], metrics: Metrics,
+def preempt_source(tls: str, client: SnmpClient, preempts: Mapping[int, str], metrics: Metrics,
                    poll_s: float = PREEMPT_POLL_S, stale_s: float = PREEMPT_STALE_S) -> PolledSource:
     """The preempt inputs of ``tls``'s controller (``client``: its ``SnmpClient``), each mapped
     to the approach its emitter's receiver watches: an emergency call (``by`` ``ntcip preempt
@@ -190,12 +194,12 @@ def preempt_source(tls: str, client: object, preempts: Mapping[int, str], metric
     numbers = sorted(preempts)
 
     def poll() -> list[FieldCall]:
-        states = read_preempts(client, numbers)  # type: ignore[arg-type]
+        states = read_preempts(client, numbers)
         return [FieldCall(f"ntcip-{tls}-preempt-{n}", tls, preempts[n], "emergency", 0.0, f"ntcip preempt {n}",
                           detail={"state": _camel(states[n].name)})
                 for n in numbers if calling(states[n])]
 
-    return PolledSource(f"ntcip {tls}", poll, poll_s, stale_s, metrics, close=getattr(client, "close", None))
+    return PolledSource(f"ntcip {tls}", poll, poll_s, stale_s, metrics, close=client.close)
 
 
 def _camel(name: str) -> str:

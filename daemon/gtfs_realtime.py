@@ -34,6 +34,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import urllib.error
@@ -45,6 +46,8 @@ from typing import Any
 from daemon.field_priority import FieldCall, PolledSource
 from daemon.prometheus import Metrics
 from phasewise_errors import PhasewiseError
+
+log = logging.getLogger(__name__)
 
 EARTH_RADIUS_M = 6371008.8  # mean radius (IUGG)
 NEAR_M = 15.0  # closer than this to the stop line, the direction to it is noise: only the heading is asked
@@ -213,10 +216,7 @@ def gtfs_source(positions_url: str, trip_updates_url: str | None, approaches: Se
     """The feed as a field source of bus calls, polled every ``poll_s``; its calls are dropped
     after three polls without a good answer. A TripUpdates feed that fails leaves the buses
     called without delays (logged): their positions still count."""
-    import logging
-
-    log = logging.getLogger(__name__)
-    said: list[str] = [""]
+    said = [""]  # the trip updates' last failure, logged once
 
     def poll() -> list[FieldCall]:
         positions = fetch_feed(positions_url, timeout_s)

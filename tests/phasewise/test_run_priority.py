@@ -78,7 +78,7 @@ def snmp(port: int, oid: str, value: int | None = None) -> int:
     return asyncio.run(run())
 
 
-def feed_message(buses: list[dict], trip_updates: bool = False) -> bytes:
+def feed_message(buses: tuple[dict, ...], trip_updates: bool = False) -> bytes:
     """A VehiclePositions (or TripUpdates) FeedMessage of ``buses`` (now-stamped)."""
     from google.transit import gtfs_realtime_pb2
 
@@ -107,17 +107,17 @@ class Feed(http.server.ThreadingHTTPServer):
     """The agency's feed: ``mode`` says what it answers (ok, garbage, 503, slow)."""
 
     mode = "ok"
-    buses = [
+    buses = (
         {"id": "on-time", "trip": "T1", "east_m": -80.0, "heading": 90.0, "speed": 9.0, "delay_s": 0},
         {"id": "late", "trip": "T2", "east_m": 180.0, "heading": 270.0, "speed": 0.0, "delay_s": 240},
         {"id": "leaving", "trip": "T3", "east_m": 60.0, "heading": 90.0, "speed": 10.0, "delay_s": 600},
-    ]
+    )
 
 
 class FeedHandler(http.server.BaseHTTPRequestHandler):
     server: Feed
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         mode = self.server.mode
         if mode == "slow":
             time.sleep(3.0)
@@ -253,7 +253,7 @@ def test_preempt_input_and_gtfs_buses_become_priority_calls(tmp_path: Path) -> N
         for mode, said in (("garbage", "not a GTFS-realtime FeedMessage"), ("503", "HTTP 503"),
                            ("slow", "timed out")):
             feed.mode = mode
-            wait(proc, log, f"the {mode} feed's warning", lambda: said in log.read_text(), 30)
+            wait(proc, log, f"the {mode} feed's warning", lambda said=said: said in log.read_text(), 30)
         assert metric(url, "phasewise_steps_total") > steps + 10
         wait(proc, log, "the stale bus call's end", lambda: any(
             d["event"] == "priority-end" and d["id"] == bus["id"] for d in decisions(tmp_path)), 30)
