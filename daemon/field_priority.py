@@ -19,7 +19,7 @@ Example::
 
     source = PolledSource("ntcip J0", poll, poll_s=1.0, stale_s=3.0, metrics=metrics)
     source.start()
-    source.calls()      # [FieldCall("ntcip-J0-1", "J0", "W_J0", "emergency", 0.0, "ntcip preempt 1", ...)]
+    source.calls()      # [FieldCall("ntcip-J0-preempt-1", "J0", "W_J0", "emergency", None, "ntcip preempt 1", ...)]
     source.stop()
 """
 
@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from controllers.priority import APPROACH_SPEED_M_S
 from counting.camera_frame import PriorityCall
 from daemon.prometheus import Metrics
 
@@ -47,21 +48,22 @@ STOP_WAIT_S = 1.0  # at shutdown a poll under way is awaited this long (it has i
 class FieldCall:
     """A vehicle calling for priority, as a field source reports it: ``call_id`` (stable while
     the call lasts), intersection, approach (its incoming edge), ``vehicle_class``
-    (``emergency`` or ``bus``), ``distance_m`` to the stop line (orders calls; 0 when only
-    "near" is known), ``by`` (who called, for the decisions log), ``eta_s`` when known and
-    ``detail`` (what else the log should say: the preempt's state, a bus's delay)."""
+    (``emergency`` or ``bus``), ``distance_m`` to the stop line (it orders calls at one
+    intersection; None when the source only knows the vehicle is coming: see
+    :meth:`FieldCalls.update`), ``by`` (who called, for the decisions log), ``eta_s`` when
+    known and ``detail`` (what else the log should say: the preempt's state, a bus's delay)."""
 
     call_id: str
     tls: str
     approach: str
     vehicle_class: str
-    distance_m: float
+    distance_m: float | None
     by: str
     eta_s: float | None = None
     detail: Mapping[str, object] = field(default_factory=dict, hash=False)
 
-    def priority_call(self) -> PriorityCall:
-        return PriorityCall(self.tls, self.approach, None, self.distance_m, self.vehicle_class, self.call_id)
+    def priority_call(self, distance_m: float) -> PriorityCall:
+        return PriorityCall(self.tls, self.approach, None, distance_m, self.vehicle_class, self.call_id)
 
 
 class PolledSource:
@@ -143,13 +145,23 @@ class PolledSource:
             self._stop.wait(max(self.poll_s - (self._monotonic() - started), 0.0))
 
 
+HEARD_M = 300.0  # a preempt input's emitter is heard this far out (the receivers' range, as the policy's)
+
+
 class FieldCalls:
     """What the daemon keeps of its field sources: the calls in force, and the log of their
-    starts and ends (``write`` is the decisions log's)."""
+    starts and ends (``write`` is the decisions log's).
+
+    A call without a distance (a preempt input: the vehicle is coming, no more) is placed
+    ``HEARD_M`` out when it starts, closing in at ``APPROACH_SPEED_M_S``: of two such calls at
+    one intersection the one that called first is served first (first come, first served, as
+    phase selectors serve calls of one priority), and an API call is ranked against them by its
+    ETA. The calls are listed oldest first, which decides between equal distances."""
 
     def __init__(self, sources: Sequence[PolledSource], write: Callable[[dict], None], metrics: Metrics) -> None:
         self.sources, self._write, self.metrics = list(sources), write, metrics
         self.active: dict[str, FieldCall] = {}
+        self._started: dict[str, float] = {}  # call id -> when it appeared (timeline s)
 
     def start(self) -> None:
         for source in self.sources:
@@ -167,17 +179,22 @@ class FieldCalls:
                 current.setdefault(call.call_id, call)
         for call_id in [c for c in self.active if c not in current]:
             ended = self.active.pop(call_id)
+            self._started.pop(call_id, None)
             self._write({"t": now_s, "event": "priority-end", "id": call_id, "tls": ended.tls,
                          "approach": ended.approach, "class": ended.vehicle_class, "by": ended.by})
         for call_id, call in current.items():
             if call_id not in self.active:
+                self._started[call_id] = now_s
                 self.metrics.inc("phasewise_priority_calls_total", source=call.by.split(" ")[0],
                                  **{"class": call.vehicle_class})
                 self._write({"t": now_s, "event": "priority", "id": call_id, "tls": call.tls,
                              "approach": call.approach, "eta_s": None if call.eta_s is None else round(call.eta_s, 1),
                              "class": call.vehicle_class, "by": call.by, **call.detail})
         self.active = current
-        return [call.priority_call() for call in current.values()]
+        # the oldest first: at equal distances (two preempt calls at the stop line) it wins
+        return [call.priority_call(call.distance_m if call.distance_m is not None else
+                                   max(HEARD_M - APPROACH_SPEED_M_S * (now_s - self._started[call_id]), 0.0))
+                for call_id, call in sorted(current.items(), key=lambda item: self._started[item[0]])]
 
 
 PREEMPT_POLL_S = 1.0  # a preempt input is read every second, like the signal status
@@ -195,7 +212,7 @@ def preempt_source(tls: str, client: SnmpClient, preempts: Mapping[int, str], me
 
     def poll() -> list[FieldCall]:
         states = read_preempts(client, numbers)
-        return [FieldCall(f"ntcip-{tls}-preempt-{n}", tls, preempts[n], "emergency", 0.0, f"ntcip preempt {n}",
+        return [FieldCall(f"ntcip-{tls}-preempt-{n}", tls, preempts[n], "emergency", None, f"ntcip preempt {n}",
                           detail={"state": _camel(states[n].name)})
                 for n in numbers if calling(states[n])]
 

@@ -169,7 +169,8 @@ class Site:
             epoch = datetime(1970, 1, 1) + timedelta(seconds=start - self.scenario.begin_s)
             self.world = SilWorld(self.scenario, models, config.network.seed, emulated.port, emulated.community,
                                   config.cameras.view_m, noise, emulated.fault_file,
-                                  events=EventLogSettings(config.state_dir / "events", epoch))
+                                  events=EventLogSettings(config.state_dir / "events", epoch),
+                                  preempts=config.controller.preempts)
             (config.state_dir / "sil-ports.json").write_text(json.dumps(self.world.ports) + "\n")
             self.clock: Any = SteppedClock(start, config.speed)
             cameras: Any = self.world.camera_source()
@@ -219,6 +220,10 @@ class Site:
         from daemon.field_priority import PREEMPT_POLL_S, preempt_source
 
         config, sources = self.config, []
+        # every simulated second in software in the loop (whose timeline runs `speed` times
+        # the wall's), every second in the field
+        poll_s = PREEMPT_POLL_S if self.world is None else PREEMPT_POLL_S / config.speed if config.speed else 0.05
+        poll_s = max(poll_s, 0.05)
         # one short attempt per poll, on the source's own thread: the next poll is the retry
         retry = RetryPolicy(timeout_s=PREEMPT_POLL_S / 2, attempts=1, backoff_s=0.0)
         for tls, inputs in config.controller.preempts.items():
@@ -231,7 +236,8 @@ class Site:
                 assert config.controller.ntcip is not None
                 controller = config.controller.ntcip.controllers[tls]
                 host, port, credentials = controller.host, controller.port, config.controller.ntcip.snmp.resolve()
-            sources.append(preempt_source(tls, SnmpClient(host, port, credentials, retry), inputs, self.metrics))
+            sources.append(preempt_source(tls, SnmpClient(host, port, credentials, retry), inputs, self.metrics,
+                                          poll_s=poll_s, stale_s=max(3 * poll_s, PREEMPT_POLL_S)))
         feed = config.gtfs_realtime
         if feed is not None:
             from daemon.gtfs_realtime import Approach, BusMatch, gtfs_source

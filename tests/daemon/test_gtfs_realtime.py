@@ -165,3 +165,18 @@ def test_the_poll_thread_never_blocks_the_caller() -> None:
         assert time.perf_counter() - started < 0.1
     finally:
         source.stop()
+
+
+def test_preempt_calls_are_served_first_come_first_served() -> None:
+    """Preempt calls know no distance: each is placed 300 m out when it starts and closes in at
+    12 m/s, so the earlier call ranks nearer, whatever its preempt number."""
+    answers = [[FieldCall("p3", "J1", "S_J1", "emergency", None, "ntcip preempt 3")],
+               [FieldCall("p1", "J1", "N_J1", "emergency", None, "ntcip preempt 1"),
+                FieldCall("p3", "J1", "S_J1", "emergency", None, "ntcip preempt 3")]]
+    source = PolledSource("ntcip J1", lambda: answers.pop(0), poll_s=1.0, stale_s=3.0, monotonic=lambda: 0.0)
+    calls = FieldCalls([source], lambda record: None, Metrics())
+    source.poll_once()
+    assert [(c.vehicle_id, c.distance_m) for c in calls.update(10.0)] == [("p3", 300.0)]
+    source.poll_once()
+    assert {c.vehicle_id: c.distance_m for c in calls.update(15.0)} == {"p1": 300.0, "p3": 240.0}
+    assert [(c.vehicle_id, c.distance_m) for c in calls.update(40.0)] == [("p3", 0.0), ("p1", 0.0)]  # oldest first
