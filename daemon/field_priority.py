@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from controllers.priority import APPROACH_SPEED_M_S
 from counting.camera_frame import PriorityCall
 from daemon.prometheus import Metrics
+from phasewise_errors import PhasewiseError
 
 if TYPE_CHECKING:
     from controllers.ntcip.client import SnmpClient
@@ -127,8 +128,9 @@ class PolledSource:
             self.metrics.set("phasewise_priority_source_up", 0.0, source=self.name)
             error = (str(exc) or type(exc).__name__)[:300]
             if error != self._error:
+                # a source's own failure (no answer, garbage) is a warning; anything else is a bug: its traceback
                 log.warning("%s: poll failed (%s); its last calls stand for up to %.0f s", self.name, error,
-                            self.stale_s)
+                            self.stale_s, exc_info=not isinstance(exc, PhasewiseError))
             self._error = error
             return
         if self._error:

@@ -172,7 +172,9 @@ def bus_calls(positions: Any, delays: Mapping[str, float], approaches: Sequence[
         if match.routes and vehicle.trip.route_id not in match.routes:
             continue
         position = vehicle.position
-        heading = position.bearing if position.HasField("bearing") else None
+        if not (abs(position.latitude) <= 90 and abs(position.longitude) <= 180):
+            continue  # not a position (NaN or out of range): a feed's error, not a bus
+        heading = position.bearing if position.HasField("bearing") and math.isfinite(position.bearing) else None
         best: tuple[float, Approach] | None = None
         for approach in approaches:
             distance, to_line = distance_bearing(position.latitude, position.longitude, approach.lat, approach.lon)

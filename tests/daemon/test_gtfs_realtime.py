@@ -63,6 +63,9 @@ def test_a_bus_calls_only_upstream_in_range_and_heading_in() -> None:
         {"id": "far", "at": (-400.0, 0.0), "heading": 90.0},                    # beyond range_m
         {"id": "side", "at": (-50.0, 150.0), "heading": 90.0},                  # a parallel street: not upstream
     )
+    broken = feed.entity.add()  # a feed's garbage: a NaN position calls nowhere
+    broken.id = "nan"
+    broken.vehicle.position.latitude, broken.vehicle.position.longitude = float("nan"), LON
     calls = bus_calls(feed, {}, [WEST, NORTH, NEXT], BusMatch(), NOW)
     assert [(c.call_id, c.tls, c.approach) for c in calls] == [("gtfs-in-J1", "J1", "W_J1")]
     # (a feed's latitude and longitude are 32-bit floats: 0.4 m here)
