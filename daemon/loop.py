@@ -41,7 +41,7 @@ import logging
 import pickle
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, replace
@@ -54,6 +54,7 @@ from controllers.backend import PhaseCommand, SignalBackend, SignalStatus
 from counting.camera_frame import PriorityCall
 from daemon.cameras import CameraHealth, CameraSource
 from daemon.clock import Clock
+from daemon.field_priority import FieldCalls, PolledSource
 from daemon.prometheus import Metrics
 from daemon.snapshot import ActionResult, RequestPriority
 from daemon.notify import Notifier
@@ -145,6 +146,7 @@ class Daemon:
         decisions: JsonlLog | None = None,
         notifier: Notifier | None = None,
         world: object | None = None,
+        priority_sources: Sequence[PolledSource] = (),
     ) -> None:
         self.policy, self.cameras, self.backend_factory = policy, cameras, backend_factory
         self.strategic, self.store, self.clock, self.metrics = strategic, store, clock, metrics
@@ -165,6 +167,8 @@ class Daemon:
         self._next_restart_try_s = 0.0
         self._priority: dict[str, tuple[RequestPriority, float]] = {}  # call id -> (request, due time)
         self._priority_seq = 0
+        # the field's own priority calls: preempt inputs over NTCIP, buses of a GTFS-realtime feed
+        self.field_calls = FieldCalls(priority_sources, self.decisions.write, metrics)
         self.restored: dict[str, Any] = {}
         self._failed_steps = 0
         self._last_error = ""
@@ -215,6 +219,7 @@ class Daemon:
         self.restored = self._restore()
         self.metrics.set("phasewise_state_restored", float(self.restored["plan"] != "none" or self.restored["learning"]))
         self.metrics.set("phasewise_up", 1.0)
+        self.field_calls.start()  # polled on their own threads from now on
         for counter in ("phasewise_control_releases_total", "phasewise_step_errors_total", "phasewise_clock_jumps_total",
                         "phasewise_plans_applied_total", "phasewise_vehicles_counted_total",
                         "phasewise_step_deadline_missed_total", "phasewise_commands_refused_total",
@@ -465,13 +470,15 @@ class Daemon:
                                   f"in {request.eta_s:g} s; its phase is served until {PRIORITY_GRACE_S:g} s after")
 
     def _priority_calls(self, now: float) -> list[PriorityCall]:
-        """The API's priority calls still due; their distance is the time left at
-        ``NOMINAL_APPROACH_M_S`` (it only orders two calls at one intersection)."""
+        """The API's priority calls still due (their distance is the time left at
+        ``NOMINAL_APPROACH_M_S``: it only orders two calls at one intersection), and the field
+        sources' calls in force (``daemon.field_priority``)."""
         for call_id, (_, due_s) in list(self._priority.items()):
             if now > due_s + PRIORITY_GRACE_S:
                 del self._priority[call_id]
-        return [PriorityCall(r.tls, r.approach, None, max(due_s - now, 0.0) * NOMINAL_APPROACH_M_S, r.vehicle_class,
-                             call_id) for call_id, (r, due_s) in self._priority.items()]
+        api = [PriorityCall(r.tls, r.approach, None, max(due_s - now, 0.0) * NOMINAL_APPROACH_M_S, r.vehicle_class,
+                            call_id) for call_id, (r, due_s) in self._priority.items()]
+        return api + self.field_calls.update(now)
 
     def hand_back(self, now: float, who: str) -> None:
         """An operator hands control back to the controllers' own schedule until
@@ -743,6 +750,7 @@ class Daemon:
         self.notifier.stopping()
         self.metrics.set("phasewise_up", 0.0)
         self.strategic.abandon()  # a running gate call is not awaited
+        self.field_calls.stop()
         if self._applying is not None:  # a plan being downloaded: its answer, briefly
             self._poll_apply(wait_s=APPLY_WAIT_AT_STOP_S)
         self._close_backend()

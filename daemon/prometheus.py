@@ -43,6 +43,10 @@ HELP = {
     "phasewise_gridlocks_total": ("counter", "gridlocks the watchdog recognised: an intersection or cluster where vehicles "
                                   "wait and none get away (each logged with its start and end)"),
     "phasewise_preemptions_total": ("counter", "emergency preemptions served (one per vehicle and intersection)"),
+    "phasewise_priority_calls_total": ("counter", "priority calls from field sources (NTCIP preempt inputs, "
+                                       "GTFS-realtime buses), by source and vehicle class"),
+    "phasewise_priority_source_up": ("gauge", "1 when a field source of priority calls answered its last poll"),
+    "phasewise_priority_source_errors_total": ("counter", "failed polls of a field source of priority calls"),
     "phasewise_monitor_violations_total": ("counter", "conflict-monitor violations (software in the loop)"),
 }
 STEP_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

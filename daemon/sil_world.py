@@ -14,6 +14,14 @@ shows their state and steps, the monitors observe. With ``events`` it also write
 event log of what the cabinets showed (``controllers.hires.sumo_truth.SumoEventLog``, virtual detectors)
 in 15-minute files (``controllers.hires.files.EventBinWriter``).
 
+With ``preempts`` (``controller.preempts`` of the config: per intersection, preempt number ->
+approach) the world wires each of those approaches' priority receiver to its cabinet's preempt
+input (:class:`~sumo_scenarios.sensing.PriorityReceivers`, emergency vehicles within 300 m of
+the stop line): the input is on while one is heard there and ``RECEIVER_HOLD_S`` after, as a
+phase selector holds its output a few seconds after losing an emitter (here: an ambulance
+crossing the junction upstream, whose internal lanes no receiver covers); the daemon reads it
+over NTCIP like any other object.
+
 Faults can be injected while it runs through a JSON file (``fault_file``), re-read every step:
 ``{"cameras_down": ["J1_n", ...], "agent_down": true}`` -- a camera that delivers nothing, an
 SNMP agent that stops answering (the cabinets keep timing: after ``unitBackupTime`` without
@@ -30,9 +38,10 @@ import json
 import logging
 import socket
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -55,6 +64,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
+RECEIVER_HOLD_S = 3.0  # a preempt input stays on this long after its receiver last heard an emitter
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class SilResult:
     vehicles: int
     static_delay_s_per_vehicle: float | None
     monitor_violations: int
+    delay_by_vclass: dict[str, float] = field(default_factory=dict)  # the run's delay per SUMO vClass (s/veh)
 
     def table(self) -> str:
         static = "n/a (not computed in time)" if self.static_delay_s_per_vehicle is None else f"{self.static_delay_s_per_vehicle:.1f}"
@@ -93,7 +104,7 @@ class SilWorld:
     def __init__(self, scenario: Scenario, models: dict[str, IntersectionModel], seed: int = 1,
                  port: int = 0, community: str = "public", view_m: float = 100.0,
                  noise: CameraNoise = CameraNoise(), fault_file: Path | None = None,
-                 events: EventLogSettings | None = None) -> None:
+                 events: EventLogSettings | None = None, preempts: Mapping[str, Mapping[int, str]] | None = None) -> None:
         self.scenario, self.models, self.seed, self.community = scenario, models, seed, community
         self.fault_file = fault_file
         self._tmp = tempfile.TemporaryDirectory(prefix="phasewise-sil-")
@@ -126,6 +137,14 @@ class SilWorld:
         self.cabinets = {tls: Cabinet.from_model(m, start_s=self.time_s) for tls, m in models.items()}
         self.monitors = {tls: ConflictMonitor(c.mapping) for tls, c in self.cabinets.items()}
         self.agent: NtcipAgent | None = self._start_agent(port)
+        # the preempt inputs wired to priority receivers: (tls, approach) -> preempt number
+        self._preempt_of = {(tls, approach): n for tls, inputs in (preempts or {}).items() for n, approach in inputs.items()}
+        self.receivers = None
+        self._heard_until: dict[tuple[str, str], float] = {}
+        if self._preempt_of:
+            from sumo_scenarios.sensing import PriorityReceivers
+
+            self.receivers = PriorityReceivers(self.conn, {tls: models[tls] for tls in preempts or {}})
         self.ports = dict(self.agent.ports)
         self.faults: dict = {}
         self._show()
@@ -155,10 +174,28 @@ class SilWorld:
                 lock.release()
         self.conn.simulationStep()
         self.probe.sample()
+        if self.receivers is not None:
+            self._drive_preempts()
         if self.event_log is not None:
             self._log_events()
         self._show()
         self._read_faults()
+
+    def _drive_preempts(self) -> None:
+        """Each wired preempt input on while its approach's receiver hears an emergency vehicle."""
+        assert self.receivers is not None
+        now = self.time_s
+        for call in self.receivers.observe():
+            self._heard_until[(call.tls_id, call.approach)] = now + RECEIVER_HOLD_S
+        lock = self.agent.lock if self.agent is not None else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            for (tls, approach), number in self._preempt_of.items():
+                self.cabinets[tls].set_preempt_input(number, self._heard_until.get((tls, approach), -1.0) > now)
+        finally:
+            if lock is not None:
+                lock.release()
 
     def _log_events(self) -> None:
         """Log the step just simulated (its state is still shown), and write each closed 15-min file."""
@@ -224,7 +261,8 @@ class SilWorld:
                                    self.probe.summary())
         static = static_delay(self.scenario.with_period(end_s=self.scenario.begin_s + max(sim_s, 1.0)), self.seed,
                               static_timeout_s)
-        return SilResult(sim_s, metrics.delay_s_per_vehicle, metrics.vehicles, static, self.violations)
+        return SilResult(sim_s, metrics.delay_s_per_vehicle, metrics.vehicles, static, self.violations,
+                         {name: c.delay_s_per_vehicle for name, c in metrics.by_vclass.items()})
 
     def close(self) -> None:
         if self.event_log is not None:  # the last, partial 15 minutes too

@@ -111,6 +111,26 @@ def check_camera_coverage(models: dict, layouts: dict, config_path: Path) -> Non
                          approach, ", ".join(unseen))
 
 
+def check_priority_sources(config: RunConfig, models: dict, config_path: Path) -> None:
+    """The preempt inputs and the GTFS-realtime approaches name intersections and approaches
+    of the network (a misspelt one would never call)."""
+
+    def where(key: str, tls: str, approach: str) -> None:
+        if tls not in models:
+            raise ConfigError(f"{config_path}: {key}: no intersection {tls} in the network (have "
+                              f"{', '.join(sorted(models))}) (fix: name it as the network's traffic light)")
+        if approach not in models[tls].approaches:
+            raise ConfigError(f"{config_path}: {key}: {tls} has no approach {approach} (its approaches: "
+                              f"{', '.join(models[tls].approaches)}) (fix: name the incoming edge the vehicle comes on)")
+
+    for tls, inputs in config.controller.preempts.items():
+        for number, approach in inputs.items():
+            where(f"controller.preempts.{tls}.{number}", tls, approach)
+    if config.gtfs_realtime is not None:
+        for k, point in enumerate(config.gtfs_realtime.approaches):
+            where(f"gtfs_realtime.approaches.{k}", point.tls, point.approach)
+
+
 class Site:
     """Everything ``phasewise run`` builds from a config; :meth:`run` until stopped."""
 
@@ -131,6 +151,7 @@ class Site:
         self.scenario = _scenario(config)
         models = load_intersections(self.scenario.net_file, program_files=self.scenario.additional_files)
         self.models = models
+        check_priority_sources(config, models, config_path)
         self.world = None
         noise = CameraNoise() if config.cameras.noise == "default" else CameraNoise.perfect()
         if config.mode == "sil":
@@ -148,7 +169,8 @@ class Site:
             epoch = datetime(1970, 1, 1) + timedelta(seconds=start - self.scenario.begin_s)
             self.world = SilWorld(self.scenario, models, config.network.seed, emulated.port, emulated.community,
                                   config.cameras.view_m, noise, emulated.fault_file,
-                                  events=EventLogSettings(config.state_dir / "events", epoch))
+                                  events=EventLogSettings(config.state_dir / "events", epoch),
+                                  preempts=config.controller.preempts)
             (config.state_dir / "sil-ports.json").write_text(json.dumps(self.world.ports) + "\n")
             self.clock: Any = SteppedClock(start, config.speed)
             cameras: Any = self.world.camera_source()
@@ -186,10 +208,46 @@ class Site:
         strategic = StrategicWorker(policy.candidate_plan, gate, config.gate.deadline_s)
         self.daemon = Daemon(policy, cameras, self._backend_factory(), strategic, self.store, self.clock, self.metrics,
                              _settings(config), JsonlLog(config.state_dir / "decisions.jsonl", self.metrics),
-                             Notifier(), self.world)
+                             Notifier(), self.world, priority_sources=self._priority_sources())
         self.daemon.on_reload = self.reload
         self.http = self._web()
         (config.state_dir / "http.port").write_text(f"{self.http.port}\n")
+
+    def _priority_sources(self) -> list:
+        """The field's sources of priority calls (``daemon/field_priority.py``): each
+        controller's preempt inputs over NTCIP, and the GTFS-realtime feed's buses."""
+        from controllers.ntcip.client import RetryPolicy, SnmpClient
+        from daemon.field_priority import PREEMPT_POLL_S, preempt_source
+
+        config, sources = self.config, []
+        # every simulated second in software in the loop (whose timeline runs `speed` times
+        # the wall's), every second in the field
+        poll_s = PREEMPT_POLL_S if self.world is None else PREEMPT_POLL_S / config.speed if config.speed else 0.05
+        poll_s = max(poll_s, 0.05)
+        # one short attempt per poll, on the source's own thread: the next poll is the retry
+        retry = RetryPolicy(timeout_s=PREEMPT_POLL_S / 2, attempts=1, backoff_s=0.0)
+        for tls, inputs in config.controller.preempts.items():
+            if self.world is not None:
+                from controllers.ntcip.credentials import V2cCredentials
+
+                host, port = "127.0.0.1", self.world.ports[tls]
+                credentials: Any = V2cCredentials(community=config.controller.emulated.community)  # type: ignore[arg-type]
+            else:
+                assert config.controller.ntcip is not None
+                controller = config.controller.ntcip.controllers[tls]
+                host, port, credentials = controller.host, controller.port, config.controller.ntcip.snmp.resolve()
+            sources.append(preempt_source(tls, SnmpClient(host, port, credentials, retry), inputs, self.metrics,
+                                          poll_s=poll_s, stale_s=max(3 * poll_s, PREEMPT_POLL_S)))
+        feed = config.gtfs_realtime
+        if feed is not None:
+            from daemon.gtfs_realtime import Approach, BusMatch, gtfs_source
+
+            approaches = [Approach(a.tls, a.approach, a.lat, a.lon, a.bearing_deg, a.range_m) for a in feed.approaches]
+            match = BusMatch(feed.heading_tolerance_deg, feed.nominal_speed_m_s, feed.max_age_s, feed.min_delay_s,
+                             frozenset(feed.routes))
+            sources.append(gtfs_source(feed.vehicle_positions_url, feed.trip_updates_url, approaches, match,
+                                       feed.poll_s, feed.timeout_s, self.metrics))
+        return sources
 
     def _web(self):  # type: ignore[no-untyped-def]
         """The dashboard, API and operations endpoints on ``http.host:port`` (``phasewise/web``)."""

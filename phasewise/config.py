@@ -88,6 +88,24 @@ class ControllerSection(_Strict):
     ntcip: Optional[NtcipConfig] = Field(None, description="the field controllers (see controllers/ntcip/config.py)")
     emulated: EmulatedConfig = Field(default_factory=EmulatedConfig)
     max_change_per_cycle: float = Field(0.2, gt=0, le=1, description="largest change of cycle/split per cycle (safety layer)")
+    preempts: dict[str, dict[int, str]] = Field(
+        default_factory=dict,
+        description="the controllers' preempt inputs read over NTCIP (preemptState), each the approach its "
+                    "receiver watches: {intersection: {preempt number: approach}}, e.g. {J0: {1: W_J0}}")
+
+    @field_validator("preempts")
+    @classmethod
+    def _preempt_numbers(cls, value: dict[str, dict[int, str]]) -> dict[str, dict[int, str]]:
+        for tls, inputs in value.items():
+            if not inputs:
+                raise ValueError(f"{tls}: give its preempts as {{number: approach}}, e.g. {{1: W_{tls}}}")
+            for number, approach in inputs.items():
+                if not 1 <= number <= 255:
+                    raise ValueError(f"{tls}: preempt {number} is not a preempt number (1..255, the controller's "
+                                     "preemptTable row)")
+                if not approach.strip():
+                    raise ValueError(f"{tls}: preempt {number}: give the approach (an incoming edge, e.g. W_{tls})")
+        return value
 
     @model_validator(mode="after")
     def _requests_fit_the_step(self) -> ControllerSection:
@@ -103,6 +121,44 @@ class ControllerSection(_Strict):
                     f"wait in the daemon's 1 s step; leave timeout_s/attempts/backoff_s out (one attempt of "
                     f"{STEP_REQUEST_BUDGET_S:g} s, retried on later steps) or set attempts: 1, timeout_s <= {STEP_REQUEST_BUDGET_S:g}")
         return self
+
+
+class ApproachPoint(_Strict):
+    """Where buses of a GTFS-realtime feed reach an approach: the stop line's point and the
+    direction traffic moves toward it (degrees clockwise from north: 90 = eastbound)."""
+
+    tls: str = Field(min_length=1, description="the intersection, as in network")
+    approach: str = Field(min_length=1, description="its incoming edge, e.g. W_J0")
+    lat: float = Field(ge=-90, le=90, description="the stop line's latitude (WGS84)")
+    lon: float = Field(ge=-180, le=180, description="the stop line's longitude (WGS84)")
+    bearing_deg: float = Field(ge=0, lt=360, description="direction of travel toward the stop line, 0-360 from north")
+    range_m: float = Field(300.0, gt=0, le=5000, description="a bus this close to the stop line calls (m)")
+
+
+class GtfsRealtimeSection(_Strict):
+    """Buses of a GTFS-realtime feed as transit priority calls (``daemon/gtfs_realtime.py``)."""
+
+    vehicle_positions_url: str = Field(description="the feed's VehiclePositions URL (http or https)")
+    trip_updates_url: Optional[str] = Field(None, description="its TripUpdates URL: delays, late buses first")
+    poll_s: float = Field(10.0, ge=1, le=3600, description="seconds between polls of the feed")
+    timeout_s: float = Field(3.0, gt=0, le=60, description="a poll is given up after this (s)")
+    approaches: list[ApproachPoint] = Field(min_length=1, description="per approach: tls, approach, lat, lon, "
+                                                                      "bearing_deg, range_m")
+    heading_tolerance_deg: float = Field(45.0, gt=0, le=90, description="how far a bus's heading may be off the "
+                                                                        "approach's bearing (degrees)")
+    nominal_speed_m_s: float = Field(8.0, gt=0, le=40, description="a bus's speed when the feed gives none (m/s)")
+    max_age_s: float = Field(120.0, gt=0, le=DAY_S, description="older bus positions are ignored (s)")
+    min_delay_s: Optional[float] = Field(None, ge=-DAY_S, le=DAY_S,
+                                         description="only buses at least this late call (s; needs trip_updates_url)")
+    routes: list[str] = Field(default_factory=list, description="only these route_ids call (default: every vehicle)")
+
+    @field_validator("vehicle_positions_url", "trip_updates_url")
+    @classmethod
+    def _http(cls, url: str | None) -> str | None:
+        if url is not None and not url.lower().startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http(s) URL (give the feed's address, e.g. "
+                             "https://agency.example/gtfs-rt/vehicle-positions.pb)")
+        return url
 
 
 class GateSection(_Strict):
@@ -252,6 +308,8 @@ class RunConfig(_Strict):
     policy: PolicySection = Field(default_factory=PolicySection)
     fallback: FallbackSection = Field(default_factory=FallbackSection)
     http: HttpSection = Field(default_factory=HttpSection)
+    gtfs_realtime: Optional[GtfsRealtimeSection] = Field(
+        None, description="buses of a GTFS-realtime feed as transit priority calls (needs policy.transit_priority)")
     log: LogSection = Field(default_factory=LogSection)
     state_dir: Path = Field(description="where state.sqlite, counts/ and decisions.jsonl live")
 
@@ -269,6 +327,18 @@ class RunConfig(_Strict):
                 raise ValueError("mode field needs controller.ntcip (controllers and snmp credentials)")
             if not self.cameras.streams:
                 raise ValueError("mode field needs cameras.streams (one per camera stream)")
+            unwired = sorted(set(self.controller.preempts) - set(self.controller.ntcip.controllers))
+            if unwired:
+                raise ValueError(f"controller.preempts: {', '.join(unwired)} has no controller in controller.ntcip."
+                                 "controllers (fix: list its controller, or drop its preempts)")
+        if self.controller.preempts and not self.policy.preemption:
+            raise ValueError("controller.preempts needs policy.preemption: true (emergency calls are off at this site)")
+        feed = self.gtfs_realtime
+        if feed is not None and not self.policy.transit_priority:
+            raise ValueError("gtfs_realtime needs policy.transit_priority: true (bus calls are off at this site)")
+        if feed is not None and feed.min_delay_s is not None and feed.trip_updates_url is None:
+            raise ValueError("gtfs_realtime.min_delay_s needs gtfs_realtime.trip_updates_url (delays come from the "
+                             "feed's TripUpdates)")
         return self
 
 
@@ -311,14 +381,17 @@ def load_run_config(path: str | Path) -> RunConfig:
 
 
 def _fix(field: str) -> str:
-    """The field's description as the fix, when it has one."""
+    """The description of the field, or of the nearest field around it that has one, as the fix."""
     model: type[BaseModel] | None = RunConfig
-    info = None
+    described = None
     for part in field.split("."):
+        if part.isdigit() and described is not None:
+            continue  # a list's index: the fix is its entries' field's
         if model is None or part not in model.model_fields:
             break
         info = model.model_fields[part]
+        described = info if info.description else described
         annotation = info.annotation
         args = getattr(annotation, "__args__", ())
         model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
-    return f" (fix: {info.description})" if info is not None and info.description else ""
+    return f" (fix: {described.description})" if described is not None else ""

@@ -42,7 +42,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from controllers.ntcip import oids
-from controllers.ntcip.cabinet import MAX_PATTERNS, MAX_SPLITS, Cabinet, SetRefused
+from controllers.ntcip.cabinet import MAX_PATTERNS, MAX_SPLITS, PREEMPTS, Cabinet, SetRefused
 from phasewise_errors import ControllerError, read_config_file, validation_error
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,8 @@ class CabinetInstrumentation:
                 rows = [(p,) for p in phases]
             elif obj.index[0].startswith("phase"):  # status and control groups
                 rows = [(g,) for g in range(1, cabinet.groups + 1)]
+            elif obj.index in (("preemptNumber",), ("preemptControlNumber",)):
+                rows = [(n,) for n in range(1, PREEMPTS + 1)]
             elif obj.index == ("patternNumber",):
                 rows = [(n,) for n in range(1, MAX_PATTERNS + 1)]
             else:

@@ -37,6 +37,13 @@ show states the conflict monitor must reject.
   force-off point, and a stage is only started if its minimum green fits its window; a new
   offset is sought smoothly (``OFFSET_SEEK_RATE``), a pattern taken up from free starts on it.
 
+**Preempts** (``PREEMPTS`` of them, numbered from 1): a preempt is called while its input is
+on (:meth:`Cabinet.set_preempt_input`, the cabinet's wiring) or a central
+``preemptControlState`` SET of 1 holds it on. The emulated unit has no preempt sequence
+programmed (no track or dwell phases): it reports a called preempt as ``notActiveWithCall``
+in ``preemptState`` (and ``notActive`` otherwise) and keeps timing its phases; whoever reads
+the state serves the vehicle (``daemon.field_priority``).
+
 Pattern selection (``systemPatternControl``): 0 standby (own schedule), 1..253 a pattern, 254
 free, 255 flash. A pattern is checked when selected (``database.check_pattern``): the served
 stages' splits must add up to the cycle (else ``localFreeStatus`` = badPlan and the unit runs
@@ -96,6 +103,8 @@ OFFSET_SEEK_RATE = 0.2
 """A new offset is reached by running the cycle timer at most 20 % fast or slow (a 'smooth'
 transition, as NEMA controllers do; the same bound ``controllers.safety`` puts on plan changes),
 instead of jumping and cutting or stretching the running phase."""
+PREEMPTS = 4
+"""Preempts of the emulated unit (``maxPreempts``): four, as a cabinet's usual preempt inputs."""
 FLASH = -1  # the "next stage" of a clearance into flash
 
 Interval = str  # "green" | "yellow" | "red" | "flash"
@@ -145,6 +154,8 @@ class Cabinet:
         self.groups = mapping.phase_groups
         self.control: dict[str, set[int]] = {name: set() for name in _CONTROL_GROUPS}
         self.system_pattern_control = 0
+        self.preempt_inputs: set[int] = set()  # preempts whose input is on (the cabinet's wiring)
+        self._preempt_control: set[int] = set()  # preempts a central preemptControlState SET holds on
         self.system_sync_control = 0
         self._central_since: float | None = None  # time of the last systemPatternControl SET
         self._detector: frozenset[int] = frozenset()
@@ -233,6 +244,23 @@ class Cabinet:
     def set_detector_calls(self, nema_phases: Iterable[int]) -> None:
         """Phases whose detectors see a vehicle now (presence; latched while the phase is red)."""
         self._detector = frozenset(nema_phases)
+
+    def set_preempt_input(self, preempt: int, on: bool) -> None:
+        """Preempt ``preempt``'s input (1..``PREEMPTS``) on or off, as an emitter's receiver drives it."""
+        self._preempt(preempt)
+        (self.preempt_inputs.add if on else self.preempt_inputs.discard)(preempt)
+
+    def preempt_state(self, preempt: int) -> oids.PreemptState:
+        """``preemptState`` (module docstring: no sequence of its own, a call is reported)."""
+        self._preempt(preempt)
+        called = preempt in self.preempt_inputs or preempt in self._preempt_control
+        return oids.PreemptState.NOT_ACTIVE_WITH_CALL if called else oids.PreemptState.NOT_ACTIVE
+
+    @staticmethod
+    def _preempt(preempt: int) -> int:
+        if not 1 <= preempt <= PREEMPTS:
+            raise SetRefused("noSuchName", f"preempt {preempt}: this unit has preempts 1..{PREEMPTS}")
+        return preempt
 
     def latch_flash(self) -> None:
         """The conflict monitor's flash: immediate, until :meth:`reset_flash`."""
@@ -483,10 +511,15 @@ class Cabinet:
             return self._mask(self.control[name], self._group(index))
         if name.startswith("phaseStatusGroup"):
             return self._mask(self._status_phases(name), self._group(index))
+        if name == "preemptState" and len(index) == 1:
+            return int(self.preempt_state(index[0]))
+        if name == "preemptControlState" and len(index) == 1:
+            return int(self._preempt(index[0]) in self._preempt_control)
         scalar = {
             "maxPhases": lambda: self.max_phase,
             "maxPhaseGroups": lambda: self.groups,
             "maxPatterns": lambda: MAX_PATTERNS,
+            "maxPreempts": lambda: PREEMPTS,
             "maxSplits": lambda: MAX_SPLITS,
             "unitBackupTime": lambda: self.backup_time_s,
             "unitControlStatus": lambda: int(self.unit_control_status),
@@ -559,6 +592,8 @@ class Cabinet:
             self._update_mode()
         elif name == "systemSyncControl":
             self.system_sync_control = value
+        elif name == "preemptControlState":
+            (self._preempt_control.add if value else self._preempt_control.discard)(index[0])
         elif name == "unitBackupTime":
             self.backup_time_s = value
         elif name == "dbCreateTransaction":

@@ -6,6 +6,10 @@ or enumeration the MIB gives it, and its units. The manager (``client``, ``backe
 instance OIDs with :meth:`MibObject.instance`; the agent side (``agent``) validates SETs with
 :meth:`MibObject.check`. Every object here is an ASN.1 INTEGER but ``dbVerifyError``.
 
+Preempt (asc.6): ``preemptState`` is column 16 of ``preemptTable`` (asc.6.2.1), indexed by
+``preemptNumber``; ``preemptControlState`` is column 2 of ``preemptControlTable`` (asc.6.3.1),
+a central SET of 1 activating the preempt as its input does (NTCIP 1202 v03 §2.7.2-2.7.3).
+
 Sources, cross-checked: NTCIP 1202 v03 (ASC MIB, node ``asc`` = 1.3.6.1.4.1.1206.4.2.1)
 and NTCIP 1201 v03 (global objects, node ``global`` = 1.3.6.1.4.1.1206.4.2.6); the
 public compilations of those MIBs in mnit-rtmc/iris (MIB1202/MIB1201) and a pysmi-compiled
@@ -223,6 +227,32 @@ COORD_CYCLE_STATUS = MibObject("coordCycleStatus", ASC + (4, 12), "read-only", 0
 SYSTEM_PATTERN_CONTROL = MibObject("systemPatternControl", ASC + (4, 14), "read-write", 0, 255)
 """Central pattern command: 0 standby, 1..253 pattern, 254 free, 255 flash."""
 SYSTEM_SYNC_CONTROL = MibObject("systemSyncControl", ASC + (4, 15), "read-write", 0, 255, units="s")
+
+
+# --- preempt (asc.6) --------------------------------------------------------------------------
+class PreemptState(enum.IntEnum):
+    """``preemptState``: where a preempt's sequence is (NTCIP 1202 v03 §2.7.2)."""
+
+    OTHER = 1
+    NOT_ACTIVE = 2
+    NOT_ACTIVE_WITH_CALL = 3  # the input is on; the sequence has not started (delay, a higher preempt)
+    ENTRY_STARTED = 4
+    TRACK_SERVICE = 5
+    DWELL = 6
+    LINK_ACTIVE = 7
+    EXIT_STARTED = 8
+    MAX_PRESENCE = 9  # the input stayed on past preemptMaximumPresence: treated as a fault
+
+
+PREEMPT_CALLING = frozenset({PreemptState.NOT_ACTIVE_WITH_CALL, PreemptState.ENTRY_STARTED,
+                             PreemptState.TRACK_SERVICE, PreemptState.DWELL, PreemptState.LINK_ACTIVE})
+"""The states in which a vehicle calls the preempt (its input is on and valid)."""
+
+MAX_PREEMPTS = MibObject("maxPreempts", ASC + (6, 1), "read-only", 1, 255)
+PREEMPT_STATE = MibObject("preemptState", ASC + (6, 2, 1, 16), "read-only", index=("preemptNumber",),
+                          values=_enum(PreemptState))
+PREEMPT_CONTROL_STATE = MibObject("preemptControlState", ASC + (6, 3, 1, 2), "read-write", 0, 1,
+                                  ("preemptControlNumber",), "1 = activate the preempt (as its input)")
 
 
 # --- NTCIP 1201 database management (global.2) ----------------------------------------------

@@ -31,3 +31,32 @@ def test_controllers_revert_to_their_own_schedule_after_the_backup_time_when_the
     finally:
         backend.close()
         world.close()
+
+
+def test_emergency_vehicles_drive_the_wired_preempt_inputs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An approach wired to a preempt (``controller.preempts``) turns its cabinet's preempt input
+    on while its receiver hears an emergency vehicle, and off once it has crossed; an unwired
+    approach's preempt stays off."""
+    from controllers.ntcip.oids import PreemptState
+
+    scenario = build_corridor(CorridorSpec(intersections=1, demand="low", duration_s=600.0, emergency_per_h=60.0),
+                              1, tmp_path)
+    models = load_intersections(scenario.net_file)
+    approaches = models["J0"].approaches
+    world = SilWorld(scenario, models, preempts={"J0": {1: approaches[0], 2: approaches[1], 3: approaches[2]}})
+    cabinet = world.cabinets["J0"]
+    seen: dict[int, list[int]] = {n: [] for n in range(1, 5)}  # preempt -> the seconds its state was a call
+    try:
+        for second in range(600):
+            world.advance(1.0)
+            for n in seen:
+                if cabinet.read("preemptState", (n,)) == PreemptState.NOT_ACTIVE_WITH_CALL:
+                    seen[n].append(second)
+        heard = [n for n in (1, 2, 3) if seen[n]]
+        assert heard, "no emergency vehicle heard in 10 minutes at 60 an hour"
+        assert seen[4] == []  # not wired
+        # on while heard, then off again: at least one call ended within the run
+        ended = [n for n in heard if any(s + 1 not in seen[n] for s in seen[n] if s < 599)]
+        assert ended, seen
+    finally:
+        world.close()
