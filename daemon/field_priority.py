@@ -173,6 +173,10 @@ class FieldCalls:
         for source in self.sources:
             source.stop()
 
+    def in_force(self) -> list[tuple[FieldCall, float]]:
+        """The calls in force and when each appeared (timeline s), oldest first."""
+        return sorted(((call, self._started[call_id]) for call_id, call in self.active.items()), key=lambda cs: cs[1])
+
     def update(self, now_s: float) -> list[PriorityCall]:
         """The calls in force now; a call that appeared or ended since the last step is logged."""
         current: dict[str, FieldCall] = {}

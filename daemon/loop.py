@@ -56,7 +56,7 @@ from daemon.cameras import CameraHealth, CameraSource
 from daemon.clock import Clock
 from daemon.field_priority import FieldCalls, PolledSource
 from daemon.prometheus import Metrics
-from daemon.snapshot import ActionResult, RequestPriority
+from daemon.snapshot import ActionResult, PriorityState, RequestPriority
 from daemon.notify import Notifier
 from daemon.store import JsonlLog, StateStore
 from daemon.strategic import StrategicOutcome, StrategicWorker
@@ -165,7 +165,7 @@ class Daemon:
         self._running_plan_json = ""
         self._restart_plan: TimingPlan | None = None  # restored, in force once a controller accepts it
         self._next_restart_try_s = 0.0
-        self._priority: dict[str, tuple[RequestPriority, float]] = {}  # call id -> (request, due time)
+        self._priority: dict[str, tuple[RequestPriority, float, float]] = {}  # call id -> (request, due, since)
         self._priority_seq = 0
         # the field's own priority calls: preempt inputs over NTCIP, buses of a GTFS-realtime feed
         self.field_calls = FieldCalls(priority_sources, self.decisions.write, metrics)
@@ -462,7 +462,7 @@ class Daemon:
             return ActionResult(False, f"{what} is off at this site (policy.{knob}: false in its config)")
         self._priority_seq += 1
         call_id = f"api-{self._priority_seq}"
-        self._priority[call_id] = (request, now + request.eta_s)
+        self._priority[call_id] = (request, now + request.eta_s, now)
         self.decisions.write({"t": now, "event": "priority", "id": call_id, "tls": request.tls,
                               "approach": request.approach, "eta_s": request.eta_s,
                               "class": request.vehicle_class, "by": request.who})
@@ -473,12 +473,21 @@ class Daemon:
         """The API's priority calls still due (their distance is the time left at
         ``NOMINAL_APPROACH_M_S``: it only orders two calls at one intersection), and the field
         sources' calls in force (``daemon.field_priority``)."""
-        for call_id, (_, due_s) in list(self._priority.items()):
+        for call_id, (_, due_s, _) in list(self._priority.items()):
             if now > due_s + PRIORITY_GRACE_S:
                 del self._priority[call_id]
         api = [PriorityCall(r.tls, r.approach, None, max(due_s - now, 0.0) * NOMINAL_APPROACH_M_S, r.vehicle_class,
-                            call_id) for call_id, (r, due_s) in self._priority.items()]
+                            call_id) for call_id, (r, due_s, _) in self._priority.items()]
         return api + self.field_calls.update(now)
+
+    def priority_in_force(self, now: float) -> list[PriorityState]:
+        """The priority calls the policy serves now, the API's and the field sources', oldest
+        first (what the dashboard lists)."""
+        api = [PriorityState(call_id, r.tls, r.approach, r.vehicle_class, r.who, since_s, max(due_s - now, 0.0))
+               for call_id, (r, due_s, since_s) in self._priority.items()]
+        field = [PriorityState(call.call_id, call.tls, call.approach, call.vehicle_class, call.by, since_s, call.eta_s)
+                 for call, since_s in self.field_calls.in_force()]
+        return sorted(api + field, key=lambda p: p.since_s)
 
     def hand_back(self, now: float, who: str) -> None:
         """An operator hands control back to the controllers' own schedule until

@@ -126,6 +126,22 @@ class Alarm:
 
 
 @dataclass(frozen=True)
+class PriorityState:
+    """A priority call the policy serves now: ``id``, intersection, approach (incoming edge),
+    ``vehicle_class`` (``emergency`` or ``bus``), ``by`` (an operator's name, ``ntcip preempt
+    N``, ``gtfs-realtime``), since when (the daemon's timeline, Unix seconds) and the seconds
+    until the vehicle is due where the caller said (None: a preempt input only says it comes)."""
+
+    id: str
+    tls: str
+    approach: str
+    vehicle_class: str
+    by: str
+    since_s: float
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Health:
     alive: bool
     alive_reason: str
@@ -153,6 +169,7 @@ class SiteSnapshot:
     gate: tuple[GateRecord, ...] = ()
     alarms: tuple[Alarm, ...] = ()
     health: Health | None = None
+    priority: tuple[PriorityState, ...] = ()
 
 
 # -- operator actions ----------------------------------------------------------------------

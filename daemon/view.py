@@ -438,4 +438,4 @@ class DaemonView:
         self._seq += 1
         return SiteSnapshot(self.site, True, now_s, self._seq, tuple(intersections), tuple(cameras), counts,
                             tuple(plans), tuple(self._gate), tuple(sorted(self._alarms.values(), key=lambda a: a.id)),
-                            health)
+                            health, tuple(daemon.priority_in_force(now_s)))

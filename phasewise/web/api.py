@@ -18,6 +18,7 @@ GET  /api/cameras/{id}/thumbnail.jpg    viewer    the camera's last annotated fr
 GET  /api/measures, /api/measures/      viewer    ATSPM measures of the hi-res event log: per
      {device}/{coordination|split-fail            device the last ``hours`` (default 4), the
      ures}.png, /api/measures/heat-map.png        day × hour split-failure heat map
+GET  /api/priority                      viewer    priority calls served now (API, preempt inputs, buses)
 GET  /api/session                       viewer    who is logged in; the session's CSRF token
 POST /api/plans                         engineer  propose a plan (TimingPlan JSON) for operators
 POST /api/plans/check, /{id}/check      engineer  the validator and safety checks on a plan
@@ -25,6 +26,7 @@ GET  /api/export/counts.csv, /api/audit engineer  counts export; the audit log
 POST /api/plans/{id}/apply              operator  send a plan to the controller (safety layer)
 POST /api/control/hand-back, take-back  operator  hand control to the controllers' own schedule
 POST /api/alarms/{id}/acknowledge       operator  acknowledge an alarm
+POST /api/priority                      operator  a priority call for a vehicle due at an approach
 GET  /healthz /readyz /metrics          none      operations endpoints (``phasewise serve``: no /metrics)
 ======================================  ========  =============================================
 

@@ -201,6 +201,13 @@ def intersection(url: str) -> dict:
         return {x["tls"]: x for x in json.loads(r.read())}["J0"]
 
 
+def calls_listed(url: str) -> dict[str, dict]:
+    """``GET /api/priority`` as a viewer: the calls in force by who called."""
+    request = urllib.request.Request(url + "/api/priority", headers={"Authorization": f"Bearer {TOKENS['viewer']}"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        return {c["by"]: c for c in json.loads(r.read())}
+
+
 def test_preempt_input_and_gtfs_buses_become_priority_calls(tmp_path: Path) -> None:
     from controllers.priority import vehicle_phase
     from phasewise.scenarios import resolve
@@ -232,6 +239,8 @@ def test_preempt_input_and_gtfs_buses_become_priority_calls(tmp_path: Path) -> N
         assert bus["eta_s"] == pytest.approx(165 / 8.0, abs=0.5)  # stopped: the nominal 8 m/s
         assert not [d for d in decisions(tmp_path) if d.get("vehicle") in ("on-time", "leaving")]
         assert metric(url, 'phasewise_priority_calls_total{class="bus",source="gtfs-realtime"}') == 1.0
+        listed = wait(proc, log, "the bus call listed", lambda: calls_listed(url).get("gtfs-realtime"))
+        assert (listed["id"], listed["tls"], listed["approach"], listed["vehicle_class"]) == (bus["id"], "J0", "E_J0", "bus")
 
         # the preempt input, raised by a plain SNMP manager
         assert snmp(j0_port, PREEMPT_STATE_1) == NOT_ACTIVE
@@ -243,10 +252,14 @@ def test_preempt_input_and_gtfs_buses_become_priority_calls(tmp_path: Path) -> N
                                                                                   "notActiveWithCall"), call
         wait(proc, log, "N0_J0's phase served", lambda: intersection(url)["phase"] == n0_phase
              and not intersection(url)["in_clearance"] and metric(url, "phasewise_preemptions_total") >= 1)
+        listed = calls_listed(url)["ntcip preempt 1"]
+        assert (listed["id"], listed["approach"], listed["vehicle_class"], listed["eta_s"]) == (call["id"], "N0_J0",
+                                                                                               "emergency", None)
         assert snmp(j0_port, PREEMPT_CONTROL_STATE_1, 0) == 0
         wait(proc, log, "the preempt call's end", lambda: any(
             d["event"] == "priority-end" and d["id"] == call["id"] for d in decisions(tmp_path)))
         assert metric(url, 'phasewise_priority_calls_total{class="emergency",source="ntcip"}') == 1.0
+        wait(proc, log, "the preempt call gone from the list", lambda: "ntcip preempt 1" not in calls_listed(url))
 
         # the feed fails three ways: a warning each, the daemon steps on, the bus call ends
         steps = metric(url, "phasewise_steps_total")
@@ -257,6 +270,7 @@ def test_preempt_input_and_gtfs_buses_become_priority_calls(tmp_path: Path) -> N
         assert metric(url, "phasewise_steps_total") > steps + 10
         wait(proc, log, "the stale bus call's end", lambda: any(
             d["event"] == "priority-end" and d["id"] == bus["id"] for d in decisions(tmp_path)), 30)
+        assert "gtfs-realtime" not in calls_listed(url)
         assert metric(url, 'phasewise_priority_source_up{source="gtfs-realtime"}') == 0.0
         assert metric(url, "phasewise_step_errors_total") == 0.0
         proc.send_signal(signal.SIGTERM)

@@ -10,8 +10,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from daemon.snapshot import HandBack, RequestPriority, TakeControl
-from phasewise.web.deps import Operator, Source, act
+from daemon.snapshot import HandBack, PriorityState, RequestPriority, TakeControl
+from phasewise.web.deps import Operator, Source, Viewer, act
 
 router = APIRouter()
 
@@ -36,6 +36,13 @@ class PriorityBody(BaseModel):
     approach: str = Field(min_length=1, max_length=128)
     eta_s: float = Field(ge=0.0, le=600.0, allow_inf_nan=False)
     vehicle_class: Literal["emergency", "bus"] = "emergency"
+
+
+@router.get("/api/priority")
+def priority_calls(who: Viewer, source: Source) -> list[PriorityState]:
+    """The priority calls served now: the API's, the controllers' preempt inputs, a
+    GTFS-realtime feed's buses (oldest first)."""
+    return list(source.snapshot().priority)
 
 
 @router.post("/api/priority")

@@ -162,6 +162,13 @@ function renderAlarms(snap) {
   document.getElementById("alarms").replaceChildren(...(items.length ? items : [h("li", { class: "muted" }, "none")]));
 }
 
+function renderPriority(snap) {
+  const items = (snap.priority || []).map((p) => h("li", { class: `priority ${p.vehicle_class}`, "data-call": p.id },
+    `${fmtTime(p.since_s)} ${p.vehicle_class} at ${p.tls} from ${p.approach}`,
+    p.eta_s === null ? "" : `, due in ${Math.round(p.eta_s)} s`, h("small", {}, ` called by ${p.by}`)));
+  document.getElementById("priority").replaceChildren(...(items.length ? items : [h("li", { class: "muted" }, "none")]));
+}
+
 function render(snap) {
   document.getElementById("site").textContent = snap.site;
   document.getElementById("mode").textContent = snap.live ? "live" : "results";
@@ -184,6 +191,7 @@ function render(snap) {
   renderPlans(snap);
   renderGate(snap);
   renderAlarms(snap);
+  renderPriority(snap);
 }
 
 async function loadAudit() {

@@ -27,6 +27,7 @@ ENDPOINTS = [
     ("GET", "/api/gate", "viewer", None),
     ("GET", "/api/alarms", "viewer", None),
     ("GET", "/api/health", "viewer", None),
+    ("GET", "/api/priority", "viewer", None),
     ("GET", "/api/session", "viewer", None),
     ("GET", "/api/plans/running/time-space.png", "viewer", None),
     ("POST", "/api/plans", "engineer", "PROGRAM"),
@@ -260,6 +261,11 @@ def test_a_priority_call_serves_the_approach_in_time_and_is_logged(web, daemon: 
     assert preemptions() == before + 1
     logged = [json.loads(x) for x in (daemon.state / "decisions.jsonl").read_text().splitlines() if '"priority"' in x]
     assert logged[-1]["by"] == web.NAMES["operator"] and logged[-1]["approach"] == "W_J0"
+    # listed while in force (until it is due plus the grace), for a viewer too
+    listed = {p["id"]: p for p in c.call("GET", "/api/priority", web.TOKENS["viewer"]).json()}
+    assert listed[logged[-1]["id"]]["by"] == web.NAMES["operator"]
+    assert (listed[logged[-1]["id"]]["vehicle_class"], listed[logged[-1]["id"]]["approach"]) == ("emergency", "W_J0")
+    assert 0.0 <= listed[logged[-1]["id"]]["eta_s"] <= 20.0
     # refused: a site it is not, an approach J0 does not have, an ETA that is no number or negative
     assert c.call("POST", "/api/priority", op, {"tls": "J9", "approach": "W_J0", "eta_s": 5}).status == 409
     bus = c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": 5, "vehicle_class": "bus"})

@@ -93,6 +93,18 @@ def test_operator_applies_a_plan_and_the_audit_log_shows_it(web, browser, daemon
     page.context.close()
 
 
+def test_a_priority_call_is_listed_while_it_is_served(web, browser, daemon: Any) -> None:  # type: ignore[no-untyped-def]
+    page = login(web, browser, daemon, "viewer")
+    reply = daemon.client.call("POST", "/api/priority", web.TOKENS["operator"], {"tls": "J0", "approach": "N0_J0", "eta_s": 30.0})
+    assert reply.status == 200
+    call_id = reply.json()["detail"].split(":")[0]
+    item = page.locator(f'#priority li[data-call="{call_id}"]')
+    item.wait_for()
+    text = item.inner_text()
+    assert "emergency at J0 from N0_J0" in text and f"called by {web.NAMES['operator']}" in text
+    page.context.close()
+
+
 def test_viewer_cannot_apply_a_plan(web, browser, daemon: Any) -> None:  # type: ignore[no-untyped-def]
     page = login(web, browser, daemon, "viewer")
     assert page.locator("button.apply").count() == 0
