@@ -55,9 +55,9 @@ from counting.camera_frame import PriorityCall
 from daemon.cameras import CameraHealth, CameraSource
 from daemon.clock import Clock
 from daemon.field_priority import FieldCalls, PolledSource
+from daemon.notify import Notifier
 from daemon.prometheus import Metrics
 from daemon.snapshot import ActionResult, PriorityState, RequestPriority
-from daemon.notify import Notifier
 from daemon.store import JsonlLog, StateStore
 from daemon.strategic import StrategicOutcome, StrategicWorker
 from optimizer.plan import TimingPlan, validate

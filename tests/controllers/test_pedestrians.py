@@ -10,7 +10,6 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-
 from controllers.adaptive import AdaptiveConfig, AdaptiveController
 from controllers.adaptive_policy import AdaptivePolicy
 from controllers.backend import PhaseCommand, SignalStatus

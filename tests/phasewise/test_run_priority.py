@@ -55,8 +55,16 @@ def lon_at(east_m: float) -> float:
 
 def snmp(port: int, oid: str, value: int | None = None) -> int:
     """A plain pysnmp GET (``value`` None) or SET of one INTEGER; every varbind checked."""
-    from pysnmp.hlapi.v3arch.asyncio import (CommunityData, ContextData, ObjectIdentity, ObjectType, SnmpEngine,
-                                             UdpTransportTarget, get_cmd, set_cmd)
+    from pysnmp.hlapi.v3arch.asyncio import (
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        get_cmd,
+        set_cmd,
+    )
     from pysnmp.proto.rfc1902 import Integer32
 
     async def run() -> int:
