@@ -199,8 +199,8 @@ class FieldCalls:
         self.active = current
         # the oldest first: at equal distances (two preempt calls at the stop line) it wins
         return [call.priority_call(call.distance_m if call.distance_m is not None else
-                                   max(HEARD_M - APPROACH_SPEED_M_S * (now_s - self._started[call_id]), 0.0))
-                for call_id, call in sorted(current.items(), key=lambda item: self._started[item[0]])]
+                                   max(HEARD_M - APPROACH_SPEED_M_S * (now_s - since_s), 0.0))
+                for call, since_s in self.in_force()]
 
 
 PREEMPT_POLL_S = 1.0  # a preempt input is read every second, like the signal status

@@ -34,6 +34,7 @@ seed and period under the network's static program.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -163,15 +164,9 @@ class SilWorld:
 
     def advance(self, dt_s: float = 1.0) -> None:
         """One second of the world: cabinets, SUMO, monitors; then the injected faults."""
-        lock = self.agent.lock if self.agent is not None else None
-        if lock is not None:
-            lock.acquire()
-        try:
+        with self._cabinets_locked():
             for cabinet in self.cabinets.values():
                 cabinet.tick(dt_s)
-        finally:
-            if lock is not None:
-                lock.release()
         self.conn.simulationStep()
         self.probe.sample()
         if self.receivers is not None:
@@ -187,15 +182,13 @@ class SilWorld:
         now = self.time_s
         for call in self.receivers.observe():
             self._heard_until[(call.tls_id, call.approach)] = now + RECEIVER_HOLD_S
-        lock = self.agent.lock if self.agent is not None else None
-        if lock is not None:
-            lock.acquire()
-        try:
+        with self._cabinets_locked():
             for (tls, approach), number in self._preempt_of.items():
                 self.cabinets[tls].set_preempt_input(number, self._heard_until.get((tls, approach), -1.0) > now)
-        finally:
-            if lock is not None:
-                lock.release()
+
+    def _cabinets_locked(self) -> contextlib.AbstractContextManager:
+        """The agent's lock (its SNMP threads read and write the cabinets), or none without an agent."""
+        return self.agent.lock if self.agent is not None else contextlib.nullcontext()
 
     def _log_events(self) -> None:
         """Log the step just simulated (its state is still shown), and write each closed 15-min file."""
