@@ -21,7 +21,13 @@ Example (``calibration/sites/nl_highway_overpass.yaml``)::
 
 Optional: ``exits`` (lines where vehicles leave toward one turn), ``junction`` (the
 junction box polygon, where vehicles that crossed the stop line may stand) and
-``signal_heads`` (an image box around the approach's signal head, read for its lamp colour).
+``signal_heads`` (an image box around the approach's signal head, read for its lamp colour)
+and ``crosswalks`` (where persons wait to cross: for pedestrian calls)::
+
+    crosswalks:
+      - crossing: ":J0_c3"            # the network's crossing (its SUMO crossing edge id)
+        waiting_areas:                # the kerb corners where people stand to cross
+          - [[20, 330], [90, 330], [90, 420], [20, 420]]
 
 Turns are the optimizer's vocabulary (:data:`optimizer.intersection.Turn`: left, through,
 right, uturn). Older files spelled a lane's turns as one ``movement`` (``through_left``,
@@ -65,6 +71,15 @@ def _legacy_turns(value: Any, where: str) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _polygon_problem(v: Sequence[Point]) -> str:
+    """Why ``v`` is not a usable zone polygon ('' when it is)."""
+    if len(v) < 3:
+        return f"needs at least 3 points, got {len(v)}"
+    if polygon_self_intersects(v):
+        return "is self-intersecting; list its corners in order around the area"
+    return ""
+
+
 class _Strict(BaseModel):
     # allow_inf_nan=False: YAML reads .nan/.inf as numbers, and a NaN direction counts nothing.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -96,10 +111,9 @@ class LaneConfig(_Strict):
     @field_validator("polygon")
     @classmethod
     def _polygon_ok(cls, v: list[Point]) -> list[Point]:
-        if len(v) < 3:
-            raise ValueError(f"needs at least 3 points, got {len(v)}")
-        if polygon_self_intersects(v):
-            raise ValueError("is self-intersecting; list its corners in order around the lane")
+        why = _polygon_problem(v)
+        if why:
+            raise ValueError(why.replace("the area", "the lane"))
         return v
 
     @field_validator("direction")
@@ -159,6 +173,27 @@ class SignalHeadConfig(_Strict):
         return v
 
 
+class CrosswalkConfig(_Strict):
+    """A signalised pedestrian crossing the camera sees the ends of: persons standing in one of
+    its ``waiting_areas`` (image polygons at the kerb) wait to cross it.
+
+    ``crossing`` names the crossing as the network does: its SUMO crossing edge id (e.g.
+    ``:J0_c3``; ``phasewise run`` checks it and lists the network's crossings otherwise)."""
+
+    crossing: str = Field(min_length=1)
+    waiting_areas: list[list[Point]] = Field(min_length=1, description="kerb areas where persons wait, "
+                                             "each >= 3 image points, not self-intersecting")
+
+    @field_validator("waiting_areas")
+    @classmethod
+    def _areas_ok(cls, v: list[list[Point]]) -> list[list[Point]]:
+        for k, area in enumerate(v):
+            why = _polygon_problem(area)
+            if why:
+                raise ValueError(f"waiting area {k} {why}")
+        return v
+
+
 class HomographyConfig(_Strict):
     image_px: list[Point] = Field(min_length=4)
     ground_m: list[Point] = Field(min_length=4)
@@ -174,6 +209,8 @@ class SiteConfig(_Strict):
     exits: list[ExitConfig] = Field(default_factory=list)
     junction: list[Point] | None = Field(None, description="junction box polygon (vehicles past the stop lines)")
     signal_heads: list[SignalHeadConfig] = Field(default_factory=list)
+    crosswalks: list[CrosswalkConfig] = Field(default_factory=list, description="where persons wait to cross "
+                                              "(pedestrian calls); none: the controller's pedestrian recall")
     intersection_id: str | None = Field(None, description="INTID of the turning-movement count files")
     min_spacing_m: float = Field(4.0, gt=0, description="lane length one vehicle takes in a standing queue "
                                  "(4 m cars; ~0.5 m where two-wheelers stand four abreast)")
@@ -202,6 +239,17 @@ class SiteConfig(_Strict):
             unknown = sorted(set(head.lanes) - set(ids))
             if unknown:
                 raise ValueError(f"signal head {head.id}: unknown lanes {', '.join(unknown)}; use lane ids")
+        crossings = [c.crossing for c in self.crosswalks]
+        repeated = sorted({c for c in crossings if crossings.count(c) > 1})
+        if repeated:
+            raise ValueError(f"crosswalks: crossing {', '.join(repeated)} is listed twice; give one entry "
+                             "with all its waiting_areas")
+        for k, crosswalk in enumerate(self.crosswalks):
+            for j, area in enumerate(crosswalk.waiting_areas):
+                outside = [p for p in area if not (0 <= p[0] <= w and 0 <= p[1] <= h)]
+                if outside:
+                    raise ValueError(f"crosswalks.{k} ({crosswalk.crossing}): waiting area {j} point "
+                                     f"{list(outside[0])} is outside the {w}x{h} frame")
         if self.junction is not None and (len(self.junction) < 3 or polygon_self_intersects(self.junction)):
             raise ValueError("junction must be a polygon of >= 3 points, not self-intersecting")
         if self.homography is not None:

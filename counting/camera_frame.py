@@ -155,8 +155,13 @@ class CameraFrame:
       way the vehicle leaves just after the stop line),
     * ``crossing_class``: COCO class id (2 car, 3 motorcycle, 5 bus, 7 truck).
 
+    ``pedestrians``: persons waiting at crossings seen by the camera this step (one call per
+    crossing with someone waiting). A video stream's calls ride on the frame of its site's
+    first approach only (``counting.video_source``), so each is reported once.
+
     ``ok`` is False when the camera delivered nothing usable (an outage): every array is
-    then empty or zero and must not be read as "no traffic".
+    then empty or zero and must not be read as "no traffic", and it places no pedestrian
+    call (the controller's own pedestrian recall serves the crossing meanwhile).
     """
 
     time_s: float
@@ -172,6 +177,7 @@ class CameraFrame:
     arrival_s: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     head_stopped: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     stopped_in_junction: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    pedestrians: tuple[PedestrianCall, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.present)

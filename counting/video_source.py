@@ -15,7 +15,12 @@ estimator and the adaptive policy cannot tell video from simulation:
 * ``stopped_in_junction``: counted vehicles inside the site's junction polygon slower than
   ``counting.camera_frame.BOX_CRAWL_M_S`` (as the virtual camera);
 * ``green``: the lane's signal head read from the pixels (:mod:`vision.signal_head`),
-  when the site has one; False otherwise.
+  when the site has one; False otherwise;
+* ``pedestrians``: persons waiting in the site's crosswalks' waiting areas
+  (:mod:`counting.crosswalk`), one :class:`~counting.camera_frame.PedestrianCall` per
+  crossing with someone waiting, on the frame of the site's first approach (the stream's
+  calls once); only crosswalks given in ``crossings`` (name -> the network's intersection
+  and crossing signal index) call: without a network (``phasewise replay``) none do.
 
 One :class:`CameraLayout` per approach of the site (camera id = approach name, the name the
 optimizer's ``IntersectionModel`` uses); its movements are ``"<approach>:<turn>"``.
@@ -41,8 +46,9 @@ import numpy.typing as npt
 
 from calibration.geometry import points_in_polygon, point_segment_distance
 from calibration.site import TURNS, LaneConfig, SiteConfig
-from counting.camera_frame import BOX_CRAWL_M_S, CameraFrame, CameraLayout
+from counting.camera_frame import BOX_CRAWL_M_S, CameraFrame, CameraLayout, PedestrianCall
 from counting.counter import SiteCounter
+from counting.crosswalk import CrosswalkWait, CrosswalkWaits
 from counting.events import Crossing, CountedMovement, QueueSample
 from counting.queue_memory import QueueMemory
 from vision.detections import Detections
@@ -115,8 +121,12 @@ class CameraFrameBuilder:
     """
 
     def __init__(self, site: SiteConfig, *, step_s: float = 1.0, movement_wait_s: float = 3.0,
-                 turn_angle_deg: float = 30.0) -> None:
+                 turn_angle_deg: float = 30.0, crossings: Mapping[str, tuple[str, int]] | None = None) -> None:
         self.site = site
+        self.crossings = dict(crossings or {})
+        calling = [c for c in site.crosswalks if c.crossing in self.crossings]
+        self.crosswalk_waits = CrosswalkWaits(calling) if calling else None
+        self.waits: tuple[CrosswalkWait, ...] = ()  # the crosswalks' last report
         self.step_s = step_s
         self.movement_wait_s = movement_wait_s
         self.turn_angle_deg = turn_angle_deg
@@ -146,6 +156,8 @@ class CameraFrameBuilder:
         stopped and ``queue_m`` then come from it (``LaneZones.census``), and with
         ``census_mode`` only those samples are kept in ``queue_samples`` (one per step).
         """
+        if self.crosswalk_waits is not None:  # persons, before the vehicle classes are picked
+            self.waits = self.crosswalk_waits.update(tracks, t_s)
         tracks = tracks.with_classes(self.counter.classes)  # the zones' per-track arrays follow these rows
         counts = self.counter.update(tracks, t_s)
         queues = counts.queues
@@ -241,6 +253,9 @@ class CameraFrameBuilder:
                 first_stopped_m[j] = dist[mine & stopped].min()
         head = (first_stopped_m <= first_m) & (first_stopped_m < HEAD_AT_LINE_M)
         in_box = self._stopped_in_junction(tracks, speed)
+        calls = tuple(PedestrianCall(*self.crossings[w.crossing], w.waiting, w.longest_wait_s)
+                      for w in self.waits if w.waiting > 0)
+        first = next(iter(self.layouts))
         frames = {}
         for cam_id, lay in self.layouts.items():
             idx = [lane_ids.index(lane) for lane in lay.lanes]
@@ -257,6 +272,7 @@ class CameraFrameBuilder:
                 crossing_movement=np.array([lay.movements.index(f"{cam_id}:{m.turn}") for m in mine], dtype=np.int64),
                 crossing_class=np.array([m.class_id for m in mine], dtype=np.int64),
                 arrival_s=arrival[idx], head_stopped=head[idx], stopped_in_junction=in_box[idx],
+                pedestrians=calls if cam_id == first else (),
             )
         return frames
 
@@ -320,14 +336,14 @@ class VideoCameraSource:
                  step_s: float = 1.0, tracker: ByteTracker | None = None,
                  zoom_detector: Detector | None = None, zoom_scale: float = 2.0,
                  fuse_two_wheelers: bool = True, stopped_speed_m_s: float | None = None,
-                 remember_queue: bool = True) -> None:
+                 remember_queue: bool = True, crossings: Mapping[str, tuple[str, int]] | None = None) -> None:
         self.frames = frames
         self.detector = detector
         self.site = site
         self.tracker = tracker or ByteTracker(DENSE_TRAFFIC)
         self.zoom = None if zoom_detector is None else RegionDetector(zoom_detector, queue_region(site), zoom_scale)
         self.fuse_two_wheelers = fuse_two_wheelers
-        self.builder = CameraFrameBuilder(site, step_s=step_s)
+        self.builder = CameraFrameBuilder(site, step_s=step_s, crossings=crossings)
         self.builder.census_mode = self.zoom is not None
         if self.zoom is not None and remember_queue:
             self.builder.queue_memory = QueueMemory()
@@ -346,7 +362,7 @@ class VideoCameraSource:
         self.last_view: tuple[npt.NDArray[np.uint8], Detections] | None = None
 
     def annotated_jpeg(self, width_px: int = THUMBNAIL_WIDTH_PX) -> bytes | None:
-        """The last frame with the lanes, stop lines (red) and tracked boxes drawn, ``width_px``
+        """The last frame with the lanes, stop lines (red), crosswalk waiting areas (yellow) and tracked boxes drawn, ``width_px``
         wide, as JPEG; None before the first frame."""
         view = self.last_view
         if view is None:
@@ -360,6 +376,9 @@ class VideoCameraSource:
         for lane in self.site.lanes:
             cv2.polylines(annotated, [np.asarray(lane.polygon, np.int32)], True, (255, 255, 255), 1, cv2.LINE_AA)
             cv2.polylines(annotated, [np.asarray(lane.stop_line, np.int32)], False, (0, 0, 255), 2, cv2.LINE_AA)
+        for crosswalk in self.site.crosswalks:
+            for area in crosswalk.waiting_areas:
+                cv2.polylines(annotated, [np.asarray(area, np.int32)], True, (0, 255, 255), 1, cv2.LINE_AA)
         draw_tracks(annotated, tracks)
         h, w = annotated.shape[:2]
         small = cv2.resize(annotated, (width_px, max(1, round(h * width_px / w))), interpolation=cv2.INTER_AREA)

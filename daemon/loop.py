@@ -51,7 +51,7 @@ import numpy as np
 
 from controllers.adaptive_policy import AdaptivePolicy
 from controllers.backend import PhaseCommand, SignalBackend, SignalStatus
-from counting.camera_frame import PriorityCall
+from counting.camera_frame import CameraFrame, PedestrianCall, PriorityCall
 from daemon.cameras import CameraHealth, CameraSource
 from daemon.clock import Clock
 from daemon.field_priority import FieldCalls, PolledSource
@@ -167,6 +167,7 @@ class Daemon:
         self._next_restart_try_s = 0.0
         self._priority: dict[str, tuple[RequestPriority, float, float]] = {}  # call id -> (request, due, since)
         self._priority_seq = 0
+        self._ped_waiting: dict[tuple[str, int], int] = {}  # (tls, crossing) -> persons waiting last step
         # the field's own priority calls: preempt inputs over NTCIP, buses of a GTFS-realtime feed
         self.field_calls = FieldCalls(priority_sources, self.decisions.write, metrics)
         self.restored: dict[str, Any] = {}
@@ -385,7 +386,8 @@ class Daemon:
         status = self._read_status()
         if self._restart_plan is not None and now >= self._next_restart_try_s:
             self._send_restart_plan(now)
-        commands = self.policy.step(now, self.settings.step_s, frames, status, self._priority_calls(now))
+        commands = self.policy.step(now, self.settings.step_s, frames, status, self._priority_calls(now),
+                                    self._pedestrian_calls(frames))
         if self.backend is not None and not self.released and self._applying is None:
             self._send([c for c in commands if isinstance(c, PhaseCommand)])
         if self.policy.replan_due is not None:  # a request while the worker is busy is skipped
@@ -395,6 +397,19 @@ class Daemon:
         if outcome is not None:
             self._strategic(outcome, now)
         self._metrics(frames)
+
+    def _pedestrian_calls(self, frames: Mapping[str, CameraFrame]) -> list[PedestrianCall]:
+        """The persons waiting at crossings that the cameras up this step see (an outage frame
+        calls nowhere: the controller's pedestrian recall serves the crossing meanwhile); the
+        number waiting per crossing is exported (``phasewise_pedestrians_waiting``)."""
+        calls = [call for frame in frames.values() if frame.ok for call in frame.pedestrians]
+        waiting: dict[tuple[str, int], int] = {}
+        for call in calls:
+            waiting[call.tls_id, call.crossing] = waiting.get((call.tls_id, call.crossing), 0) + call.waiting
+        for key in self._ped_waiting.keys() | waiting.keys():
+            self.metrics.set("phasewise_pedestrians_waiting", float(waiting.get(key, 0)), tls=key[0], crossing=str(key[1]))
+        self._ped_waiting = waiting
+        return calls
 
     def _read_cameras(self, now: float) -> Mapping:
         try:

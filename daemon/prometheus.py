@@ -31,6 +31,8 @@ HELP = {
     "phasewise_control_released": ("gauge", "1 while control is handed back to the controller's own schedule"),
     "phasewise_control_releases_total": ("counter", "times control was handed back (all cameras lost)"),
     "phasewise_queue_vehicles": ("gauge", "queue per intersection seen by the cameras"),
+    "phasewise_pedestrians_waiting": ("gauge", "persons the cameras see waiting at a crossing (by intersection and "
+                                      "crossing signal index); each places a pedestrian call"),
     "phasewise_gate_decisions_total": ("counter", "strategic decisions: switch, keep, timeout, error"),
     "phasewise_plan_cycle_seconds": ("gauge", "cycle of the running plan"),
     "phasewise_plans_applied_total": ("counter", "plans sent to the controller"),

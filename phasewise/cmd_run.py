@@ -111,6 +111,27 @@ def check_camera_coverage(models: dict, layouts: dict, config_path: Path) -> Non
                          approach, ", ".join(unseen))
 
 
+def crosswalk_signals(models: dict, site: Any, site_path: Path) -> dict[str, tuple[str, int]]:
+    """The site file's crosswalks as the network's crossings: name -> (intersection, crossing
+    signal index). Each names a crossing by its SUMO crossing edge id (``:J0_c3``): a name
+    the network does not have is a ConfigError listing the ones it has (a misspelt crossing
+    would never call)."""
+    crossings = {c.edge: (tls, c) for tls, m in models.items() for c in m.crossings}
+    out = {}
+    for k, crosswalk in enumerate(site.crosswalks):
+        found = crossings.get(crosswalk.crossing)
+        if found is None:
+            have = ", ".join(f"{edge} (across {'/'.join(c.crossed_edges) or '?'} at {tls})"
+                             for edge, (tls, c) in sorted(crossings.items()))
+            raise ConfigError(
+                f"{site_path}: crosswalks.{k}.crossing: no crossing {crosswalk.crossing!r} in the network "
+                + (f"(its crossings: {have}) (fix: name the crossing edge the waiting areas lead onto)" if have else
+                   "(it has no signalised crossings) (fix: remove crosswalks, or use a network with crossings)"))
+        tls, crossing = found
+        out[crosswalk.crossing] = (tls, crossing.index)
+    return out
+
+
 def check_priority_sources(config: RunConfig, models: dict, config_path: Path) -> None:
     """The preempt inputs and the GTFS-realtime approaches name intersections and approaches
     of the network (a misspelt one would never call)."""
@@ -332,16 +353,22 @@ class Site:
                 watched_by[approach] = stream.name
         check_camera_coverage(models, {a: lay for site in sites for a, lay in approach_layouts(site).items()},
                               self.config_path)
+        signals = [crosswalk_signals(models, site, stream.site)
+                   for stream, site in zip(streams, sites)]
+        if any(signals) and not self.config.policy.pedestrians:
+            log.warning("the site files' crosswalks place no pedestrian calls: policy.pedestrians is off "
+                        "(the controllers' pedestrian recall serves the crossings)")
         sources = []
-        for stream, site in zip(self.config.cameras.streams, sites):
+        for stream, site, crossings in zip(self.config.cameras.streams, sites, signals):
 
-            def open_stream(stream=stream, site=site):  # type: ignore[no-untyped-def]
+            def open_stream(stream=stream, site=site, crossings=crossings):  # type: ignore[no-untyped-def]
                 from vision.detector import load_detector
                 from vision.stream import LiveStream, is_stream_spec
                 from vision.video import VideoFile
 
                 frames = LiveStream(stream.url) if is_stream_spec(stream.url) else VideoFile(stream.url)
-                return VideoCameraSource(frames, load_detector(stream.weights, conf=0.15), site, step_s=stream.step_s)
+                return VideoCameraSource(frames, load_detector(stream.weights, conf=0.15), site, step_s=stream.step_s,
+                                         crossings=crossings)
 
             sources.append(StreamCameraSource(stream.name, approach_layouts(site), open_stream, self.metrics))
         return CombinedSource(sources)

@@ -31,12 +31,10 @@ from vision.detections import Detections
 from vision.detector import Detector
 
 
-def fuse_riders(dets: Detections, *, overlap: float = 0.3, max_rider_aspect: float = 2.2,
-                ground_extend: float = 0.8, same_vehicle: float = 0.8, frame_h: float | None = None) -> Detections:
-    """Detections with riders merged into their two-wheelers (see the module docstring)."""
+def _riders(dets: Detections, overlap: float, max_rider_aspect: float) -> tuple[np.ndarray, np.ndarray]:
+    """For the person rows of ``dets`` (in order): on a two-wheeler's box, and a rider whose
+    bike is hidden (a squat box with no two-wheeler under it); see the module docstring."""
     person = dets.class_id == PERSON
-    if not person.any():
-        return dets
     bikes = np.isin(dets.class_id, (MOTORCYCLE, BICYCLE))
     p = dets.xyxy[person].astype(np.float64)
     lower = p.copy()
@@ -51,7 +49,28 @@ def fuse_riders(dets: Detections, *, overlap: float = 0.3, max_rider_aspect: flo
     else:
         on_bike = np.zeros(len(p), dtype=bool)
     w, h = p[:, 2] - p[:, 0], p[:, 3] - p[:, 1]
-    hidden_bike = ~on_bike & (h < max_rider_aspect * w)
+    return on_bike, ~on_bike & (h < max_rider_aspect * w)
+
+
+def pedestrians(dets: Detections, *, overlap: float = 0.3, max_rider_aspect: float = 2.2) -> np.ndarray:
+    """Boolean mask of the rows of ``dets`` that are persons on foot: ``person`` boxes that are
+    neither on a two-wheeler nor a rider whose bike is hidden (the rules of :func:`fuse_riders`,
+    so a rider it left a person, or detections it never saw, are judged alike)."""
+    mask = dets.class_id == PERSON
+    if mask.any():
+        on_bike, hidden_bike = _riders(dets, overlap, max_rider_aspect)
+        mask[np.flatnonzero(mask)] = ~on_bike & ~hidden_bike
+    return mask
+
+
+def fuse_riders(dets: Detections, *, overlap: float = 0.3, max_rider_aspect: float = 2.2,
+                ground_extend: float = 0.8, same_vehicle: float = 0.8, frame_h: float | None = None) -> Detections:
+    """Detections with riders merged into their two-wheelers (see the module docstring)."""
+    person = dets.class_id == PERSON
+    if not person.any():
+        return dets
+    on_bike, hidden_bike = _riders(dets, overlap, max_rider_aspect)
+    h = (dets.xyxy[person, 3] - dets.xyxy[person, 1]).astype(np.float64)
     xyxy = dets.xyxy.copy()
     cls = dets.class_id.copy()
     rows = np.flatnonzero(person)

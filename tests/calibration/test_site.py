@@ -115,3 +115,28 @@ def test_hanoi_site_reads_its_signal_head_and_junction():
     assert [lane.id for lane in site.lanes] == ["nb_1", "nb_2", "nb_3", "nb_r"]
     assert site.head_of("nb_2").id == "far" and site.head_of("nb_r") is None
     assert site.junction is not None and site.ground() is not None
+
+
+def test_crosswalks_load_and_bad_waiting_areas_are_named(tmp_path):
+    good = yaml.safe_load(yaml.safe_dump(GOOD))
+    good["crosswalks"] = [{"crossing": ":J0_c3", "waiting_areas": [[[400, 10], [460, 10], [460, 60], [400, 60]],
+                                                                   [[500, 10], [560, 10], [530, 60]]]}]
+    site = load_site(write(tmp_path, good))
+    assert site.crosswalks[0].crossing == ":J0_c3" and len(site.crosswalks[0].waiting_areas) == 2
+    assert load_site(write(tmp_path, GOOD)).crosswalks == []  # optional: none, the cabinet's recall
+    cases = [
+        ([[[0, 0], [10, 0]]], r"crosswalks.0.waiting_areas: waiting area 0 needs at least 3 points, got 2"),
+        ([[[0, 0], [50, 50], [50, 0], [0, 50]]], r"crosswalks.0.waiting_areas: waiting area 0 is self-intersecting"),
+        ([[[600, 300], [700, 300], [650, 350]]],
+         r"crosswalks.0 \(:J0_c3\): waiting area 0 point \[700.0, 300.0\] is outside the 640x360 frame"),
+        ([], r"crosswalks.0.waiting_areas: List should have at least 1 item"),
+    ]
+    for areas, message in cases:
+        bad = yaml.safe_load(yaml.safe_dump(good))
+        bad["crosswalks"][0]["waiting_areas"] = areas
+        with pytest.raises(ConfigError, match=message):
+            load_site(write(tmp_path, bad))
+    twice = yaml.safe_load(yaml.safe_dump(good))
+    twice["crosswalks"].append(twice["crosswalks"][0])
+    with pytest.raises(ConfigError, match="crossing :J0_c3 is listed twice"):
+        load_site(write(tmp_path, twice))
