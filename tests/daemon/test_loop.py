@@ -18,8 +18,8 @@ from daemon.prometheus import Metrics
 from daemon.store import StateStore
 from daemon.strategic import StrategicWorker
 from controllers.gate import GateDecision
-from counting.camera_frame import CameraFrame, CameraLayout
-from optimizer.intersection import IntersectionModel, Movement, Phase, SignalLink
+from counting.camera_frame import CameraFrame, CameraLayout, PedestrianCall
+from optimizer.intersection import Crossing, IntersectionModel, Movement, Phase, SignalLink
 from optimizer.plan import TimingPlan
 from phasewise_errors import ControllerError
 
@@ -108,12 +108,12 @@ class SlowGate:
 
 
 def make_daemon(tmp_path, gate=None, settings=DaemonSettings(release_after_s=5, recover_after_s=10),  # type: ignore[no-untyped-def]
-                replan_s: float = 1e9, clock=None, cameras=None):
+                replan_s: float = 1e9, clock=None, cameras=None, model=None):
     FakeBackend.instances.clear()
     clock = clock or SteppedClock(START_S, speed=0)
     metrics = Metrics()
     store = StateStore(tmp_path / "state", metrics)
-    policy = AdaptivePolicy({"X": cross_model()}, LAYOUTS, clock.now_s(), AdaptiveConfig(replan_s=replan_s, use_gate=False),
+    policy = AdaptivePolicy({"X": model or cross_model()}, LAYOUTS, clock.now_s(), AdaptiveConfig(replan_s=replan_s, use_gate=False),
                             strategic_inline=False)
     daemon = Daemon(policy, cameras or FakeCameras(), FakeBackend, StrategicWorker(policy.candidate_plan, gate, settings.strategic_deadline_s),
                     store, clock, metrics, settings)
@@ -143,6 +143,34 @@ def test_one_camera_lost_runs_plan_greens_on_its_approach_and_comes_back(tmp_pat
     d.cameras.down = set()  # type: ignore[attr-defined]
     run_steps(d, 1)
     assert d.health.up["e"] and d.ready()[0]
+
+
+def test_pedestrian_calls_of_a_camera_up_reach_the_controller_and_its_outage_calls_nowhere(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Camera n sees a person waiting at crossing 2 (walk with phase 1, not green): a
+    ``ped_call`` on phase 1 each step while n is up; n out (stale), no call from it (the
+    controller's pedestrian recall serves the crossing), and the waiting metric drops to 0."""
+    model = dataclasses.replace(cross_model(), phases=(Phase(0, "Grr", 30.0, 5.0, 60.0), Phase(1, "rGG", 30.0, 5.0, 60.0)),
+                                crossings=(Crossing(2, ":X_c0", 10.0),))
+
+    class WaitingAtN(FakeCameras):
+        def read(self, now_s: float) -> dict[str, CameraFrame]:
+            out = super().read(now_s)
+            if "n" in out:
+                out["n"] = dataclasses.replace(out["n"], pedestrians=(PedestrianCall("X", 2, 1, 4.0),))
+            return out
+
+    d = make_daemon(tmp_path, cameras=WaitingAtN(), model=model)
+    run_steps(d, 3)
+    backend = FakeBackend.instances[-1]
+    assert PhaseCommand("X", "ped_call", 1) in backend.commands[-2:]
+    assert d.metrics.get("phasewise_pedestrians_waiting", tls="X", crossing="2") == 1.0
+    d.cameras.down = {"n"}  # type: ignore[attr-defined]
+    run_steps(d, 4)  # stale after 3 s: outage frames from then on
+    assert not d.health.up["n"]
+    sent = len(backend.commands)
+    run_steps(d, 3)
+    assert backend.commands[sent:] and not [c for c in backend.commands[sent:] if c.kind == "ped_call"]
+    assert d.metrics.get("phasewise_pedestrians_waiting", tls="X", crossing="2") == 0.0
 
 
 def test_all_cameras_lost_hands_control_back_until_detection_is_stable(tmp_path) -> None:  # type: ignore[no-untyped-def]
