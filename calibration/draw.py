@@ -1,7 +1,8 @@
 """Drawing a site configuration over a camera frame, for a person to check at a glance.
 
 Lane polygons (tinted, labelled with lane, approach and movement), stop lines with the
-direction of travel, exit lines, and a 5 m ground grid projected through the homography
+direction of travel, exit lines, crosswalk waiting areas (yellow, labelled with their
+crossing), and a 5 m ground grid projected through the homography
 (if the grid looks like a regular road grid, the homography is plausible).
 """
 
@@ -52,6 +53,12 @@ def draw_site(frame: npt.NDArray[np.uint8], site: SiteConfig, *, counts: dict[st
         x1, y1, x2, y2 = head.box
         cv2.rectangle(out, (x1, y1), (x2, y2), (0, 255, 255), 1)
         cv2.putText(out, f"signal {head.id}", (x1, y2 + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 255, 255), 1)
+    for crosswalk in site.crosswalks:
+        for area in crosswalk.waiting_areas:
+            poly = np.asarray(area, dtype=np.int32)
+            cv2.polylines(out, [poly], True, (0, 255, 255), 2, cv2.LINE_AA)
+            org = (int(poly[:, 0].min()), int(poly[:, 1].min()) - 6)
+            cv2.putText(out, f"wait {crosswalk.crossing}", org, cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 255), 1, cv2.LINE_AA)
     cv2.putText(out, site.camera, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
     return out
 

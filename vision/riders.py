@@ -11,7 +11,8 @@ back is detected. :func:`fuse_riders` turns the detections into one box per two-
   whose bike is hidden: it becomes a ``motorcycle`` whose box is extended down by
   ``ground_extend`` times its height, so its anchor (bottom centre) is near where the hidden
   wheels touch the road;
-* other persons (pedestrians, full body) stay persons; counting ignores them;
+* other persons (pedestrians, full body) stay persons; counting ignores them, except where
+  they wait at a crosswalk (:func:`pedestrians` picks them, ``counting.crosswalk``);
 * of two two-wheeler boxes one of which lies mostly inside the other (``same_vehicle``
   of the smaller box's area), only the more confident stays: a pillion passenger whose
   bike is hidden would otherwise become a second motorcycle behind the rider's.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import yaml
 
 _SHARED = Path(os.environ.get("PHASEWISE_SHARED", Path(__file__).resolve().parents[2].parent / "shared"))
 OV_MODEL = _SHARED / "models" / "yolo11n_int8_openvino_model"
@@ -133,3 +134,13 @@ def test_intersection_without_site_is_one_line_error(tmp_path):
     r = phasewise("replay", str(CA_VIDEO), "--line", "0,250,640,250", "--intersection", "--out", str(tmp_path))
     assert r.returncode == 2 and "--intersection needs --site" in r.stderr
     assert r.stderr.strip().count("\n") == 0
+
+
+def test_site_draw_shows_crosswalk_waiting_areas(shared_data, tmp_path):
+    site = yaml.safe_load(open("calibration/sites/nl_highway_overpass.yaml"))
+    site["crosswalks"] = [{"crossing": ":J0_c0", "waiting_areas": [[[1100, 500], [1250, 500], [1250, 650], [1100, 650]]]}]
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(site))
+    r = phasewise("site", "draw", str(tmp_path / "site.yaml"), "--frame", str(NL_VIDEO), "--out", str(tmp_path / "s.png"))
+    assert r.returncode == 0, r.stderr
+    edge = cv2.imread(str(tmp_path / "s.png"))[560:600, 1249]  # the area's right edge, drawn yellow (BGR)
+    assert ((edge[:, 0] < 80) & (edge[:, 1] > 200) & (edge[:, 2] > 200)).all(), edge
