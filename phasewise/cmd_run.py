@@ -24,13 +24,16 @@ import time
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from phasewise.app import app
 from phasewise.config import RunConfig, load_run_config
 from phasewise_errors import ConfigError, PhasewiseError
+
+if TYPE_CHECKING:
+    from calibration.site import SiteConfig
 
 log = logging.getLogger("phasewise.run")
 
@@ -111,7 +114,7 @@ def check_camera_coverage(models: dict, layouts: dict, config_path: Path) -> Non
                          approach, ", ".join(unseen))
 
 
-def crosswalk_signals(models: dict, site: Any, site_path: Path) -> dict[str, tuple[str, int]]:
+def crosswalk_signals(models: dict, site: SiteConfig, site_path: Path) -> dict[str, tuple[str, int]]:
     """The site file's crosswalks as the network's crossings: name -> (intersection, crossing
     signal index). Each names a crossing by its SUMO crossing edge id (``:J0_c3``): a name
     the network does not have is a ConfigError listing the ones it has (a misspelt crossing

@@ -137,7 +137,7 @@ def test_intersection_without_site_is_one_line_error(tmp_path):
 
 
 def test_site_draw_shows_crosswalk_waiting_areas(shared_data, tmp_path):
-    site = yaml.safe_load(open("calibration/sites/nl_highway_overpass.yaml"))
+    site = yaml.safe_load(Path("calibration/sites/nl_highway_overpass.yaml").read_text())
     site["crosswalks"] = [{"crossing": ":J0_c0", "waiting_areas": [[[1100, 500], [1250, 500], [1250, 650], [1100, 650]]]}]
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(site))
     r = phasewise("site", "draw", str(tmp_path / "site.yaml"), "--frame", str(NL_VIDEO), "--out", str(tmp_path / "s.png"))
