@@ -3,7 +3,7 @@ import pytest
 
 from vision.classes import CAR, MOTORCYCLE, PERSON
 from vision.detections import Detections
-from vision.riders import fuse_riders
+from vision.riders import fuse_riders, pedestrians
 
 
 def dets(rows):
@@ -60,3 +60,20 @@ def test_region_detector_enlarges_the_region_and_maps_boxes_back():
     out = RegionDetector(stub, box=(100, 200, 300, 300), scale=2.0).detect(np.zeros((480, 640, 3), np.uint8))
     assert stub.shape == (200, 400, 3)
     assert out.xyxy.tolist() == [[110, 205, 130, 225]]
+
+
+def test_pedestrians_are_the_persons_fuse_riders_keeps():
+    """On random scenes of persons, two-wheelers and cars: the persons on foot
+    (``pedestrians``) are exactly the person boxes ``fuse_riders`` leaves persons."""
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 12))
+        xy = rng.uniform(0, 400, (n, 2))
+        wh = rng.uniform(10, 80, (n, 2))
+        cls = rng.choice([PERSON, PERSON, MOTORCYCLE, CAR], n)
+        d = Detections(np.hstack([xy, xy + wh]).astype(np.float32), rng.uniform(0.2, 0.9, n), cls)
+        on_foot = d.xyxy[pedestrians(d)]
+        fused = fuse_riders(d)
+        kept = fused.xyxy[fused.class_id == PERSON]
+        assert sorted(map(tuple, on_foot.tolist())) == sorted(map(tuple, kept.tolist()))
+        assert not pedestrians(d)[d.class_id != PERSON].any()
