@@ -6,7 +6,8 @@ raises: every failure is logged, counted in the metrics, and handled by a fallba
 ===============================  ========================================================
 fault                            what the daemon does
 ===============================  ========================================================
-one camera stale / implausible   an outage frame: its approach runs plan greens (policy)
+one camera stale / implausible   an outage frame: its approach runs plan greens (policy) and
+                                 its crosswalks call nowhere (the controller's pedestrian recall)
 camera stream fails              reopened with backoff (``cameras.StreamCameraSource``)
 every camera out ``release_after_s``  control handed back: ``backend.close()`` releases the
                                  controller to its own schedule (standby pattern); taken
