@@ -70,8 +70,9 @@ vehicle has crossed. Each preemption is logged and counted (``AdaptiveReport.pre
 **Transit priority** (``transit_priority``, off by default; :class:`controllers.priority.TransitPriority`):
 a bus reported on an approach gets its green held up to ``transit_max_s`` past the moment
 the policy would end it, or, while another phase is green, the bus's phase goes next when
-that green ends (phases between wait their turn; a green the policy holds is never cut for
-a bus); an approach is not favoured again within a plan cycle. Grants are recorded (``AdaptiveReport.transit_grants``).
+that green ends (phases between wait their turn), and a green the policy would hold on ends
+early for it once it has had its plan green and could run at most ``transit_max_s`` more;
+an approach is not favoured again within a plan cycle. Grants are recorded (``AdaptiveReport.transit_grants``).
 
 **Pedestrians** (``pedestrians``, on by default; only where the model has crossings): persons
 seen waiting at a crossing (:class:`~counting.camera_frame.PedestrianCall`) place a
@@ -563,8 +564,8 @@ class AdaptivePolicy:
                           recall=recall)
         due = self._coordinated_phase_due(node, signal, now_s)
         if bus is not None:
-            command = self._favour_bus(tls, signal, decision.hold, bus, now_s, dt_s,
-                                       max(min_green, timing.required_green_s))
+            command = self._favour_bus(node, signal, decision, bus, now_s, dt_s,
+                                       max(min_green, timing.required_green_s), plan_green)
             if command is not None:
                 return (command,)
         if decision.hold or decision.next_phase is None:
@@ -633,27 +634,34 @@ class AdaptivePolicy:
             return chosen
         return int(np.argmax(np.where(overdue, node.waiting_s, -np.inf)))
 
-    def _favour_bus(self, tls: str, signal: SignalStatus, would_hold: bool, bus: tuple[int, PriorityCall],
-                    now_s: float, dt_s: float, min_green_s: float) -> PhaseCommand | None:
+    def _favour_bus(self, node: _Node, signal: SignalStatus, decision: TacticalDecision,
+                    bus: tuple[int, PriorityCall], now_s: float, dt_s: float, min_green_s: float,
+                    plan_green_s: float) -> PhaseCommand | None:
         """Transit priority (module docstring): the command that favours the bus, or None to
         decide as without it."""
+        tls = node.model.tls_id
         phase, call = bus
         grant = self.transit.open_grant(tls)
         if grant is None and not self.transit.may_grant(call, now_s, self.plan.intersections[tls].cycle_s):
             return None
-        used_s = grant.seconds if grant is not None else 0.0
+        left_s = self.config.transit_max_s - (grant.seconds if grant is not None else 0.0)
         if phase == signal.phase:  # green extension: hold what the policy would end
-            left_s = self.config.transit_max_s - used_s
             # only a bus that can cross within what is left of the extension gains from it
-            if would_hold or left_s < dt_s or call.distance_m > left_s * APPROACH_SPEED_M_S:
+            if decision.hold or left_s < dt_s or call.distance_m > left_s * APPROACH_SPEED_M_S:
                 return None
             self.transit.grant(call, "extension", now_s, dt_s)
             return PhaseCommand(tls, "hold", phase)
-        # early green: the bus's phase comes next when the running green ends anyway; a green
-        # the policy holds is never cut for a bus (that cost the cars more than the bus gained)
-        if grant is not None or would_hold or signal.green_s < min_green_s:
+        if grant is not None or signal.green_s < min_green_s:
             return None
-        self.transit.grant(call, "early", now_s, 0.0)
+        if not decision.hold:  # early green: the bus's phase comes next when the running green ends
+            self.transit.grant(call, "early", now_s, 0.0)
+            return PhaseCommand(tls, "serve_next", phase)
+        # early green by truncation: the green the policy holds ends now, if it has had its plan
+        # green and what it could still run (to its max green) is within the grant's seconds
+        could_run_s = float(node.max_green_s[signal.phase]) - signal.green_s
+        if signal.green_s + 1e-6 < plan_green_s or could_run_s > left_s:
+            return None
+        self.transit.grant(call, "truncation", now_s, max(could_run_s, 0.0))
         return PhaseCommand(tls, "serve_next", phase)
 
     def _coordinated_phase_due(self, node: _Node, signal: SignalStatus, now_s: float) -> int | None:

@@ -16,13 +16,20 @@ protected greens. Each preemption is one :class:`PreemptionEvent`, logged at its
 end.
 
 **Transit priority** (:class:`TransitPriority`, opt-in): a bus reported on an approach gets
-its phase a little earlier or a little longer, within bounds: the green it runs on may be
-held up to ``max_s`` (10 s) past the moment the policy would have ended it, when the bus can
-reach the stop line within what is left of it at ``APPROACH_SPEED_M_S`` (green extension), or,
-while another phase is green, the bus's phase goes next when that green ends (early green:
-the phases between wait their turn; a green the policy holds is never cut for a bus); an
-approach that had priority is not served again within one plan cycle (not in two cycles in
-a row). An emergency vehicle's preemption comes first. Each grant is one
+its phase a little earlier or a little longer, within ``max_s`` (10 s) per grant:
+
+* **green extension**: the green it runs on may be held up to ``max_s`` past the moment the
+  policy would have ended it, when the bus can reach the stop line within what is left of
+  it at ``APPROACH_SPEED_M_S``;
+* **early green**, while another phase is green: the bus's phase goes next when that green
+  ends (the phases between wait their turn); and a green the policy would hold on ends at
+  once if it has had its plan green and could run at most ``max_s`` more (to its max
+  green), so it loses at most that and never runs short of its plan green (its minimum
+  green and a walk it shows are kept too). The grant's seconds are what the cut green
+  could still have run, and count against ``max_s``.
+
+An approach that had priority is not served again within one plan cycle (not in two cycles
+in a row). An emergency vehicle's preemption comes first. Each grant is one
 :class:`TransitGrant`.
 
 Example::
@@ -143,9 +150,11 @@ class Preemption:
 
 @dataclass(frozen=True)
 class TransitGrant:
-    """One bus served: intersection, approach, vehicle, ``kind`` (``extension`` or
-    ``early``), start, end (None while it lasts) and the seconds of green extension (0 for an
-    early green, which reorders the phases rather than moving a green's end)."""
+    """One bus served: intersection, approach, vehicle, ``kind`` (``extension``, ``early``:
+    its phase next when the running green ends, or ``truncation``: the running green cut
+    short for it), start, end (None while it lasts) and its seconds: the green held past
+    the policy's end (extension), or what the cut green could still have run (truncation);
+    0 for an early green, which reorders the phases rather than moving a green's end."""
 
     tls_id: str
     approach: str

@@ -92,19 +92,28 @@ def test_a_bus_gets_a_bounded_extension_then_not_again_within_a_cycle() -> None:
     assert phase_commands(pol.step(41.0, 1.0, empty_e, status, [bus(30.0, vid="bus.1")]))[0].kind == "serve_next"
 
 
-def test_a_bus_far_away_gets_no_extension_and_a_busy_green_is_not_cut_for_a_bus() -> None:
+def test_a_bus_far_away_gets_no_extension_and_a_busy_green_is_cut_only_within_bounds() -> None:
     pol = policy(AdaptiveConfig(use_gate=False, transit_priority=True))
     empty_e = {"n": frame("n", 0.0, stopped=6), "e": frame("e", 0.0, green=True)}
     status = {"X": SignalStatus("X", phase=1, green_s=20.0)}
     assert phase_commands(pol.step(20.0, 1.0, empty_e, status, [bus(250.0)]))[0].kind == "serve_next"  # 250 m: 21 s away
     assert pol.report().as_dict()["transit_grants"] == []
-    # n is green and still discharging (its plan green 30 s): a bus on e does not cut it
+    # n is green and still discharging: its plan green is 30 s and it may run to 48 s (30 x 1.6);
+    # a bus on e does not cut it before its plan green, nor while it could run over 10 s more
     busy_n = {"n": frame("n", 0.0, stopped=6, green=True, arrival_s=1.0), "e": frame("e", 0.0)}
     pol = policy(AdaptiveConfig(use_gate=False, transit_priority=True))
-    for t in (15.0, 20.0, 25.0):
+    for t in (15.0, 25.0, 30.0, 37.0):
         status = {"X": SignalStatus("X", phase=0, green_s=t)}
         assert phase_commands(pol.step(t, 1.0, busy_n, status, [bus(150.0)])) == [PhaseCommand("X", "hold", 0)]
     assert pol.report().as_dict()["transit_grants"] == []
+    status = {"X": SignalStatus("X", phase=0, green_s=38.0)}
+    assert phase_commands(pol.step(38.0, 1.0, busy_n, status, [bus(150.0)])) == [PhaseCommand("X", "serve_next", 1)]
+    (grant,) = pol.report().as_dict()["transit_grants"]
+    assert grant["kind"] == "truncation" and grant["seconds"] == 10.0
+    # without a bus the same green is held to its end
+    pol = policy(AdaptiveConfig(use_gate=False, transit_priority=True))
+    status = {"X": SignalStatus("X", phase=0, green_s=38.0)}
+    assert phase_commands(pol.step(38.0, 1.0, busy_n, status, [])) == [PhaseCommand("X", "hold", 0)]
     # once n has nothing left and ends, the bus's phase is next (early green: a reorder, no seconds moved)
     done_n = {"n": frame("n", 0.0, green=True), "e": frame("e", 0.0, stopped=2)}
     status = {"X": SignalStatus("X", phase=0, green_s=26.0)}
