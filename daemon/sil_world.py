@@ -42,7 +42,7 @@ import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -51,13 +51,13 @@ from typing import TYPE_CHECKING
 from controllers.ntcip.agent import NtcipAgent
 from controllers.ntcip.cabinet import Cabinet
 from controllers.ntcip.monitor import ConflictMonitor
-from counting.camera_frame import CameraFrame
+from counting.camera_frame import CameraFrame, PedestrianCall
 from optimizer.intersection import IntersectionModel
 from phasewise_errors import ControllerError
 from sumo_scenarios.metrics import IntersectionProbe, read_run_metrics
 from sumo_scenarios.runner import sumo_binary, sumo_module
 from sumo_scenarios.scenario import Scenario
-from sumo_scenarios.sensing import CameraNetwork, CameraNoise
+from sumo_scenarios.sensing import CameraNetwork, CameraNoise, PedestrianCameras
 
 if TYPE_CHECKING:
     from controllers.hires.sumo_truth import SumoEventLog
@@ -134,6 +134,9 @@ class SilWorld:
             self.event_log.start(self.conn)
         self.probe = IntersectionProbe(self.conn, models)
         self.cameras = CameraNetwork(self.conn, models, view_m, noise, seed=seed)
+        # persons waiting at signalised crossings, where the network has them
+        self.pedestrians = (PedestrianCameras(self.conn, models)
+                            if any(m.crossings for m in models.values()) else None)
         self.noise = noise
         self.cabinets = {tls: Cabinet.from_model(m, start_s=self.time_s) for tls, m in models.items()}
         self.monitors = {tls: ConflictMonitor(c.mapping) for tls, c in self.cabinets.items()}
@@ -272,18 +275,33 @@ class SilWorld:
 
 
 class SilCameraSource:
-    """The world's virtual cameras, minus the ones the fault file takes down."""
+    """The world's virtual cameras, minus the ones the fault file takes down. The persons
+    waiting at an intersection's crossings ride on the frame of one of its cameras that is
+    up, as a field camera reports the kerbs it sees; with all its cameras down, none are
+    reported (the cabinet's pedestrian recall serves them)."""
 
     def __init__(self, world: SilWorld) -> None:
         self.world = world
         self.layouts = world.cameras.layouts
+        self._tls_of = world.cameras.intersection_of
 
     def read(self, now_s: float) -> dict[str, CameraFrame]:
         frames = self.world.cameras.observe(self.world.time_s)  # every step: the cameras track vehicles
         down = set(self.world.faults.get("cameras_down", ()))
         if "*" in down:
             down = set(frames)
-        return {cam: f for cam, f in frames.items() if cam not in down}
+        up = {cam: f for cam, f in frames.items() if cam not in down}
+        if self.world.pedestrians is not None:
+            carrier: dict[str, str] = {}
+            for cam in up:
+                carrier.setdefault(self._tls_of[cam], cam)
+            calls: dict[str, list[PedestrianCall]] = {}
+            for call in self.world.pedestrians.observe():
+                calls.setdefault(call.tls_id, []).append(call)
+            for tls, waiting in calls.items():
+                if tls in carrier:
+                    up[carrier[tls]] = replace(up[carrier[tls]], pedestrians=tuple(waiting))
+        return up
 
     def close(self) -> None:
         pass

@@ -230,6 +230,11 @@ class CameraNetwork:
     def layouts(self) -> dict[str, CameraLayout]:
         return {cam.layout.camera_id: cam.layout for cam in self._cameras}
 
+    @property
+    def intersection_of(self) -> dict[str, str]:
+        """Camera id -> the traffic light whose approach it watches."""
+        return {cam.layout.camera_id: cam.tls_id for cam in self._cameras}
+
     # -- set-up ---------------------------------------------------------------------------
     def _build_camera(self, model: IntersectionModel, approach: str, view_m: float) -> _Camera:
         links = [link for link in model.links if link.approach == approach]

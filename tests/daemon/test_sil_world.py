@@ -60,3 +60,42 @@ def test_emergency_vehicles_drive_the_wired_preempt_inputs(tmp_path) -> None:  #
         assert ended, seen
     finally:
         world.close()
+
+
+def test_persons_waiting_at_crossings_ride_on_a_camera_frame_that_is_up(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With crossings and walkers the SIL cameras report who waits at each crossing, once, on
+    the frame of one of the intersection's cameras that is up."""
+    import json
+
+    from daemon.sil_world import SilCameraSource
+
+    scenario = build_corridor(CorridorSpec(intersections=1, demand="low", duration_s=600.0, pedestrians=600.0),
+                              1, tmp_path)
+    models = load_intersections(scenario.net_file)
+    faults = tmp_path / "faults.json"
+    world = SilWorld(scenario, models, fault_file=faults)
+    source = SilCameraSource(world)
+    crossings = {c.index for c in models["J0"].crossings}
+    try:
+        seen = []
+        for second in range(300):
+            world.advance(1.0)
+            frames = source.read(float(second))
+            carriers = [cam for cam, f in frames.items() if f.pedestrians]
+            assert len(carriers) <= 1  # each call reported once
+            seen += [call for cam in carriers for call in frames[cam].pedestrians]
+            if len(seen) > 20:
+                break
+        assert seen, "nobody waited at a crossing in 5 minutes at 600 persons an hour"
+        assert {call.crossing for call in seen} <= crossings and all(call.waiting >= 1 for call in seen)
+        first = sorted(source.layouts)[0]
+        faults.write_text(json.dumps({"cameras_down": [first]}))
+        carried = set()
+        for second in range(120):
+            world.advance(1.0)
+            frames = source.read(float(second))
+            assert first not in frames
+            carried |= {cam for cam, f in frames.items() if f.pedestrians}
+        assert carried and first not in carried
+    finally:
+        world.close()
