@@ -256,16 +256,17 @@ def test_a_priority_call_serves_the_approach_in_time_and_is_logged(web, daemon: 
     before = preemptions()
     reply = c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": 20.0})
     assert reply.status == 200 and "served until" in reply.json()["detail"]
+    call_id = reply.json()["detail"].split(":", 1)[0]
+    # listed while in force (until it is due plus the grace), for a viewer too
+    listed = {p["id"]: p for p in c.call("GET", "/api/priority", web.TOKENS["viewer"]).json()}
+    assert listed[call_id]["by"] == web.NAMES["operator"]
+    assert (listed[call_id]["vehicle_class"], listed[call_id]["approach"]) == ("emergency", "W_J0")
+    assert 0.0 <= listed[call_id]["eta_s"] <= 20.0
     # the daemon runs at 5x: min green, yellow and all-red fit in the 20 s (4 s here)
     daemon.wait(lambda: j0()["phase"] == target and not j0()["in_clearance"], 15, "the west approach green")
     assert preemptions() == before + 1
     logged = [json.loads(x) for x in (daemon.state / "decisions.jsonl").read_text().splitlines() if '"priority"' in x]
-    assert logged[-1]["by"] == web.NAMES["operator"] and logged[-1]["approach"] == "W_J0"
-    # listed while in force (until it is due plus the grace), for a viewer too
-    listed = {p["id"]: p for p in c.call("GET", "/api/priority", web.TOKENS["viewer"]).json()}
-    assert listed[logged[-1]["id"]]["by"] == web.NAMES["operator"]
-    assert (listed[logged[-1]["id"]]["vehicle_class"], listed[logged[-1]["id"]]["approach"]) == ("emergency", "W_J0")
-    assert 0.0 <= listed[logged[-1]["id"]]["eta_s"] <= 20.0
+    assert (logged[-1]["id"], logged[-1]["by"], logged[-1]["approach"]) == (call_id, web.NAMES["operator"], "W_J0")
     # refused: a site it is not, an approach J0 does not have, an ETA that is no number or negative
     assert c.call("POST", "/api/priority", op, {"tls": "J9", "approach": "W_J0", "eta_s": 5}).status == 409
     bus = c.call("POST", "/api/priority", op, {"tls": "J0", "approach": "W_J0", "eta_s": 5, "vehicle_class": "bus"})
