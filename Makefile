@@ -26,8 +26,10 @@ chromium:
 demo: $(STAMP)
 	$(BIN)/phasewise demo --out out/demo
 
+# Two test processes (pytest-xdist), a test file each at a time: CI has 2 cores, and most
+# of the suite's time is real processes (daemons, SUMO, YOLO) that use one core each.
 test: $(STAMP) chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/baselines.py
