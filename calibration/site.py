@@ -71,12 +71,12 @@ def _legacy_turns(value: Any, where: str) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-def _polygon_problem(v: Sequence[Point]) -> str:
-    """Why ``v`` is not a usable zone polygon ('' when it is)."""
+def _polygon_problem(v: Sequence[Point], what: str) -> str:
+    """Why ``v`` is not a usable zone polygon ('' when it is); ``what`` it outlines."""
     if len(v) < 3:
         return f"needs at least 3 points, got {len(v)}"
     if polygon_self_intersects(v):
-        return "is self-intersecting; list its corners in order around the area"
+        return f"is self-intersecting; list its corners in order around the {what}"
     return ""
 
 
@@ -111,9 +111,9 @@ class LaneConfig(_Strict):
     @field_validator("polygon")
     @classmethod
     def _polygon_ok(cls, v: list[Point]) -> list[Point]:
-        why = _polygon_problem(v)
+        why = _polygon_problem(v, "lane")
         if why:
-            raise ValueError(why.replace("the area", "the lane"))
+            raise ValueError(why)
         return v
 
     @field_validator("direction")
@@ -188,7 +188,7 @@ class CrosswalkConfig(_Strict):
     @classmethod
     def _areas_ok(cls, v: list[list[Point]]) -> list[list[Point]]:
         for k, area in enumerate(v):
-            why = _polygon_problem(area)
+            why = _polygon_problem(area, "area")
             if why:
                 raise ValueError(f"waiting area {k} {why}")
         return v

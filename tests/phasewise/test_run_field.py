@@ -22,6 +22,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -92,7 +94,15 @@ def ready(url: str) -> bool:
 @pytest.fixture
 def emulator():  # type: ignore[no-untyped-def]
     """``phasewise controller emulate`` of J0 in real time; yields its SNMP port."""
-    proc = subprocess.Popen([*PHASEWISE, "controller", "emulate", "--scenario", SCENARIO, "--port", "0", "--speed", "1"],
+    with emulated_j0(SCENARIO) as port:
+        yield port
+
+
+@contextmanager
+def emulated_j0(scenario: str) -> Iterator[int]:
+    """``phasewise controller emulate --scenario scenario`` (one intersection, J0) in real
+    time; yields its SNMP port, and stops it with SIGINT at the end."""
+    proc = subprocess.Popen([*PHASEWISE, "controller", "emulate", "--scenario", scenario, "--port", "0", "--speed", "1"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = proc.stdout.readline() if proc.stdout else ""

@@ -21,7 +21,6 @@ line and exit 2.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.phasewise.test_run_field import site_for
+from tests.phasewise.test_run_field import emulated_j0, site_for
 from tests.phasewise.test_run_priority import snmp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,19 +91,8 @@ def waiting(url: str) -> float:
 @pytest.fixture
 def emulator():  # type: ignore[no-untyped-def]
     """``phasewise controller emulate`` of J0 (with crosswalks) in real time; yields its SNMP port."""
-    proc = subprocess.Popen([*PHASEWISE, "controller", "emulate", "--scenario", SCENARIO, "--port", "0", "--speed", "1"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        found = re.match(r"listening J0 udp 127\.0\.0\.1:(\d+)", line)
-        assert found, f"emulator did not start: {line!r}"
-        yield int(found.group(1))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with emulated_j0(SCENARIO) as port:
+        yield port
 
 
 def test_a_person_waiting_at_the_kerb_places_a_pedestrian_call_on_the_cabinet(tmp_path: Path, emulator: int) -> None:
